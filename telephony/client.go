@@ -1,0 +1,337 @@
+package telephony
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/rs/zerolog"
+)
+
+// Client is ctid's ARI adapter: a bounded, cancellable REST client and a
+// self-healing events WebSocket that delivers every event in order (see Events).
+//
+// It keeps ari/v5's data types and decoder but not its native transport, whose
+// connect retries forever, whose HTTP calls have no timeout, whose bus drops events
+// when a subscriber is slow and crashes on event types it does not know.
+type Client struct {
+	cfg  Config
+	log  zerolog.Logger
+	rest *rest
+	q    *eventQueue
+	out  chan Event
+
+	running atomic.Bool
+	closed  atomic.Bool
+
+	connected  atomic.Bool
+	reconnects atomic.Uint64
+	received   atomic.Uint64
+	delivered  atomic.Uint64
+	unknown    atomic.Uint64
+	malformed  atomic.Uint64
+
+	mu      sync.Mutex
+	lastErr error
+}
+
+// Stats is a snapshot of the adapter's counters.
+type Stats struct {
+	Connected   bool
+	Reconnects  uint64 // successful connections after the first
+	Received    uint64 // ARI events decoded
+	Delivered   uint64 // events handed to the consumer
+	Unknown     uint64 // frames of a type ctid does not know (ignored)
+	Malformed   uint64 // frames that could not be decoded (ignored)
+	Queued      int    // events waiting for the consumer
+	LastError   string
+	Application string
+}
+
+// New checks cfg and returns an unstarted client. It reads no environment variables.
+func New(cfg Config, log zerolog.Logger) (*Client, error) {
+	if cfg.MaxQueuedEvents == 0 {
+		cfg.MaxQueuedEvents = DefaultConfig().MaxQueuedEvents
+	}
+	if len(cfg.EventFilter) == 0 {
+		cfg.EventFilter = DefaultEventFilter()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Client{
+		cfg:  cfg,
+		log:  log.With().Str("component", "ari").Str("ari_url", cfg.redactedURL()).Str("app", cfg.Application).Logger(),
+		rest: newREST(cfg),
+		q:    newEventQueue(cfg.MaxQueuedEvents),
+		out:  make(chan Event),
+	}, nil
+}
+
+// Application is the Stasis application name.
+func (c *Client) Application() string { return c.cfg.Application }
+
+// Ready reports whether the events WebSocket is connected.
+func (c *Client) Ready() bool { return c.connected.Load() }
+
+// Events is the ordered event stream; it is fed while Run runs. There is one
+// consumer.
+func (c *Client) Events() <-chan Event { return c.out }
+
+// Stats returns the counters.
+func (c *Client) Stats() Stats {
+	s := Stats{
+		Connected:   c.connected.Load(),
+		Reconnects:  c.reconnects.Load(),
+		Received:    c.received.Load(),
+		Delivered:   c.delivered.Load(),
+		Unknown:     c.unknown.Load(),
+		Malformed:   c.malformed.Load(),
+		Queued:      c.q.len(),
+		Application: c.cfg.Application,
+	}
+	c.mu.Lock()
+	if c.lastErr != nil {
+		s.LastError = c.lastErr.Error()
+	}
+	c.mu.Unlock()
+	return s
+}
+
+func (c *Client) setErr(err error) {
+	c.mu.Lock()
+	c.lastErr = err
+	c.mu.Unlock()
+}
+
+// ErrAlreadyRunning is returned by a second concurrent Run.
+var ErrAlreadyRunning = errors.New("ari: client already running")
+
+// Run connects and keeps the events WebSocket up until ctx ends, reconnecting with
+// capped exponential backoff and jitter. It returns nil when ctx ends.
+func (c *Client) Run(ctx context.Context) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if !c.running.CompareAndSwap(false, true) {
+		return ErrAlreadyRunning
+	}
+	defer c.running.Store(false)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { c.pump(ctx) })
+	defer wg.Wait()
+
+	attempt := 0
+	everConnected := false
+	for {
+		start := time.Now()
+		connected, err := c.session(ctx, everConnected)
+		if connected {
+			everConnected = true
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		c.setErr(err)
+		if connected {
+			c.log.Warn().Err(err).Msg("ARI events connection lost; reconnecting")
+			if time.Since(start) > 10*time.Second {
+				attempt = 0
+			}
+		} else {
+			ev := c.log.Warn()
+			if errors.Is(err, ErrUnauthorized) {
+				ev = c.log.Error()
+			}
+			ev.Err(err).Int("attempt", attempt+1).Msg("ARI connect failed")
+		}
+		d := backoff(c.cfg.ReconnectMin, c.cfg.ReconnectMax, attempt)
+		attempt++
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// backoff returns min*2^attempt capped at max, with ±25% jitter.
+func backoff(minD, maxD time.Duration, attempt int) time.Duration {
+	d := minD
+	for i := 0; i < attempt && d < maxD; i++ {
+		d *= 2
+	}
+	if d > maxD {
+		d = maxD
+	}
+	j := time.Duration(rand.Int64N(int64(d)/2+1)) - d/4
+	return d + j
+}
+
+// pump hands queued events to the consumer in order.
+func (c *Client) pump(ctx context.Context) {
+	for {
+		e, err := c.q.pop(ctx)
+		if err != nil {
+			return
+		}
+		select {
+		case c.out <- e:
+			c.delivered.Add(1)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+var errSlowConsumer = errors.New("event consumer too slow: queue full")
+
+// session runs one connection: dial, install the event filter, resync, then read
+// until the connection fails or ctx ends. connected reports whether the handshake
+// succeeded.
+func (c *Client) session(ctx context.Context, reconnect bool) (connected bool, err error) {
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.CloseNow() //nolint:errcheck // best effort on a failed or finished connection
+	conn.SetReadLimit(16 << 20)
+
+	if err := c.SetEventFilter(ctx, c.cfg.EventFilter); err != nil {
+		// Asterisk before 16.17/18.3 has no filters; ctid copes with any event.
+		c.log.Warn().Err(err).Msg("could not install the ARI event filter; continuing without it")
+	}
+	rs, err := c.resync(ctx)
+	if err != nil {
+		return true, fmt.Errorf("resync after connect: %w", err)
+	}
+	rs.Reconnect = reconnect
+	if reconnect {
+		c.reconnects.Add(1)
+	}
+	c.q.pushForce(Event{Kind: KindConnected, Resync: rs, Received: time.Now()})
+	c.connected.Store(true)
+	c.setErr(nil)
+	c.log.Info().Bool("reconnect", reconnect).Int("channels", len(rs.Channels)).Int("bridges", len(rs.Bridges)).
+		Msg("ARI events connected")
+	defer func() {
+		c.connected.Store(false)
+		if ctx.Err() == nil {
+			c.q.pushForce(Event{Kind: KindDisconnected, Err: err, Received: time.Now()})
+		}
+	}()
+
+	for {
+		_, data, rerr := conn.Read(ctx)
+		if rerr != nil {
+			if ctx.Err() != nil {
+				conn.Close(websocket.StatusNormalClosure, "ctid shutting down") //nolint:errcheck // closing anyway
+				return true, nil
+			}
+			return true, fmt.Errorf("%w: read events: %w", ErrUnavailable, rerr)
+		}
+		ev, typ, derr := decodeEvent(data, time.Now())
+		switch {
+		case errors.Is(derr, errUnknownType):
+			c.unknown.Add(1)
+			c.log.Debug().Str("event_type", typ).Msg("ignoring ARI event of a type ctid does not handle")
+			continue
+		case derr != nil:
+			c.malformed.Add(1)
+			c.log.Warn().Str("event_type", typ).Err(derr).Int("bytes", len(data)).Msg("ignoring malformed ARI event")
+			continue
+		}
+		c.received.Add(1)
+		if !c.q.push(ev) {
+			return true, errSlowConsumer
+		}
+	}
+}
+
+func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
+	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	u := c.cfg.eventsURL() + "?" + url.Values{"app": {c.cfg.Application}}.Encode()
+	h := http.Header{}
+	h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(c.cfg.Username+":"+c.cfg.Password)))
+	conn, resp, err := websocket.Dial(dctx, u, &websocket.DialOptions{
+		HTTPHeader: h,
+		HTTPClient: &http.Client{Transport: &http.Transport{Proxy: nil}},
+	})
+	if err != nil {
+		if resp != nil {
+			if resp.Body != nil {
+				resp.Body.Close() //nolint:errcheck // nothing to read
+			}
+			if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+				return nil, fmt.Errorf("%w: %s answered %d: check asterisk.username/password and ari.conf",
+					ErrUnauthorized, c.cfg.eventsURL(), resp.StatusCode)
+			}
+			return nil, fmt.Errorf("%w: %s answered %d to the events WebSocket handshake",
+				ErrUnavailable, c.cfg.eventsURL(), resp.StatusCode)
+		}
+		return nil, fmt.Errorf("%w: %s: %w", ErrUnavailable, c.cfg.eventsURL(), stripURL(err))
+	}
+	return conn, nil
+}
+
+// resync lists the channels and bridges that belong to the application now.
+func (c *Client) resync(ctx context.Context) (*Resync, error) {
+	app, err := c.GetApplication(ctx, c.cfg.Application)
+	if err != nil {
+		return nil, err
+	}
+	rs := &Resync{}
+	if len(app.ChannelIDs) > 0 {
+		all, err := c.Channels(ctx)
+		if err != nil {
+			return nil, err
+		}
+		want := setOf(app.ChannelIDs)
+		for _, ch := range all {
+			if want[ch.ID] {
+				rs.Channels = append(rs.Channels, ch)
+			}
+		}
+	}
+	if len(app.BridgeIDs) > 0 {
+		all, err := c.Bridges(ctx)
+		if err != nil {
+			return nil, err
+		}
+		want := setOf(app.BridgeIDs)
+		for _, b := range all {
+			if want[b.ID] {
+				rs.Bridges = append(rs.Bridges, b)
+			}
+		}
+	}
+	return rs, nil
+}
+
+// Close releases idle HTTP connections. Stop Run by cancelling its context.
+func (c *Client) Close() {
+	c.closed.Store(true)
+	c.rest.close()
+}
+
+func setOf(ids []string) map[string]bool {
+	m := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}
