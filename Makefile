@@ -1,0 +1,47 @@
+# ctid — see README.md. `make run` and `make test` work on a fresh machine with Go.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/ctid
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+CONFIG ?= configs/ctid.yaml
+# Fuzz time per target for `make fuzz`.
+FUZZTIME ?= 60s
+
+.PHONY: all build run test test-prereqs vet fmt-check bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/ctid
+
+# Starts ctid on the embedded ARI emulator with configs/ctid.yaml; prints the URL.
+run: build
+	./$(BIN) serve --config $(CONFIG) --log-format console
+
+# Installs what the tests need when it is missing. Nothing outside Go yet; the
+# browser and PostgreSQL tests add their packages here.
+test-prereqs:
+	@test -d ../shared/ari-api-docs || { echo "make test: ../shared/ari-api-docs is missing (the ARI contract the tests check against); clone the project with shared/ beside it" >&2; exit 1; }
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+# Every test, with the race detector.
+test: test-prereqs fmt-check vet
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+# Benchmarks (performance goals live here, not in timed tests).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+# Bounded fuzzing of the parsers that face the network.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZTIME) ./telephony/
+
+clean:
+	rm -rf bin
