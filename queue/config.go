@@ -193,7 +193,9 @@ type Config struct {
 	AHTWindow       int           // calls in the rolling AHT; default 100
 	CallbackTimeout time.Duration // originate of a callback must connect within; default 60 s
 	CallbackRetries int           // attempts before a callback is dropped; default 3
-	Seed            uint64        // seed for the random strategy
+	// CallbackRetryDelay parks a failed callback before it is retried; default 5 min.
+	CallbackRetryDelay time.Duration
+	Seed               uint64 // seed for the random strategy
 }
 
 // Priorities are 1 (lowest) .. MaxPriority (most urgent).
@@ -225,12 +227,15 @@ func (c Config) WithDefaults() Config {
 	if c.CallbackRetries == 0 {
 		c.CallbackRetries = 3
 	}
+	if c.CallbackRetryDelay == 0 {
+		c.CallbackRetryDelay = 5 * time.Minute
+	}
 	return c
 }
 
 // Validate checks the configuration (after defaults).
 func (c Config) Validate() error {
-	if c.OfferTimeout < 0 || c.DefaultAHT < 0 || c.CallbackTimeout < 0 {
+	if c.OfferTimeout < 0 || c.DefaultAHT < 0 || c.CallbackTimeout < 0 || c.CallbackRetryDelay < 0 {
 		return fmt.Errorf("%w: negative duration", ErrInvalidConfig)
 	}
 	if c.DefaultPriority < 1 || c.DefaultPriority > MaxPriority {

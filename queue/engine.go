@@ -566,7 +566,7 @@ func (e *Engine) setAgentState(a *agent, to AgentState, reason string, now time.
 		a.idleSince = now
 	}
 	e.emit(Decision{Kind: DecAgentState, Agent: a.id, State: to, Reason: reason})
-	if from.available() && !to.available() {
+	if from.available() && !to.available() || from.loggedIn() && !to.loggedIn() {
 		for _, m := range a.members {
 			e.checkLeaveEmpty(m.q, now)
 		}
@@ -987,7 +987,7 @@ func (e *Engine) callbackFailed(c *call, now time.Time) {
 		e.emit(Decision{Kind: DecCallbackDropped, Call: c.id, Queue: c.q.cfg.ID, Number: c.number})
 		e.dropCall(c)
 	} else {
-		e.timers.set(timerEntry{at: now.Add(e.cfg.OfferTimeout * 15).UnixNano(), kind: tCallbackRetry, c: c})
+		e.timers.set(timerEntry{at: now.Add(e.cfg.CallbackRetryDelay).UnixNano(), kind: tCallbackRetry, c: c})
 	}
 	e.agentFree(a, now)
 }
@@ -1375,7 +1375,7 @@ func (e *Engine) checkLeaveEmpty(q *queueState, now time.Time) {
 			if c.callback {
 				// keep-your-place callbacks survive; park them until agents return
 				c.state = CallParked
-				e.timers.set(timerEntry{at: now.Add(e.cfg.OfferTimeout * 15).UnixNano(), kind: tCallbackRetry, c: c})
+				e.timers.set(timerEntry{at: now.Add(e.cfg.CallbackRetryDelay).UnixNano(), kind: tCallbackRetry, c: c})
 				continue
 			}
 			q.counters.overflowed++
