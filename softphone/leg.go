@@ -1,0 +1,301 @@
+package softphone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// Leg is one call's ExternalMedia leg on an agent's session.
+type Leg struct {
+	CallID string
+	// LocalAddr is where Asterisk must send the call's RTP: pass LocalAddr.String()
+	// as external_host to POST /channels/externalMedia (format=ulaw).
+	LocalAddr netip.AddrPort
+
+	m *mediaLeg
+}
+
+// Stats returns the leg's counters (zero for a zero Leg).
+func (l Leg) Stats() LegStats {
+	if l.m == nil {
+		return LegStats{}
+	}
+	return l.m.stats()
+}
+
+// LegStats are a leg's packet counters (monotonic) and the latched Asterisk address.
+type LegStats struct {
+	// Remote is the Asterisk address the leg latched onto (invalid before the first
+	// packet).
+	Remote          netip.AddrPort
+	FromAsterisk    uint64 // RTP packets accepted from Asterisk
+	ToAgent         uint64 // written to the agent's track
+	FromAgent       uint64 // microphone packets read while this leg was active
+	ToAsterisk      uint64 // microphone packets sent to Asterisk
+	DroppedForeign  uint64 // packets from another source than the latched one
+	DroppedInvalid  uint64 // not RTP, or not PCMU
+	DroppedInactive uint64 // Asterisk packets while another leg was active
+	DroppedNoPeer   uint64 // agent not connected, or microphone audio before Asterisk's first packet
+}
+
+type mediaLeg struct {
+	s      *Session
+	callID string
+	port   uint16
+	conn   *net.UDPConn
+	local  netip.AddrPort
+	remote atomic.Pointer[netip.AddrPort]
+	done   chan struct{}
+
+	fromAsterisk, toAgent, fromAgent, toAsterisk       atomic.Uint64
+	dropForeign, dropInvalid, dropInactive, dropNoPeer atomic.Uint64
+}
+
+func (l *mediaLeg) stats() LegStats {
+	st := LegStats{
+		FromAsterisk:    l.fromAsterisk.Load(),
+		ToAgent:         l.toAgent.Load(),
+		FromAgent:       l.fromAgent.Load(),
+		ToAsterisk:      l.toAsterisk.Load(),
+		DroppedForeign:  l.dropForeign.Load(),
+		DroppedInvalid:  l.dropInvalid.Load(),
+		DroppedInactive: l.dropInactive.Load(),
+		DroppedNoPeer:   l.dropNoPeer.Load(),
+	}
+	if r := l.remote.Load(); r != nil {
+		st.Remote = *r
+	}
+	return st
+}
+
+// AttachCall allocates a UDP port for the call's ExternalMedia leg and makes it the
+// active leg: its RTP goes to the agent's track and the microphone goes to it. The
+// previously active leg (a call on hold during a consultation) stays attached but
+// muted both ways until Activate or DetachCall.
+func (s *Session) AttachCall(ctx context.Context, callID string) (Leg, error) {
+	if err := ctx.Err(); err != nil {
+		return Leg{}, fmt.Errorf("attach call: %w", err)
+	}
+	if callID == "" {
+		return Leg{}, fmt.Errorf("%w: empty call id", ErrNoSuchCall)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return Leg{}, ErrClosed
+	}
+	if _, ok := s.legs[callID]; ok {
+		return Leg{}, fmt.Errorf("%w: %s", ErrCallAttached, callID)
+	}
+	conn, port, err := s.g.listenMedia(ctx)
+	if err != nil {
+		return Leg{}, err
+	}
+	l := &mediaLeg{
+		s:      s,
+		callID: callID,
+		port:   port,
+		conn:   conn,
+		local:  netip.AddrPortFrom(s.g.advertise, port),
+		done:   make(chan struct{}),
+	}
+	s.legs[callID] = l
+	s.active.Store(l)
+	s.g.counters.legsAttached.Add(1)
+	s.wg.Add(1)
+	go s.runLeg(l)
+	s.log.Info().Str("call_id", callID).Stringer("local", l.local).Msg("call leg attached")
+	return Leg{CallID: callID, LocalAddr: l.local, m: l}, nil
+}
+
+// Activate makes an attached leg the active one (e.g. back from a consultation).
+func (s *Session) Activate(callID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return ErrClosed
+	}
+	l, ok := s.legs[callID]
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNoSuchCall, callID)
+	}
+	s.active.Store(l)
+	return nil
+}
+
+// Leg returns an attached leg.
+func (s *Session) Leg(callID string) (Leg, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.legs[callID]
+	if !ok {
+		return Leg{}, false
+	}
+	return Leg{CallID: callID, LocalAddr: l.local, m: l}, true
+}
+
+// DetachCall closes the call's leg, waits for its reader to stop and frees the
+// port. If it was the active leg, no leg is active afterwards.
+func (s *Session) DetachCall(ctx context.Context, callID string) (LegStats, error) {
+	s.mu.Lock()
+	l, ok := s.legs[callID]
+	if !ok {
+		closed := s.closing
+		s.mu.Unlock()
+		if closed {
+			return LegStats{}, ErrClosed
+		}
+		return LegStats{}, fmt.Errorf("%w: %s", ErrNoSuchCall, callID)
+	}
+	delete(s.legs, callID)
+	s.active.CompareAndSwap(l, nil)
+	s.mu.Unlock()
+
+	err := l.conn.Close()
+	s.g.releasePort(l.port)
+	select {
+	case <-l.done:
+	case <-ctx.Done():
+		return l.stats(), fmt.Errorf("detach call %s: %w", callID, ctx.Err())
+	}
+	st := l.stats()
+	s.log.Info().Str("call_id", callID).Uint64("from_asterisk", st.FromAsterisk).Uint64("to_asterisk", st.ToAsterisk).
+		Uint64("dropped_foreign", st.DroppedForeign).Msg("call leg detached")
+	if err != nil {
+		return st, fmt.Errorf("%w: close leg %s: %w", ErrInternal, callID, err)
+	}
+	return st, nil
+}
+
+// runLeg reads Asterisk's RTP from the leg's socket until the socket is closed.
+func (s *Session) runLeg(l *mediaLeg) {
+	defer s.wg.Done()
+	defer close(l.done)
+	c := &s.g.counters
+	buf := make([]byte, 1500)
+	var pkt rtp.Packet
+	for {
+		n, src, err := l.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				s.log.Warn().Err(err).Str("call_id", l.callID).Msg("call leg read failed; leg stops")
+			}
+			return
+		}
+		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+		latched := l.remote.Load()
+		if latched != nil && *latched != src {
+			l.dropForeign.Add(1)
+			c.dropForeign.Add(1)
+			continue
+		}
+		if err := pkt.Unmarshal(buf[:n]); err != nil || pkt.Version != 2 || pkt.PayloadType != pcmuPayloadType {
+			l.dropInvalid.Add(1)
+			c.dropInvalid.Add(1)
+			continue
+		}
+		if latched == nil {
+			if !s.g.allowedSource(src) {
+				l.dropForeign.Add(1)
+				c.dropForeign.Add(1)
+				continue
+			}
+			l.remote.Store(&src)
+			s.log.Info().Str("call_id", l.callID).Stringer("remote", src).Msg("call leg latched onto Asterisk")
+		}
+		l.fromAsterisk.Add(1)
+		c.fromAsterisk.Add(1)
+		if s.active.Load() != l {
+			l.dropInactive.Add(1)
+			c.dropNotActive.Add(1)
+			continue
+		}
+		if !s.connected.Load() {
+			l.dropNoPeer.Add(1)
+			c.dropNoPeer.Add(1)
+			continue
+		}
+		if err := s.writeToAgent(l, &pkt); err != nil {
+			l.dropNoPeer.Add(1)
+			c.dropNoPeer.Add(1)
+			continue
+		}
+		l.toAgent.Add(1)
+		c.toAgent.Add(1)
+	}
+}
+
+// sendToAsterisk forwards one microphone RTP packet, unchanged, to the latched
+// Asterisk address.
+func (l *mediaLeg) sendToAsterisk(b []byte) {
+	c := &l.s.g.counters
+	l.fromAgent.Add(1)
+	dst := l.remote.Load()
+	if dst == nil {
+		l.dropNoPeer.Add(1)
+		c.dropNoPeer.Add(1)
+		return
+	}
+	if _, err := l.conn.WriteToUDPAddrPort(b, *dst); err != nil {
+		l.dropNoPeer.Add(1)
+		c.dropNoPeer.Add(1)
+		return
+	}
+	l.toAsterisk.Add(1)
+	c.toAsterisk.Add(1)
+}
+
+// rewriter keeps the agent's outbound stream continuous across calls: one sequence
+// number space and a timestamp line that follows wall-clock time when the source
+// (leg or Asterisk SSRC) changes. The browser sees one stream for the whole shift.
+type rewriter struct {
+	started  bool
+	src      *mediaLeg
+	srcSSRC  uint32
+	seqOff   uint16
+	tsOff    uint32
+	lastSeq  uint16
+	lastTS   uint32
+	lastWall time.Time
+}
+
+// samplesPerFrame is the minimum timestamp step at a source switch (20 ms of PCMU).
+const samplesPerFrame = 160
+
+func (r *rewriter) rewrite(l *mediaLeg, h *rtp.Header, now time.Time) {
+	if !r.started || l != r.src || h.SSRC != r.srcSSRC {
+		var nextSeq uint16
+		var nextTS uint32
+		if r.started {
+			nextSeq = r.lastSeq + 1
+			step := uint32(samplesPerFrame)
+			if el := now.Sub(r.lastWall); el > 0 {
+				if ticks := uint64(el) * pcmuClockRate / uint64(time.Second); ticks > samplesPerFrame {
+					step = uint32(ticks)
+				}
+			}
+			nextTS = r.lastTS + step
+		} else {
+			nextSeq = uint16(rand.Uint32())
+			nextTS = rand.Uint32()
+		}
+		r.seqOff = nextSeq - h.SequenceNumber
+		r.tsOff = nextTS - h.Timestamp
+		r.src, r.srcSSRC, r.started = l, h.SSRC, true
+		r.lastSeq, r.lastTS, r.lastWall = nextSeq-1, nextTS, now
+		h.Marker = true // start of a talk spurt for the browser's jitter buffer
+	}
+	h.SequenceNumber += r.seqOff
+	h.Timestamp += r.tsOff
+	if d := h.SequenceNumber - r.lastSeq; d != 0 && d < 0x8000 { // newer (mod 2^16)
+		r.lastSeq, r.lastTS, r.lastWall = h.SequenceNumber, h.Timestamp, now
+	}
+}

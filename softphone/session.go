@@ -1,0 +1,433 @@
+package softphone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+	"github.com/rs/zerolog"
+)
+
+// maxPendingCandidates bounds the remote candidates buffered before the first offer.
+const maxPendingCandidates = 64
+
+// Session is one agent's long-lived peer connection: one outbound PCMU track that
+// carries the active call's audio (nothing between calls), the agent's microphone
+// track, and the ExternalMedia legs of the agent's calls. All methods are safe for
+// concurrent use.
+type Session struct {
+	g     *Gateway
+	p     SessionParams
+	log   zerolog.Logger
+	pc    *webrtc.PeerConnection
+	track *webrtc.TrackLocalStaticRTP
+
+	mu         sync.Mutex // negotiation, legs, pending candidates, closed
+	haveRemote bool
+	pending    []webrtc.ICECandidateInit
+	legs       map[string]*mediaLeg
+	closing    bool
+
+	isClosed  atomic.Bool
+	connected atomic.Bool
+	active    atomic.Pointer[mediaLeg]
+
+	// state machine and ordered callback delivery
+	stateMu    sync.Mutex
+	state      State
+	stateQueue []State
+	delivering bool
+
+	outMu sync.Mutex
+	rw    rewriter
+
+	micNoLeg atomic.Uint64
+
+	wg sync.WaitGroup // leg readers, remote track readers, RTCP reader
+}
+
+// DTMF is one key press received from the browser as an RFC 4733 telephone-event.
+type DTMF struct {
+	// Digit is one of 0-9, *, #, A-D.
+	Digit string
+	// CallID is the call whose leg was active when the digit arrived ("" if none).
+	CallID string
+}
+
+func newSession(g *Gateway, p SessionParams) (*Session, error) {
+	pc, err := g.api.NewPeerConnection(g.iceConfig)
+	if err != nil {
+		return nil, fmt.Errorf("%w: new peer connection: %w", ErrInternal, err)
+	}
+	track, err := webrtc.NewTrackLocalStaticRTP(
+		webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: pcmuClockRate, Channels: 1},
+		"audio", "ctid")
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("%w: new track: %w", ErrInternal, err), pc.Close())
+	}
+	sender, err := pc.AddTrack(track)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("%w: add track: %w", ErrInternal, err), pc.Close())
+	}
+	s := &Session{
+		g:     g,
+		p:     p,
+		log:   g.log.With().Str("component", "softphone").Str("agent", p.Agent).Logger(),
+		pc:    pc,
+		track: track,
+		legs:  make(map[string]*mediaLeg),
+		state: StateNew,
+	}
+	pc.OnConnectionStateChange(func(webrtc.PeerConnectionState) {
+		// pion runs each handler in its own goroutine, so they may run out of order:
+		// read the current state instead of trusting the argument.
+		s.onPCState(pc.ConnectionState())
+	})
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if s.isClosed.Load() || s.p.OnCandidate == nil {
+			return
+		}
+		if c == nil {
+			s.p.OnCandidate(nil)
+			return
+		}
+		init := c.ToJSON()
+		s.p.OnCandidate(&init)
+	})
+	pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			return
+		}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		defer s.wg.Done()
+		s.readMicrophone(t, r)
+	})
+	// Drain RTCP from the browser so the report interceptors see it.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := sender.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	return s, nil
+}
+
+// State returns the current state.
+func (s *Session) State() State {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	return s.state
+}
+
+func (s *Session) onPCState(pcs webrtc.PeerConnectionState) {
+	in, ok := inputFromPeerConnectionState(pcs)
+	if !ok {
+		s.log.Warn().Str("pc_state", pcs.String()).Msg("unknown peer connection state ignored")
+		return
+	}
+	if s.isClosed.Load() && in != inputClosed {
+		return
+	}
+	s.transition(in)
+}
+
+// transition applies in and delivers the resulting state change to OnState, in
+// order, without holding a lock while the callback runs (so a callback may call
+// Close).
+func (s *Session) transition(in input) {
+	s.stateMu.Lock()
+	next, err := apply(s.state, in)
+	if err != nil {
+		s.stateMu.Unlock()
+		s.log.Warn().Err(err).Msg("state transition refused")
+		return
+	}
+	if next == s.state {
+		s.stateMu.Unlock()
+		return
+	}
+	prev := s.state
+	s.state = next
+	s.connected.Store(next == StateConnected)
+	s.log.Info().Stringer("from", prev).Stringer("to", next).Msg("peer connection state")
+	s.stateQueue = append(s.stateQueue, next)
+	if s.delivering {
+		s.stateMu.Unlock()
+		return
+	}
+	s.delivering = true
+	for len(s.stateQueue) > 0 {
+		st := s.stateQueue[0]
+		s.stateQueue = s.stateQueue[1:]
+		s.stateMu.Unlock()
+		if s.p.OnState != nil {
+			s.p.OnState(st)
+		}
+		s.stateMu.Lock()
+	}
+	s.delivering = false
+	s.stateMu.Unlock()
+}
+
+// checkOffer rejects SDP that is malformed or has no usable audio before pion
+// sees it.
+func checkOffer(offer string) error {
+	if !strings.HasPrefix(strings.TrimSpace(offer), "v=") {
+		return fmt.Errorf("%w: does not start with v=", ErrInvalidOffer)
+	}
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(offer); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidOffer, err)
+	}
+	audio := false
+	for _, m := range d.MediaDescriptions {
+		if m.MediaName.Media != "audio" || m.MediaName.Port.Value == 0 {
+			continue
+		}
+		audio = true
+		if slices.Contains(m.MediaName.Formats, strconv.Itoa(pcmuPayloadType)) {
+			return nil
+		}
+		for _, a := range m.Attributes {
+			if a.Key != "rtpmap" {
+				continue
+			}
+			if _, codec, ok := strings.Cut(a.Value, " "); ok && strings.HasPrefix(strings.ToUpper(codec), "PCMU/8000") {
+				return nil
+			}
+		}
+	}
+	if !audio {
+		return ErrNoAudio
+	}
+	return ErrNoCommonCodec
+}
+
+// Offer applies the browser's offer (the first one, a renegotiation, or an ICE
+// restart) and returns the answer SDP. Local candidates are trickled through
+// OnCandidate. Offers without audio fail with ErrNoAudio, without PCMU with
+// ErrNoCommonCodec, malformed ones with ErrInvalidOffer; the session stays usable.
+func (s *Session) Offer(ctx context.Context, offer string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("offer: %w", err)
+	}
+	if err := checkOffer(offer); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return "", ErrClosed
+	}
+	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalidOffer, err)
+	}
+	answer, err := s.pc.CreateAnswer(nil)
+	if err == nil {
+		err = s.pc.SetLocalDescription(answer)
+	}
+	if err != nil {
+		if rbErr := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}); rbErr != nil {
+			s.log.Warn().Err(rbErr).Msg("rollback after failed answer")
+		}
+		return "", fmt.Errorf("%w: answer: %w", ErrInvalidOffer, err)
+	}
+	s.haveRemote = true
+	pending := s.pending
+	s.pending = nil
+	for _, c := range pending {
+		if err := s.pc.AddICECandidate(c); err != nil {
+			s.log.Warn().Err(err).Str("candidate", c.Candidate).Msg("buffered remote candidate rejected")
+		}
+	}
+	s.log.Debug().Msg("answered offer")
+	return answer.SDP, nil
+}
+
+// AddCandidate adds a remote candidate trickled by the browser. Candidates that
+// arrive before the first offer are buffered. An empty candidate string means the
+// browser finished gathering.
+func (s *Session) AddCandidate(ctx context.Context, c webrtc.ICECandidateInit) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("add candidate: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return ErrClosed
+	}
+	if !s.haveRemote {
+		if len(s.pending) >= maxPendingCandidates {
+			return fmt.Errorf("%w: more than %d candidates before the offer", ErrInvalidCandidate, maxPendingCandidates)
+		}
+		s.pending = append(s.pending, c)
+		return nil
+	}
+	if err := s.pc.AddICECandidate(c); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidCandidate, err)
+	}
+	return nil
+}
+
+// Close tears down the legs and the peer connection and waits for every goroutine
+// the session started. It is idempotent.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closing = true
+	s.isClosed.Store(true)
+	legs := make([]*mediaLeg, 0, len(s.legs))
+	for id, l := range s.legs {
+		legs = append(legs, l)
+		delete(s.legs, id)
+	}
+	s.active.Store(nil)
+	s.mu.Unlock()
+
+	var errs []error
+	for _, l := range legs {
+		if err := l.conn.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("%w: close leg %s: %w", ErrInternal, l.callID, err))
+		}
+	}
+	if err := s.pc.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("%w: close peer connection: %w", ErrInternal, err))
+	}
+	s.wg.Wait()
+	for _, l := range legs {
+		s.g.releasePort(l.port)
+	}
+	s.g.forget(s)
+	s.transition(inputClosed)
+	return errors.Join(errs...)
+}
+
+// telephoneEventPT finds the negotiated telephone-event payload type.
+func telephoneEventPT(r *webrtc.RTPReceiver) (uint8, bool) {
+	for _, c := range r.GetParameters().Codecs {
+		if strings.EqualFold(c.MimeType, mimeTelephoneEvt) {
+			return uint8(c.PayloadType), true
+		}
+	}
+	return 0, false
+}
+
+// readMicrophone forwards the browser's audio to the active leg and surfaces DTMF.
+// It returns when the track ends (renegotiation removed it, or Close).
+func (s *Session) readMicrophone(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+	if t.Kind() != webrtc.RTPCodecTypeAudio {
+		s.log.Warn().Str("kind", t.Kind().String()).Msg("ignoring non-audio track")
+		return
+	}
+	dtmfPT, haveDTMF := telephoneEventPT(r)
+	s.log.Debug().Uint32("ssrc", uint32(t.SSRC())).Msg("microphone track started")
+	c := &s.g.counters
+	buf := make([]byte, 1500)
+	var (
+		h         rtp.Header
+		lastEvtTS uint32
+		sawEvt    bool
+	)
+	for {
+		n, _, err := t.Read(buf)
+		if err != nil {
+			s.log.Debug().Err(err).Msg("microphone track ended")
+			return
+		}
+		hl, err := h.Unmarshal(buf[:n])
+		if err != nil {
+			c.dropInvalid.Add(1)
+			continue
+		}
+		if haveDTMF && h.PayloadType == dtmfPT {
+			if sawEvt && h.Timestamp == lastEvtTS {
+				continue // retransmission or continuation of the same key press
+			}
+			digit, ok := dtmfDigit(buf[hl:n])
+			if !ok {
+				c.dropInvalid.Add(1)
+				continue
+			}
+			sawEvt, lastEvtTS = true, h.Timestamp
+			c.dtmf.Add(1)
+			d := DTMF{Digit: digit}
+			if l := s.active.Load(); l != nil {
+				d.CallID = l.callID
+			}
+			s.log.Debug().Str("digit", digit).Str("call_id", d.CallID).Msg("dtmf from browser")
+			if s.p.OnDTMF != nil && !s.isClosed.Load() {
+				s.p.OnDTMF(d)
+			}
+			continue
+		}
+		if h.PayloadType != pcmuPayloadType {
+			c.dropInvalid.Add(1)
+			continue
+		}
+		c.fromAgent.Add(1)
+		l := s.active.Load()
+		if l == nil {
+			s.micNoLeg.Add(1)
+			c.dropNotActive.Add(1)
+			continue
+		}
+		l.sendToAsterisk(buf[:n])
+	}
+}
+
+// dtmfDigit decodes the event of an RFC 4733 payload.
+func dtmfDigit(payload []byte) (string, bool) {
+	if len(payload) < 4 {
+		return "", false
+	}
+	switch e := payload[0]; {
+	case e <= 9:
+		return string(rune('0' + e)), true
+	case e == 10:
+		return "*", true
+	case e == 11:
+		return "#", true
+	case e >= 12 && e <= 15:
+		return string(rune('A' + e - 12)), true
+	default:
+		return "", false
+	}
+}
+
+// writeToAgent rewrites the packet for continuity and writes it to the agent's
+// track.
+func (s *Session) writeToAgent(l *mediaLeg, pkt *rtp.Packet) error {
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	s.rw.rewrite(l, &pkt.Header, time.Now())
+	return s.track.WriteRTP(pkt)
+}
+
+func (s *Session) legCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.legs)
+}
+
+// MicrophonePacketsWithoutLeg counts microphone packets that arrived while no leg
+// was active (between calls).
+func (s *Session) MicrophonePacketsWithoutLeg() uint64 { return s.micNoLeg.Load() }

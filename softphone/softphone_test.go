@@ -1,0 +1,631 @@
+package softphone
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+func ctxT(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// checkStream asserts PCMU, consecutive sequence numbers and 160-sample steps.
+func checkStream(t *testing.T, pkts []*rtp.Packet) {
+	t.Helper()
+	for i, p := range pkts {
+		if p.PayloadType != 0 {
+			t.Fatalf("packet %d: payload type %d, want 0 (PCMU)", i, p.PayloadType)
+		}
+		if len(p.Payload) != 160 {
+			t.Fatalf("packet %d: payload %d bytes, want 160", i, len(p.Payload))
+		}
+		if i == 0 {
+			continue
+		}
+		prev := pkts[i-1]
+		if p.SequenceNumber != prev.SequenceNumber+1 {
+			t.Fatalf("packet %d: seq %d after %d", i, p.SequenceNumber, prev.SequenceNumber)
+		}
+		if p.SSRC != prev.SSRC {
+			t.Fatalf("packet %d: SSRC changed %d -> %d", i, prev.SSRC, p.SSRC)
+		}
+	}
+}
+
+func TestAudioFlowsBothWays(t *testing.T) {
+	g := newTestGateway(t, testConfig(47100, 47199))
+	h := newHarness(t, g)
+	h.connect()
+
+	leg, err := h.s.AttachCall(ctxT(t), "call-1")
+	if err != nil {
+		t.Fatalf("AttachCall: %v", err)
+	}
+	if !leg.LocalAddr.Addr().IsLoopback() || leg.LocalAddr.Port() < 47100 || leg.LocalAddr.Port() > 47199 {
+		t.Fatalf("leg address %s outside 127.0.0.1:47100-47199", leg.LocalAddr)
+	}
+
+	// Asterisk -> browser: 50 pkt/s for one second.
+	ast := newFakeAsterisk(t, 0xA5A5)
+	start := time.Now()
+	ast.send(t, leg.LocalAddr, 50, 1)
+	got := h.cl.receive(t, 50, 5*time.Second)
+	checkStream(t, got)
+	for i := 1; i < len(got); i++ {
+		if d := got[i].Timestamp - got[i-1].Timestamp; d != 160 {
+			t.Fatalf("packet %d: timestamp step %d, want 160", i, d)
+		}
+	}
+	t.Logf("50 packets relayed to the browser in %v", time.Since(start))
+
+	// Browser microphone -> Asterisk (the latched source address).
+	sendMic(t, h.cl, 50, 7)
+	back := ast.receive(t, 50, 5*time.Second)
+	for i, p := range back {
+		if p.PayloadType != 0 || len(p.Payload) != 160 || p.SequenceNumber != uint16(7+i) {
+			t.Fatalf("asterisk packet %d: pt %d len %d seq %d", i, p.PayloadType, len(p.Payload), p.SequenceNumber)
+		}
+	}
+
+	st := leg.Stats()
+	if st.FromAsterisk != 50 || st.ToAgent != 50 || st.FromAgent != 50 || st.ToAsterisk != 50 {
+		t.Fatalf("leg stats %+v, want 50 each way", st)
+	}
+	if st.Remote != ast.addr() {
+		t.Fatalf("latched %s, want %s", st.Remote, ast.addr())
+	}
+	if st.DroppedForeign+st.DroppedInvalid+st.DroppedInactive+st.DroppedNoPeer != 0 {
+		t.Fatalf("unexpected drops %+v", st)
+	}
+	gs := g.Stats()
+	if gs.Sessions != 1 || gs.Legs != 1 || gs.PortsInUse != 1 || gs.ToAgent != 50 || gs.ToAsterisk != 50 {
+		t.Fatalf("gateway stats %+v", gs)
+	}
+
+	final, err := h.s.DetachCall(ctxT(t), "call-1")
+	if err != nil {
+		t.Fatalf("DetachCall: %v", err)
+	}
+	if final.ToAsterisk != 50 {
+		t.Fatalf("final stats %+v", final)
+	}
+	if gs := g.Stats(); gs.Legs != 0 || gs.PortsInUse != 0 {
+		t.Fatalf("after detach: %+v", gs)
+	}
+	// Between calls the microphone goes nowhere and is counted.
+	sendMic(t, h.cl, 5, 100)
+	deadline := time.Now().Add(5 * time.Second)
+	for h.s.MicrophonePacketsWithoutLeg() < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("mic packets without leg: %d, want 5", h.s.MicrophonePacketsWithoutLeg())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestSourceAddressFiltering(t *testing.T) {
+	g := newTestGateway(t, testConfig(47200, 47299))
+	h := newHarness(t, g)
+	h.connect()
+	leg, err := h.s.AttachCall(ctxT(t), "call-1")
+	if err != nil {
+		t.Fatalf("AttachCall: %v", err)
+	}
+	ast := newFakeAsterisk(t, 1)
+	intruder := newFakeAsterisk(t, 2)
+
+	ast.send(t, leg.LocalAddr, 5, 1)          // latches
+	intruder.send(t, leg.LocalAddr, 10, 2)    // dropped
+	ast.send(t, leg.LocalAddr, 5, 1)          // still relayed
+	got := h.cl.receive(t, 10, 5*time.Second) // only Asterisk's
+	for i, p := range got {
+		if p.Payload[0] != 1 {
+			t.Fatalf("packet %d came from the intruder", i)
+		}
+	}
+	checkStream(t, got)
+	st := leg.Stats()
+	if st.DroppedForeign != 10 || st.FromAsterisk != 10 || st.Remote != ast.addr() {
+		t.Fatalf("stats %+v, want 10 dropped from the intruder, 10 accepted", st)
+	}
+	// The microphone goes to the latched address only.
+	sendMic(t, h.cl, 5, 1)
+	ast.receive(t, 5, 5*time.Second)
+	if err := intruder.conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	if _, _, err := intruder.conn.ReadFromUDPAddrPort(buf); err == nil {
+		t.Fatal("intruder received microphone audio")
+	}
+	if g.Stats().DroppedForeign != 10 {
+		t.Fatalf("gateway dropped_foreign %d, want 10", g.Stats().DroppedForeign)
+	}
+}
+
+func TestAllowedSourcesRejectsLatch(t *testing.T) {
+	cfg := testConfig(47300, 47309)
+	cfg.MediaAllowedSources = []string{"10.1.2.3/32"}
+	g := newTestGateway(t, cfg)
+	s, err := g.NewSession(SessionParams{Agent: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leg, err := s.AttachCall(ctxT(t), "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ast := newFakeAsterisk(t, 1)
+	ast.send(t, leg.LocalAddr, 3, 1)
+	deadline := time.Now().Add(5 * time.Second)
+	for leg.Stats().DroppedForeign < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v, want 3 foreign drops", leg.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if leg.Stats().Remote.IsValid() {
+		t.Fatal("latched onto a source outside media_allowed_sources")
+	}
+}
+
+func TestOfferRejections(t *testing.T) {
+	g := newTestGateway(t, testConfig(47310, 47319))
+	s, err := g.NewSession(SessionParams{Agent: "carol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A data-channel-only offer from a real pion peer.
+	dcPeer, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := dcPeer.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	if _, err := dcPeer.CreateDataChannel("x", nil); err != nil {
+		t.Fatal(err)
+	}
+	dataOnly := `v=0
+o=- 1 1 IN IP4 127.0.0.1
+s=-
+t=0 0
+a=group:BUNDLE 0
+m=application 9 UDP/DTLS/SCTP webrtc-datachannel
+c=IN IP4 0.0.0.0
+a=mid:0
+a=sctp-port:5000
+`
+	videoOnly := `v=0
+o=- 1 1 IN IP4 127.0.0.1
+s=-
+t=0 0
+m=video 9 UDP/TLS/RTP/SAVPF 96
+c=IN IP4 0.0.0.0
+a=mid:0
+a=rtpmap:96 VP8/90000
+`
+	opusOnly := `v=0
+o=- 1 1 IN IP4 127.0.0.1
+s=-
+t=0 0
+m=audio 9 UDP/TLS/RTP/SAVPF 111
+c=IN IP4 0.0.0.0
+a=mid:0
+a=rtpmap:111 opus/48000/2
+`
+	rejectedAudio := `v=0
+o=- 1 1 IN IP4 127.0.0.1
+s=-
+t=0 0
+m=audio 0 UDP/TLS/RTP/SAVPF 0
+c=IN IP4 0.0.0.0
+a=mid:0
+`
+	for _, tc := range []struct {
+		name, sdp string
+		want      error
+	}{
+		{"data channel only", dataOnly, ErrNoAudio},
+		{"video only", videoOnly, ErrNoAudio},
+		{"audio port 0", rejectedAudio, ErrNoAudio},
+		{"opus only", opusOnly, ErrNoCommonCodec},
+		{"garbage", "this is not SDP", ErrInvalidOffer},
+		{"empty", "", ErrInvalidOffer},
+	} {
+		_, err := s.Offer(ctxT(t), strings.ReplaceAll(tc.sdp, "\n", "\r\n"))
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: err %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	// The pion-generated data-channel offer too.
+	offer, err := dcPeer.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Offer(ctxT(t), offer.SDP); !errors.Is(err, ErrNoAudio) {
+		t.Fatalf("pion data-channel offer: %v, want ErrNoAudio", err)
+	}
+	// The session is still usable: a proper offer is answered.
+	h := &harness{t: t, g: g, s: s, cl: newClient(t), sink: &candidateSink{}, states: make(chan State, 1)}
+	h.sink.pc = h.cl.pc
+	offer, err = h.cl.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.cl.pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	answer, err := s.Offer(ctxT(t), offer.SDP)
+	if err != nil {
+		t.Fatalf("valid offer after rejections: %v", err)
+	}
+	if !strings.Contains(answer, "m=audio") || !strings.Contains(answer, "PCMU/8000") {
+		t.Fatalf("answer lacks PCMU audio:\n%s", answer)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Offer(ctxT(t), offer.SDP); !errors.Is(err, ErrClosed) {
+		t.Fatalf("offer after close: %v", err)
+	}
+}
+
+// freePort finds a UDP port nobody holds right now.
+func freePort(t *testing.T) uint16 {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := netip.MustParseAddrPort(c.LocalAddr().String()).Port()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestPortRangeExhaustion(t *testing.T) {
+	p := freePort(t)
+	g := newTestGateway(t, testConfig(p, p))
+	s, err := g.NewSession(SessionParams{Agent: "dave"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leg, err := s.AttachCall(ctxT(t), "a")
+	if err != nil {
+		t.Fatalf("first attach: %v", err)
+	}
+	if leg.LocalAddr.Port() != p {
+		t.Fatalf("port %d, want %d", leg.LocalAddr.Port(), p)
+	}
+	if _, err := s.AttachCall(ctxT(t), "a"); !errors.Is(err, ErrCallAttached) {
+		t.Fatalf("duplicate attach: %v", err)
+	}
+	if _, err := s.AttachCall(ctxT(t), "b"); !errors.Is(err, ErrPortsExhausted) {
+		t.Fatalf("second attach: %v, want ErrPortsExhausted", err)
+	}
+	if g.Stats().PortExhaustions != 1 {
+		t.Fatalf("exhaustions %d", g.Stats().PortExhaustions)
+	}
+	if _, err := s.DetachCall(ctxT(t), "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DetachCall(ctxT(t), "a"); !errors.Is(err, ErrNoSuchCall) {
+		t.Fatalf("second detach: %v", err)
+	}
+	if _, err := s.AttachCall(ctxT(t), "b"); err != nil {
+		t.Fatalf("attach after release: %v", err)
+	}
+	if _, err := s.DetachCall(ctxT(t), "b"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A port held by another process is skipped; with none left the error says why.
+	hold, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(p)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = hold.Close() }() //nolint:errcheck // test cleanup
+	_, err = s.AttachCall(ctxT(t), "c")
+	if !errors.Is(err, ErrPortsExhausted) || !strings.Contains(err.Error(), "bind") {
+		t.Fatalf("attach with port held elsewhere: %v", err)
+	}
+}
+
+func TestDTMFFromBrowser(t *testing.T) {
+	g := newTestGateway(t, testConfig(47320, 47329))
+	h := newHarness(t, g)
+	h.connect()
+	if _, err := h.s.AttachCall(ctxT(t), "call-9"); err != nil {
+		t.Fatal(err)
+	}
+	// Key "5": start, continuation, three end packets (same timestamp); then "#".
+	evt := func(e byte, end bool, dur uint16) []byte {
+		b := []byte{e, 10, byte(dur >> 8), byte(dur)}
+		if end {
+			b[1] |= 0x80
+		}
+		return b
+	}
+	writes := []struct {
+		seq uint16
+		ts  uint32
+		p   []byte
+	}{
+		{1, 8000, evt(5, false, 160)}, {2, 8000, evt(5, false, 320)},
+		{3, 8000, evt(5, true, 480)}, {4, 8000, evt(5, true, 480)}, {5, 8000, evt(5, true, 480)},
+		{6, 16000, evt(11, false, 160)}, {7, 16000, evt(11, true, 320)},
+		{8, 24000, evt(12, true, 320)},
+	}
+	for _, w := range writes {
+		if err := h.cl.mic.write(126, w.seq, w.ts, w.seq == 1, w.p); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var digits []string
+	timeout := time.After(5 * time.Second)
+	for len(digits) < 3 {
+		select {
+		case d := <-h.dtmf:
+			if d.CallID != "call-9" {
+				t.Fatalf("dtmf call id %q", d.CallID)
+			}
+			digits = append(digits, d.Digit)
+		case <-timeout:
+			t.Fatalf("got digits %v, want [5 # A]", digits)
+		}
+	}
+	select {
+	case d := <-h.dtmf:
+		t.Fatalf("extra digit %+v (retransmissions must not repeat a key)", d)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if strings.Join(digits, "") != "5#A" {
+		t.Fatalf("digits %v, want 5 # A", digits)
+	}
+	if g.Stats().DTMF != 3 {
+		t.Fatalf("dtmf counter %d", g.Stats().DTMF)
+	}
+}
+
+func TestICERestartKeepsAudio(t *testing.T) {
+	g := newTestGateway(t, testConfig(47330, 47339))
+	h := newHarness(t, g)
+	h.connect()
+	leg, err := h.s.AttachCall(ctxT(t), "call-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ast := newFakeAsterisk(t, 77)
+	ast.send(t, leg.LocalAddr, 10, 1)
+	before := h.cl.receive(t, 10, 5*time.Second)
+
+	h.negotiate(true) // ICE restart offer from the browser
+	if h.s.State() == StateClosed {
+		t.Fatal("session closed by ICE restart")
+	}
+	// Audio keeps flowing on the same stream (seq continues).
+	deadline := time.Now().Add(10 * time.Second)
+	var after []*rtp.Packet
+	for len(after) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no audio after ICE restart")
+		}
+		ast.send(t, leg.LocalAddr, 5, 2)
+		select {
+		case p := <-h.cl.recv:
+			after = append(after, p)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	if d := after[0].SequenceNumber - before[len(before)-1].SequenceNumber; d == 0 || d > 0x8000 {
+		t.Fatalf("sequence went backwards across the restart: %d -> %d", before[len(before)-1].SequenceNumber, after[0].SequenceNumber)
+	}
+	if after[0].SSRC != before[0].SSRC {
+		t.Fatal("SSRC changed across the restart")
+	}
+	sendMic(t, h.cl, 3, 1)
+	ast.receive(t, 3, 5*time.Second)
+}
+
+// TestContinuityAcrossCalls: two calls in a row (different Asterisk SSRCs and
+// sequence spaces) reach the browser as one continuous stream.
+func TestContinuityAcrossCalls(t *testing.T) {
+	g := newTestGateway(t, testConfig(47340, 47349))
+	h := newHarness(t, g)
+	h.connect()
+
+	var all []*rtp.Packet
+	for i, ssrc := range []uint32{111, 222} {
+		callID := []string{"first", "second"}[i]
+		leg, err := h.s.AttachCall(ctxT(t), callID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast := newFakeAsterisk(t, ssrc)
+		ast.seq, ast.ts = uint16(60000*i+17), uint32(i)*999999
+		ast.send(t, leg.LocalAddr, 10, byte(i))
+		all = append(all, h.cl.receive(t, 10, 5*time.Second)...)
+		if _, err := h.s.DetachCall(ctxT(t), callID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkStream(t, all)
+	if !all[10].Marker {
+		t.Fatal("first packet of the second call lacks the marker bit")
+	}
+	if d := all[10].Timestamp - all[9].Timestamp; d < 160 || d > 8000*10 {
+		t.Fatalf("timestamp step %d across calls, want wall-clock based (>=160)", d)
+	}
+}
+
+// TestActivateSwitchesLeg: with two legs (consultation), only the active one is heard
+// and receives the microphone.
+func TestActivateSwitchesLeg(t *testing.T) {
+	g := newTestGateway(t, testConfig(47350, 47359))
+	h := newHarness(t, g)
+	h.connect()
+	held, err := h.s.AttachCall(ctxT(t), "held")
+	if err != nil {
+		t.Fatal(err)
+	}
+	astHeld := newFakeAsterisk(t, 1)
+	astHeld.send(t, held.LocalAddr, 1, 1)
+	h.cl.receive(t, 1, 5*time.Second)
+	consult, err := h.s.AttachCall(ctxT(t), "consult")
+	if err != nil {
+		t.Fatal(err)
+	}
+	astConsult := newFakeAsterisk(t, 2)
+	astHeld.send(t, held.LocalAddr, 3, 1)
+	astConsult.send(t, consult.LocalAddr, 3, 2)
+	for i, p := range h.cl.receive(t, 3, 5*time.Second) {
+		if p.Payload[0] != 2 {
+			t.Fatalf("packet %d from the held call while consulting", i)
+		}
+	}
+	if held.Stats().DroppedInactive != 3 {
+		t.Fatalf("held leg %+v", held.Stats())
+	}
+	if err := h.s.Activate("held"); err != nil {
+		t.Fatal(err)
+	}
+	sendMic(t, h.cl, 2, 1)
+	astHeld.receive(t, 2, 5*time.Second)
+	if err := h.s.Activate("nope"); !errors.Is(err, ErrNoSuchCall) {
+		t.Fatalf("activate unknown: %v", err)
+	}
+}
+
+func TestCloseStopsAllGoroutines(t *testing.T) {
+	base := runtime.NumGoroutine()
+	func() {
+		g, err := NewGateway(testConfig(47360, 47369), zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := newHarness(t, g) // its cleanups are idempotent closes
+
+		h.connect()
+		if _, err := h.s.AttachCall(ctxT(t), "x"); err != nil {
+			t.Fatal(err)
+		}
+		leg, err := h.s.AttachCall(ctxT(t), "y") // the active leg
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast := newFakeAsterisk(t, 5)
+		ast.send(t, leg.LocalAddr, 5, 1)
+		h.cl.receive(t, 5, 5*time.Second)
+		sendMic(t, h.cl, 5, 1)
+		ast.receive(t, 5, 5*time.Second)
+		if err := ast.conn.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Close(); err != nil { // closes the session
+			t.Fatal(err)
+		}
+		if h.s.State() != StateClosed {
+			t.Fatalf("state %s after close", h.s.State())
+		}
+		if _, err := h.s.AttachCall(ctxT(t), "z"); !errors.Is(err, ErrClosed) {
+			t.Fatalf("attach after close: %v", err)
+		}
+		if _, err := g.NewSession(SessionParams{}); !errors.Is(err, ErrClosed) {
+			t.Fatalf("new session after gateway close: %v", err)
+		}
+		if gs := g.Stats(); gs.Sessions != 0 || gs.PortsInUse != 0 {
+			t.Fatalf("after close: %+v", gs)
+		}
+		if err := h.cl.pc.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := runtime.NumGoroutine()
+		if n <= base {
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines still running (baseline %d):\n%s", n, base, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestMetricsCollector(t *testing.T) {
+	g := newTestGateway(t, testConfig(47370, 47379))
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(NewCollector(g)); err != nil {
+		t.Fatal(err)
+	}
+	s, err := g.NewSession(SessionParams{Agent: "erin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AttachCall(ctxT(t), "c1"); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	series := 0
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			series++
+			v := m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			got[mf.GetName()] += v
+		}
+	}
+	if series != 15 {
+		t.Fatalf("%d series, want 15", series)
+	}
+	if got["ctid_softphone_legs"] != 1 || got["ctid_softphone_media_ports"] != 10 ||
+		got["ctid_softphone_media_ports_in_use"] != 1 || got["ctid_softphone_legs_attached_total"] != 1 {
+		t.Fatalf("metrics %v", got)
+	}
+}
+
+func TestCandidatesBeforeOfferAreBuffered(t *testing.T) {
+	g := newTestGateway(t, testConfig(47380, 47389))
+	s, err := g.NewSession(SessionParams{Agent: "frank"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := webrtc.ICECandidateInit{Candidate: "candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host"}
+	for range maxPendingCandidates {
+		if err := s.AddCandidate(ctxT(t), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AddCandidate(ctxT(t), c); !errors.Is(err, ErrInvalidCandidate) {
+		t.Fatalf("candidate %d: %v, want ErrInvalidCandidate", maxPendingCandidates+1, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.AddCandidate(ctx, c); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled ctx: %v", err)
+	}
+}
