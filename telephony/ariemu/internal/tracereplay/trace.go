@@ -1,0 +1,206 @@
+// Package tracereplay parses the real-Asterisk ARI recordings in
+// ../shared/ari-traces (*.jsonl), replays them against an ARI server (the emulator)
+// and compares two runs of a scenario: status codes, response bodies, per-channel
+// event order and event fields, with ids and times normalised and only the run-to-run
+// variation the traces' README documents tolerated.
+package tracereplay
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Sentinel errors.
+var (
+	// ErrParse is returned for a malformed trace line.
+	ErrParse = errors.New("tracereplay: malformed trace")
+	// ErrNoTraces is returned when the traces directory cannot be found.
+	ErrNoTraces = errors.New("tracereplay: ari-traces not found")
+)
+
+// Line kinds.
+const (
+	KindRequest  = "request"
+	KindResponse = "response"
+	KindEvent    = "event"
+	KindNote     = "note"
+	KindRTP      = "rtp"
+)
+
+// Line is one line of a trace (see the traces' README, "Line format").
+type Line struct {
+	// N is the 1-based line number in the file (0 for lines made by a replay).
+	N    int    `json:"-"`
+	TMs  int64  `json:"t_ms"`
+	Kind string `json:"kind"`
+
+	// request
+	Method  string            `json:"method,omitempty"`
+	Path    string            `json:"path,omitempty"`
+	RawPath string            `json:"raw_path,omitempty"`
+	Query   map[string]string `json:"query,omitempty"`
+	Auth    string            `json:"auth,omitempty"`
+
+	// request and response
+	Body json.RawMessage `json:"body,omitempty"`
+
+	// response
+	Status      int    `json:"status,omitempty"`
+	ContentType string `json:"content_type,omitempty"`
+	BodyBytes   *int   `json:"body_bytes,omitempty"`
+	Error       string `json:"error,omitempty"`
+
+	// event
+	Event json.RawMessage `json:"event,omitempty"`
+
+	// note
+	Text string            `json:"text,omitempty"`
+	IDs  map[string]string `json:"ids,omitempty"`
+
+	// rtp
+	Dir               string  `json:"dir,omitempty"`
+	Packets           int     `json:"packets"`
+	FirstSeq          int     `json:"first_seq"`
+	PayloadType       int     `json:"payload_type"`
+	PayloadBytes      int     `json:"payload_bytes"`
+	Label             string  `json:"label,omitempty"`
+	WindowMs          int64   `json:"window_ms"`
+	Peer              string  `json:"peer,omitempty"`
+	SSRC              uint32  `json:"ssrc"`
+	SSRCChanges       int     `json:"ssrc_changes"`
+	Markers           int     `json:"markers"`
+	SeqGaps           int     `json:"seq_gaps"`
+	TSStep            int     `json:"ts_step"`
+	OtherSizes        int     `json:"other_sizes"`
+	OtherPayloadTypes int     `json:"other_payload_types"`
+	AvgInterarrivalMs float64 `json:"avg_interarrival_ms"`
+}
+
+// EventType returns the event's "type" ("" for other lines or a malformed event).
+func (l *Line) EventType() string {
+	if l.Kind != KindEvent {
+		return ""
+	}
+	var h struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(l.Event, &h); err != nil {
+		return ""
+	}
+	return h.Type
+}
+
+// Short renders the line compactly for reports (at most ~300 characters).
+func (l *Line) Short() string {
+	var s string
+	switch l.Kind {
+	case KindRequest:
+		s = fmt.Sprintf("REQ %s %s %v", l.Method, l.RawPath, l.Query)
+		if len(l.Body) > 0 && string(l.Body) != "null" {
+			s += " body=" + string(l.Body)
+		}
+	case KindResponse:
+		s = fmt.Sprintf("RESP %d %s", l.Status, string(l.Body))
+	case KindEvent:
+		s = "EVT " + string(l.Event)
+	case KindNote:
+		s = "NOTE " + l.Text
+	case KindRTP:
+		s = fmt.Sprintf("RTP %s %s packets=%d pt=%d bytes=%d ts_step=%d markers=%d gaps=%d window=%dms",
+			l.Dir, l.Label, l.Packets, l.PayloadType, l.PayloadBytes, l.TSStep, l.Markers, l.SeqGaps, l.WindowMs)
+	default:
+		s = l.Kind
+	}
+	if len(s) > 300 {
+		s = s[:297] + "..."
+	}
+	if l.N > 0 {
+		return fmt.Sprintf("#%d %s", l.N, s)
+	}
+	return s
+}
+
+// Trace is one run of one scenario.
+type Trace struct {
+	Name  string
+	Lines []Line
+}
+
+// Parse reads a .jsonl trace.
+func Parse(name string, r io.Reader) (*Trace, error) {
+	t := &Trace{Name: name}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<23)
+	n := 0
+	for sc.Scan() {
+		n++
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
+		var l Line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			return nil, fmt.Errorf("%w: %s:%d: %v", ErrParse, name, n, err)
+		}
+		switch l.Kind {
+		case KindRequest, KindResponse, KindEvent, KindNote, KindRTP:
+		default:
+			return nil, fmt.Errorf("%w: %s:%d: unknown kind %q", ErrParse, name, n, l.Kind)
+		}
+		l.N = n
+		t.Lines = append(t.Lines, l)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrParse, name, err)
+	}
+	return t, nil
+}
+
+// ParseFile reads a .jsonl trace file; the trace is named after the file.
+func ParseFile(path string) (*Trace, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoTraces, err)
+	}
+	t, perr := Parse(strings.TrimSuffix(filepath.Base(path), ".jsonl"), f)
+	if cerr := f.Close(); cerr != nil && perr == nil {
+		perr = cerr
+	}
+	return t, perr
+}
+
+// Scenarios are the eleven recorded scenarios.
+var Scenarios = []string{
+	"inbound-basic", "inbound-caller-hangs-up", "inbound-dtmf", "channel-ops",
+	"originate-outcomes", "external-media", "snoop", "bridge-record", "errors",
+	"app-lifecycle", "multi-bridge-transfer",
+}
+
+// DefaultDir finds ../shared/ari-traces walking up from the working directory.
+func DefaultDir() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrNoTraces, err)
+	}
+	var looked []string
+	for d := wd; ; {
+		for _, c := range []string{filepath.Join(d, "..", "shared", "ari-traces"), filepath.Join(d, "shared", "ari-traces")} {
+			c = filepath.Clean(c)
+			looked = append(looked, c)
+			if _, err := os.Stat(filepath.Join(c, "README.md")); err == nil {
+				return c, nil
+			}
+		}
+		p := filepath.Dir(d)
+		if p == d {
+			break
+		}
+		d = p
+	}
+	return "", fmt.Errorf("%w: looked in %s", ErrNoTraces, strings.Join(looked, ", "))
+}
