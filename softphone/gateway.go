@@ -108,6 +108,7 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	se.LoggerFactory = pionLogs{log: log}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
 
 	servers := make([]webrtc.ICEServer, 0, len(cfg.ICE.Servers))

@@ -47,7 +47,8 @@ type LegStats struct {
 }
 
 type mediaLeg struct {
-	s      *Session
+	g      *Gateway
+	owner  atomic.Pointer[Session] // changes when TakeCall moves the leg
 	callID string
 	port   uint16
 	conn   *net.UDPConn
@@ -100,18 +101,18 @@ func (s *Session) AttachCall(ctx context.Context, callID string) (Leg, error) {
 		return Leg{}, err
 	}
 	l := &mediaLeg{
-		s:      s,
+		g:      s.g,
 		callID: callID,
 		port:   port,
 		conn:   conn,
 		local:  netip.AddrPortFrom(s.g.advertise, port),
 		done:   make(chan struct{}),
 	}
+	l.owner.Store(s)
 	s.legs[callID] = l
 	s.active.Store(l)
 	s.g.counters.legsAttached.Add(1)
-	s.wg.Add(1)
-	go s.runLeg(l)
+	go l.run() // stops when conn is closed (DetachCall, Close); Close waits on l.done
 	s.log.Info().Str("call_id", callID).Stringer("local", l.local).Msg("call leg attached")
 	return Leg{CallID: callID, LocalAddr: l.local, m: l}, nil
 }
@@ -140,6 +141,53 @@ func (s *Session) Leg(callID string) (Leg, bool) {
 		return Leg{}, false
 	}
 	return Leg{CallID: callID, LocalAddr: l.local, m: l}, true
+}
+
+// TakeCall moves a live leg from another session of the same gateway (the agent
+// reconnected: new tab, new peer connection) to s, keeping its UDP port so the
+// ExternalMedia channel in Asterisk carries on. The leg becomes s's active leg.
+func (s *Session) TakeCall(ctx context.Context, from *Session, callID string) (Leg, error) {
+	if err := ctx.Err(); err != nil {
+		return Leg{}, fmt.Errorf("take call: %w", err)
+	}
+	if from == s || from == nil || from.g != s.g {
+		return Leg{}, fmt.Errorf("%w: %s: take from the same or a foreign session", ErrNoSuchCall, callID)
+	}
+	from.mu.Lock()
+	l, ok := from.legs[callID]
+	if ok {
+		delete(from.legs, callID)
+		from.active.CompareAndSwap(l, nil)
+	}
+	from.mu.Unlock()
+	if !ok {
+		return Leg{}, fmt.Errorf("%w: %s", ErrNoSuchCall, callID)
+	}
+	s.mu.Lock()
+	_, dup := s.legs[callID]
+	if s.closing || dup {
+		s.mu.Unlock()
+		l.shutdown()
+		if dup {
+			return Leg{}, fmt.Errorf("%w: %s", ErrCallAttached, callID)
+		}
+		return Leg{}, ErrClosed
+	}
+	l.owner.Store(s)
+	s.legs[callID] = l
+	s.active.Store(l)
+	s.mu.Unlock()
+	s.log.Info().Str("call_id", callID).Str("from_agent", from.p.Agent).Stringer("local", l.local).Msg("call leg taken over")
+	return Leg{CallID: callID, LocalAddr: l.local, m: l}, nil
+}
+
+// shutdown closes the socket, waits for the reader and frees the port.
+func (l *mediaLeg) shutdown() {
+	if err := l.conn.Close(); err != nil {
+		l.g.log.Warn().Err(err).Str("call_id", l.callID).Msg("close call leg")
+	}
+	<-l.done
+	l.g.releasePort(l.port)
 }
 
 // DetachCall closes the call's leg, waits for its reader to stop and frees the
@@ -175,22 +223,22 @@ func (s *Session) DetachCall(ctx context.Context, callID string) (LegStats, erro
 	return st, nil
 }
 
-// runLeg reads Asterisk's RTP from the leg's socket until the socket is closed.
-func (s *Session) runLeg(l *mediaLeg) {
-	defer s.wg.Done()
+// run reads Asterisk's RTP from the leg's socket until the socket is closed.
+func (l *mediaLeg) run() {
 	defer close(l.done)
-	c := &s.g.counters
+	c := &l.g.counters
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
 	for {
 		n, src, err := l.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
-				s.log.Warn().Err(err).Str("call_id", l.callID).Msg("call leg read failed; leg stops")
+				l.owner.Load().log.Warn().Err(err).Str("call_id", l.callID).Msg("call leg read failed; leg stops")
 			}
 			return
 		}
 		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+		s := l.owner.Load()
 		latched := l.remote.Load()
 		if latched != nil && *latched != src {
 			l.dropForeign.Add(1)
@@ -203,7 +251,7 @@ func (s *Session) runLeg(l *mediaLeg) {
 			continue
 		}
 		if latched == nil {
-			if !s.g.allowedSource(src) {
+			if !l.g.allowedSource(src) {
 				l.dropForeign.Add(1)
 				c.dropForeign.Add(1)
 				continue
@@ -236,7 +284,7 @@ func (s *Session) runLeg(l *mediaLeg) {
 // sendToAsterisk forwards one microphone RTP packet, unchanged, to the latched
 // Asterisk address.
 func (l *mediaLeg) sendToAsterisk(b []byte) {
-	c := &l.s.g.counters
+	c := &l.g.counters
 	l.fromAgent.Add(1)
 	dst := l.remote.Load()
 	if dst == nil {

@@ -52,7 +52,7 @@ type Session struct {
 
 	micNoLeg atomic.Uint64
 
-	wg sync.WaitGroup // leg readers, remote track readers, RTCP reader
+	wg sync.WaitGroup // remote track readers, RTCP reader (leg readers: mediaLeg.done)
 }
 
 // DTMF is one key press received from the browser as an RFC 4733 telephone-event.
@@ -312,10 +312,11 @@ func (s *Session) Close() error {
 	if err := s.pc.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("%w: close peer connection: %w", ErrInternal, err))
 	}
-	s.wg.Wait()
 	for _, l := range legs {
+		<-l.done
 		s.g.releasePort(l.port)
 	}
+	s.wg.Wait()
 	s.g.forget(s)
 	s.transition(inputClosed)
 	return errors.Join(errs...)

@@ -515,8 +515,22 @@ func TestActivateSwitchesLeg(t *testing.T) {
 	}
 }
 
+// goroutines returns the stacks of all goroutines, keyed by their "goroutine N" header.
+func goroutines() map[string]string {
+	buf := make([]byte, 4<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	out := map[string]string{}
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		head, _, _ := strings.Cut(g, " [")
+		out[head] = g
+	}
+	return out
+}
+
+// TestCloseStopsAllGoroutines: goleak-style, every goroutine started during the test
+// that runs pion or softphone code must be gone after Gateway.Close.
 func TestCloseStopsAllGoroutines(t *testing.T) {
-	base := runtime.NumGoroutine()
+	before := goroutines()
 	func() {
 		g, err := NewGateway(testConfig(47360, 47369), zerolog.Nop())
 		if err != nil {
@@ -561,13 +575,20 @@ func TestCloseStopsAllGoroutines(t *testing.T) {
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		n := runtime.NumGoroutine()
-		if n <= base {
+		var leaked []string
+		for head, stack := range goroutines() {
+			if _, old := before[head]; old {
+				continue
+			}
+			if strings.Contains(stack, "github.com/pion/") || strings.Contains(stack, "ctid/softphone.") {
+				leaked = append(leaked, stack)
+			}
+		}
+		if len(leaked) == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines still running (baseline %d):\n%s", n, base, buf[:runtime.Stack(buf, true)])
+			t.Fatalf("%d goroutines leaked:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -627,5 +648,80 @@ func TestCandidatesBeforeOfferAreBuffered(t *testing.T) {
 	cancel()
 	if err := s.AddCandidate(ctx, c); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled ctx: %v", err)
+	}
+}
+
+// TestReconnectTakesOverCall: the agent reloads the console (new peer connection)
+// during a call; the new session takes the live leg over, same port, and audio
+// flows both ways again while the old session is closed.
+func TestReconnectTakesOverCall(t *testing.T) {
+	g := newTestGateway(t, testConfig(47390, 47399))
+	old := newHarness(t, g)
+	old.connect()
+	leg, err := old.s.AttachCall(ctxT(t), "call-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ast := newFakeAsterisk(t, 3)
+	ast.send(t, leg.LocalAddr, 5, 1)
+	old.cl.receive(t, 5, 5*time.Second)
+
+	fresh := newHarness(t, g)
+	fresh.connect()
+	moved, err := fresh.s.TakeCall(ctxT(t), old.s, "call-1")
+	if err != nil {
+		t.Fatalf("TakeCall: %v", err)
+	}
+	if moved.LocalAddr != leg.LocalAddr {
+		t.Fatalf("port changed: %s -> %s", leg.LocalAddr, moved.LocalAddr)
+	}
+	if _, ok := old.s.Leg("call-1"); ok {
+		t.Fatal("old session still has the leg")
+	}
+	if err := old.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ast.send(t, leg.LocalAddr, 5, 2)
+	for _, p := range fresh.cl.receive(t, 5, 5*time.Second) {
+		if p.Payload[0] != 2 {
+			t.Fatal("unexpected payload")
+		}
+	}
+	sendMic(t, fresh.cl, 5, 1)
+	ast.receive(t, 5, 5*time.Second)
+	if st := moved.Stats(); st.FromAsterisk != 10 || st.ToAgent != 10 || st.ToAsterisk != 5 {
+		t.Fatalf("stats %+v", st)
+	}
+	if _, err := fresh.s.TakeCall(ctxT(t), old.s, "call-1"); !errors.Is(err, ErrNoSuchCall) {
+		t.Fatalf("second take: %v", err)
+	}
+	if _, err := fresh.s.DetachCall(ctxT(t), "call-1"); err != nil {
+		t.Fatal(err)
+	}
+	if g.Stats().PortsInUse != 0 {
+		t.Fatal("port not released")
+	}
+}
+
+// TestFirstAudioLatency measures call attach -> first Asterisk packet at the
+// browser on an already connected session (the "accept -> first audio" path).
+func TestFirstAudioLatency(t *testing.T) {
+	g := newTestGateway(t, testConfig(47400, 47409))
+	h := newHarness(t, g)
+	h.connect()
+	ast := newFakeAsterisk(t, 4)
+	start := time.Now()
+	leg, err := h.s.AttachCall(ctxT(t), "call-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	attached := time.Since(start)
+	sent := time.Now()
+	ast.send(t, leg.LocalAddr, 1, 1)
+	h.cl.receive(t, 1, 5*time.Second)
+	relay := time.Since(sent)
+	t.Logf("attach %v, first packet Asterisk->browser %v", attached, relay)
+	if relay > time.Second {
+		t.Fatalf("first audio took %v", relay)
 	}
 }
