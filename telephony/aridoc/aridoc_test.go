@@ -115,7 +115,7 @@ func TestRoutesAndMatch(t *testing.T) {
 	}
 	cases := []struct {
 		method, raw, want string
-		params       map[string]string
+		params            map[string]string
 	}{
 		{"POST", "/channels/create", "POST /channels/create", nil},
 		{"POST", "/channels/externalMedia", "POST /channels/externalMedia", nil},
