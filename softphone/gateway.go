@@ -239,15 +239,19 @@ func (g *Gateway) releasePort(port uint16) {
 	g.portMu.Unlock()
 }
 
-// SessionParams configures one agent's peer connection. Callbacks may be nil; they
-// are never called after Close returns... except one already running.
+// SessionParams configures one agent's peer connection. Callbacks may be nil. They
+// run one at a time, in order, on the session's own goroutine and never under a
+// session lock, so they may call any Session method (Close included); a slow
+// callback delays the ones after it, never the media. OnState(StateClosed) is the
+// last call and may come just after Close returns.
 type SessionParams struct {
 	// Agent names the agent (or supervisor) for logs.
 	Agent string
 	// OnCandidate receives each local ICE candidate to trickle to the browser
 	// (rtc.candidate); nil means gathering is complete.
 	OnCandidate func(c *webrtc.ICECandidateInit)
-	// OnState receives every state change, in order.
+	// OnState receives every state change, in order. Failed means ICE gave up: the
+	// browser must restart ICE (a new offer) or reconnect.
 	OnState func(s State)
 	// OnDTMF receives each DTMF digit the browser sends (RFC 4733), once per key
 	// press.

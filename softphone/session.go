@@ -41,11 +41,17 @@ type Session struct {
 	connected atomic.Bool
 	active    atomic.Pointer[mediaLeg]
 
-	// state machine and ordered callback delivery
-	stateMu    sync.Mutex
-	state      State
-	stateQueue []State
-	delivering bool
+	// state machine
+	stateMu sync.Mutex
+	state   State
+
+	// ordered callback delivery (states, candidates) on the session's own
+	// goroutine, so callbacks never run under a lock or inside pion
+	evMu     sync.Mutex
+	evCond   *sync.Cond
+	events   []func()
+	evClosed bool
+	evDone   chan struct{}
 
 	outMu sync.Mutex
 	rw    rewriter
@@ -79,29 +85,37 @@ func newSession(g *Gateway, p SessionParams) (*Session, error) {
 		return nil, errors.Join(fmt.Errorf("%w: add track: %w", ErrInternal, err), pc.Close())
 	}
 	s := &Session{
-		g:     g,
-		p:     p,
-		log:   g.log.With().Str("component", "softphone").Str("agent", p.Agent).Logger(),
-		pc:    pc,
-		track: track,
-		legs:  make(map[string]*mediaLeg),
-		state: StateNew,
+		g:      g,
+		p:      p,
+		log:    g.log.With().Str("component", "softphone").Str("agent", p.Agent).Logger(),
+		pc:     pc,
+		track:  track,
+		legs:   make(map[string]*mediaLeg),
+		state:  StateNew,
+		evDone: make(chan struct{}),
 	}
+	s.evCond = sync.NewCond(&s.evMu)
+	go s.deliverLoop()
 	pc.OnConnectionStateChange(func(webrtc.PeerConnectionState) {
 		// pion runs each handler in its own goroutine, so they may run out of order:
 		// read the current state instead of trusting the argument.
 		s.onPCState(pc.ConnectionState())
 	})
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
-		if s.isClosed.Load() || s.p.OnCandidate == nil {
+		if s.p.OnCandidate == nil {
 			return
 		}
-		if c == nil {
-			s.p.OnCandidate(nil)
-			return
+		var init *webrtc.ICECandidateInit
+		if c != nil {
+			j := c.ToJSON()
+			init = &j
 		}
-		init := c.ToJSON()
-		s.p.OnCandidate(&init)
+		// pion may call this synchronously inside SetLocalDescription (under mu).
+		s.enqueue(func() {
+			if !s.isClosed.Load() {
+				s.p.OnCandidate(init)
+			}
+		})
 	})
 	pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		s.mu.Lock()
@@ -166,23 +180,50 @@ func (s *Session) transition(in input) {
 	s.state = next
 	s.connected.Store(next == StateConnected)
 	s.log.Info().Stringer("from", prev).Stringer("to", next).Msg("peer connection state")
-	s.stateQueue = append(s.stateQueue, next)
-	if s.delivering {
-		s.stateMu.Unlock()
-		return
+	if s.p.OnState != nil {
+		s.enqueue(func() { s.p.OnState(next) }) // under stateMu: queued in transition order
 	}
-	s.delivering = true
-	for len(s.stateQueue) > 0 {
-		st := s.stateQueue[0]
-		s.stateQueue = s.stateQueue[1:]
-		s.stateMu.Unlock()
-		if s.p.OnState != nil {
-			s.p.OnState(st)
-		}
-		s.stateMu.Lock()
-	}
-	s.delivering = false
 	s.stateMu.Unlock()
+}
+
+func (s *Session) enqueue(f func()) {
+	s.evMu.Lock()
+	if !s.evClosed {
+		s.events = append(s.events, f)
+		s.evCond.Signal()
+	}
+	s.evMu.Unlock()
+}
+
+// closeEvents lets deliverLoop finish what is queued (Closed last) and exit.
+func (s *Session) closeEvents() {
+	s.evMu.Lock()
+	s.evClosed = true
+	s.evCond.Signal()
+	s.evMu.Unlock()
+}
+
+// deliverLoop runs the callbacks in order, holding no lock while one runs, so a
+// callback may call any Session method, Close included. It exits after Close once
+// the queue is empty.
+func (s *Session) deliverLoop() {
+	defer close(s.evDone)
+	s.evMu.Lock()
+	for {
+		for len(s.events) == 0 && !s.evClosed {
+			s.evCond.Wait()
+		}
+		if len(s.events) == 0 {
+			s.evMu.Unlock()
+			return
+		}
+		f := s.events[0]
+		s.events[0] = nil
+		s.events = s.events[1:]
+		s.evMu.Unlock()
+		f()
+		s.evMu.Lock()
+	}
 }
 
 // checkOffer rejects SDP that is malformed or has no usable audio before pion
@@ -231,10 +272,16 @@ func (s *Session) Offer(ctx context.Context, offer string) (string, error) {
 		return "", err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closing {
+		s.mu.Unlock()
 		return "", ErrClosed
 	}
+	answer, err := s.offerLocked(offer)
+	s.mu.Unlock()
+	return answer, err
+}
+
+func (s *Session) offerLocked(offer string) (string, error) {
 	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrInvalidOffer, err)
 	}
@@ -319,6 +366,7 @@ func (s *Session) Close() error {
 	s.wg.Wait()
 	s.g.forget(s)
 	s.transition(inputClosed)
+	s.closeEvents()
 	return errors.Join(errs...)
 }
 

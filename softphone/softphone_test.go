@@ -725,3 +725,57 @@ func TestFirstAudioLatency(t *testing.T) {
 		t.Fatalf("first audio took %v", relay)
 	}
 }
+
+// TestCallbacksMayReenter: callbacks run outside the session's locks, so they may
+// call the session (here: Leg from OnCandidate, Close from OnState) without a
+// deadlock, and states still arrive in order, Closed last.
+func TestCallbacksMayReenter(t *testing.T) {
+	g := newTestGateway(t, testConfig(47420, 47429))
+	var s *Session
+	ready := make(chan struct{})
+	states := make(chan State, 16)
+	sink := &candidateSink{}
+	var err error
+	s, err = g.NewSession(SessionParams{
+		Agent: "gina",
+		OnCandidate: func(c *webrtc.ICECandidateInit) {
+			<-ready
+			s.Leg("none") // takes the session lock
+			sink.add(c)
+		},
+		OnState: func(st State) {
+			<-ready
+			states <- st
+			if st == StateConnected {
+				if err := s.Close(); err != nil {
+					t.Errorf("close from callback: %v", err)
+				}
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(ready)
+	h := &harness{t: t, g: g, s: s, cl: newClient(t), sink: sink, states: states}
+	sink.pc = h.cl.pc
+	h.cl.pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c != nil {
+			_ = s.AddCandidate(context.Background(), c.ToJSON()) //nolint:errcheck // ErrClosed once the callback closed it
+		}
+	})
+	h.negotiate(false)
+	var seen []State
+	timeout := time.After(15 * time.Second)
+	for len(seen) == 0 || seen[len(seen)-1] != StateClosed {
+		select {
+		case st := <-states:
+			seen = append(seen, st)
+		case <-timeout:
+			t.Fatalf("states so far %v", seen)
+		}
+	}
+	if len(seen) < 2 || seen[len(seen)-2] != StateConnected {
+		t.Fatalf("states %v, want ... connected, closed", seen)
+	}
+}
