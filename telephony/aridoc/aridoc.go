@@ -31,18 +31,18 @@ var (
 // (milliseconds and a numeric zone without colon, e.g. 2026-11-22T13:03:41.049+0000).
 const DateLayout = "2006-01-02T15:04:05.000-0700"
 
-// GlobalQueryParams are accepted by Asterisk on every route although no operation
-// declares them. Documented exception: `api_key=user:password` is Asterisk's
-// alternative to basic auth (res_ari.c), used by the recordings (fact 47).
-var GlobalQueryParams = []string{"api_key"}
+// GlobalQueryParams returns the query parameters Asterisk accepts on every route
+// although no operation declares them. Documented exception: `api_key=user:password`
+// is Asterisk's alternative to basic auth (res_ari.c), used by the recordings (fact 47).
+func GlobalQueryParams() []string { return []string{"api_key"} }
 
-// EnumExceptions are values real Asterisk 20.20.1 sends although the model's
+// EnumExceptions returns the values real Asterisk 20.20.1 sends although the model's
 // allowableValues do not list them, keyed "Model.property". Documented exception:
 // GET /playbacks/{id} of a paused playback answers state "paused" (recorded in
 // channel-ops, fact 14), but Playback.state lists only queued/playing/continuing/
 // done/failed.
-var EnumExceptions = map[string][]string{
-	"Playback.state": {"paused"},
+func EnumExceptions() map[string][]string {
+	return map[string][]string{"Playback.state": {"paused"}}
 }
 
 // Route is one HTTP method on one swagger path template (e.g. "/channels/{channelId}").
@@ -467,7 +467,7 @@ func (s *Spec) CheckRequest(method, rawPath string, query url.Values, body map[s
 }
 
 func isGlobal(name string) bool {
-	for _, g := range GlobalQueryParams {
+	for _, g := range GlobalQueryParams() {
 		if g == name {
 			return true
 		}
@@ -760,7 +760,7 @@ func (s *Spec) checkObject(typ, where string, obj map[string]any, probs *[]Probl
 		}
 		s.checkValue(p.Type, where+"."+k, obj[k], probs)
 		if len(p.Values) > 0 {
-			if str, ok := obj[k].(string); ok && !contains(p.Values, str) && !contains(EnumExceptions[typ+"."+k], str) {
+			if str, ok := obj[k].(string); ok && !contains(p.Values, str) && !contains(EnumExceptions()[typ+"."+k], str) {
 				*probs = append(*probs, Problem{Where: where + "." + k, Msg: fmt.Sprintf("%q not in allowable values %v", str, p.Values)})
 			}
 		}

@@ -27,7 +27,7 @@ func loadPair(t *testing.T, name string) (*Trace, *Trace) {
 // TestCompareRun1WithRun2 proves the comparator on the recordings themselves: two
 // runs of a real Asterisk differ only in what the README documents.
 func TestCompareRun1WithRun2(t *testing.T) {
-	for _, sc := range Scenarios {
+	for _, sc := range Scenarios() {
 		r1, r2 := loadPair(t, sc)
 		rep := Compare(r1, r2)
 		if len(rep.Mismatches) != 0 {

@@ -174,11 +174,13 @@ func ParseFile(path string) (*Trace, error) {
 	return t, perr
 }
 
-// Scenarios are the eleven recorded scenarios.
-var Scenarios = []string{
-	"inbound-basic", "inbound-caller-hangs-up", "inbound-dtmf", "channel-ops",
-	"originate-outcomes", "external-media", "snoop", "bridge-record", "errors",
-	"app-lifecycle", "multi-bridge-transfer",
+// Scenarios returns the names of the eleven recorded scenarios.
+func Scenarios() []string {
+	return []string{
+		"inbound-basic", "inbound-caller-hangs-up", "inbound-dtmf", "channel-ops",
+		"originate-outcomes", "external-media", "snoop", "bridge-record", "errors",
+		"app-lifecycle", "multi-bridge-transfer",
+	}
 }
 
 // DefaultDir finds ../shared/ari-traces walking up from the working directory.
