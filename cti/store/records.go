@@ -1,0 +1,145 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// apply writes one record inside tx. The set of records is closed (Record has
+// unexported methods), so the default case is a programming error.
+func (s *Store) apply(ctx context.Context, tx *sql.Tx, rec Record) error {
+	switch r := rec.(type) {
+	case Interaction:
+		return s.applyInteraction(ctx, tx, r)
+	case Segment:
+		return s.applySegment(ctx, tx, r)
+	case InteractionClose:
+		return s.applyClose(ctx, tx, r)
+	case AgentStateEntry:
+		return s.exec(ctx, tx, "INSERT INTO agent_state_log (agent, state, reason, at) VALUES (?, ?, ?, ?)",
+			r.Agent, r.State, r.Reason, micros(r.At))
+	case AuditEntry:
+		return s.exec(ctx, tx, "INSERT INTO audit_log (actor, action, target, at, detail) VALUES (?, ?, ?, ?, ?)",
+			r.Actor, r.Action, r.Target, micros(r.At), r.Detail)
+	case User:
+		return s.applyUser(ctx, tx, r)
+	case Callback:
+		return s.applyCallback(ctx, tx, r)
+	}
+	return fmt.Errorf("%w: unsupported record type %T", ErrInvalidRecord, rec)
+}
+
+func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	_, err := tx.ExecContext(ctx, s.d.q(query), args...)
+	return err
+}
+
+// Zero fields never erase what an earlier save or close recorded.
+const upsertInteraction = `INSERT INTO interactions (id, call_id, direction, queue, campaign, caller_number,
+    caller_name, dialled, created_at, queued_at, answered_at, ended_at, outcome, cause, disposition, notes,
+    recording_name)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+    call_id        = COALESCE(NULLIF(excluded.call_id, ''), interactions.call_id),
+    direction      = excluded.direction,
+    queue          = COALESCE(NULLIF(excluded.queue, ''), interactions.queue),
+    campaign       = COALESCE(NULLIF(excluded.campaign, ''), interactions.campaign),
+    caller_number  = COALESCE(NULLIF(excluded.caller_number, ''), interactions.caller_number),
+    caller_name    = COALESCE(NULLIF(excluded.caller_name, ''), interactions.caller_name),
+    dialled        = COALESCE(NULLIF(excluded.dialled, ''), interactions.dialled),
+    queued_at      = COALESCE(excluded.queued_at, interactions.queued_at),
+    answered_at    = COALESCE(excluded.answered_at, interactions.answered_at),
+    ended_at       = COALESCE(excluded.ended_at, interactions.ended_at),
+    outcome        = COALESCE(NULLIF(excluded.outcome, ''), interactions.outcome),
+    cause          = COALESCE(NULLIF(excluded.cause, ''), interactions.cause),
+    disposition    = COALESCE(NULLIF(excluded.disposition, ''), interactions.disposition),
+    notes          = COALESCE(NULLIF(excluded.notes, ''), interactions.notes),
+    recording_name = COALESCE(NULLIF(excluded.recording_name, ''), interactions.recording_name)`
+
+func (s *Store) applyInteraction(ctx context.Context, tx *sql.Tx, ix Interaction) error {
+	if err := s.exec(ctx, tx, upsertInteraction, ix.ID, ix.CallID, ix.Direction.String(), ix.Queue, ix.Campaign,
+		ix.CallerNumber, ix.CallerName, ix.Dialled, micros(ix.Created), nullMicros(ix.Queued),
+		nullMicros(ix.Answered), nullMicros(ix.Ended), ix.Outcome, ix.Cause, ix.Disposition, ix.Notes,
+		ix.RecordingName); err != nil {
+		return err
+	}
+	if ix.Segments == nil {
+		return nil
+	}
+	if err := s.exec(ctx, tx, "DELETE FROM interaction_segments WHERE interaction_id = ?", ix.ID); err != nil {
+		return err
+	}
+	for _, sg := range ix.Segments {
+		if err := s.exec(ctx, tx, `INSERT INTO interaction_segments (interaction_id, seq, kind, agent, started_at, ended_at)
+VALUES (?, ?, ?, ?, ?, ?)`, ix.ID, sg.Seq, sg.Kind.String(), sg.Agent, micros(sg.Start), nullMicros(sg.End)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) applySegment(ctx context.Context, tx *sql.Tx, sg Segment) error {
+	// The foreign key refuses a segment of an unknown interaction.
+	return s.exec(ctx, tx, `INSERT INTO interaction_segments (interaction_id, seq, kind, agent, started_at, ended_at)
+SELECT CAST(? AS TEXT), COALESCE(MAX(seq), 0) + 1, CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT)
+FROM interaction_segments WHERE interaction_id = ?`,
+		sg.InteractionID, sg.Kind.String(), sg.Agent, micros(sg.Start), nullMicros(sg.End), sg.InteractionID)
+}
+
+func (s *Store) applyClose(ctx context.Context, tx *sql.Tx, c InteractionClose) error {
+	res, err := tx.ExecContext(ctx, s.d.q(`UPDATE interactions SET
+    ended_at       = COALESCE(CAST(? AS BIGINT), ended_at),
+    outcome        = COALESCE(NULLIF(CAST(? AS TEXT), ''), outcome),
+    cause          = COALESCE(NULLIF(CAST(? AS TEXT), ''), cause),
+    disposition    = COALESCE(NULLIF(CAST(? AS TEXT), ''), disposition),
+    notes          = COALESCE(NULLIF(CAST(? AS TEXT), ''), notes),
+    recording_name = COALESCE(NULLIF(CAST(? AS TEXT), ''), recording_name)
+WHERE id = ?`), nullMicros(c.Ended), c.Outcome, c.Cause, c.Disposition, c.Notes, c.RecordingName, c.ID)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: interaction %q", ErrNotFound, c.ID)
+	}
+	if c.Ended.IsZero() {
+		return nil
+	}
+	return s.exec(ctx, tx, "UPDATE interaction_segments SET ended_at = ? WHERE interaction_id = ? AND ended_at IS NULL",
+		micros(c.Ended), c.ID)
+}
+
+func (s *Store) applyUser(ctx context.Context, tx *sql.Tx, u User) error {
+	if err := s.exec(ctx, tx, `INSERT INTO users (username, role, password_hash, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (username) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash,
+    updated_at = excluded.updated_at`,
+		u.Username, u.Role.String(), u.PasswordHash, micros(u.Created), micros(u.Updated)); err != nil {
+		return err
+	}
+	if err := s.exec(ctx, tx, "DELETE FROM user_teams WHERE username = ?", u.Username); err != nil {
+		return err
+	}
+	for _, t := range u.Teams {
+		if err := s.exec(ctx, tx, "INSERT INTO user_teams (username, team) VALUES (?, ?)", u.Username, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) applyCallback(ctx context.Context, tx *sql.Tx, c Callback) error {
+	return s.exec(ctx, tx, `INSERT INTO callbacks (id, queue, number, name, interaction_id, status, requested_at,
+    due_at, attempts, agent, notes, completed_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET queue = excluded.queue, number = excluded.number, name = excluded.name,
+    interaction_id = excluded.interaction_id, status = excluded.status, due_at = excluded.due_at,
+    attempts = excluded.attempts, agent = excluded.agent, notes = excluded.notes,
+    completed_at = excluded.completed_at`,
+		c.ID, c.Queue, c.Number, c.Name, nullText(c.InteractionID), c.Status.String(), micros(c.Requested),
+		micros(c.Due), c.Attempts, c.Agent, c.Notes, nullMicros(c.Completed))
+}
