@@ -44,6 +44,8 @@ type LegStats struct {
 	DroppedInvalid  uint64 // not RTP, or not PCMU
 	DroppedInactive uint64 // Asterisk packets while another leg was active
 	DroppedNoPeer   uint64 // agent not connected, or microphone audio before Asterisk's first packet
+	DroppedMuted    uint64 // microphone packets withheld while the leg was muted
+	Muted           bool
 }
 
 type mediaLeg struct {
@@ -54,10 +56,11 @@ type mediaLeg struct {
 	conn   *net.UDPConn
 	local  netip.AddrPort
 	remote atomic.Pointer[netip.AddrPort]
+	muted  atomic.Bool
 	done   chan struct{}
 
-	fromAsterisk, toAgent, fromAgent, toAsterisk       atomic.Uint64
-	dropForeign, dropInvalid, dropInactive, dropNoPeer atomic.Uint64
+	fromAsterisk, toAgent, fromAgent, toAsterisk                  atomic.Uint64
+	dropForeign, dropInvalid, dropInactive, dropNoPeer, dropMuted atomic.Uint64
 }
 
 func (l *mediaLeg) stats() LegStats {
@@ -70,6 +73,8 @@ func (l *mediaLeg) stats() LegStats {
 		DroppedInvalid:  l.dropInvalid.Load(),
 		DroppedInactive: l.dropInactive.Load(),
 		DroppedNoPeer:   l.dropNoPeer.Load(),
+		DroppedMuted:    l.dropMuted.Load(),
+		Muted:           l.muted.Load(),
 	}
 	if r := l.remote.Load(); r != nil {
 		st.Remote = *r
@@ -130,6 +135,39 @@ func (s *Session) Activate(callID string) error {
 	}
 	s.active.Store(l)
 	return nil
+}
+
+// SetMuted withholds (or again forwards) the agent's microphone on a call's leg;
+// Asterisk then receives no RTP from the agent. Audio to the agent is unaffected.
+func (s *Session) SetMuted(callID string, muted bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.legs[callID]
+	if !ok {
+		if s.closing {
+			return ErrClosed
+		}
+		return fmt.Errorf("%w: %s", ErrNoSuchCall, callID)
+	}
+	l.muted.Store(muted)
+	return nil
+}
+
+// Legs returns the attached legs, the active one first.
+func (s *Session) Legs() []Leg {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	active := s.active.Load()
+	out := make([]Leg, 0, len(s.legs))
+	for id, l := range s.legs {
+		leg := Leg{CallID: id, LocalAddr: l.local, m: l}
+		if l == active {
+			out = append([]Leg{leg}, out...)
+		} else {
+			out = append(out, leg)
+		}
+	}
+	return out
 }
 
 // Leg returns an attached leg.
@@ -286,6 +324,10 @@ func (l *mediaLeg) run() {
 func (l *mediaLeg) sendToAsterisk(b []byte) {
 	c := &l.g.counters
 	l.fromAgent.Add(1)
+	if l.muted.Load() {
+		l.dropMuted.Add(1)
+		return
+	}
 	dst := l.remote.Load()
 	if dst == nil {
 		l.dropNoPeer.Add(1)

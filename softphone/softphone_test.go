@@ -3,6 +3,7 @@ package softphone
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
@@ -15,6 +16,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
+
+// eventually polls cond for up to 5 s (counters are bumped just after the packet
+// leaves, so a receiver can see the packet first).
+func eventually(t *testing.T, cond func() bool, msg func() string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(msg())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
 
 func ctxT(t *testing.T) context.Context {
 	t.Helper()
@@ -81,16 +95,18 @@ func TestAudioFlowsBothWays(t *testing.T) {
 		}
 	}
 
+	eventually(t, func() bool {
+		st := leg.Stats()
+		return st.FromAsterisk == 50 && st.ToAgent == 50 && st.FromAgent == 50 && st.ToAsterisk == 50
+	}, func() string { return fmt.Sprintf("leg stats %+v, want 50 each way", leg.Stats()) })
 	st := leg.Stats()
-	if st.FromAsterisk != 50 || st.ToAgent != 50 || st.FromAgent != 50 || st.ToAsterisk != 50 {
-		t.Fatalf("leg stats %+v, want 50 each way", st)
-	}
 	if st.Remote != ast.addr() {
 		t.Fatalf("latched %s, want %s", st.Remote, ast.addr())
 	}
 	if st.DroppedForeign+st.DroppedInvalid+st.DroppedInactive+st.DroppedNoPeer != 0 {
 		t.Fatalf("unexpected drops %+v", st)
 	}
+	eventually(t, func() bool { return g.Stats().ToAsterisk == 50 }, func() string { return fmt.Sprintf("%+v", g.Stats()) })
 	gs := g.Stats()
 	if gs.Sessions != 1 || gs.Legs != 1 || gs.PortsInUse != 1 || gs.ToAgent != 50 || gs.ToAsterisk != 50 {
 		t.Fatalf("gateway stats %+v", gs)
@@ -502,14 +518,38 @@ func TestActivateSwitchesLeg(t *testing.T) {
 			t.Fatalf("packet %d from the held call while consulting", i)
 		}
 	}
-	if held.Stats().DroppedInactive != 3 {
-		t.Fatalf("held leg %+v", held.Stats())
-	}
+	eventually(t, func() bool { return held.Stats().DroppedInactive == 3 },
+		func() string { return fmt.Sprintf("held leg %+v, want 3 inactive drops", held.Stats()) })
 	if err := h.s.Activate("held"); err != nil {
 		t.Fatal(err)
 	}
 	sendMic(t, h.cl, 2, 1)
 	astHeld.receive(t, 2, 5*time.Second)
+	if legs := h.s.Legs(); len(legs) != 2 || legs[0].CallID != "held" {
+		t.Fatalf("legs %v, want the active (held) first", legs)
+	}
+	// Mute withholds the microphone from Asterisk.
+	if err := h.s.SetMuted("held", true); err != nil {
+		t.Fatal(err)
+	}
+	sendMic(t, h.cl, 3, 10)
+	deadline := time.Now().Add(5 * time.Second)
+	for held.Stats().DroppedMuted < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("held leg %+v, want 3 muted drops", held.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := h.s.SetMuted("held", false); err != nil {
+		t.Fatal(err)
+	}
+	sendMic(t, h.cl, 1, 20)
+	if p := astHeld.receive(t, 1, 5*time.Second); p[0].SequenceNumber != 20 {
+		t.Fatalf("after unmute got seq %d, want 20 (muted packets must not arrive)", p[0].SequenceNumber)
+	}
+	if err := h.s.SetMuted("nope", true); !errors.Is(err, ErrNoSuchCall) {
+		t.Fatalf("mute unknown: %v", err)
+	}
 	if err := h.s.Activate("nope"); !errors.Is(err, ErrNoSuchCall) {
 		t.Fatalf("activate unknown: %v", err)
 	}
@@ -689,9 +729,10 @@ func TestReconnectTakesOverCall(t *testing.T) {
 	}
 	sendMic(t, fresh.cl, 5, 1)
 	ast.receive(t, 5, 5*time.Second)
-	if st := moved.Stats(); st.FromAsterisk != 10 || st.ToAgent != 10 || st.ToAsterisk != 5 {
-		t.Fatalf("stats %+v", st)
-	}
+	eventually(t, func() bool {
+		st := moved.Stats()
+		return st.FromAsterisk == 10 && st.ToAgent == 10 && st.ToAsterisk == 5
+	}, func() string { return fmt.Sprintf("stats %+v", moved.Stats()) })
 	if _, err := fresh.s.TakeCall(ctxT(t), old.s, "call-1"); !errors.Is(err, ErrNoSuchCall) {
 		t.Fatalf("second take: %v", err)
 	}
