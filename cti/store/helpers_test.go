@@ -128,8 +128,10 @@ var pgState struct {
 }
 
 // pgBinDir finds Debian's newest /usr/lib/postgresql/<ver>/bin.
-func pgBinDir() (string, error) {
-	matches, err := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+func pgBinDir() (string, error) { return pgBinDirUnder("/usr/lib/postgresql") }
+
+func pgBinDirUnder(root string) (string, error) {
+	matches, err := filepath.Glob(filepath.Join(root, "*", "bin", "initdb"))
 	if err != nil || len(matches) == 0 {
 		return "", errors.New(pgMissing)
 	}

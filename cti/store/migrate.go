@@ -35,8 +35,11 @@ type migration struct {
 	stmts   []string
 }
 
-func loadMigrations(d dialect) ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
+func loadMigrations(d dialect) ([]migration, error) { return loadMigrationsFrom(migrationFS, d) }
+
+// loadMigrationsFrom reads fsys's migrations/ directory for dialect d.
+func loadMigrationsFrom(fsys fs.FS, d dialect) ([]migration, error) {
+	entries, err := fs.ReadDir(fsys, "migrations")
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMigration, err)
 	}
@@ -74,7 +77,7 @@ func loadMigrations(d dialect) ([]migration, error) {
 		if file == "" {
 			return nil, fmt.Errorf("%w: migration %d has no file for %s", ErrMigration, v, d.name)
 		}
-		body, err := fs.ReadFile(migrationFS, path.Join("migrations", file))
+		body, err := fs.ReadFile(fsys, path.Join("migrations", file))
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrMigration, err)
 		}

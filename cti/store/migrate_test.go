@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/fstest"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
@@ -98,6 +99,44 @@ func TestMigrationFiles(t *testing.T) {
 	require.Equal(t, []string{"CREATE TABLE a (x INT)", "CREATE INDEX b ON a (x)"},
 		splitStatements("-- c;omment\nCREATE TABLE a (x INT);\n\n  -- more\nCREATE INDEX b ON a (x);\n"))
 	require.Equal(t, "SELECT $1, $2 FROM t WHERE a = $3", postgresDialect.q("SELECT ?, ? FROM t WHERE a = ?"))
+}
+
+// TestMigrationOverrides: an engine-specific file replaces the neutral one for that
+// engine only; gaps and bad names are errors.
+func TestMigrationOverrides(t *testing.T) {
+	fsys := fstest.MapFS{
+		"migrations/0001_a.sql":          {Data: []byte("CREATE TABLE t (id {{AUTOID}});")},
+		"migrations/0002_b.sql":          {Data: []byte("CREATE INDEX neutral ON t (id);")},
+		"migrations/0002_b.postgres.sql": {Data: []byte("CREATE INDEX pg ON t USING brin (id);")},
+	}
+	lite, err := loadMigrationsFrom(fsys, sqliteDialect)
+	require.NoError(t, err)
+	require.Equal(t, []string{"CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT)"}, lite[0].stmts)
+	require.Equal(t, []string{"CREATE INDEX neutral ON t (id)"}, lite[1].stmts)
+	pg, err := loadMigrationsFrom(fsys, postgresDialect)
+	require.NoError(t, err)
+	require.Equal(t, []string{"CREATE TABLE t (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY)"}, pg[0].stmts)
+	require.Equal(t, []string{"CREATE INDEX pg ON t USING brin (id)"}, pg[1].stmts)
+
+	for name, bad := range map[string]fstest.MapFS{
+		"gap":               {"migrations/0001_a.sql": {Data: []byte("SELECT 1;")}, "migrations/0003_c.sql": {Data: []byte("SELECT 1;")}},
+		"bad name":          {"migrations/first.sql": {Data: []byte("SELECT 1;")}},
+		"bad engine":        {"migrations/0001_a.mysql.sql": {Data: []byte("SELECT 1;")}},
+		"only other engine": {"migrations/0001_a.postgres.sql": {Data: []byte("SELECT 1;")}},
+	} {
+		_, err := loadMigrationsFrom(bad, sqliteDialect)
+		require.ErrorIs(t, err, ErrMigration, name)
+	}
+}
+
+// TestPostgresMissingMessage: without Debian's binaries the PostgreSQL tests fail
+// with the instruction to install them.
+func TestPostgresMissingMessage(t *testing.T) {
+	_, err := pgBinDirUnder(t.TempDir())
+	require.EqualError(t, err, pgMissing)
+	bin, err := pgBinDir()
+	require.NoError(t, err, "this machine must have PostgreSQL for the suite")
+	require.FileExists(t, filepath.Join(bin, "postgres"))
 }
 
 // --- store.path problems --------------------------------------------------------------

@@ -306,6 +306,9 @@ func TestBacklogBoundAndOutage(t *testing.T) {
 		err := s.Sync(short)
 		cancel()
 		require.ErrorIs(t, err, context.DeadlineExceeded, "Sync must not report success while the engine is blocked")
+		ok, reason := s.Ready()
+		require.False(t, ok)
+		require.NotEmpty(t, reason)
 		if e.name == DriverSQLite {
 			st := s.Stats()
 			require.Positive(t, st.FailedAttempts)
@@ -320,6 +323,8 @@ func TestBacklogBoundAndOutage(t *testing.T) {
 		st := s.Stats()
 		require.Equal(t, uint64(accepted), st.Committed)
 		require.Empty(t, st.LastError)
+		ok, reason = s.Ready()
+		require.True(t, ok, reason)
 	})
 }
 

@@ -29,6 +29,7 @@ type writer struct {
 	stats    Stats
 	wake     chan struct{} // capacity 1: flush now
 	drainErr error         // set once by the writer goroutine on exit
+	fullLog  time.Time     // last "backlog full" log line (at most one a second)
 }
 
 // Stats counts what the writer did since Open.
@@ -65,6 +66,19 @@ func (s *Store) Stats() Stats {
 	return st
 }
 
+// Ready reports whether the store is keeping up, for a readiness check: not ready
+// while the engine fails or the backlog is above 80% of store.writer.max_pending.
+func (s *Store) Ready() (ok bool, reason string) {
+	st := s.Stats()
+	switch {
+	case st.LastError != "":
+		return false, fmt.Sprintf("store writes failing (%d pending): %s", st.Pending, st.LastError)
+	case st.Pending*5 > s.cfg.Writer.MaxPending*4:
+		return false, fmt.Sprintf("store backlog %d of %d", st.Pending, s.cfg.Writer.MaxPending)
+	}
+	return true, ""
+}
+
 // Enqueue queues rec for the writer and returns at once. It fails with
 // ErrInvalidRecord, ErrClosed, or ErrBacklogFull when store.writer.max_pending records
 // are already waiting (logged at error level: the record is not saved).
@@ -91,10 +105,17 @@ func (s *Store) enqueue(rec Record, durable bool) (pendingItem, error) {
 	if !durable && len(w.queue) >= s.cfg.Writer.MaxPending {
 		w.stats.BacklogFull++
 		total, pending, lastErr := w.stats.BacklogFull, len(w.queue), w.lastErr
+		now := time.Now()
+		logIt := now.Sub(w.fullLog) >= time.Second
+		if logIt {
+			w.fullLog = now
+		}
 		w.mu.Unlock()
-		s.log.Error().Str("record", p.describe()).Int("pending", pending).Uint64("refused_total", total).
-			AnErr("last_store_error", lastErr).
-			Msg("STORE BACKLOG FULL: record refused and NOT saved; the database is not keeping up or is failing")
+		if logIt { // every refusal is counted and returned; the log is limited to one line a second
+			s.log.Error().Str("record", p.describe()).Int("pending", pending).Uint64("refused_total", total).
+				AnErr("last_store_error", lastErr).
+				Msg("STORE BACKLOG FULL: records refused and NOT saved; the database is not keeping up or is failing")
+		}
 		return pendingItem{}, fmt.Errorf("%w: %s (%d records pending)", ErrBacklogFull, p.describe(), pending)
 	}
 	w.lastSeq++
