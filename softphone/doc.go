@@ -1,3 +1,37 @@
 // Package softphone is the WebRTC audio gateway between Asterisk ExternalMedia RTP and
 // the agents' browsers.
+//
+// Each logged-in agent (or supervisor) has one long-lived Session: a pion peer
+// connection negotiated over the desktop WebSocket, audio only, PCMU only (plus
+// RFC 4733 telephone-event from the browser), so no transcoding happens anywhere.
+// When a call is connected to the agent, ctid attaches a leg:
+//
+//	gw, err := softphone.NewGateway(cfg, log)            // once
+//	s, err := gw.NewSession(softphone.SessionParams{      // per agent login
+//		Agent:       "alice",
+//		OnCandidate: func(c *webrtc.ICECandidateInit) { /* send rtc.candidate (nil: done) */ },
+//		OnState:     func(st softphone.State) { /* tell the desktop; Failed: ask for an ICE restart */ },
+//		OnDTMF:      func(d softphone.DTMF) { /* POST /channels/{id}/dtmf for d.CallID */ },
+//	})
+//	answer, err := s.Offer(ctx, offerSDP)                 // rtc.offer -> rtc.answer (also ICE restarts)
+//	err = s.AddCandidate(ctx, init)                       // rtc.candidate from the browser
+//	leg, err := s.AttachCall(ctx, callID)                 // call connected to the agent
+//	// POST /channels/externalMedia?app=ctid&external_host=<leg.LocalAddr>&format=ulaw
+//	// and add that channel to the call's bridge.
+//	stats, err := s.DetachCall(ctx, callID)               // call ended
+//	err = s.Close()                                       // logout
+//
+// RTP from the leg's UDP port (the first source address is latched; packets from
+// any other address are dropped and counted) is written to the agent's outbound
+// track with sequence numbers and timestamps rewritten so the browser sees one
+// continuous stream for the whole shift. The agent's microphone is sent, unchanged,
+// to the latched Asterisk address of the active leg. Between calls nothing is sent
+// to the browser and the microphone is dropped (counted).
+//
+// A session may hold several legs (a consultation while a call is held); only the
+// active one (the last attached, or the one passed to Activate) is relayed. When
+// the agent reconnects with a new peer connection, TakeCall moves a live leg, port
+// and all, to the new session so the ExternalMedia channel carries on.
+//
+// Counters: Leg.Stats, Gateway.Stats, and NewCollector for Prometheus.
 package softphone

@@ -23,7 +23,7 @@ func testConfig(portMin, portMax uint16) Config {
 	return cfg
 }
 
-func newTestGateway(t *testing.T, cfg Config) *Gateway {
+func newTestGateway(t testing.TB, cfg Config) *Gateway {
 	t.Helper()
 	g, err := NewGateway(cfg, zerolog.Nop())
 	if err != nil {
@@ -63,7 +63,7 @@ func (k *candidateSink) add(c *webrtc.ICECandidateInit) {
 	}
 }
 
-func (k *candidateSink) flush(t *testing.T) {
+func (k *candidateSink) flush(t testing.TB) {
 	t.Helper()
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -78,7 +78,7 @@ func (k *candidateSink) flush(t *testing.T) {
 
 // harness is one session plus a pion "browser".
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	g      *Gateway
 	s      *Session
 	cl     *client
@@ -87,7 +87,7 @@ type harness struct {
 	dtmf   chan DTMF
 }
 
-func newHarness(t *testing.T, g *Gateway) *harness {
+func newHarness(t testing.TB, g *Gateway) *harness {
 	t.Helper()
 	h := &harness{t: t, g: g, sink: &candidateSink{}, states: make(chan State, 64), dtmf: make(chan DTMF, 64)}
 	s, err := g.NewSession(SessionParams{
@@ -184,7 +184,7 @@ type client struct {
 	connected chan struct{}
 }
 
-func newClient(t *testing.T) *client {
+func newClient(t testing.TB) *client {
 	t.Helper()
 	me := &webrtc.MediaEngine{}
 	for _, c := range []webrtc.RTPCodecParameters{
@@ -236,7 +236,7 @@ func newClient(t *testing.T) *client {
 	return c
 }
 
-func (c *client) waitConnected(t *testing.T) {
+func (c *client) waitConnected(t testing.TB) {
 	t.Helper()
 	select {
 	case <-c.connected:
@@ -246,7 +246,7 @@ func (c *client) waitConnected(t *testing.T) {
 }
 
 // receive collects n packets or fails after timeout.
-func (c *client) receive(t *testing.T, n int, timeout time.Duration) []*rtp.Packet {
+func (c *client) receive(t testing.TB, n int, timeout time.Duration) []*rtp.Packet {
 	t.Helper()
 	out := make([]*rtp.Packet, 0, n)
 	deadline := time.After(timeout)
@@ -326,7 +326,7 @@ type fakeAsterisk struct {
 	ts   uint32
 }
 
-func newFakeAsterisk(t *testing.T, ssrc uint32) *fakeAsterisk {
+func newFakeAsterisk(t testing.TB, ssrc uint32) *fakeAsterisk {
 	t.Helper()
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -341,7 +341,7 @@ func (a *fakeAsterisk) addr() netip.AddrPort {
 }
 
 // packet builds the next 160-byte PCMU packet; the first payload byte carries tag.
-func (a *fakeAsterisk) packet(t *testing.T, tag byte) []byte {
+func (a *fakeAsterisk) packet(t testing.TB, tag byte) []byte {
 	t.Helper()
 	payload := make([]byte, 160)
 	for i := range payload {
@@ -359,7 +359,7 @@ func (a *fakeAsterisk) packet(t *testing.T, tag byte) []byte {
 }
 
 // send sends n packets at 50 pkt/s to dst.
-func (a *fakeAsterisk) send(t *testing.T, dst netip.AddrPort, n int, tag byte) {
+func (a *fakeAsterisk) send(t testing.TB, dst netip.AddrPort, n int, tag byte) {
 	t.Helper()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -374,7 +374,7 @@ func (a *fakeAsterisk) send(t *testing.T, dst netip.AddrPort, n int, tag byte) {
 }
 
 // receive reads RTP until n packets arrived or timeout; returns them.
-func (a *fakeAsterisk) receive(t *testing.T, n int, timeout time.Duration) []rtp.Packet {
+func (a *fakeAsterisk) receive(t testing.TB, n int, timeout time.Duration) []rtp.Packet {
 	t.Helper()
 	out := make([]rtp.Packet, 0, n)
 	if err := a.conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
@@ -396,7 +396,7 @@ func (a *fakeAsterisk) receive(t *testing.T, n int, timeout time.Duration) []rtp
 }
 
 // sendMic sends n 20 ms PCMU packets from the browser's microphone.
-func sendMic(t *testing.T, cl *client, n int, seq0 uint16) {
+func sendMic(t testing.TB, cl *client, n int, seq0 uint16) {
 	t.Helper()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()

@@ -123,11 +123,17 @@ func (s *Session) AttachCall(ctx context.Context, callID string) (Leg, error) {
 }
 
 // Activate makes an attached leg the active one (e.g. back from a consultation).
+// Activate("") leaves no leg active: nothing reaches the agent and the microphone
+// reaches no call (e.g. while the call is on hold), the legs stay attached.
 func (s *Session) Activate(callID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return ErrClosed
+	}
+	if callID == "" {
+		s.active.Store(nil)
+		return nil
 	}
 	l, ok := s.legs[callID]
 	if !ok {

@@ -547,6 +547,17 @@ func TestActivateSwitchesLeg(t *testing.T) {
 	if p := astHeld.receive(t, 1, 5*time.Second); p[0].SequenceNumber != 20 {
 		t.Fatalf("after unmute got seq %d, want 20 (muted packets must not arrive)", p[0].SequenceNumber)
 	}
+	// Hold: no active leg; nothing flows either way.
+	if err := h.s.Activate(""); err != nil {
+		t.Fatal(err)
+	}
+	before := h.s.MicrophonePacketsWithoutLeg()
+	sendMic(t, h.cl, 2, 30)
+	eventually(t, func() bool { return h.s.MicrophonePacketsWithoutLeg() == before+2 },
+		func() string { return "microphone not withheld during hold" })
+	astHeld.send(t, held.LocalAddr, 2, 1)
+	eventually(t, func() bool { return held.Stats().DroppedInactive == 5 },
+		func() string { return fmt.Sprintf("held leg %+v, want 5 inactive drops", held.Stats()) })
 	if err := h.s.SetMuted("nope", true); !errors.Is(err, ErrNoSuchCall) {
 		t.Fatalf("mute unknown: %v", err)
 	}
