@@ -27,12 +27,32 @@ type aligner struct {
 	recMatched map[int]int // rec line -> got line
 	gotMatched map[int]int // got line -> rec line
 
+	// decoded events, by line index
+	recEv map[int]decodedEvent
+	gotEv map[int]decodedEvent
+
 	passed int
 	mism   []Mismatch
+
+	normCache map[string]string
+}
+
+// normalize memoizes normalize: the same strings recur in every event.
+func (a *aligner) normalize(s string) string {
+	if v, ok := a.normCache[s]; ok {
+		return v
+	}
+	if a.normCache == nil {
+		a.normCache = map[string]string{}
+	}
+	v := normalize(s)
+	a.normCache[s] = v
+	return v
 }
 
 func newAligner(rec *Trace) *aligner {
-	a := &aligner{rec: rec, ids: newIDMap(), recMatched: map[int]int{}, gotMatched: map[int]int{}}
+	a := &aligner{rec: rec, ids: newIDMap(), recMatched: map[int]int{}, gotMatched: map[int]int{},
+		recEv: map[int]decodedEvent{}, gotEv: map[int]decodedEvent{}}
 	a.recSeg, a.recReqs, a.recResp = index(rec.Lines)
 	return a
 }
@@ -237,6 +257,38 @@ func ct(s string) string {
 	return strings.TrimSpace(strings.ToLower(s))
 }
 
+type decodedEvent struct {
+	typ   string
+	v     any
+	owner string // "kind:id" of the object the event belongs to
+}
+
+func cachedEvent(cache map[int]decodedEvent, lines []Line, i int) decodedEvent {
+	if d, ok := cache[i]; ok {
+		return d
+	}
+	d := decodedEvent{typ: lines[i].EventType(), v: decode(lines[i].Event)}
+	if m, ok := d.v.(map[string]any); ok {
+		d.owner = eventOwner(m)
+	}
+	cache[i] = d
+	return d
+}
+
+// ownerCompatible is a cheap pre-check of bestEvent: the owners' ids must be
+// compatible with the ids learned so far.
+func (a *aligner) ownerCompatible(r, g decodedEvent) bool {
+	rk, rid, okR := strings.Cut(r.owner, ":")
+	gk, gid, okG := strings.Cut(g.owner, ":")
+	if okR != okG || rk != gk {
+		return false
+	}
+	if rk == "recording" || rk == "application" {
+		return true
+	}
+	return a.ids.compatible(rid, gid)
+}
+
 type candidate struct {
 	j     int
 	diffs []string
@@ -248,21 +300,23 @@ type candidate struct {
 // got events. strict accepts only exact matches (the online driver uses it to learn
 // ids safely); otherwise the closest compatible event is taken.
 func (a *aligner) bestEvent(ri int, gotSeg []int, strict bool) (candidate, bool) {
-	r := &a.rec.Lines[ri]
-	typ := r.EventType()
-	rv := decode(r.Event)
+	rd := cachedEvent(a.recEv, a.rec.Lines, ri)
+	typ, rv := rd.typ, rd.v
 	var best candidate
 	found := false
 	for j := range a.got {
-		g := &a.got[j]
-		if g.Kind != KindEvent {
+		if a.got[j].Kind != KindEvent {
 			continue
 		}
-		if _, used := a.gotMatched[j]; used || g.EventType() != typ {
+		if _, used := a.gotMatched[j]; used {
 			continue
 		}
-		ctx := &walkCtx{eventType: typ}
-		ctx.walk("event", rv, decode(g.Event))
+		gd := cachedEvent(a.gotEv, a.got, j)
+		if gd.typ != typ || !a.ownerCompatible(rd, gd) {
+			continue
+		}
+		ctx := &walkCtx{eventType: typ, norm: a.normalize}
+		ctx.walk("event", rv, gd.v)
 		ps, ok := ctx.resolve(a.ids)
 		if !ok || (strict && len(ctx.diffs) > 0) {
 			continue

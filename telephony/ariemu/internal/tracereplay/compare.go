@@ -150,6 +150,8 @@ type walkCtx struct {
 	eventType string
 	// valuesUnstable skips scalar values (only the field set is compared).
 	valuesUnstable bool
+	// norm normalises strings (memoized by the aligner); nil = normalize.
+	norm func(string) string
 	// portValue marks a {"value": "<port>"} body (GET variable UNICASTRTP_LOCAL_PORT).
 	portValue bool
 }
@@ -266,7 +268,11 @@ func (c *walkCtx) walk(path string, a, b any) {
 		if c.valuesUnstable {
 			return
 		}
-		if normalize(av) != normalize(bv) && !c.tolerated(path, av, bv) {
+		norm := c.norm
+		if norm == nil {
+			norm = normalize
+		}
+		if norm(av) != norm(bv) && !c.tolerated(path, av, bv) {
 			c.diff(path, a, b)
 		}
 	default:

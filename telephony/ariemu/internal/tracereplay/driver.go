@@ -102,6 +102,9 @@ type run struct {
 	rtp   map[string]*rtpPeer
 
 	budget time.Duration
+	// matching state of the online aligner
+	scanned   int // number of got lines at the last scan
+	scannedTo int // rec line bound of the last scan
 	// pacing anchors: recorded and replay start of the previous action.
 	prevRec  int64
 	prevTime time.Time
@@ -229,7 +232,12 @@ func (r *run) await(ctx context.Context, upto int, recT int64) {
 // matchUpTo matches the recorded events before line upto with what arrived, and
 // reports whether all of them are matched.
 func (r *run) matchUpTo(upto int) bool {
-	r.al.got = r.snapshot()
+	snap := r.snapshot()
+	if len(snap) == r.scanned && upto == r.scannedTo {
+		return r.allMatched(upto)
+	}
+	r.scanned, r.scannedTo = len(snap), upto
+	r.al.got = snap
 	gotSeg, _, _ := index(r.al.got)
 	all := true
 	for i := 0; i < upto && i < len(r.rec.Lines); i++ {
@@ -247,6 +255,18 @@ func (r *run) matchUpTo(upto int) bool {
 		r.al.take(i, c)
 	}
 	return all
+}
+
+func (r *run) allMatched(upto int) bool {
+	for i := 0; i < upto && i < len(r.rec.Lines); i++ {
+		if r.rec.Lines[i].Kind != KindEvent {
+			continue
+		}
+		if _, ok := r.al.recMatched[i]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *run) note(l *Line) error {

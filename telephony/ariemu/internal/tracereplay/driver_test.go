@@ -150,36 +150,54 @@ func TestDriverReproducesAPlayedBackRecording(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the recordings are required: %v", err)
 	}
-	for _, sc := range []string{"inbound-basic", "errors", "app-lifecycle"} {
-		t.Run(sc, func(t *testing.T) {
-			t.Parallel()
-			rec, err := ParseFile(filepath.Join(dir, sc+".jsonl"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-			defer cancel()
+	scenarios := []string{"inbound-basic", "errors", "app-lifecycle"}
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	reports := make([]*Report, len(scenarios))
+	errs := make([]error, len(scenarios))
+	recs := make([]*Trace, len(scenarios))
+	var wg sync.WaitGroup
+	// The scenarios run concurrently (not t.Parallel, which -parallel may serialise).
+	for i, sc := range scenarios {
+		rec, err := ParseFile(filepath.Join(dir, sc+".jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs[i] = rec
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			ps := &playbackServer{t: t, rec: rec, conns: map[string]*websocket.Conn{}, ctx: ctx}
 			srv := httptest.NewServer(ps)
 			defer srv.Close()
 			drv, err := New(Config{BaseURL: srv.URL + "/ari", User: "ceo", Password: "pw", Logger: zerolog.Nop()})
 			if err != nil {
-				t.Fatal(err)
+				errs[i] = err
+				return
 			}
 			got, err := drv.Run(ctx, rec)
-			if err != nil {
-				t.Fatal(err)
-			}
 			ps.wg.Wait()
-			rep := Compare(rec, got)
-			if len(rep.Mismatches) != 0 {
-				t.Errorf("%s", rep)
+			if err != nil {
+				errs[i] = err
+				return
 			}
-			if rep.Passed < len(rec.Lines)/3 {
-				t.Errorf("only %d comparisons passed", rep.Passed)
-			}
-			t.Logf("%s: %d passed", sc, rep.Passed)
-		})
+			reports[i] = Compare(rec, got)
+		}()
+	}
+	wg.Wait()
+	for i, sc := range scenarios {
+		if errs[i] != nil {
+			t.Errorf("%s: %v", sc, errs[i])
+			continue
+		}
+		rep := reports[i]
+		if len(rep.Mismatches) != 0 {
+			t.Errorf("%s", rep)
+		}
+		if rep.Passed < len(recs[i].Lines)/3 {
+			t.Errorf("%s: only %d comparisons passed", sc, rep.Passed)
+		}
+		t.Logf("%s: %d passed", sc, rep.Passed)
 	}
 }
 
