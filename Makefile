@@ -19,10 +19,17 @@ build:
 run: build
 	./$(BIN) serve --config $(CONFIG) --log-format console
 
-# Installs what the tests need when it is missing. Nothing outside Go yet; the
-# browser and PostgreSQL tests add their packages here.
+# Installs what the tests need when it is missing: PostgreSQL from Debian for the
+# store suite (the tests start their own server in a temp dir; the system cluster is
+# stopped so nothing is left on port 5432).
 test-prereqs:
 	@test -d ../shared/ari-api-docs || { echo "make test: ../shared/ari-api-docs is missing (the ARI contract the tests check against); clone the project with shared/ beside it" >&2; exit 1; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "make test: installing PostgreSQL (Debian package postgresql) for the store tests"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql && \
+	  { $$SUDO service postgresql stop || true; }; }
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

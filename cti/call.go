@@ -1,0 +1,525 @@
+package cti
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/CyCoreSystems/ari/v5"
+	"github.com/rs/zerolog"
+
+	"github.com/ctid/ctid/queue"
+	"github.com/ctid/ctid/telephony"
+)
+
+// callState is where an inbound call is in its flow.
+type callState int
+
+const (
+	stateArriving   callState = iota // entered Stasis, being answered and queued
+	stateQueued                      // waiting in a queue with music on hold
+	stateOffered                     // offered to an agent's desktop
+	stateConnecting                  // accepted; the agent's leg is being set up
+	stateTalking                     // caller and agent bridged
+	stateHeld                        // caller on hold
+	stateEnded                       // gone; the actor stops
+)
+
+func (s callState) String() string {
+	switch s {
+	case stateArriving:
+		return "arriving"
+	case stateQueued:
+		return "queued"
+	case stateOffered:
+		return "offered"
+	case stateConnecting:
+		return "connecting"
+	case stateTalking:
+		return "talking"
+	case stateHeld:
+		return "held"
+	case stateEnded:
+		return "ended"
+	}
+	return fmt.Sprintf("callState(%d)", int(s))
+}
+
+// Messages to a call actor.
+type (
+	offerMsg struct {
+		agent    string
+		deadline time.Time
+	}
+	withdrawMsg   struct{ agent string }
+	leaveQueueMsg struct {
+		kind   queue.DecisionKind
+		target queue.Target
+		reason string
+	}
+	callerGone struct{ cause string }
+
+	// requests carry a reply.
+	request    interface{ agentName() string }
+	connectMsg struct{ agent string }
+	holdMsg    struct {
+		agent string
+		on    bool
+	}
+	muteMsg struct {
+		agent string
+		on    bool
+	}
+	dtmfMsg struct {
+		agent, digits string
+	}
+	hangupMsg struct{ agent string }
+
+	envelope struct {
+		req   request
+		reply chan error
+	}
+)
+
+func (m connectMsg) agentName() string { return m.agent }
+func (m holdMsg) agentName() string    { return m.agent }
+func (m muteMsg) agentName() string    { return m.agent }
+func (m dtmfMsg) agentName() string    { return m.agent }
+func (m hangupMsg) agentName() string  { return m.agent }
+
+// callActor owns one inbound call: its channels, bridge and flow state. All ARI
+// I/O for the call happens on its goroutine.
+type callActor struct {
+	o       *Orchestrator
+	id      string
+	channel string
+	in      inbound
+	caller  ari.CallerID
+	dialled string
+	arrived time.Time
+	log     zerolog.Logger
+	box     *mailbox
+	done    chan struct{}
+
+	state      callState
+	agent      string // offered to, or talking with
+	bridge     string
+	agentLeg   string
+	legUp      bool
+	mediaAgent string // agent whose softphone has a leg attached
+	queued     bool   // known to the engine
+}
+
+func newCallActor(o *Orchestrator, ch ari.ChannelData, in inbound) *callActor {
+	id := ch.ID
+	a := &callActor{
+		o: o, id: id, channel: ch.ID, in: in, arrived: o.now(),
+		box: newMailbox(), done: make(chan struct{}),
+	}
+	if ch.Caller != nil {
+		a.caller = *ch.Caller
+	}
+	if ch.Dialplan != nil {
+		a.dialled = ch.Dialplan.Exten
+	}
+	a.log = o.log.With().Str("call_id", id).Str("channel_id", ch.ID).Str("queue", in.queue).Logger()
+	return a
+}
+
+// ask sends a request and waits for the actor's answer.
+func (a *callActor) ask(ctx context.Context, r request) error {
+	reply := make(chan error, 1)
+	if !a.box.send(envelope{req: r, reply: reply}) {
+		return fmt.Errorf("%w: %s has ended", ErrUnknownCall, a.id)
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-a.done:
+		return fmt.Errorf("%w: %s has ended", ErrUnknownCall, a.id)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (a *callActor) setState(s callState) {
+	if a.state == s {
+		return
+	}
+	a.log.Info().Str("from", a.state.String()).Str("to", s.String()).Str("agent", a.agent).Msg("call state")
+	a.state = s
+}
+
+func (a *callActor) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, a.o.cfg.OpTimeout)
+}
+
+func (a *callActor) run(ctx context.Context) {
+	defer close(a.done)
+	defer a.o.forget(a)
+	a.start(ctx)
+	for a.state != stateEnded {
+		m, ok := a.box.receive(ctx)
+		if !ok {
+			break
+		}
+		a.handle(ctx, m)
+	}
+	for _, m := range a.box.close() {
+		if env, ok := m.(envelope); ok {
+			env.reply <- fmt.Errorf("%w: %s has ended", ErrUnknownCall, a.id)
+		}
+	}
+}
+
+// start answers the caller, starts music on hold and queues the call.
+func (a *callActor) start(ctx context.Context) {
+	octx, cancel := a.opCtx(ctx)
+	defer cancel()
+	a.log.Info().Str("caller", a.caller.Number).Int("priority", a.in.priority).Msg("inbound call")
+	if err := a.o.ari.Answer(octx, a.channel); err != nil {
+		a.log.Error().Err(err).Msg("answer failed")
+		a.finish(ctx, "answer failed")
+		return
+	}
+	if err := a.o.ari.StartMOH(octx, a.channel, a.o.cfg.MOHClass); err != nil {
+		a.log.Warn().Err(err).Msg("music on hold failed; the caller waits in silence")
+	}
+	a.setState(stateQueued)
+	err := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+		return e.CallArrived(now, queue.Call{ID: queue.CallID(a.id), Queue: queue.QueueID(a.in.queue),
+			Priority: a.in.priority, Skills: a.in.skills})
+	})
+	if err != nil {
+		a.log.Warn().Err(err).Msg("cannot queue the call; applying fallback")
+		a.setState(stateEnded)
+		a.o.fallback(ctx, a.channel, a.log)
+		return
+	}
+	a.queued = true
+}
+
+func (a *callActor) handle(ctx context.Context, m any) {
+	switch m := m.(type) {
+	case telephony.Event:
+		a.onEvent(ctx, m)
+	case offerMsg:
+		a.agent = m.agent
+		a.setState(stateOffered)
+		a.o.publish(m.agent, "call.offered", a.screenPop(m.deadline))
+	case withdrawMsg:
+		if a.state == stateOffered && a.agent == m.agent {
+			a.agent = ""
+			a.setState(stateQueued)
+		}
+	case leaveQueueMsg:
+		a.leaveQueue(ctx, m)
+	case callerGone:
+		a.callerLeft(ctx, m.cause)
+	case envelope:
+		m.reply <- a.request(ctx, m.req)
+	default:
+		a.log.Error().Str("message", fmt.Sprintf("%T", m)).Msg("unexpected message")
+	}
+}
+
+func (a *callActor) screenPop(deadline time.Time) map[string]any {
+	f := map[string]any{
+		"call_id":       a.id,
+		"direction":     "inbound",
+		"caller_number": a.caller.Number,
+		"caller_name":   a.caller.Name,
+		"dialled":       a.dialled,
+		"queue":         a.in.queue,
+		"priority":      a.in.priority,
+		"wait_seconds":  int(a.o.now().Sub(a.arrived).Seconds()),
+		"variables":     a.in.vars,
+	}
+	if !deadline.IsZero() {
+		f["offer_expires_at"] = deadline.UTC().Format(time.RFC3339Nano)
+	}
+	return f
+}
+
+func (a *callActor) onEvent(ctx context.Context, ev telephony.Event) {
+	switch e := ev.ARI.(type) {
+	case *ari.StasisStart:
+		if e.Channel.ID == a.agentLeg && a.state == stateConnecting {
+			a.agentLegUp(ctx)
+		}
+	case *ari.StasisEnd:
+		switch e.Channel.ID {
+		case a.channel:
+			a.callerLeft(ctx, "caller hung up")
+		case a.agentLeg:
+			a.agentLegGone(ctx, "agent leg left")
+		}
+	case *ari.ChannelDestroyed:
+		switch e.Channel.ID {
+		case a.agentLeg:
+			a.agentLegGone(ctx, fmt.Sprintf("agent leg destroyed: %s", e.CauseTxt))
+		case a.channel:
+			a.callerLeft(ctx, "caller channel destroyed")
+		}
+	}
+}
+
+func (a *callActor) request(ctx context.Context, r request) error {
+	// The engine has already decided an accept (first accept wins under ring-all);
+	// every other request must come from the agent connected to the call.
+	if _, isConnect := r.(connectMsg); !isConnect && a.agent != r.agentName() {
+		return fmt.Errorf("%w: %s", ErrNotYourCall, a.id)
+	}
+	switch r := r.(type) {
+	case connectMsg:
+		if a.state != stateOffered && a.state != stateQueued {
+			return fmt.Errorf("%w: accept in state %s", ErrCallState, a.state)
+		}
+		return a.connect(ctx, r.agent)
+	case holdMsg:
+		return a.hold(ctx, r.on)
+	case muteMsg:
+		if a.state != stateTalking && a.state != stateHeld {
+			return fmt.Errorf("%w: mute in state %s", ErrCallState, a.state)
+		}
+		octx, cancel := a.opCtx(ctx)
+		defer cancel()
+		if r.on {
+			return a.o.ari.Mute(octx, a.agentLeg, "in")
+		}
+		return a.o.ari.Unmute(octx, a.agentLeg, "in")
+	case dtmfMsg:
+		if a.state != stateTalking {
+			return fmt.Errorf("%w: dtmf in state %s", ErrCallState, a.state)
+		}
+		octx, cancel := a.opCtx(ctx)
+		defer cancel()
+		return a.o.ari.SendDTMF(octx, a.channel, r.digits)
+	case hangupMsg:
+		if a.state != stateTalking && a.state != stateHeld && a.state != stateConnecting {
+			return fmt.Errorf("%w: hangup in state %s", ErrCallState, a.state)
+		}
+		a.endTalk(ctx, "agent hung up", true)
+		return nil
+	}
+	return fmt.Errorf("%w: unknown request %T", ErrCallState, r)
+}
+
+// connect bridges the caller with the agent's device. The agent's leg is staged
+// with an id ctid chose, so its StasisStart finds this call (stage, subscribe,
+// execute); the bridge join completes on that event.
+func (a *callActor) connect(ctx context.Context, agent string) error {
+	octx, cancel := a.opCtx(ctx)
+	defer cancel()
+	a.agent = agent
+	a.setState(stateConnecting)
+	br, err := a.o.ari.CreateBridge(octx, "", "mixing", "ctid-"+a.id)
+	if err != nil {
+		a.connectFailed(ctx, err)
+		return err
+	}
+	a.bridge = br.ID
+	if err := a.o.ari.StopMOH(octx, a.channel); err != nil && !errors.Is(err, telephony.ErrNotFound) {
+		a.log.Warn().Err(err).Msg("stop music on hold")
+	}
+	if err := a.o.ari.AddChannel(octx, a.bridge, a.channel); err != nil {
+		a.connectFailed(ctx, err)
+		return err
+	}
+	a.agentLeg = a.id + "-agent"
+	a.o.own(a, a.agentLeg)
+	device := a.o.cfg.deviceOf(agent)
+	if device == DeviceWebRTC {
+		if a.o.media == nil {
+			err := fmt.Errorf("%w: agent %s uses the browser softphone but no media gateway is configured", ErrCallState, agent)
+			a.connectFailed(ctx, err)
+			return err
+		}
+		host, err := a.o.media.AttachCall(octx, agent, a.id)
+		if err != nil {
+			a.connectFailed(ctx, err)
+			return err
+		}
+		a.mediaAgent = agent
+		_, err = a.o.ari.ExternalMedia(octx, telephony.ExternalMediaParams{ChannelID: a.agentLeg, ExternalHost: host, Format: "ulaw"})
+		if err != nil {
+			a.connectFailed(ctx, err)
+			return err
+		}
+		return nil
+	}
+	_, err = a.o.ari.Originate(octx, telephony.OriginateParams{
+		Endpoint: device, ChannelID: a.agentLeg, AppArgs: []string{"agent", a.id},
+		CallerID: fmt.Sprintf("%q <%s>", a.caller.Name, a.caller.Number),
+		Timeout:  int(a.o.cfg.AgentAnswerTimeout / time.Second),
+	})
+	if err != nil {
+		a.connectFailed(ctx, err)
+		return err
+	}
+	return nil
+}
+
+func (a *callActor) agentLegUp(ctx context.Context) {
+	octx, cancel := a.opCtx(ctx)
+	defer cancel()
+	a.legUp = true
+	if err := a.o.ari.AddChannel(octx, a.bridge, a.agentLeg); err != nil {
+		a.log.Error().Err(err).Msg("could not bridge the agent's leg")
+		a.endTalk(ctx, "bridge failed", true)
+		return
+	}
+	a.setState(stateTalking)
+	a.o.publish(a.agent, "call.connected", map[string]any{"call_id": a.id, "agent": a.agent, "bridge_id": a.bridge})
+}
+
+func (a *callActor) connectFailed(ctx context.Context, err error) {
+	a.log.Error().Err(err).Msg("connecting the agent failed")
+	a.o.publish(a.agent, "error", map[string]any{"call_id": a.id, "code": "internal", "message": "could not connect the call: " + err.Error()})
+	a.endTalk(ctx, "connect failed", true)
+}
+
+func (a *callActor) hold(ctx context.Context, on bool) error {
+	octx, cancel := a.opCtx(ctx)
+	defer cancel()
+	switch {
+	case on && a.state == stateTalking:
+		if err := a.o.ari.Mute(octx, a.agentLeg, "in"); err != nil {
+			return err
+		}
+		if err := a.o.ari.StartMOH(octx, a.channel, a.o.cfg.MOHClass); err != nil {
+			return err
+		}
+		if err := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+			return e.CallHeld(now, queue.CallID(a.id))
+		}); err != nil {
+			a.log.Warn().Err(err).Msg("engine hold")
+		}
+		a.setState(stateHeld)
+		a.o.publish(a.agent, "call.held", map[string]any{"call_id": a.id})
+	case !on && a.state == stateHeld:
+		if err := a.o.ari.StopMOH(octx, a.channel); err != nil {
+			return err
+		}
+		if err := a.o.ari.Unmute(octx, a.agentLeg, "in"); err != nil {
+			return err
+		}
+		if err := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+			return e.CallUnheld(now, queue.CallID(a.id))
+		}); err != nil {
+			a.log.Warn().Err(err).Msg("engine unhold")
+		}
+		a.setState(stateTalking)
+		a.o.publish(a.agent, "call.unheld", map[string]any{"call_id": a.id})
+	default:
+		return fmt.Errorf("%w: hold=%v in state %s", ErrCallState, on, a.state)
+	}
+	return nil
+}
+
+// callerLeft handles the caller's channel leaving: abandon while waiting, end of
+// conversation while talking.
+func (a *callActor) callerLeft(ctx context.Context, cause string) {
+	switch a.state {
+	case stateEnded:
+		return
+	case stateArriving, stateQueued, stateOffered:
+		agent := a.agent
+		if a.queued {
+			if err := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+				return e.CallAbandoned(now, queue.CallID(a.id))
+			}); err != nil {
+				a.log.Warn().Err(err).Msg("engine abandon")
+			}
+		}
+		a.log.Info().Str("cause", cause).Dur("waited", a.o.now().Sub(a.arrived)).Msg("caller abandoned")
+		a.o.publish(agent, "call.ended", map[string]any{"call_id": a.id, "reason": "abandoned"})
+		a.finish(ctx, cause)
+	default:
+		a.endTalk(ctx, cause, false)
+	}
+}
+
+func (a *callActor) agentLegGone(ctx context.Context, cause string) {
+	a.legUp = false
+	switch a.state {
+	case stateTalking, stateHeld, stateConnecting:
+		a.endTalk(ctx, cause, true)
+	}
+}
+
+// endTalk ends a connected (or connecting) call: both legs are hung up, the engine
+// is told, and the agent goes to wrap-up.
+func (a *callActor) endTalk(ctx context.Context, cause string, hangupCaller bool) {
+	if a.state == stateEnded {
+		return
+	}
+	octx, cancel := a.opCtx(ctx)
+	defer cancel()
+	if a.agentLeg != "" {
+		if err := a.o.ari.Hangup(octx, a.agentLeg, "normal"); err != nil && !errors.Is(err, telephony.ErrNotFound) {
+			a.log.Warn().Err(err).Msg("hang up agent leg")
+		}
+	}
+	if hangupCaller {
+		if err := a.o.ari.Hangup(octx, a.channel, "normal"); err != nil && !errors.Is(err, telephony.ErrNotFound) {
+			a.log.Warn().Err(err).Msg("hang up caller")
+		}
+	}
+	if a.queued {
+		if err := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+			return e.CallEnded(now, queue.CallID(a.id))
+		}); err != nil {
+			a.log.Warn().Err(err).Msg("engine call ended")
+		}
+	}
+	a.o.publish(a.agent, "call.ended", map[string]any{"call_id": a.id, "reason": cause})
+	a.finish(ctx, cause)
+}
+
+// leaveQueue carries out an overflow or closed decision that takes the call out of
+// ctid (queue-to-queue overflow happens inside the engine).
+func (a *callActor) leaveQueue(ctx context.Context, m leaveQueueMsg) {
+	a.log.Info().Str("decision", m.kind.String()).Str("target", m.target.Kind.String()).Str("reason", m.reason).Msg("call leaves the queue")
+	if m.target.Kind == queue.TargetQueue {
+		return
+	}
+	a.queued = false // the engine has let go of it
+	octx, cancel := a.opCtx(ctx)
+	defer cancel()
+	var err error
+	switch m.target.Kind {
+	case queue.TargetNumber, queue.TargetVoicemail:
+		// Hand the call back to the dialplan, which knows how to reach numbers and
+		// mailboxes (extensions.conf: the priority after Stasis()).
+		if verr := a.o.ari.StopMOH(octx, a.channel); verr != nil && !errors.Is(verr, telephony.ErrNotFound) {
+			a.log.Warn().Err(verr).Msg("stop music on hold")
+		}
+		err = a.o.ari.Continue(octx, a.channel, "", "", 0)
+	default:
+		err = a.o.ari.Hangup(octx, a.channel, "normal")
+	}
+	if err != nil && !errors.Is(err, telephony.ErrNotFound) {
+		a.log.Error().Err(err).Msg("leaving the queue failed")
+	}
+	a.finish(ctx, m.reason)
+}
+
+// finish releases what the call holds.
+func (a *callActor) finish(ctx context.Context, cause string) {
+	octx, cancel := a.opCtx(ctx)
+	defer cancel()
+	if a.bridge != "" {
+		if err := a.o.ari.DestroyBridge(octx, a.bridge); err != nil && !errors.Is(err, telephony.ErrNotFound) {
+			a.log.Warn().Err(err).Msg("destroy bridge")
+		}
+	}
+	if a.mediaAgent != "" && a.o.media != nil {
+		if err := a.o.media.DetachCall(octx, a.mediaAgent, a.id); err != nil {
+			a.log.Warn().Err(err).Msg("detach softphone leg")
+		}
+	}
+	a.setState(stateEnded)
+	a.log.Info().Str("cause", cause).Msg("call finished")
+}

@@ -1,0 +1,89 @@
+package cti
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Fallback actions for a call ctid cannot place.
+const (
+	FallbackHangup   = "hangup"
+	FallbackContinue = "continue"
+)
+
+// DeviceWebRTC is the default agent device: the browser softphone.
+const DeviceWebRTC = "webrtc"
+
+// AgentDevice says how an agent's audio leg is reached.
+type AgentDevice struct {
+	Agent string
+	// Device is "webrtc" (an ExternalMedia leg relayed to the browser) or an Asterisk
+	// endpoint such as "PJSIP/1001" that ctid originates to on accept.
+	Device string
+}
+
+// Config configures the call orchestration.
+type Config struct {
+	// MOHClass is played to waiting and held callers.
+	MOHClass string
+	// Fallback is what happens to a call ctid cannot place (bad arguments, unknown
+	// queue): "hangup" with FallbackReason, or "continue" in the dialplan.
+	Fallback       string
+	FallbackReason string
+	// Devices lists agents whose device is not the browser softphone.
+	Devices []AgentDevice
+	// AgentAnswerTimeout bounds how long an agent's SIP phone may ring after accept.
+	AgentAnswerTimeout time.Duration
+	// OpTimeout bounds one step of a call flow (several ARI requests).
+	OpTimeout time.Duration
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		MOHClass:           "default",
+		Fallback:           FallbackHangup,
+		FallbackReason:     "unallocated",
+		AgentAnswerTimeout: 20 * time.Second,
+		OpTimeout:          10 * time.Second,
+	}
+}
+
+// Validate checks c; keys are named as in ctid.yaml (calls.*).
+func (c Config) Validate() error {
+	if c.MOHClass == "" {
+		return fmt.Errorf("%w: calls.moh_class: %q: must not be empty", ErrInvalidConfig, c.MOHClass)
+	}
+	switch c.Fallback {
+	case FallbackHangup, FallbackContinue:
+	default:
+		return fmt.Errorf("%w: calls.fallback: %q: must be hangup or continue", ErrInvalidConfig, c.Fallback)
+	}
+	if c.AgentAnswerTimeout < time.Second {
+		return fmt.Errorf("%w: calls.agent_answer_timeout: %q: must be at least 1s", ErrInvalidConfig, c.AgentAnswerTimeout)
+	}
+	if c.OpTimeout <= 0 {
+		return fmt.Errorf("%w: calls.op_timeout: %q: must be positive", ErrInvalidConfig, c.OpTimeout)
+	}
+	seen := map[string]bool{}
+	for i, d := range c.Devices {
+		if d.Agent == "" || seen[d.Agent] {
+			return fmt.Errorf("%w: calls.devices[%d].agent: %q: must be a unique agent name", ErrInvalidConfig, i, d.Agent)
+		}
+		seen[d.Agent] = true
+		if d.Device != DeviceWebRTC && !strings.Contains(d.Device, "/") {
+			return fmt.Errorf("%w: calls.devices[%d].device: %q: must be webrtc or TECH/resource such as PJSIP/1001", ErrInvalidConfig, i, d.Device)
+		}
+	}
+	return nil
+}
+
+func (c Config) deviceOf(agent string) string {
+	for _, d := range c.Devices {
+		if d.Agent == agent {
+			return d.Device
+		}
+	}
+	return DeviceWebRTC
+}

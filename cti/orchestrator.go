@@ -1,0 +1,459 @@
+package cti
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/CyCoreSystems/ari/v5"
+	"github.com/rs/zerolog"
+
+	"github.com/ctid/ctid/queue"
+	"github.com/ctid/ctid/telephony"
+)
+
+// Sentinel errors of the orchestrator; the desktop API maps them to stable codes.
+var (
+	ErrUnknownCall  = errors.New("cti: unknown call")
+	ErrNotYourCall  = errors.New("cti: call is not offered or connected to this agent")
+	ErrCallState    = errors.New("cti: call is not in a state that allows this")
+	ErrNotStarted   = errors.New("cti: orchestrator not running")
+	ErrUnknownAgent = errors.New("cti: unknown agent")
+)
+
+// Params are the orchestrator's dependencies.
+type Params struct {
+	Config Config
+	Log    zerolog.Logger
+	ARI    Telephony
+	// Engine is the ACD; the orchestrator runs its loop.
+	Engine *queue.Engine
+	Media  Media    // nil: every agent must have a SIP device
+	Notify Notifier // nil: events are dropped
+	Now    func() time.Time
+}
+
+// Orchestrator turns ARI events and agent commands into queue decisions and ARI
+// operations. It owns: the event pump (routes events to per-call actors, nothing
+// else), the ACD engine loop, the engine's timer, and one actor per call.
+type Orchestrator struct {
+	cfg    Config
+	log    zerolog.Logger
+	ari    Telephony
+	loop   *queue.Loop
+	media  Media
+	notify Notifier
+	now    func() time.Time
+
+	kick chan struct{}
+
+	mu        sync.Mutex
+	ctx       context.Context // set by Run
+	wg        sync.WaitGroup
+	calls     map[string]*callActor // by call id
+	byChannel map[string]*callActor // every channel of every call
+}
+
+// New checks the parameters.
+func New(p Params) (*Orchestrator, error) {
+	if err := p.Config.Validate(); err != nil {
+		return nil, err
+	}
+	if p.ARI == nil || p.Engine == nil {
+		return nil, fmt.Errorf("%w: ARI and Engine are required", ErrInvalidConfig)
+	}
+	now := p.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Orchestrator{
+		cfg: p.Config, log: p.Log.With().Str("component", "cti").Logger(),
+		ari: p.ARI, loop: queue.NewLoop(p.Engine), media: p.Media, notify: p.Notify, now: now,
+		kick:      make(chan struct{}, 1),
+		calls:     map[string]*callActor{},
+		byChannel: map[string]*callActor{},
+	}, nil
+}
+
+// Run runs the engine loop, its timer and the event pump until ctx ends. Calls in
+// progress keep their channels in Asterisk; a later run re-adopts nothing yet.
+func (o *Orchestrator) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	o.mu.Lock()
+	o.ctx = ctx
+	o.mu.Unlock()
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := o.loop.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			o.log.Error().Err(err).Msg("engine loop stopped")
+		}
+	})
+	wg.Go(func() { o.timers(ctx) })
+	o.pump(ctx)
+	cancel()
+	wg.Wait()
+	o.wg.Wait()
+	return nil
+}
+
+// pump routes ARI events to call actors. It does no I/O itself.
+func (o *Orchestrator) pump(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-o.ari.Events():
+			switch ev.Kind {
+			case telephony.KindConnected:
+				o.resync(ev.Resync)
+			case telephony.KindDisconnected:
+				o.log.Warn().Err(ev.Err).Msg("ARI disconnected; calls keep running in Asterisk")
+			case telephony.KindARI:
+				o.route(ctx, ev)
+			}
+		}
+	}
+}
+
+func (o *Orchestrator) route(ctx context.Context, ev telephony.Event) {
+	if ss, ok := ev.ARI.(*ari.StasisStart); ok {
+		o.mu.Lock()
+		a := o.byChannel[ss.Channel.ID]
+		o.mu.Unlock()
+		if a == nil {
+			o.stasisStart(ctx, ss)
+			return
+		}
+	}
+	delivered := map[*callActor]bool{}
+	for _, k := range ev.ARI.Keys() {
+		if k.Kind != ari.ChannelKey {
+			continue
+		}
+		o.mu.Lock()
+		a := o.byChannel[k.ID]
+		o.mu.Unlock()
+		if a != nil && !delivered[a] {
+			delivered[a] = true
+			a.box.send(ev)
+		}
+	}
+}
+
+// stasisStart handles a channel entering the app that no call owns yet.
+func (o *Orchestrator) stasisStart(ctx context.Context, ss *ari.StasisStart) {
+	log := o.log.With().Str("channel_id", ss.Channel.ID).Logger()
+	in, err := parseInbound(ss.Args)
+	if err != nil {
+		log.Warn().Err(err).Strs("args", ss.Args).Msg("channel entered the Stasis app but ctid cannot place it; applying fallback")
+		o.wg.Go(func() { o.fallback(ctx, ss.Channel.ID, log) })
+		return
+	}
+	a := newCallActor(o, ss.Channel, in)
+	o.mu.Lock()
+	o.calls[a.id] = a
+	o.byChannel[ss.Channel.ID] = a
+	o.mu.Unlock()
+	o.wg.Go(func() { a.run(ctx) })
+}
+
+// fallback hangs up or continues a channel ctid cannot place — never silence.
+func (o *Orchestrator) fallback(ctx context.Context, channelID string, log zerolog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, o.cfg.OpTimeout)
+	defer cancel()
+	var err error
+	if o.cfg.Fallback == FallbackContinue {
+		err = o.ari.Continue(ctx, channelID, "", "", 0)
+	} else {
+		err = o.ari.Hangup(ctx, channelID, o.cfg.FallbackReason)
+	}
+	if err != nil && !errors.Is(err, telephony.ErrNotFound) {
+		log.Error().Err(err).Str("fallback", o.cfg.Fallback).Msg("fallback failed")
+		return
+	}
+	log.Info().Str("fallback", o.cfg.Fallback).Msg("fallback applied")
+}
+
+// inbound is what Stasis(ctid,inbound,<queue>[,priority=N][,k=v...]) says.
+type inbound struct {
+	queue    string
+	priority int
+	skills   string
+	vars     map[string]string
+}
+
+var errBadArgs = errors.New("unsupported Stasis arguments")
+
+func parseInbound(args []string) (inbound, error) {
+	if len(args) < 2 || args[0] != "inbound" || strings.TrimSpace(args[1]) == "" {
+		return inbound{}, fmt.Errorf("%w: want inbound,<queue>[,priority=N][,k=v...], got %q", errBadArgs, strings.Join(args, ","))
+	}
+	in := inbound{queue: strings.TrimSpace(args[1]), vars: map[string]string{}}
+	for _, kv := range args[2:] {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return inbound{}, fmt.Errorf("%w: argument %q is not key=value", errBadArgs, kv)
+		}
+		switch k {
+		case "priority":
+			p, err := strconv.Atoi(v)
+			if err != nil || p < 1 || p > 10 {
+				return inbound{}, fmt.Errorf("%w: priority=%q: must be 1..10", errBadArgs, v)
+			}
+			in.priority = p
+		case "skills":
+			in.skills = v
+		default:
+			in.vars[k] = v
+		}
+	}
+	return in, nil
+}
+
+// resync reconciles calls with the channels Asterisk still has after a reconnect:
+// a call whose caller channel is gone ended while ctid could not see it.
+func (o *Orchestrator) resync(rs *telephony.Resync) {
+	if rs == nil || !rs.Reconnect {
+		return
+	}
+	alive := map[string]bool{}
+	for _, ch := range rs.Channels {
+		alive[ch.ID] = true
+	}
+	o.mu.Lock()
+	var gone []*callActor
+	for _, a := range o.calls {
+		if !alive[a.channel] {
+			gone = append(gone, a)
+		}
+	}
+	o.mu.Unlock()
+	for _, a := range gone {
+		a.box.send(callerGone{cause: "channel gone after ARI reconnect"})
+	}
+	o.log.Info().Int("channels", len(rs.Channels)).Int("calls_lost", len(gone)).Msg("reconciled calls after ARI reconnect")
+}
+
+func (o *Orchestrator) forget(a *callActor) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.calls, a.id)
+	for ch, x := range o.byChannel {
+		if x == a {
+			delete(o.byChannel, ch)
+		}
+	}
+}
+
+func (o *Orchestrator) own(a *callActor, channelID string) {
+	o.mu.Lock()
+	o.byChannel[channelID] = a
+	o.mu.Unlock()
+}
+
+func (o *Orchestrator) call(id string) (*callActor, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	a := o.calls[id]
+	if a == nil {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownCall, id)
+	}
+	return a, nil
+}
+
+// timers fires the engine's timers (offer timeouts, wrap-up ends, announcements).
+func (o *Orchestrator) timers(ctx context.Context) {
+	for {
+		var next time.Time
+		var has bool
+		_, err := o.loop.Do(ctx, func(e *queue.Engine) ([]queue.Decision, error) {
+			next, has = e.NextTimer()
+			return nil, nil
+		})
+		if err != nil {
+			return
+		}
+		var fire <-chan time.Time
+		var t *time.Timer
+		if has {
+			t = time.NewTimer(max(0, next.Sub(o.now())))
+			fire = t.C
+		}
+		select {
+		case <-ctx.Done():
+			if t != nil {
+				t.Stop()
+			}
+			return
+		case <-o.kick:
+		case <-fire:
+			ds, err := o.loop.Tick(ctx, o.now())
+			if err != nil {
+				return
+			}
+			o.apply(ds)
+		}
+		if t != nil {
+			t.Stop()
+		}
+	}
+}
+
+// engine runs one engine command and applies its decisions.
+func (o *Orchestrator) engine(ctx context.Context, fn func(*queue.Engine, time.Time) ([]queue.Decision, error)) error {
+	now := o.now()
+	ds, err := o.loop.Do(ctx, func(e *queue.Engine) ([]queue.Decision, error) { return fn(e, now) })
+	if err != nil {
+		return err
+	}
+	o.apply(ds)
+	select {
+	case o.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// apply carries out engine decisions: notify desktops, tell call actors.
+func (o *Orchestrator) apply(ds []queue.Decision) {
+	for _, d := range ds {
+		switch d.Kind {
+		case queue.DecOfferCall:
+			if a, err := o.call(string(d.Call)); err == nil {
+				a.box.send(offerMsg{agent: string(d.Agent), deadline: d.Deadline})
+			}
+		case queue.DecWithdrawOffer:
+			o.publish(string(d.Agent), "call.withdrawn", map[string]any{"call_id": string(d.Call), "reason": d.Reason})
+			if a, err := o.call(string(d.Call)); err == nil {
+				a.box.send(withdrawMsg{agent: string(d.Agent)})
+			}
+		case queue.DecAgentState:
+			o.publish(string(d.Agent), "agent.state", map[string]any{"agent": string(d.Agent), "state": d.State.String(), "reason": d.Reason})
+		case queue.DecWrapUpStarted:
+			f := map[string]any{"agent": string(d.Agent), "call_id": string(d.Call)}
+			if !d.Deadline.IsZero() {
+				f["deadline"] = d.Deadline.UTC().Format(time.RFC3339Nano)
+			}
+			o.publish(string(d.Agent), "wrapup.started", f)
+		case queue.DecClosedAction, queue.DecOverflow:
+			if a, err := o.call(string(d.Call)); err == nil {
+				a.box.send(leaveQueueMsg{kind: d.Kind, target: d.Target, reason: d.Reason})
+			}
+		default:
+			// Announcements, callbacks and dialer decisions arrive with their flows.
+			o.log.Debug().Str("decision", d.Kind.String()).Str("call_id", string(d.Call)).Msg("decision not handled yet")
+		}
+	}
+}
+
+func (o *Orchestrator) publish(user, event string, f map[string]any) {
+	if o.notify != nil && user != "" {
+		o.notify.Publish(user, event, f)
+	}
+}
+
+// --- agent commands -------------------------------------------------------------
+
+// AgentLogin signs an agent in (state NotReady until Ready).
+func (o *Orchestrator) AgentLogin(ctx context.Context, agent string) error {
+	return o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+		return e.AgentLogin(now, queue.AgentID(agent))
+	})
+}
+
+// AgentReady makes an agent available.
+func (o *Orchestrator) AgentReady(ctx context.Context, agent string) error {
+	return o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+		return e.AgentReady(now, queue.AgentID(agent))
+	})
+}
+
+// AgentNotReady pauses an agent (pending until the current call's work ends).
+func (o *Orchestrator) AgentNotReady(ctx context.Context, agent, reason string) error {
+	return o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+		return e.AgentNotReady(now, queue.AgentID(agent), reason)
+	})
+}
+
+// AgentLogout signs an agent out.
+func (o *Orchestrator) AgentLogout(ctx context.Context, agent string) error {
+	return o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+		return e.AgentLogout(now, queue.AgentID(agent))
+	})
+}
+
+// Accept takes an offered call: the engine decides atomically (first accept wins
+// for ring-all), then the call's actor connects the agent's device.
+func (o *Orchestrator) Accept(ctx context.Context, agent, callID string) error {
+	a, err := o.call(callID)
+	if err != nil {
+		return err
+	}
+	if err := o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+		return e.OfferAccepted(now, queue.CallID(callID), queue.AgentID(agent))
+	}); err != nil {
+		return err
+	}
+	return a.ask(ctx, connectMsg{agent: agent})
+}
+
+// Reject declines an offered call; the engine re-offers it.
+func (o *Orchestrator) Reject(ctx context.Context, agent, callID string) error {
+	if _, err := o.call(callID); err != nil {
+		return err
+	}
+	return o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+		return e.OfferRejected(now, queue.CallID(callID), queue.AgentID(agent))
+	})
+}
+
+// Hold puts the caller on hold (MOH to the caller, the agent's leg muted).
+func (o *Orchestrator) Hold(ctx context.Context, agent, callID string) error {
+	return o.askCall(ctx, callID, holdMsg{agent: agent, on: true})
+}
+
+// Unhold resumes the conversation.
+func (o *Orchestrator) Unhold(ctx context.Context, agent, callID string) error {
+	return o.askCall(ctx, callID, holdMsg{agent: agent, on: false})
+}
+
+// Mute mutes (or unmutes) the agent's microphone on the call.
+func (o *Orchestrator) Mute(ctx context.Context, agent, callID string, on bool) error {
+	return o.askCall(ctx, callID, muteMsg{agent: agent, on: on})
+}
+
+// DTMF sends digits to the caller (IVR navigation on the far side).
+func (o *Orchestrator) DTMF(ctx context.Context, agent, callID, digits string) error {
+	return o.askCall(ctx, callID, dtmfMsg{agent: agent, digits: digits})
+}
+
+// Hangup ends the call from the agent's side.
+func (o *Orchestrator) Hangup(ctx context.Context, agent, callID string) error {
+	return o.askCall(ctx, callID, hangupMsg{agent: agent})
+}
+
+// WrapUpDone ends the agent's wrap-up for a call.
+func (o *Orchestrator) WrapUpDone(ctx context.Context, agent string) error {
+	return o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+		return e.WrapUpDone(now, queue.AgentID(agent))
+	})
+}
+
+func (o *Orchestrator) askCall(ctx context.Context, callID string, m request) error {
+	a, err := o.call(callID)
+	if err != nil {
+		return err
+	}
+	return a.ask(ctx, m)
+}
+
+// Snapshot returns the engine state (for desktops that resume too late).
+func (o *Orchestrator) Snapshot(ctx context.Context) (queue.Snapshot, error) {
+	return o.loop.Snapshot(ctx, o.now())
+}

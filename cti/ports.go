@@ -1,0 +1,40 @@
+package cti
+
+import (
+	"context"
+
+	"github.com/CyCoreSystems/ari/v5"
+
+	"github.com/ctid/ctid/telephony"
+)
+
+// Telephony is what the orchestrator needs of the ARI adapter (*telephony.Client).
+type Telephony interface {
+	Events() <-chan telephony.Event
+	Answer(ctx context.Context, id string) error
+	Hangup(ctx context.Context, id, reason string) error
+	Continue(ctx context.Context, id, dialContext, extension string, priority int) error
+	StartMOH(ctx context.Context, id, class string) error
+	StopMOH(ctx context.Context, id string) error
+	Mute(ctx context.Context, id, direction string) error
+	Unmute(ctx context.Context, id, direction string) error
+	SendDTMF(ctx context.Context, id, digits string) error
+	CreateBridge(ctx context.Context, id, typ, name string) (*ari.BridgeData, error)
+	DestroyBridge(ctx context.Context, id string) error
+	AddChannel(ctx context.Context, bridgeID string, channelIDs ...string) error
+	ExternalMedia(ctx context.Context, p telephony.ExternalMediaParams) (*ari.ChannelData, error)
+	Originate(ctx context.Context, p telephony.OriginateParams) (*ari.ChannelData, error)
+}
+
+// Media gives an agent's browser softphone an RTP address for one call: Asterisk's
+// ExternalMedia leg sends the call's audio there (the softphone gateway relays it to
+// the agent's WebRTC track and the microphone back).
+type Media interface {
+	AttachCall(ctx context.Context, agent, callID string) (externalHost string, err error)
+	DetachCall(ctx context.Context, agent, callID string) error
+}
+
+// Notifier delivers events to desktops (the desktop hub). Publish never blocks.
+type Notifier interface {
+	Publish(user, event string, fields map[string]any)
+}
