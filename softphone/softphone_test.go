@@ -831,3 +831,64 @@ func TestCallbacksMayReenter(t *testing.T) {
 		t.Fatalf("states %v, want ... connected, closed", seen)
 	}
 }
+
+// TestICENeverCompletes: no candidates ever reach either side; the session reports
+// Failed (so ctid can tell the agent and not offer calls to a desktop without an
+// audio path) within the configured ICE failed timeout; an ICE restart with
+// candidates then recovers the same session.
+func TestICENeverCompletes(t *testing.T) {
+	cfg := testConfig(47440, 47449)
+	cfg.ICE.DisconnectedTimeout, cfg.ICE.FailedTimeout, cfg.ICE.KeepAliveInterval = 300*time.Millisecond, time.Second, 100*time.Millisecond
+	g := newTestGateway(t, cfg)
+	h := newHarness(t, g)
+	h.cl.pc.OnICECandidate(func(*webrtc.ICECandidate) {}) // the browser's candidates are lost
+	offer, err := h.cl.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.cl.pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	answer, err := h.s.Offer(ctxT(t), offer.SDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.cl.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		t.Fatal(err)
+	} // the session's candidates stay in the (never flushed) sink
+	timeout := time.After(20 * time.Second)
+	for failed := false; !failed; {
+		select {
+		case st := <-h.states:
+			if st == StateConnected {
+				t.Fatal("connected without candidates")
+			}
+			failed = st == StateFailed
+		case <-timeout:
+			t.Fatalf("still %s after 20 s", h.s.State())
+		}
+	}
+	t.Logf("failed after %v", time.Since(start))
+
+	// Recovery: the browser restarts ICE, this time with working signalling.
+	h.sink.mu.Lock()
+	h.sink.pending = nil // candidates of the old ICE generation
+	h.sink.mu.Unlock()
+	h.cl.pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c != nil {
+			if err := h.s.AddCandidate(context.Background(), c.ToJSON()); err != nil && !errors.Is(err, ErrClosed) {
+				t.Errorf("AddCandidate: %v", err)
+			}
+		}
+	})
+	h.negotiate(true)
+	h.waitState(StateConnected)
+	leg, err := h.s.AttachCall(ctxT(t), "after-restart")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ast := newFakeAsterisk(t, 8)
+	ast.send(t, leg.LocalAddr, 3, 1)
+	h.cl.receive(t, 3, 5*time.Second)
+}
