@@ -144,6 +144,12 @@ func (d *Driver) Run(ctx context.Context, rec *Trace) (*Trace, error) {
 		l := &rec.Lines[i]
 		switch l.Kind {
 		case KindNote:
+			if reDwell.MatchString(l.Text) || reCloseWS.MatchString(l.Text) {
+				// A dwell starts once the client has what it waited for: wait for the
+				// events before the note, then the next action keeps the recorded
+				// gap, which is the dwell. Closing a WebSocket is an action too.
+				r.await(ctx, i, l.TMs)
+			}
 			if err := r.note(l); err != nil {
 				return r.trace(), err
 			}
@@ -272,7 +278,7 @@ func (r *run) allMatched(upto int) bool {
 func (r *run) note(l *Line) error {
 	switch {
 	case reDwell.MatchString(l.Text):
-		// The pause itself is kept by pacing the next action at the recorded gap.
+		// handled in Run: the pause is kept by pacing the next action.
 	case reRTPPeer.MatchString(l.Text):
 		m := reRTPPeer.FindStringSubmatch(l.Text)
 		p, err := newRTPPeer(m[1], time.Now())
