@@ -81,10 +81,12 @@ type membership struct {
 	a     *agent
 	tier  int
 	order int
+	elig  []bool // cached eligibility per class (index class.idx)
 }
 
 type class struct {
 	q         *queueState
+	idx       int // position in q.classes
 	expr      *Expr
 	tierLimit int
 	skills    []string // for SkillsBest scoring
@@ -230,6 +232,11 @@ func (e *Engine) UpsertAgent(now time.Time, ac AgentConfig) ([]Decision, error) 
 		return e.out, nil
 	}
 	a.cfg = ac
+	for _, m := range a.members {
+		for _, c := range m.q.classes {
+			m.elig[c.idx] = e.evalEligible(m, c)
+		}
+	}
 	if a.state == Ready {
 		e.removeReady(a)
 		e.agentFree(a, now)
@@ -323,6 +330,9 @@ func (e *Engine) UpsertQueue(now time.Time, qc QueueConfig) ([]Decision, error) 
 	for i, mc := range qc.Members {
 		a := e.agents[mc.Agent]
 		m := &membership{q: q, a: a, tier: mc.Tier, order: i}
+		for _, c := range q.classes {
+			m.elig = append(m.elig, e.evalEligible(m, c))
+		}
 		q.members = append(q.members, m)
 		q.byAgent[a.id] = m
 		a.members = append(a.members, m)
@@ -394,11 +404,12 @@ func (e *Engine) classFor(q *queueState, x *Expr, tier int) *class {
 	if c, ok := q.classByID[key]; ok {
 		return c
 	}
-	c := &class{q: q, expr: &Expr{src: x.src, root: x.root}, tierLimit: tier, skills: x.skillNames()}
+	c := &class{q: q, idx: len(q.classes), expr: &Expr{src: x.src, root: x.root}, tierLimit: tier, skills: x.skillNames()}
 	q.classByID[key] = c
 	q.classes = append(q.classes, c)
 	// A class created while agents are ready must index them.
 	for _, m := range q.members {
+		m.elig = append(m.elig, e.evalEligible(m, c))
 		if m.a.state == Ready && e.eligible(m, c) {
 			e.insertReady(m, c)
 		}
@@ -408,7 +419,10 @@ func (e *Engine) classFor(q *queueState, x *Expr, tier int) *class {
 
 // ---- ready index ----
 
-func (e *Engine) eligible(m *membership, c *class) bool {
+// eligible is the cached answer of evalEligible.
+func (e *Engine) eligible(m *membership, c *class) bool { return m.elig[c.idx] }
+
+func (e *Engine) evalEligible(m *membership, c *class) bool {
 	if c.tierLimit > 0 && m.tier > c.tierLimit {
 		return false
 	}
