@@ -2,7 +2,9 @@ package tracereplay
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -24,11 +26,66 @@ type playbackServer struct {
 	t   *testing.T
 	rec *Trace
 
-	mu    sync.Mutex
-	k     int
-	conns map[string]*websocket.Conn
-	wg    sync.WaitGroup
-	ctx   context.Context
+	mu      sync.Mutex
+	k       int
+	conns   map[string]*websocket.Conn
+	senders map[string]context.CancelFunc // channel id -> RTP sender
+	wg      sync.WaitGroup
+	ctx     context.Context
+}
+
+// startRTP sends PCMU to host every 20 ms until stopped, like an ExternalMedia leg.
+func (s *playbackServer) startRTP(chanID, host string) {
+	to, err := net.ResolveUDPAddr("udp4", host)
+	if err != nil {
+		s.t.Errorf("external_host %q: %v", host, err)
+		return
+	}
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		s.t.Errorf("rtp socket: %v", err)
+		return
+	}
+	ctx, stop := context.WithCancel(s.ctx)
+	s.mu.Lock()
+	s.senders[chanID] = stop
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			if err := conn.Close(); err != nil {
+				s.t.Errorf("rtp close: %v", err)
+			}
+		}()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		pkt := make([]byte, 12+160)
+		for seq := 0; ; seq++ {
+			pkt[0], pkt[1] = 0x80, 0
+			binary.BigEndian.PutUint16(pkt[2:], uint16(seq))
+			binary.BigEndian.PutUint32(pkt[4:], uint32(seq*160))
+			binary.BigEndian.PutUint32(pkt[8:], 0x12345678)
+			if _, err := conn.WriteToUDP(pkt, to); err != nil {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+}
+
+func (s *playbackServer) stopRTP(chanID string) {
+	s.mu.Lock()
+	stop := s.senders[chanID]
+	delete(s.senders, chanID)
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 }
 
 func (s *playbackServer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -47,6 +104,9 @@ func (s *playbackServer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		s.t.Errorf("request %d: path %s, recorded %s", k, got, rl.RawPath)
 	}
 	arrived := time.Now()
+	if req.Method == http.MethodDelete && strings.HasPrefix(rl.Path, "/channels/{channelId}") && rl.Path == "/channels/{channelId}" {
+		s.stopRTP(strings.TrimPrefix(rl.RawPath, "/channels/"))
+	}
 	end := len(s.rec.Lines)
 	if k+1 < len(reqs) {
 		end = reqs[k+1]
@@ -90,6 +150,15 @@ func (s *playbackServer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 				}
 				if _, err := w.Write(body); err != nil {
 					s.t.Errorf("write: %v", err)
+				}
+				if rl.Path == "/channels/externalMedia" && l.Status == http.StatusOK {
+					var ch struct {
+						ID string `json:"id"`
+					}
+					if err := json.Unmarshal(l.Body, &ch); err != nil {
+						s.t.Errorf("externalMedia body: %v", err)
+					}
+					s.startRTP(ch.ID, req.URL.Query().Get("external_host"))
 				}
 			}
 			i++
@@ -150,12 +219,13 @@ func TestDriverReproducesAPlayedBackRecording(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the recordings are required: %v", err)
 	}
-	scenarios := []string{"inbound-basic", "errors", "app-lifecycle"}
+	scenarios := []string{"inbound-basic", "errors", "app-lifecycle", "external-media"}
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	reports := make([]*Report, len(scenarios))
 	errs := make([]error, len(scenarios))
 	recs := make([]*Trace, len(scenarios))
+	gots := make([]*Trace, len(scenarios))
 	var wg sync.WaitGroup
 	// The scenarios run concurrently (not t.Parallel, which -parallel may serialise).
 	for i, sc := range scenarios {
@@ -167,7 +237,9 @@ func TestDriverReproducesAPlayedBackRecording(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ps := &playbackServer{t: t, rec: rec, conns: map[string]*websocket.Conn{}, ctx: ctx}
+			sctx, stopServer := context.WithCancel(ctx)
+			defer stopServer()
+			ps := &playbackServer{t: t, rec: rec, conns: map[string]*websocket.Conn{}, senders: map[string]context.CancelFunc{}, ctx: sctx}
 			srv := httptest.NewServer(ps)
 			defer srv.Close()
 			drv, err := New(Config{BaseURL: srv.URL + "/ari", User: "ceo", Password: "pw", Logger: zerolog.Nop()})
@@ -176,11 +248,13 @@ func TestDriverReproducesAPlayedBackRecording(t *testing.T) {
 				return
 			}
 			got, err := drv.Run(ctx, rec)
+			stopServer()
 			ps.wg.Wait()
 			if err != nil {
 				errs[i] = err
 				return
 			}
+			gots[i] = got
 			reports[i] = Compare(rec, got)
 		}()
 	}
@@ -198,6 +272,17 @@ func TestDriverReproducesAPlayedBackRecording(t *testing.T) {
 			t.Errorf("%s: only %d comparisons passed", sc, rep.Passed)
 		}
 		t.Logf("%s: %d passed", sc, rep.Passed)
+		if sc == "external-media" {
+			n := 0
+			for _, l := range gots[i].Lines {
+				if l.Kind == KindRTP {
+					n++
+				}
+			}
+			if n != 9 {
+				t.Errorf("external-media: %d RTP windows replayed, want 9", n)
+			}
+		}
 	}
 }
 
