@@ -144,6 +144,7 @@ type call struct {
 	held     time.Time
 	holdTime time.Duration
 	outbound bool
+	hops     int    // queue-to-queue moves (overflow loops are cut at maxHops)
 	skills   string // the call's own expression text ("" = queue's)
 
 	callback   bool
@@ -892,9 +893,15 @@ func (e *Engine) leave(c *call, q *queueState, t Target, kind DecisionKind, reas
 	if t.Kind == TargetNone && kind == DecClosedAction || t.Kind == TargetNone && reason != "max-wait" {
 		t = Target{Kind: TargetHangup}
 	}
-	e.emit(Decision{Kind: kind, Call: c.id, Queue: q.cfg.ID, Target: t, Reason: reason})
 	if t.Kind == TargetQueue {
+		if _, ok := e.queues[QueueID(t.Value)]; !ok || c.hops >= maxHops {
+			t = Target{Kind: TargetHangup} // target queue removed, or an overflow loop
+		}
+	}
+	e.emit(Decision{Kind: kind, Call: c.id, Queue: q.cfg.ID, Target: t, Reason: reason})
+	if t.Kind == TargetQueue && c.hops < maxHops {
 		if nq, ok := e.queues[QueueID(t.Value)]; ok && nq != q {
+			c.hops++
 			for k := range c.tidx {
 				e.timers.cancel(timerEntry{kind: timerKind(k + agentTimerKinds), c: c})
 			}
@@ -907,6 +914,37 @@ func (e *Engine) leave(c *call, q *queueState, t Target, kind DecisionKind, reas
 		}
 	}
 	e.dropCall(c)
+}
+
+// maxHops bounds queue-to-queue overflow moves of one call.
+const maxHops = 8
+
+// RemoveQueue deletes a queue that has no calls (waiting, ringing or connected).
+func (e *Engine) RemoveQueue(now time.Time, id QueueID) ([]Decision, error) {
+	e.begin()
+	q, ok := e.queues[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownQueue, id)
+	}
+	for _, c := range e.calls {
+		if c.q == q {
+			return nil, fmt.Errorf("%w: queue %q still has call %q", ErrCallState, id, c.id)
+		}
+	}
+	var ready []*agent
+	for _, m := range q.members {
+		a := m.a
+		if a.state == Ready {
+			e.removeReady(a)
+			ready = append(ready, a)
+		}
+		a.members = slices.DeleteFunc(a.members, func(x *membership) bool { return x == m })
+	}
+	delete(e.queues, id)
+	for _, a := range ready {
+		e.agentFree(a, now)
+	}
+	return e.out, nil
 }
 
 // removeWaiting takes a waiting call out of its heap.

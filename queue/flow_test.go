@@ -283,3 +283,38 @@ func TestErlangC(t *testing.T) {
 		t.Fatalf("AgentsNeeded = %d", need)
 	}
 }
+
+func TestOverflowLoopIsCut(t *testing.T) {
+	e := mustEngine(t, Config{Queues: []QueueConfig{
+		{ID: "a", MaxLength: 1, FullTarget: Target{TargetQueue, "b"}},
+		{ID: "b", MaxLength: 1, FullTarget: Target{TargetQueue, "a"}},
+	}})
+	must(t)(e.CallArrived(at(0), Call{ID: "c1", Queue: "a"}))
+	must(t)(e.CallArrived(at(0), Call{ID: "c2", Queue: "b"}))
+	ds := must(t)(e.CallArrived(at(1), Call{ID: "c3", Queue: "a"}))
+	ov := ofKind(ds, DecOverflow)
+	if len(ov) != maxHops+1 || ov[len(ov)-1].Target.Kind != TargetHangup {
+		t.Fatalf("overflow chain: %v", ov)
+	}
+	_, ok := e.calls["c3"]
+	eq(t, "c3 dropped", ok, false)
+}
+
+func TestQueueWeightAcrossQueues(t *testing.T) {
+	e := mustEngine(t, Config{Agents: agentsN(1, nil), Queues: []QueueConfig{
+		{ID: "low", Members: members("a1")},
+		{ID: "vip", Members: members("a1"), Weight: 10},
+	}})
+	must(t)(e.AgentLogin(at(0), "a1"))
+	must(t)(e.CallArrived(at(0), Call{ID: "old", Queue: "low", Priority: 10}))
+	must(t)(e.CallArrived(at(50), Call{ID: "vip1", Queue: "vip", Priority: 1}))
+	ds := must(t)(e.AgentReady(at(60), "a1"))
+	eq(t, "vip first", offers(ds), []string{"vip1>a1"})
+	_, err := e.RemoveQueue(at(61), "vip")
+	mustErr(t, ErrCallState, nil, err)
+	must(t)(e.OfferAccepted(at(61), "vip1", "a1"))
+	must(t)(e.AgentNotReady(at(61), "a1", "x"))
+	must(t)(e.CallEnded(at(62), "vip1"))
+	must(t)(e.RemoveQueue(at(63), "vip"))
+	eq(t, "queues", e.Queues(), []QueueID{"low"})
+}
