@@ -628,9 +628,11 @@ func (r *run) rtpLine(ctx context.Context, recIdx int, l *Line) {
 		r.add(Line{Kind: KindRTP, Dir: "in", Label: l.Label})
 		return
 	}
+	window := time.Duration(l.WindowMs) * time.Millisecond
 	if l.Packets > 0 && l.WindowMs < 200 {
 		// "first RTP packet arrived": the client waited for it.
 		p.waitFirst(ctx, 2*time.Second)
+		window = 0
 	} else if wait := time.Until(target); wait > 0 {
 		t := time.NewTimer(wait)
 		select {
@@ -639,6 +641,6 @@ func (r *run) rtpLine(ctx context.Context, recIdx int, l *Line) {
 		}
 		t.Stop()
 	}
-	r.add(p.summary(time.Now()))
+	r.add(p.summary(time.Now(), window))
 	r.markAction(l.TMs)
 }

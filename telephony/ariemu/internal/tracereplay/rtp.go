@@ -133,14 +133,23 @@ func (p *rtpPeer) waitFirst(ctx context.Context, timeout time.Duration) {
 	}
 }
 
-// summary summarises the packets received since the previous summary, in the
-// recording's rtp line format.
-func (p *rtpPeer) summary(now time.Time) Line {
+// summary summarises, in the recording's rtp line format, the packets received
+// since the previous summary; with window > 0 only those of the last window (the
+// recording client counted over a window that started after its request, e.g. "RTP
+// after hangup"), older ones are dropped.
+func (p *rtpPeer) summary(now time.Time, window time.Duration) Line {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pk := p.packets[p.cursor:]
 	p.cursor = len(p.packets)
-	l := Line{Kind: KindRTP, Dir: "in", Label: p.label, WindowMs: now.Sub(p.lastSum).Milliseconds()}
+	from := p.lastSum
+	if window > 0 && now.Add(-window).After(from) {
+		from = now.Add(-window)
+		for len(pk) > 0 && pk[0].at.Before(from) {
+			pk = pk[1:]
+		}
+	}
+	l := Line{Kind: KindRTP, Dir: "in", Label: p.label, WindowMs: now.Sub(from).Milliseconds()}
 	p.lastSum = now
 	summarize(&l, pk)
 	return l
