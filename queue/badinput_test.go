@@ -154,6 +154,15 @@ func TestUpsertQueueKeepsWaitingCalls(t *testing.T) {
 	eq(t, "second", offers(ds), []string{"c2>a1"})
 	s := e.Snapshot(at(5))
 	eq(t, "calls", len(s.Calls), 2)
+	// a waiting call survives an upsert and is counted
+	must(t)(e.CallArrived(at(6), Call{ID: "c3", Queue: "q"}))
+	must(t)(e.UpsertQueue(at(7), QueueConfig{ID: "q", Members: members("a1", "a2"), WrapUp: time.Second}))
+	eq(t, "waiting after upsert", e.queues["q"].waiting, 1)
+	must(t)(e.OfferAccepted(at(8), "c1", "a2"))
+	must(t)(e.CallEnded(at(9), "c1")) // new queue's wrap-up applies; then a2 takes c3
+	e.Tick(at(10))
+	eq(t, "c3 offered", e.calls["c3"].state, CallOffered)
+	eq(t, "waiting", e.queues["q"].waiting, 0)
 	must(t)(e.UpsertAgent(at(5), AgentConfig{ID: "a3"}))
 	eq(t, "agents", len(e.Snapshot(at(5)).Agents), 3)
 	must(t)(e.RemoveAgent(at(5), "a3"))
@@ -269,5 +278,50 @@ func TestRingAllRacingAccepts(t *testing.T) {
 	cancel()
 	runWG.Wait()
 	_, err = l.AgentReady(context.Background(), at(4), "a0-0")
+	mustErr(t, ErrLoopStopped, nil, err)
+}
+
+func TestLoopCommandsAndStop(t *testing.T) {
+	e := mustEngine(t, Config{Agents: agentsN(1, nil), Queues: []QueueConfig{{ID: "q", Members: members("a1"), OfferTimeout: 5 * time.Second}}})
+	l := NewLoop(e)
+	// a command whose context is already cancelled never reaches the engine
+	dead, cancelDead := context.WithCancel(context.Background())
+	cancelDead()
+	_, err := l.AgentLogin(dead, at(0), "a1")
+	mustErr(t, ErrLoopStopped, nil, err)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	if _, err := l.AgentLogin(ctx, at(0), "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.AgentReady(ctx, at(0), "a1"); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := l.CallArrived(ctx, at(1), Call{ID: "c", Queue: "q"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "offer", offers(ds), []string{"c>a1"})
+	ds, err = l.Tick(ctx, at(6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "timeout withdraw", len(ofKind(ds, DecWithdrawOffer)), 1)
+	_, err = l.OfferAccepted(ctx, at(7), "c", "a1")
+	mustErr(t, ErrOfferTimedOut, nil, err)
+	st, err := l.QueueStats(ctx, at(7), "q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "waiting", st.Waiting, 1)
+	_, err = l.QueueStats(ctx, at(7), "nope")
+	mustErr(t, ErrUnknownQueue, nil, err)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run returned %v", err)
+	}
+	_, err = l.Tick(context.Background(), at(8))
 	mustErr(t, ErrLoopStopped, nil, err)
 }

@@ -349,16 +349,30 @@ func (e *Engine) UpsertQueue(now time.Time, qc QueueConfig) ([]Decision, error) 
 		}
 	}
 	e.queues[qc.ID] = q
-	for _, c := range waiting {
-		c.q = q
-		p, err := e.planFor(q, c.skills, false)
-		if err != nil {
-			p = q.plans[""]
+	if old != nil {
+		// every call of the old queue (waiting, ringing, connected) moves to the new one
+		for _, c := range e.calls {
+			if c.q != old {
+				continue
+			}
+			c.q = q
+			p, err := e.planFor(q, c.skills, false)
+			if err != nil {
+				p = q.plans[""]
+			}
+			c.plan = p
+			c.stage = min(c.stage, len(p.stages)-1)
+			c.cls = p.stages[c.stage]
 		}
-		c.plan = p
-		c.stage = min(c.stage, len(p.stages)-1)
-		c.cls = p.stages[c.stage]
+		for _, m := range old.members {
+			if m.a.wrapQ == old {
+				m.a.wrapQ = q
+			}
+		}
+	}
+	for _, c := range waiting {
 		c.cls.calls.push(c)
+		q.waiting++
 	}
 	for _, a := range touched {
 		e.agentFree(a, now)
@@ -595,8 +609,10 @@ func (e *Engine) offer(c *call, a *agent, now time.Time) {
 	c.state = CallOffered
 	c.ringing = append(c.ringing, a)
 	e.setAgentState(a, Reserved, "", now)
-	if m := c.q.byAgent[a.id]; m != nil {
-		c.q.rrLast = m.order
+	if c.q.cfg.Strategy == RoundRobin {
+		if m := c.q.byAgent[a.id]; m != nil {
+			c.q.rrLast = m.order
+		}
 	}
 	timeout := c.q.cfg.OfferTimeout
 	if c.callback {
@@ -761,6 +777,7 @@ func (e *Engine) requeue(c *call, now time.Time) {
 		return
 	}
 	e.enqueue(c, now)
+	e.checkLeaveEmpty(c.q, now)
 }
 
 // ---- call commands ----
