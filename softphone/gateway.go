@@ -247,6 +247,11 @@ func (g *Gateway) releasePort(port uint16) {
 type SessionParams struct {
 	// Agent names the agent (or supervisor) for logs.
 	Agent string
+	// OnAnswer receives the answer of each successful Offer (also returned by
+	// Offer), ordered before the local candidates gathered for it: publishing
+	// rtc.answer from here keeps the browser from seeing a candidate of a new ICE
+	// generation before its answer.
+	OnAnswer func(sdp string)
 	// OnCandidate receives each local ICE candidate to trickle to the browser
 	// (rtc.candidate); nil means gathering is complete.
 	OnCandidate func(c *webrtc.ICECandidateInit)

@@ -37,14 +37,38 @@ func newTestGateway(t testing.TB, cfg Config) *Gateway {
 	return g
 }
 
-// candidateSink hands the session's trickled candidates to the client once the
-// client has the answer.
+// candidateSink plays the console's signalling: it applies the session's answers
+// (OnAnswer) and candidates (OnCandidate) to the client in the order the session
+// delivers them, as the desktop WebSocket would.
 type candidateSink struct {
-	mu      sync.Mutex
-	pc      *webrtc.PeerConnection
-	ready   bool
-	pending []webrtc.ICECandidateInit
-	done    bool
+	mu       sync.Mutex
+	pc       *webrtc.PeerConnection
+	ready    bool
+	pending  []webrtc.ICECandidateInit
+	done     bool
+	answered chan error
+	// lossy: answers are applied but no candidate reaches the client (a broken
+	// signalling path for TestICENeverCompletes)
+	lossy bool
+}
+
+func (k *candidateSink) answer(sdp string) {
+	k.mu.Lock()
+	err := k.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp})
+	if err == nil && !k.lossy {
+		k.ready = true
+		for _, c := range k.pending {
+			if aerr := k.pc.AddICECandidate(c); aerr != nil && err == nil {
+				err = aerr
+			}
+		}
+		k.pending = nil
+	}
+	ch := k.answered
+	k.mu.Unlock()
+	if ch != nil {
+		ch <- err
+	}
 }
 
 func (k *candidateSink) add(c *webrtc.ICECandidateInit) {
@@ -63,19 +87,6 @@ func (k *candidateSink) add(c *webrtc.ICECandidateInit) {
 	}
 }
 
-func (k *candidateSink) flush(t testing.TB) {
-	t.Helper()
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.ready = true
-	for _, c := range k.pending {
-		if err := k.pc.AddICECandidate(c); err != nil {
-			t.Errorf("client AddICECandidate: %v", err)
-		}
-	}
-	k.pending = nil
-}
-
 // harness is one session plus a pion "browser".
 type harness struct {
 	t      testing.TB
@@ -89,9 +100,10 @@ type harness struct {
 
 func newHarness(t testing.TB, g *Gateway) *harness {
 	t.Helper()
-	h := &harness{t: t, g: g, sink: &candidateSink{}, states: make(chan State, 64), dtmf: make(chan DTMF, 64)}
+	h := &harness{t: t, g: g, sink: &candidateSink{answered: make(chan error, 8)}, states: make(chan State, 64), dtmf: make(chan DTMF, 64)}
 	s, err := g.NewSession(SessionParams{
 		Agent:       "alice",
+		OnAnswer:    h.sink.answer,
 		OnCandidate: h.sink.add,
 		OnState: func(st State) {
 			select {
@@ -142,14 +154,17 @@ func (h *harness) negotiate(restart bool) {
 	if err := h.cl.pc.SetLocalDescription(offer); err != nil {
 		h.t.Fatalf("client SetLocalDescription: %v", err)
 	}
-	answer, err := h.s.Offer(ctx, offer.SDP)
-	if err != nil {
+	if _, err := h.s.Offer(ctx, offer.SDP); err != nil {
 		h.t.Fatalf("session Offer: %v", err)
 	}
-	if err := h.cl.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		h.t.Fatalf("client SetRemoteDescription: %v", err)
+	select { // the answer is applied by OnAnswer, before the new candidates
+	case err := <-h.sink.answered:
+		if err != nil {
+			h.t.Fatalf("client applying the answer: %v", err)
+		}
+	case <-ctx.Done():
+		h.t.Fatal("OnAnswer never called")
 	}
-	h.sink.flush(h.t)
 }
 
 func (h *harness) waitState(want State) {

@@ -31,11 +31,12 @@ type Session struct {
 	pc    *webrtc.PeerConnection
 	track *webrtc.TrackLocalStaticRTP
 
-	mu         sync.Mutex // negotiation, legs, pending candidates, closed
-	haveRemote bool
-	pending    []webrtc.ICECandidateInit
-	legs       map[string]*mediaLeg
-	closing    bool
+	mu          sync.Mutex // negotiation, legs, pending candidates, closed
+	haveRemote  bool
+	remoteUfrag string                    // ICE ufrag of the applied offer
+	pending     []webrtc.ICECandidateInit // remote candidates for a description not applied yet
+	legs        map[string]*mediaLeg
+	closing     bool
 
 	isClosed  atomic.Bool
 	connected atomic.Bool
@@ -52,6 +53,10 @@ type Session struct {
 	events   []func()
 	evClosed bool
 	evDone   chan struct{}
+	// negotiating holds back local candidates during Offer so that OnAnswer comes
+	// first (candidates of a new ICE generation are useless before its answer).
+	negotiating bool
+	held        []func()
 
 	outMu sync.Mutex
 	rw    rewriter
@@ -111,11 +116,19 @@ func newSession(g *Gateway, p SessionParams) (*Session, error) {
 			init = &j
 		}
 		// pion may call this synchronously inside SetLocalDescription (under mu).
-		s.enqueue(func() {
+		ev := func() {
 			if !s.isClosed.Load() {
 				s.p.OnCandidate(init)
 			}
-		})
+		}
+		s.evMu.Lock()
+		if s.negotiating {
+			s.held = append(s.held, ev)
+		} else if !s.evClosed {
+			s.events = append(s.events, ev)
+			s.evCond.Signal()
+		}
+		s.evMu.Unlock()
 	})
 	pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		s.mu.Lock()
@@ -227,37 +240,58 @@ func (s *Session) deliverLoop() {
 }
 
 // checkOffer rejects SDP that is malformed or has no usable audio before pion
-// sees it.
-func checkOffer(offer string) error {
+// sees it, and returns the ICE ufrag of the audio section.
+func checkOffer(offer string) (string, error) {
 	if !strings.HasPrefix(strings.TrimSpace(offer), "v=") {
-		return fmt.Errorf("%w: does not start with v=", ErrInvalidOffer)
+		return "", fmt.Errorf("%w: does not start with v=", ErrInvalidOffer)
 	}
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(offer); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidOffer, err)
+		return "", fmt.Errorf("%w: %w", ErrInvalidOffer, err)
 	}
+	sessionUfrag, _ := d.Attribute("ice-ufrag")
 	audio := false
 	for _, m := range d.MediaDescriptions {
 		if m.MediaName.Media != "audio" || m.MediaName.Port.Value == 0 {
 			continue
 		}
 		audio = true
+		ufrag, ok := m.Attribute("ice-ufrag")
+		if !ok {
+			ufrag = sessionUfrag
+		}
 		if slices.Contains(m.MediaName.Formats, strconv.Itoa(pcmuPayloadType)) {
-			return nil
+			return ufrag, nil
 		}
 		for _, a := range m.Attributes {
 			if a.Key != "rtpmap" {
 				continue
 			}
 			if _, codec, ok := strings.Cut(a.Value, " "); ok && strings.HasPrefix(strings.ToUpper(codec), "PCMU/8000") {
-				return nil
+				return ufrag, nil
 			}
 		}
 	}
 	if !audio {
-		return ErrNoAudio
+		return "", ErrNoAudio
 	}
-	return ErrNoCommonCodec
+	return "", ErrNoCommonCodec
+}
+
+// candidateUfrag is the ICE generation a remote candidate belongs to: its
+// usernameFragment, or the "ufrag" extension of the candidate line ("" if
+// neither).
+func candidateUfrag(c webrtc.ICECandidateInit) string {
+	if c.UsernameFragment != nil && *c.UsernameFragment != "" {
+		return *c.UsernameFragment
+	}
+	f := strings.Fields(c.Candidate)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "ufrag" {
+			return f[i+1]
+		}
+	}
+	return ""
 }
 
 // Offer applies the browser's offer (the first one, a renegotiation, or an ICE
@@ -268,20 +302,39 @@ func (s *Session) Offer(ctx context.Context, offer string) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("offer: %w", err)
 	}
-	if err := checkOffer(offer); err != nil {
+	ufrag, err := checkOffer(offer)
+	if err != nil {
 		return "", err
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closing {
-		s.mu.Unlock()
 		return "", ErrClosed
 	}
-	answer, err := s.offerLocked(offer)
-	s.mu.Unlock()
+	s.evMu.Lock()
+	s.negotiating = true
+	s.evMu.Unlock()
+	answer, err := s.offerLocked(offer, ufrag)
+	// Release the held candidates, after the answer when there is one.
+	s.evMu.Lock()
+	s.negotiating = false
+	if !s.evClosed {
+		if err == nil && s.p.OnAnswer != nil {
+			s.events = append(s.events, func() {
+				if !s.isClosed.Load() {
+					s.p.OnAnswer(answer)
+				}
+			})
+		}
+		s.events = append(s.events, s.held...)
+		s.evCond.Signal()
+	}
+	s.held = nil
+	s.evMu.Unlock()
 	return answer, err
 }
 
-func (s *Session) offerLocked(offer string) (string, error) {
+func (s *Session) offerLocked(offer, ufrag string) (string, error) {
 	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrInvalidOffer, err)
 	}
@@ -296,9 +349,13 @@ func (s *Session) offerLocked(offer string) (string, error) {
 		return "", fmt.Errorf("%w: answer: %w", ErrInvalidOffer, err)
 	}
 	s.haveRemote = true
+	s.remoteUfrag = ufrag
 	pending := s.pending
 	s.pending = nil
 	for _, c := range pending {
+		if u := candidateUfrag(c); u != "" && u != ufrag {
+			continue // an older generation's, or a generation that never came
+		}
 		if err := s.pc.AddICECandidate(c); err != nil {
 			s.log.Warn().Err(err).Str("candidate", c.Candidate).Msg("buffered remote candidate rejected")
 		}
@@ -319,7 +376,9 @@ func (s *Session) AddCandidate(ctx context.Context, c webrtc.ICECandidateInit) e
 	if s.closing {
 		return ErrClosed
 	}
-	if !s.haveRemote {
+	// Before the first offer, or for an ICE generation whose offer (an ICE
+	// restart) has not been applied yet: keep it for that offer.
+	if u := candidateUfrag(c); !s.haveRemote || (u != "" && u != s.remoteUfrag) {
 		if len(s.pending) >= maxPendingCandidates {
 			return fmt.Errorf("%w: more than %d candidates before the offer", ErrInvalidCandidate, maxPendingCandidates)
 		}

@@ -8,10 +8,12 @@ import (
 	"net/netip"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -786,10 +788,11 @@ func TestCallbacksMayReenter(t *testing.T) {
 	var s *Session
 	ready := make(chan struct{})
 	states := make(chan State, 16)
-	sink := &candidateSink{}
+	sink := &candidateSink{answered: make(chan error, 8)}
 	var err error
 	s, err = g.NewSession(SessionParams{
-		Agent: "gina",
+		Agent:    "gina",
+		OnAnswer: sink.answer,
 		OnCandidate: func(c *webrtc.ICECandidateInit) {
 			<-ready
 			s.Leg("none") // takes the session lock
@@ -841,7 +844,8 @@ func TestICENeverCompletes(t *testing.T) {
 	cfg.ICE.DisconnectedTimeout, cfg.ICE.FailedTimeout, cfg.ICE.KeepAliveInterval = 300*time.Millisecond, time.Second, 100*time.Millisecond
 	g := newTestGateway(t, cfg)
 	h := newHarness(t, g)
-	h.cl.pc.OnICECandidate(func(*webrtc.ICECandidate) {}) // the browser's candidates are lost
+	h.sink.lossy = true                                   // the session's candidates are lost
+	h.cl.pc.OnICECandidate(func(*webrtc.ICECandidate) {}) // and the browser's
 	offer, err := h.cl.pc.CreateOffer(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -850,13 +854,12 @@ func TestICENeverCompletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	answer, err := h.s.Offer(ctxT(t), offer.SDP)
-	if err != nil {
+	if _, err := h.s.Offer(ctxT(t), offer.SDP); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.cl.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+	if err := <-h.sink.answered; err != nil {
 		t.Fatal(err)
-	} // the session's candidates stay in the (never flushed) sink
+	}
 	timeout := time.After(20 * time.Second)
 	for failed := false; !failed; {
 		select {
@@ -873,7 +876,7 @@ func TestICENeverCompletes(t *testing.T) {
 
 	// Recovery: the browser restarts ICE, this time with working signalling.
 	h.sink.mu.Lock()
-	h.sink.pending = nil // candidates of the old ICE generation
+	h.sink.pending, h.sink.lossy = nil, false // drop the old generation's candidates
 	h.sink.mu.Unlock()
 	h.cl.pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
@@ -891,4 +894,121 @@ func TestICENeverCompletes(t *testing.T) {
 	ast := newFakeAsterisk(t, 8)
 	ast.send(t, leg.LocalAddr, 3, 1)
 	h.cl.receive(t, 3, 5*time.Second)
+}
+
+// TestAnswerPrecedesItsCandidates: every local candidate is delivered after the
+// answer of its ICE generation (checked by ufrag), across an ICE restart; remote
+// candidates of a generation whose offer has not been applied yet are kept for it.
+func TestAnswerPrecedesItsCandidates(t *testing.T) {
+	g := newTestGateway(t, testConfig(47450, 47459))
+	type ev struct{ answer, cand string }
+	evs := make(chan ev, 64)
+	s, err := g.NewSession(SessionParams{
+		Agent:    "ivy",
+		OnAnswer: func(sdp string) { evs <- ev{answer: sdp} },
+		OnCandidate: func(c *webrtc.ICECandidateInit) {
+			if c != nil {
+				evs <- ev{cand: c.Candidate}
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := newClient(t)
+	var clientCands []webrtc.ICECandidateInit
+	var mu sync.Mutex
+	cl.pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c != nil {
+			mu.Lock()
+			clientCands = append(clientCands, c.ToJSON())
+			mu.Unlock()
+		}
+	})
+	currentUfrag := ""
+	for round, restart := range []bool{false, true} {
+		offer, err := cl.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.pc.SetLocalDescription(offer); err != nil {
+			t.Fatal(err)
+		}
+		// The browser's new-generation candidates arrive before its offer.
+		eventually(t, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(clientCands) > 0
+		}, func() string { return "client gathered nothing" })
+		mu.Lock()
+		early := clientCands
+		clientCands = nil
+		mu.Unlock()
+		for _, c := range early {
+			if err := s.AddCandidate(ctxT(t), c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.mu.Lock()
+		pended := len(s.pending)
+		s.mu.Unlock()
+		if pended != len(early) {
+			t.Fatalf("round %d: %d of %d early candidates kept for the coming offer", round, pended, len(early))
+		}
+		if _, err := s.Offer(ctxT(t), offer.SDP); err != nil {
+			t.Fatal(err)
+		}
+		s.mu.Lock()
+		pended = len(s.pending)
+		s.mu.Unlock()
+		if pended != 0 {
+			t.Fatalf("round %d: %d candidates still pending after the offer", round, pended)
+		}
+		deadline := time.After(5 * time.Second)
+		for gotCand := false; !gotCand; {
+			select {
+			case e := <-evs:
+				if e.answer != "" {
+					var d sdp.SessionDescription
+					if err := d.UnmarshalString(e.answer); err != nil {
+						t.Fatal(err)
+					}
+					u, ok := d.MediaDescriptions[0].Attribute("ice-ufrag")
+					if !ok {
+						u, _ = d.Attribute("ice-ufrag")
+					}
+					currentUfrag = u
+					if err := cl.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: e.answer}); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				if u := candidateUfrag(webrtc.ICECandidateInit{Candidate: e.cand}); u != currentUfrag {
+					t.Fatalf("round %d: candidate of ufrag %q delivered while the last answer had %q", round, u, currentUfrag)
+				}
+				gotCand = true
+			case <-deadline:
+				t.Fatalf("round %d: no candidate after the answer", round)
+			}
+		}
+	}
+	// Both sides reach connected with only early (pended) browser candidates.
+	eventually(t, func() bool { return s.State() == StateConnected }, func() string { return "state " + s.State().String() })
+}
+
+func TestCandidateUfrag(t *testing.T) {
+	u := "abcd"
+	for _, tc := range []struct {
+		c    webrtc.ICECandidateInit
+		want string
+	}{
+		{webrtc.ICECandidateInit{Candidate: "candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host ufrag Wx3b network-id 1"}, "Wx3b"},
+		{webrtc.ICECandidateInit{Candidate: "candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host ufrag Wx3b", UsernameFragment: &u}, "abcd"},
+		{webrtc.ICECandidateInit{Candidate: "candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host"}, ""},
+		{webrtc.ICECandidateInit{}, ""},
+	} {
+		if got := candidateUfrag(tc.c); got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.c.Candidate, got, tc.want)
+		}
+	}
 }
