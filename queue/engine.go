@@ -170,6 +170,9 @@ type Engine struct {
 	seq     int64
 	scratch []classRef
 	free    []*call
+	// rebuilding: set by UpsertQueue while classes are rebuilt; ready members are
+	// re-indexed at its end, so classFor must not index them.
+	rebuilding bool
 }
 
 type classRef struct {
@@ -296,6 +299,8 @@ func (e *Engine) UpsertQueue(now time.Time, qc QueueConfig) ([]Decision, error) 
 	}
 
 	old := e.queues[qc.ID]
+	e.rebuilding = true
+	defer func() { e.rebuilding = false }()
 	var waiting []*call
 	var touched []*agent
 	if old != nil {
@@ -374,6 +379,7 @@ func (e *Engine) UpsertQueue(now time.Time, qc QueueConfig) ([]Decision, error) 
 		c.cls.calls.push(c)
 		q.waiting++
 	}
+	e.rebuilding = false
 	for _, a := range touched {
 		e.agentFree(a, now)
 	}
@@ -425,7 +431,7 @@ func (e *Engine) classFor(q *queueState, x *Expr, tier int) *class {
 	// A class created while agents are ready must index them.
 	for _, m := range q.members {
 		m.elig = append(m.elig, e.evalEligible(m, c))
-		if m.a.state == Ready && e.eligible(m, c) {
+		if m.a.state == Ready && e.eligible(m, c) && !e.rebuilding {
 			e.insertReady(m, c)
 		}
 	}
