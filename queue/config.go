@@ -2,6 +2,7 @@ package queue
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -358,4 +359,44 @@ func (q QueueConfig) withDefaults(c Config) QueueConfig {
 		}
 	}
 	return q
+}
+
+// ParseTarget parses "kind[:value]" as written in configuration files:
+// "" (none), "hangup[:announcement]", "queue:<id>", "number:<e164>",
+// "voicemail:<box>", "callback".
+func ParseTarget(s string) (Target, error) {
+	if s == "" {
+		return Target{}, nil
+	}
+	kind, value, _ := strings.Cut(s, ":")
+	for k := TargetNone; k <= TargetCallback; k++ {
+		if k.String() == kind {
+			if (k == TargetQueue || k == TargetNumber) && value == "" {
+				return Target{}, fmt.Errorf("%w: target %q needs a value", ErrInvalidConfig, s)
+			}
+			return Target{Kind: k, Value: value}, nil
+		}
+	}
+	return Target{}, fmt.Errorf("%w: unknown target %q", ErrInvalidConfig, s)
+}
+
+// String renders a target in ParseTarget's form.
+func (t Target) String() string {
+	if t.Value == "" {
+		return t.Kind.String()
+	}
+	return t.Kind.String() + ":" + t.Value
+}
+
+// ParseEmptyRule parses "ignore" (or ""), "no-logged-in", "no-available".
+func ParseEmptyRule(s string) (EmptyRule, error) {
+	if s == "" {
+		return EmptyIgnore, nil
+	}
+	for r := EmptyIgnore; r <= EmptyNoAvailable; r++ {
+		if r.String() == s {
+			return r, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: unknown empty rule %q", ErrInvalidConfig, s)
 }

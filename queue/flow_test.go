@@ -318,3 +318,43 @@ func TestQueueWeightAcrossQueues(t *testing.T) {
 	must(t)(e.RemoveQueue(at(63), "vip"))
 	eq(t, "queues", e.Queues(), []QueueID{"low"})
 }
+
+func TestParseConfigHelpers(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want Target
+		bad  bool
+	}{
+		{"", Target{}, false},
+		{"hangup:closed-msg", Target{TargetHangup, "closed-msg"}, false},
+		{"queue:q2", Target{TargetQueue, "q2"}, false},
+		{"number:+48221234567", Target{TargetNumber, "+48221234567"}, false},
+		{"voicemail:100", Target{TargetVoicemail, "100"}, false},
+		{"callback", Target{Kind: TargetCallback}, false},
+		{"queue", Target{}, true},
+		{"teleport:x", Target{}, true},
+	} {
+		got, err := ParseTarget(c.in)
+		if c.bad {
+			mustErr(t, ErrInvalidConfig, nil, err)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", c.in, err)
+		}
+		eq(t, c.in, got, c.want)
+		if c.in != "" {
+			eq(t, "round trip", got.String(), c.in)
+		}
+	}
+	r, err := ParseEmptyRule("no-available")
+	eq(t, "rule", r, EmptyNoAvailable)
+	eq(t, "err", err, error(nil))
+	_, err = ParseEmptyRule("sometimes")
+	mustErr(t, ErrInvalidConfig, nil, err)
+	s, err := ParseStrategy("ring-all")
+	eq(t, "strategy", s, RingAll)
+	eq(t, "err", err, error(nil))
+	_, err = ParseStrategy("fastest")
+	mustErr(t, ErrInvalidConfig, nil, err)
+}

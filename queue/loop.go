@@ -132,3 +132,11 @@ func (l *Loop) QueueStats(ctx context.Context, now time.Time, id QueueID) (Queue
 	}
 	return s, qerr
 }
+
+// NextTimer — see Engine.NextTimer: when the orchestrator should call Tick next.
+func (l *Loop) NextTimer(ctx context.Context) (time.Time, bool, error) {
+	var at time.Time
+	var ok bool
+	_, err := l.Do(ctx, func(e *Engine) ([]Decision, error) { at, ok = e.NextTimer(); return nil, nil })
+	return at, ok, err
+}

@@ -30,8 +30,9 @@ type CallSnapshot struct {
 	State    CallState
 	Priority int
 	Arrived  time.Time
-	Position int       // waiting calls only
-	Agents   []AgentID // ringing, or the connected agent
+	Position int           // waiting calls only
+	EWT      time.Duration // waiting calls only (-1: unknown)
+	Agents   []AgentID     // ringing, or the connected agent
 	Callback bool
 	Number   string
 	Outbound bool
@@ -75,6 +76,7 @@ func (e *Engine) Snapshot(now time.Time) Snapshot {
 		}
 		if c.state == CallWaiting && c.hidx >= 0 {
 			cs.Position = e.position(c)
+			cs.EWT = e.ewt(c.q, cs.Position)
 		}
 		for _, a := range c.ringing {
 			cs.Agents = append(cs.Agents, a.id)
