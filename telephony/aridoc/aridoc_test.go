@@ -399,3 +399,15 @@ func TestSampleEventsAreValid(t *testing.T) {
 		t.Error("sample for unknown type")
 	}
 }
+
+func TestDefaultDirSaysWhereItLooked(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	_, err := aridoc.DefaultDir()
+	if !errors.Is(err, aridoc.ErrNoDocs) {
+		t.Fatalf("want ErrNoDocs outside the repository, got %v", err)
+	}
+	if !strings.Contains(err.Error(), filepath.Join(filepath.Dir(dir), "shared", "ari-api-docs")) {
+		t.Fatalf("error should list the places it looked: %v", err)
+	}
+}

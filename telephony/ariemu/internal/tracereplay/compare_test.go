@@ -2,6 +2,7 @@ package tracereplay
 
 import (
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -127,5 +128,17 @@ func TestCompareDetectsMutations(t *testing.T) {
 		if !found {
 			t.Errorf("%s: want a mismatch containing %q, got %s", m.name, m.want, rep)
 		}
+	}
+}
+
+func TestParseRejectsMalformedLines(t *testing.T) {
+	for _, in := range []string{`{"t_ms":1,"kind":"request"`, `{"t_ms":1,"kind":"telepathy"}`} {
+		if _, err := Parse("bad", strings.NewReader(in+"\n")); !errors.Is(err, ErrParse) {
+			t.Errorf("%s: want ErrParse, got %v", in, err)
+		}
+	}
+	tr, err := Parse("ok", strings.NewReader(`{"t_ms":0,"kind":"note","text":"x"}`+"\n\n"))
+	if err != nil || len(tr.Lines) != 1 || tr.Lines[0].N != 1 {
+		t.Fatalf("parse: %v %+v", err, tr)
 	}
 }
