@@ -33,5 +33,9 @@
 // the agent reconnects with a new peer connection, TakeCall moves a live leg, port
 // and all, to the new session so the ExternalMedia channel carries on.
 //
+// Asterisk sends nothing while nobody in the bridge produces audio: after the
+// ExternalMedia StasisStart, pass its UNICASTRTP_LOCAL_ADDRESS:UNICASTRTP_LOCAL_PORT
+// to SetRemote so the microphone flows at once (whisper, silent callers).
+//
 // Counters: Leg.Stats, Gateway.Stats, and NewCollector for Prometheus.
 package softphone

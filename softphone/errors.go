@@ -21,6 +21,8 @@ var (
 	ErrCallAttached = errors.New("softphone: call already attached")
 	// ErrNoSuchCall means the call has no leg on this session.
 	ErrNoSuchCall = errors.New("softphone: call not attached")
+	// ErrInvalidAddress means an address passed to SetRemote is not usable.
+	ErrInvalidAddress = errors.New("softphone: invalid address")
 	// ErrClosed is returned after Session.Close or Gateway.Close.
 	ErrClosed = errors.New("softphone: closed")
 	// ErrInvalidTransition is returned (and logged) when the session state machine

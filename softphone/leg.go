@@ -143,6 +143,32 @@ func (s *Session) Activate(callID string) error {
 	return nil
 }
 
+// SetRemote latches a leg onto Asterisk's RTP address before any packet arrives:
+// pass the ExternalMedia channel's UNICASTRTP_LOCAL_ADDRESS:UNICASTRTP_LOCAL_PORT
+// (its channelvars). Asterisk sends nothing while nobody in the bridge produces
+// audio (a whisper-only snoop, a silent bridge), so without this the agent's
+// microphone would have nowhere to go until the first packet. Packets from any
+// other address are dropped and counted from then on.
+func (s *Session) SetRemote(callID string, addr netip.AddrPort) error {
+	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	if !addr.IsValid() || addr.Addr().IsUnspecified() || addr.Port() == 0 {
+		return fmt.Errorf("%w: remote %s: must be a specific address and port", ErrInvalidAddress, addr)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.legs[callID]
+	if !ok {
+		if s.closing {
+			return ErrClosed
+		}
+		return fmt.Errorf("%w: %s", ErrNoSuchCall, callID)
+	}
+	if prev := l.remote.Swap(&addr); prev != nil && *prev != addr {
+		s.log.Warn().Str("call_id", callID).Stringer("was", *prev).Stringer("now", addr).Msg("call leg re-latched by ctid")
+	}
+	return nil
+}
+
 // SetMuted withholds (or again forwards) the agent's microphone on a call's leg;
 // Asterisk then receives no RTP from the agent. Audio to the agent is unaffected.
 func (s *Session) SetMuted(callID string, muted bool) error {

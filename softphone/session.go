@@ -295,8 +295,9 @@ func candidateUfrag(c webrtc.ICECandidateInit) string {
 }
 
 // Offer applies the browser's offer (the first one, a renegotiation, or an ICE
-// restart) and returns the answer SDP. Local candidates are trickled through
-// OnCandidate. Offers without audio fail with ErrNoAudio, without PCMU with
+// restart) and returns the answer SDP, which OnAnswer also receives, ordered before
+// the local candidates gathered for it (trickled through OnCandidate; none is
+// delivered while an Offer is in progress). Offers without audio fail with ErrNoAudio, without PCMU with
 // ErrNoCommonCodec, malformed ones with ErrInvalidOffer; the session stays usable.
 func (s *Session) Offer(ctx context.Context, offer string) (string, error) {
 	if err := ctx.Err(); err != nil {
@@ -365,7 +366,9 @@ func (s *Session) offerLocked(offer, ufrag string) (string, error) {
 }
 
 // AddCandidate adds a remote candidate trickled by the browser. Candidates that
-// arrive before the first offer are buffered. An empty candidate string means the
+// arrive before the first offer, or whose usernameFragment (or "ufrag" extension)
+// names an ICE generation whose restart offer has not arrived yet, are kept for
+// that offer (at most 64). An empty candidate string means the
 // browser finished gathering.
 func (s *Session) AddCandidate(ctx context.Context, c webrtc.ICECandidateInit) error {
 	if err := ctx.Err(); err != nil {

@@ -1012,3 +1012,40 @@ func TestCandidateUfrag(t *testing.T) {
 		}
 	}
 }
+
+// TestSetRemoteBeforeAnyPacket: ctid latches the leg onto the address Asterisk
+// reported (UNICASTRTP_LOCAL_*), so the microphone flows although Asterisk has sent
+// nothing (whisper), and packets from elsewhere are dropped.
+func TestSetRemoteBeforeAnyPacket(t *testing.T) {
+	g := newTestGateway(t, testConfig(47460, 47469))
+	h := newHarness(t, g)
+	h.connect()
+	leg, err := h.s.AttachCall(ctxT(t), "whisper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ast := newFakeAsterisk(t, 6)
+	other := newFakeAsterisk(t, 7)
+	if err := h.s.SetRemote("whisper", ast.addr()); err != nil {
+		t.Fatal(err)
+	}
+	sendMic(t, h.cl, 5, 1)
+	ast.receive(t, 5, 5*time.Second)
+	other.send(t, leg.LocalAddr, 2, 9)
+	ast.send(t, leg.LocalAddr, 2, 1)
+	for _, p := range h.cl.receive(t, 2, 5*time.Second) {
+		if p.Payload[0] != 1 {
+			t.Fatal("packet from the wrong source relayed")
+		}
+	}
+	eventually(t, func() bool { return leg.Stats().DroppedForeign == 2 },
+		func() string { return fmt.Sprintf("%+v", leg.Stats()) })
+	for _, bad := range []netip.AddrPort{{}, netip.MustParseAddrPort("0.0.0.0:5000"), netip.MustParseAddrPort("127.0.0.1:0")} {
+		if err := h.s.SetRemote("whisper", bad); !errors.Is(err, ErrInvalidAddress) {
+			t.Errorf("SetRemote(%s) accepted", bad)
+		}
+	}
+	if err := h.s.SetRemote("nope", ast.addr()); !errors.Is(err, ErrNoSuchCall) {
+		t.Fatalf("unknown call: %v", err)
+	}
+}
