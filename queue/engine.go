@@ -531,7 +531,7 @@ func (e *Engine) agentFree(a *agent, now time.Time) {
 				continue
 			}
 			w := m.q.cfg.Weight
-			if best == nil || w > bestW || w == bestW && callLess(h, best) {
+			if best == nil || w > bestW || w == bestW && e.servedBefore(h, best, now) {
 				best, bestW = h, w
 			}
 		}
@@ -545,6 +545,31 @@ func (e *Engine) agentFree(a *agent, now time.Time) {
 	for _, r := range e.scratch {
 		e.insertReady(r.m, r.cls)
 	}
+}
+
+// servedBefore orders two waiting calls for an agent that serves both queues: within a
+// queue by the queue's own key; across queues by effective priority now (priority plus
+// ageing), then by first arrival.
+func (e *Engine) servedBefore(x, y *call, now time.Time) bool {
+	if x.q == y.q {
+		return callLess(x, y)
+	}
+	px, py := effPriority(x, now), effPriority(y, now)
+	if px != py {
+		return px > py
+	}
+	if !x.arrived.Equal(y.arrived) {
+		return x.arrived.Before(y.arrived)
+	}
+	return x.seq < y.seq
+}
+
+func effPriority(c *call, now time.Time) float64 {
+	p := float64(c.priority)
+	if age := c.q.cfg.AgeEvery; age > 0 {
+		p += float64(now.Sub(c.arrived)) / float64(age)
+	}
+	return p
 }
 
 // routeCall tries to hand a waiting (not heaped) call to ready agents; false if none.

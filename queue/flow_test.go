@@ -358,3 +358,21 @@ func TestParseConfigHelpers(t *testing.T) {
 	_, err = ParseStrategy("fastest")
 	mustErr(t, ErrInvalidConfig, nil, err)
 }
+
+func TestAgentInTwoQueuesTakesMostUrgent(t *testing.T) {
+	e := mustEngine(t, Config{Agents: agentsN(1, nil), Queues: []QueueConfig{
+		{ID: "strict", Members: members("a1")},
+		{ID: "ageing", Members: members("a1"), AgeEvery: 10 * time.Second},
+	}})
+	must(t)(e.AgentLogin(at(0), "a1"))
+	must(t)(e.CallArrived(at(0), Call{ID: "s6", Queue: "strict", Priority: 6}))
+	must(t)(e.CallArrived(at(0), Call{ID: "g2", Queue: "ageing", Priority: 2}))
+	// at 30 s the ageing call is worth 2 + 3 = 5 < 6
+	ds := must(t)(e.AgentReady(at(30), "a1"))
+	eq(t, "strict first", offers(ds), []string{"s6>a1"})
+	must(t)(e.AgentNotReady(at(31), "a1", "x"))
+	must(t)(e.CallArrived(at(31), Call{ID: "s7", Queue: "strict", Priority: 7}))
+	// at 60 s: 2 + 6 = 8 > 7
+	ds = must(t)(e.AgentReady(at(60), "a1"))
+	eq(t, "aged call first", offers(ds), []string{"g2>a1"})
+}
