@@ -347,7 +347,11 @@ func newFakeAsterisk(t testing.TB, ssrc uint32) *fakeAsterisk {
 	if err != nil {
 		t.Fatalf("fake asterisk listen: %v", err)
 	}
-	t.Cleanup(func() { _ = conn.Close() }) //nolint:errcheck // may already be closed by the test
+	t.Cleanup(func() {
+		if err := conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			t.Errorf("fake asterisk close: %v", err)
+		}
+	})
 	return &fakeAsterisk{conn: conn, ssrc: ssrc, seq: 1000, ts: 50000}
 }
 

@@ -360,7 +360,11 @@ func TestPortRangeExhaustion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = hold.Close() }() //nolint:errcheck // test cleanup
+	defer func() {
+		if err := hold.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
 	_, err = s.AttachCall(ctxT(t), "c")
 	if !errors.Is(err, ErrPortsExhausted) || !strings.Contains(err.Error(), "bind") {
 		t.Fatalf("attach with port held elsewhere: %v", err)
@@ -816,7 +820,9 @@ func TestCallbacksMayReenter(t *testing.T) {
 	sink.pc = h.cl.pc
 	h.cl.pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
-			_ = s.AddCandidate(context.Background(), c.ToJSON()) //nolint:errcheck // ErrClosed once the callback closed it
+			if err := s.AddCandidate(context.Background(), c.ToJSON()); err != nil && !errors.Is(err, ErrClosed) {
+				t.Errorf("AddCandidate: %v", err)
+			}
 		}
 	})
 	h.negotiate(false)
@@ -975,7 +981,9 @@ func TestAnswerPrecedesItsCandidates(t *testing.T) {
 					}
 					u, ok := d.MediaDescriptions[0].Attribute("ice-ufrag")
 					if !ok {
-						u, _ = d.Attribute("ice-ufrag")
+						if u, ok = d.Attribute("ice-ufrag"); !ok {
+							t.Fatal("answer without ice-ufrag")
+						}
 					}
 					currentUfrag = u
 					if err := cl.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: e.answer}); err != nil {
