@@ -30,6 +30,7 @@
 //	WrapUpDone(agent)              wrapup.done; AgentReady during wrap-up also ends it
 //	RequestCallback(call, number)  caller pressed 1: keep-your-place callback
 //	CallbackFailed(call)           the callback originate did not connect
+//	CancelCallback(call)           drop a waiting / parked callback
 //	DialerReserve(call, agent) / DialerRelease(call)   outbound blending
 //	Tick(now)                      fires due timers; NextTimer() says when the next one is due
 //	UpsertQueue(QueueConfig) / RemoveQueue / UpsertAgent(AgentConfig) / RemoveAgent

@@ -1060,6 +1060,22 @@ func (e *Engine) RequestCallback(now time.Time, id CallID, number string) ([]Dec
 	return e.out, nil
 }
 
+// CancelCallback removes a keep-your-place callback that is waiting or parked (the
+// customer called again, or a supervisor cancelled it).
+func (e *Engine) CancelCallback(now time.Time, id CallID) ([]Decision, error) {
+	e.begin()
+	c, err := e.callByID(id)
+	if err != nil {
+		return nil, err
+	}
+	if !c.callback || (c.state != CallWaiting && c.state != CallParked) {
+		return nil, fmt.Errorf("%w: call %q is not a waiting callback", ErrCallState, id)
+	}
+	e.removeWaiting(c)
+	e.dropCall(c)
+	return e.out, nil
+}
+
 // CallbackFailed: the callback originate did not connect. The agent becomes Ready;
 // the entry is retried later (at its place) up to Config.CallbackRetries times.
 func (e *Engine) CallbackFailed(now time.Time, id CallID) ([]Decision, error) {

@@ -193,6 +193,15 @@ func TestCallbackDroppedAfterRetries(t *testing.T) {
 	eq(t, "dropped", len(ofKind(ds, DecCallbackDropped)), 1)
 	_, ok := e.calls["c"]
 	eq(t, "gone", ok, false)
+
+	// a waiting callback can be cancelled; a normal call cannot
+	must(t)(e.AgentNotReady(at(500), "a1", "x"))
+	must(t)(e.CallArrived(at(500), Call{ID: "d", Queue: "q"}))
+	_, err := e.CancelCallback(at(501), "d")
+	mustErr(t, ErrCallState, nil, err)
+	must(t)(e.RequestCallback(at(501), "d", "456"))
+	must(t)(e.CancelCallback(at(502), "d"))
+	eq(t, "waiting", e.queues["q"].waiting, 0)
 }
 
 func TestAnnouncements(t *testing.T) {
