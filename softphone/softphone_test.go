@@ -1057,3 +1057,78 @@ func TestSetRemoteBeforeAnyPacket(t *testing.T) {
 		t.Fatalf("unknown call: %v", err)
 	}
 }
+
+// TestManySessionsConcurrently: several agents in calls at once, Asterisk legs
+// sending simultaneously, while another session churns attach/detach on the shared
+// port range (run with -race).
+func TestManySessionsConcurrently(t *testing.T) {
+	const agents = 6
+	g := newTestGateway(t, testConfig(47500, 47599))
+	hs := make([]*harness, agents)
+	legs := make([]Leg, agents)
+	asts := make([]*fakeAsterisk, agents)
+	bursts := make([][][]byte, agents)
+	for i := range agents {
+		hs[i] = newHarness(t, g)
+		hs[i].connect()
+		leg, err := hs[i].s.AttachCall(ctxT(t), fmt.Sprintf("call-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		legs[i] = leg
+		asts[i] = newFakeAsterisk(t, uint32(100+i))
+		for range 50 {
+			bursts[i] = append(bursts[i], asts[i].packet(t, byte(i)))
+		}
+	}
+	churn, err := g.NewSession(SessionParams{Agent: "churn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, agents+1)
+	var wg sync.WaitGroup
+	for i := range agents {
+		wg.Go(func() {
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			for _, b := range bursts[i] {
+				if _, err := asts[i].conn.WriteToUDPAddrPort(b, legs[i].LocalAddr); err != nil {
+					errs <- err
+					return
+				}
+				<-tick.C
+			}
+		})
+	}
+	wg.Go(func() {
+		ctx := context.Background()
+		for n := range 40 {
+			id := fmt.Sprintf("churn-%d", n)
+			if _, err := churn.AttachCall(ctx, id); err != nil {
+				errs <- err
+				return
+			}
+			if _, err := churn.DetachCall(ctx, id); err != nil {
+				errs <- err
+				return
+			}
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for i, h := range hs {
+		for _, p := range h.cl.receive(t, 50, 5*time.Second) {
+			if p.Payload[0] != byte(i) {
+				t.Fatalf("agent %d heard agent %d's call", i, p.Payload[0])
+			}
+		}
+	}
+	eventually(t, func() bool { return g.Stats().ToAgent == agents*50 },
+		func() string { return fmt.Sprintf("%+v", g.Stats()) })
+	if st := g.Stats(); st.Legs != agents || st.LegsAttached != agents+40 || st.Sessions != agents+1 {
+		t.Fatalf("gateway stats %+v", st)
+	}
+}
