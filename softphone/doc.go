@@ -9,15 +9,17 @@
 //	gw, err := softphone.NewGateway(cfg, log)            // once
 //	s, err := gw.NewSession(softphone.SessionParams{      // per agent login
 //		Agent:       "alice",
+//		OnAnswer:    func(sdp string) { /* send rtc.answer (ordered before its candidates) */ },
 //		OnCandidate: func(c *webrtc.ICECandidateInit) { /* send rtc.candidate (nil: done) */ },
 //		OnState:     func(st softphone.State) { /* tell the desktop; Failed: ask for an ICE restart */ },
 //		OnDTMF:      func(d softphone.DTMF) { /* POST /channels/{id}/dtmf for d.CallID */ },
 //	})
-//	answer, err := s.Offer(ctx, offerSDP)                 // rtc.offer -> rtc.answer (also ICE restarts)
+//	_, err = s.Offer(ctx, offerSDP)                       // rtc.offer (also ICE restarts); answer via OnAnswer
 //	err = s.AddCandidate(ctx, init)                       // rtc.candidate from the browser
 //	leg, err := s.AttachCall(ctx, callID)                 // call connected to the agent
-//	// POST /channels/externalMedia?app=ctid&external_host=<leg.LocalAddr>&format=ulaw
-//	// and add that channel to the call's bridge.
+//	// POST /channels/externalMedia?app=ctid&external_host=<leg.LocalAddr>&format=ulaw;
+//	// on its StasisStart: s.SetRemote(callID, UNICASTRTP_LOCAL_ADDRESS:PORT), then
+//	// add the channel to the call's bridge (earlier gives 422).
 //	stats, err := s.DetachCall(ctx, callID)               // call ended
 //	err = s.Close()                                       // logout
 //
@@ -36,6 +38,9 @@
 // Asterisk sends nothing while nobody in the bridge produces audio: after the
 // ExternalMedia StasisStart, pass its UNICASTRTP_LOCAL_ADDRESS:UNICASTRTP_LOCAL_PORT
 // to SetRemote so the microphone flows at once (whisper, silent callers).
+//
+// Callbacks (OnAnswer, OnCandidate, OnState, OnDTMF) run in order on one goroutine
+// per session, outside every lock, so they may call back into the Session.
 //
 // Counters: Leg.Stats, Gateway.Stats, and NewCollector for Prometheus.
 package softphone

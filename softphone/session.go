@@ -46,7 +46,7 @@ type Session struct {
 	stateMu sync.Mutex
 	state   State
 
-	// ordered callback delivery (states, candidates) on the session's own
+	// ordered callback delivery (states, answers, candidates, DTMF) on the session's own
 	// goroutine, so callbacks never run under a lock or inside pion
 	evMu     sync.Mutex
 	evCond   *sync.Cond
@@ -485,8 +485,14 @@ func (s *Session) readMicrophone(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 				d.CallID = l.callID
 			}
 			s.log.Debug().Str("digit", digit).Str("call_id", d.CallID).Msg("dtmf from browser")
-			if s.p.OnDTMF != nil && !s.isClosed.Load() {
-				s.p.OnDTMF(d)
+			if s.p.OnDTMF != nil {
+				// Via the callback goroutine: a slow callback must not stall the
+				// microphone, and a callback may call Close (which waits for us).
+				s.enqueue(func() {
+					if !s.isClosed.Load() {
+						s.p.OnDTMF(d)
+					}
+				})
 			}
 			continue
 		}
