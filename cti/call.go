@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/CyCoreSystems/ari/v5"
@@ -246,6 +247,14 @@ func (a *callActor) onEvent(ctx context.Context, ev telephony.Event) {
 	switch e := ev.ARI.(type) {
 	case *ari.StasisStart:
 		if e.Channel.ID == a.agentLeg && a.state == stateConnecting {
+			if a.mediaAgent != "" {
+				host, port := e.Channel.ChannelVars["UNICASTRTP_LOCAL_ADDRESS"], e.Channel.ChannelVars["UNICASTRTP_LOCAL_PORT"]
+				if host != "" && port != "" {
+					if err := a.o.media.SetRemote(a.mediaAgent, a.id, net.JoinHostPort(host, port)); err != nil {
+						a.log.Warn().Err(err).Msg("softphone remote address")
+					}
+				}
+			}
 			a.agentLegUp(ctx)
 		}
 	case *ari.StasisEnd:

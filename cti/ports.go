@@ -31,6 +31,10 @@ type Telephony interface {
 // the agent's WebRTC track and the microphone back).
 type Media interface {
 	AttachCall(ctx context.Context, agent, callID string) (externalHost string, err error)
+	// SetRemote tells where Asterisk sends the leg's RTP from (the ExternalMedia
+	// channel's UNICASTRTP_LOCAL_ADDRESS:PORT), so the agent's microphone can flow
+	// before Asterisk has sent anything.
+	SetRemote(agent, callID, addr string) error
 	DetachCall(ctx context.Context, agent, callID string) error
 }
 
