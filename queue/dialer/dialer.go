@@ -207,6 +207,7 @@ type Dialer struct {
 
 	ringing, waiting int
 	st               Stats
+	qbuf             []float64
 }
 
 // New returns a campaign dialer in Draft.
@@ -570,20 +571,19 @@ func (d *Dialer) Horizon() time.Duration {
 	return time.Duration(d.ansDly*float64(time.Second)) + d.cfg.SafeHarbour
 }
 
-// inFlight is Σp_i and Σp_i(1−p_i) over the ringing lines, p_i the probability that
-// line i is answered by a person given it has rung for t_i (exponential answer delay
-// with the measured mean: p·e^(−t/D) / (p·e^(−t/D) + 1 − p)).
-func (d *Dialer) inFlight(now time.Time, p float64) (mean, v float64) {
+// inFlight lists, per ringing line, the probability p_i that it is answered by a
+// person given it has rung for t_i (exponential answer delay with the measured mean
+// D: p·e^(−t/D) / (p·e^(−t/D) + 1 − p)). The slice is reused.
+func (d *Dialer) inFlight(now time.Time, p float64) []float64 {
+	d.qbuf = d.qbuf[:0]
 	for _, a := range d.live {
 		if a.st != aRinging {
 			continue
 		}
 		s := math.Exp(-now.Sub(a.placed).Seconds() / d.ansDly)
-		pi := p * s / (p*s + 1 - p)
-		mean += pi
-		v += pi * (1 - pi)
+		d.qbuf = append(d.qbuf, p*s/(p*s+1-p))
 	}
-	return mean, v
+	return d.qbuf
 }
 
 // Plan decides the lines to place now. load comes from the ACD engine
@@ -646,7 +646,7 @@ func (d *Dialer) Plan(now time.Time, load Load) Plan {
 		reserveEach(len(avail))
 	case Predictive:
 		p := d.connectRate(now)
-		mean, v := d.inFlight(now, p)
+		qs := d.inFlight(now, p)
 		free := len(avail) - len(taken)
 		ans, ab := d.abandon.Counts(now)
 		rate := 0.0
@@ -659,7 +659,7 @@ func (d *Dialer) Plan(now time.Time, load Load) Plan {
 		}
 		pl.Pace = Pace(PaceInput{
 			Free: free, Soon: soon, Waiting: d.waiting, Ringing: d.ringing,
-			InFlightMean: mean, InFlightVar: v, ConnectRate: p, AbandonRate: rate, Sample: ans,
+			InFlight: qs, ConnectRate: p, AbandonRate: rate, Sample: ans,
 			Limit: d.cfg.AbandonLimit, MaxLines: d.cfg.MaxLines - len(d.live) + d.ringing + d.waiting, Pacing: d.cfg.Pacing,
 		})
 		if pl.Pace.Reserve {

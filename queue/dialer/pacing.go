@@ -9,10 +9,9 @@ type PaceInput struct {
 	Waiting int     // answered calls waiting for an agent right now
 	Ringing int     // lines placed and not yet answered or failed
 
-	// InFlightMean and InFlightVar are the expected number of live answers still to
-	// come from the ringing lines and its variance (Σp_i, Σp_i(1−p_i), p_i each line's
-	// answer probability given how long it has rung).
-	InFlightMean, InFlightVar float64
+	// InFlight holds, per ringing line, the probability that a person still answers
+	// it given how long it has rung.
+	InFlight []float64
 
 	ConnectRate float64 // probability that a new dial reaches a live person
 	AbandonRate float64 // measured over the rolling window
@@ -66,6 +65,55 @@ func overflow(mu, v, a float64) float64 {
 	return ex / mu
 }
 
+// exactUpTo: with at most this many available agents the answer count is computed
+// exactly (Poisson-binomial), where the normal approximation is poor.
+const exactUpTo = 32
+
+// overflowExact is E[(X−a)+]/E[X] for X = Σ Bernoulli(q_i) over the ringing lines plus
+// Binomial(n, p), computed exactly: E[(X−a)+] = E[X] − E[min(X, a)], with the
+// distribution of min(X, ⌈a⌉) built line by line (O(lines × a)). E[min(X, a)] is
+// linear in a between integers.
+func overflowExact(qs []float64, n int, p, a float64) float64 {
+	if a < 0 {
+		a = 0
+	}
+	top := int(math.Ceil(a))
+	var buf [exactUpTo + 2]float64
+	pr := buf[:top+1] // pr[k] = P(min(X, top) = k)
+	pr[0] = 1
+	mu := 0.0
+	add := func(q float64) {
+		mu += q
+		if top == 0 {
+			return
+		}
+		pr[top] += pr[top-1] * q
+		for k := top - 1; k >= 1; k-- {
+			pr[k] = pr[k]*(1-q) + pr[k-1]*q
+		}
+		pr[0] *= 1 - q
+	}
+	for _, q := range qs {
+		add(q)
+	}
+	for i := 0; i < n; i++ {
+		add(p)
+	}
+	if mu <= 0 {
+		return 0
+	}
+	fl := math.Floor(a)
+	emin, tail := 0.0, 0.0 // E[min(X, ⌊a⌋)], P(X ≥ ⌊a⌋+1)
+	for k, x := range pr {
+		emin += math.Min(float64(k), fl) * x
+		if float64(k) >= fl+1 {
+			tail += x
+		}
+	}
+	emin += (a - fl) * tail
+	return math.Max(0, mu-emin) / mu
+}
+
 func normPDF(z float64) float64 { return math.Exp(-z*z/2) / math.Sqrt(2*math.Pi) }
 func normCDF(z float64) float64 { return 0.5 * math.Erfc(-z/math.Sqrt2) }
 
@@ -79,6 +127,11 @@ func normCDF(z float64) float64 { return 0.5 * math.Erfc(-z/math.Sqrt2) }
 // Lines are capped by MaxLines and MaxRatio lines per available agent.
 func Pace(in PaceInput) PaceDecision {
 	p := in.ConnectRate
+	var mean, vr float64
+	for _, q := range in.InFlight {
+		mean += q
+		vr += q * (1 - q)
+	}
 	room := in.MaxLines - in.Ringing - in.Waiting
 	br := Brake(in.AbandonRate, in.Sample, in.Limit, in.Pacing)
 	d := PaceDecision{Brake: br}
@@ -89,9 +142,9 @@ func Pace(in PaceInput) PaceDecision {
 	if br <= 0 {
 		// Progressive fallback: agents expected to be taken by answers already coming
 		// are not reserved again.
-		cover := int(math.Ceil(in.InFlightMean + 2*math.Sqrt(in.InFlightVar)))
+		cover := int(math.Ceil(mean + 2*math.Sqrt(vr)))
 		n := in.Free - in.Waiting - cover
-		d.Lines, d.Reserve, d.Available, d.Expected = clamp(n, 0, room), true, float64(in.Free-in.Waiting), in.InFlightMean
+		d.Lines, d.Reserve, d.Available, d.Expected = clamp(n, 0, room), true, float64(in.Free-in.Waiting), mean
 		d.Reason = "brake: abandon rate at limit, progressive"
 		return d
 	}
@@ -99,17 +152,20 @@ func Pace(in PaceInput) PaceDecision {
 	d.Available = a
 	d.Target = in.Pacing.TargetShare * in.Limit * br
 	if a <= 0 || p <= 0 {
-		d.Expected = in.InFlightMean
+		d.Expected = mean
 		d.Reason = "no agent available"
 		return d
 	}
 	hi := clamp(int(in.Pacing.MaxRatio*a)-in.Ringing, 0, room)
 	ok := func(n int) bool {
+		if a <= exactUpTo {
+			return overflowExact(in.InFlight, n, p, a) <= d.Target
+		}
 		fn := float64(n)
-		return overflow(in.InFlightMean+fn*p, in.InFlightVar+fn*p*(1-p), a) <= d.Target
+		return overflow(mean+fn*p, vr+fn*p*(1-p), a) <= d.Target
 	}
 	if hi == 0 || !ok(0) {
-		d.Expected = in.InFlightMean
+		d.Expected = mean
 		d.Reason = "answers in flight cover the available agents"
 		if hi == 0 {
 			d.Reason = "max-ratio"
@@ -130,7 +186,7 @@ func Pace(in PaceInput) PaceDecision {
 		}
 	}
 	d.Lines = lo
-	d.Expected = in.InFlightMean + float64(lo)*p
+	d.Expected = mean + float64(lo)*p
 	d.Reason = "model"
 	return d
 }
