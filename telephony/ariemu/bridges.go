@@ -17,6 +17,7 @@ type bridge struct {
 	quiet    bool       // app unsubscribed: no BridgeDestroyed (fact 21)
 	moh      bool
 	joins    int
+	techName string // technology as last announced (switches after the enter/leave event)
 }
 
 type bridgeJSON struct {
@@ -32,6 +33,13 @@ type bridgeJSON struct {
 }
 
 func (b *bridge) tech() string {
+	if b.techName != "" {
+		return b.techName
+	}
+	return b.wantTech()
+}
+
+func (b *bridge) wantTech() string {
 	if b.typ == "holding" {
 		return "holding_bridge"
 	}
@@ -82,7 +90,11 @@ func (e *Emulator) joinBridge(b *bridge, ch *channel) {
 	if ch.subscribed && ch.app != "" && b.app == "" {
 		b.app = ch.app
 	}
+	if b.techName == "" {
+		b.techName = b.wantTech()
+	}
 	e.bridgeEvent(b, ch, "ChannelEnteredBridge")
+	b.techName = b.wantTech()
 	if len(b.members) >= 2 {
 		// the newcomer lists the others in join order; the others list newest first.
 		var others []string
@@ -148,10 +160,9 @@ func (e *Emulator) leaveBridge(ch *channel, unsubscribe bool) {
 		}
 	}
 	ch.bridge = nil
-	if unsubscribe {
-		b.quiet = true
-	}
+	b.quiet = unsubscribe
 	e.bridgeEvent(b, ch, "ChannelLeftBridge")
+	b.techName = b.wantTech()
 	if len(b.members) >= 2 {
 		for _, m := range b.members {
 			var list []string
@@ -218,6 +229,7 @@ func (e *Emulator) hBridgeCreate(q *ariReq) result {
 		id = uuid.NewString()
 	}
 	b := &bridge{id: id, name: q.get("name"), typ: typ, created: time.Now()}
+	b.techName = b.wantTech()
 	e.bridges[id] = b
 	return ok200(b.json())
 }

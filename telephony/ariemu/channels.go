@@ -54,37 +54,40 @@ func (k chanKind) String() string {
 }
 
 type channel struct {
-	id, name   string
-	state      string
-	caller     party
-	connected  party
-	dp         dialplan
-	created    time.Time
-	vars       map[string]string
-	report     map[string]bool
-	kind       chanKind
-	app        string // subscribed app
-	subscribed bool
-	inStasis   bool
-	bridge     *bridge
-	joinSeq    int
-	peer       *channel // other Local half
-	behaviour  string
-	dialstring string
-	step       string // far end's current dialplan app
-	answered   bool
-	timers     []*timer
-	rtp        *rtpLeg
-	snoopOf    *channel
-	spy        string
-	whisper    string
-	moh        bool
-	gone       bool
-	created2   bool // created via /channels/create, not dialled yet
-	dialTo     *farEnd
-	calleridUp bool // a connected-line change awaits the ;2 half's ChannelCallerId
-	patience   *timer
-	dtmfScript string
+	id, name      string
+	state         string
+	caller        party
+	connected     party
+	dp            dialplan
+	created       time.Time
+	vars          map[string]string
+	report        map[string]bool
+	kind          chanKind
+	app           string // subscribed app
+	subscribed    bool
+	inStasis      bool
+	bridge        *bridge
+	joinSeq       int
+	peer          *channel // other Local half
+	behaviour     string
+	dialstring    string
+	step          string // far end's current dialplan app
+	answered      bool
+	timers        []*timer
+	rtp           *rtpLeg
+	snoopOf       *channel
+	spy           string
+	whisper       string
+	moh           bool
+	gone          bool
+	created2      bool // created via /channels/create, not dialled yet
+	dialTo        *farEnd
+	calleridUp    bool   // a connected-line change awaits the ;2 half's ChannelCallerId
+	patience      *timer // originate timeout: stopped by the answer
+	abandon       *timer // a simulated caller's patience: runs until bridged
+	dtmfScript    string
+	viaCreate     bool            // made by /channels/create
+	pendingReport map[string]bool // report_events variables, reported once answered
 }
 
 // dialplan field is named dp; keep json() readable.
@@ -125,6 +128,7 @@ func (e *Emulator) removeChannel(ch *channel) {
 	ch.gone = true
 	ch.stopTimers()
 	ch.patience.stop()
+	ch.abandon.stop()
 	e.stopMedia(ch)
 	delete(e.channels, ch.id)
 	for i, id := range e.chanOrder {
@@ -194,6 +198,7 @@ func (e *Emulator) leaveStasis(ch *channel, cause int) {
 	e.stopMedia(ch)
 	ch.stopTimers()
 	ch.patience.stop()
+	ch.abandon.stop()
 	if ch.bridge != nil {
 		e.leaveBridge(ch, false)
 	}
@@ -208,6 +213,11 @@ func (e *Emulator) leaveStasis(ch *channel, cause int) {
 	case kindOriginated, kindExternal:
 		if ch.dp.AppName == "Stasis" {
 			e.varset(ch, "STASISSTATUS", "SUCCESS")
+			if ch.viaCreate {
+				ch.dp.AppName, ch.dp.AppData = "", ""
+			} else {
+				ch.dp.AppName, ch.dp.AppData = "AppDial2", "(Outgoing Line)"
+			}
 		}
 		if half := ch.peer; half != nil && !half.gone && half.kind == kindLocalHalf {
 			e.hangupRequest(half, cause, false)
@@ -269,9 +279,11 @@ func (e *Emulator) hChannelList(q *ariReq) result {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	out := []channelJSON{}
-	for _, id := range e.chanOrder {
-		if ch := e.channels[id]; ch != nil && !ch.gone && ch.kind != kindHelper {
-			out = append(out, ch.json())
+	for _, stasis := range []bool{true, false} {
+		for _, id := range e.chanOrder {
+			if ch := e.channels[id]; ch != nil && !ch.gone && ch.kind != kindHelper && ch.inStasis == stasis {
+				out = append(out, ch.json())
+			}
 		}
 	}
 	return ok200(out)
@@ -365,6 +377,8 @@ func (e *Emulator) answer(ch *channel) {
 	ch.patience.stop()
 	if ch.kind == kindInbound && ch.peer != nil && ch.peer.kind == kindFarEnd {
 		ch.peer.state = "Up"
+		app, data := stepFor(ch.peer.behaviour)
+		ch.peer.dp = dialplan{Context: "callers", Exten: ch.peer.behaviour, Priority: 2, AppName: app, AppData: data}
 		e.startCallerBehaviour(ch)
 	}
 	e.refreshMedia()

@@ -18,7 +18,7 @@ type CallSpec struct {
 	CallerName   string            `json:"caller_name,omitempty"`
 	Dialled      string            `json:"dialled,omitempty"`   // default "s"
 	Behaviour    string            `json:"behaviour,omitempty"` // far end once answered, default "talk"
-	Patience     time.Duration     `json:"patience,omitempty"`  // caller hangs up (cause 19) if not answered by then; 0 = forever
+	Patience     time.Duration     `json:"patience,omitempty"`  // caller hangs up after this unless bridged (cause 19 if never answered, else 16); 0 = forever
 	DTMF         string            `json:"dtmf,omitempty"`      // digits sent after the answer
 	Variables    map[string]string `json:"variables,omitempty"`
 }
@@ -64,7 +64,7 @@ func (e *Emulator) InjectCall(ctx context.Context, spec CallSpec) (string, error
 	}
 	ch2.dtmfScript = spec.DTMF
 	if spec.Patience > 0 {
-		ch2.patience = e.after(spec.Patience, func() {
+		ch2.abandon = e.after(spec.Patience, func() {
 			if !ch2.gone && ch2.bridge == nil && ch2.state != "Up" {
 				e.farEndHangup(ch2, 19)
 			} else if !ch2.gone && ch2.bridge == nil {

@@ -307,7 +307,7 @@ func (e *Emulator) serveEvents(w http.ResponseWriter, r *http.Request) {
 		e.record(r.Method, "/events", r.URL.Query(), nil, 400)
 		w.Header().Set("Content-Type", "text/html")
 		w.WriteHeader(400)
-		_, _ = io.WriteString(w, "<html><head><title>400 Bad Request</title></head><body><h1>Bad Request</h1><p>HTTP request is missing param: [app]</p></body></html>\n") //nolint:errcheck // best effort
+		_, _ = io.WriteString(w, "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\r\n<html><head>\r\n<title>400 Bad Request</title>\r\n</head><body>\r\n<h1>Bad Request</h1>\r\n<p>HTTP request is missing param: [app]</p>\r\n<hr />\r\n<address>Asterisk-CEO-Test</address>\r\n</body></html>\r\n") //nolint:errcheck // best effort
 		return
 	}
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})

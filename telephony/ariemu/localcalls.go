@@ -167,7 +167,18 @@ func (e *Emulator) hOriginate(q *ariReq) result {
 		ch1.state = "Up"
 		ch1.peer, ch2.peer = ch2, ch1
 		ch2.dp = dialplan{Context: ctx, Exten: exten, Priority: 1}
-		return ok200(ch1.json())
+		ch1.state, ch2.state = "Down", "Ring"
+		resp := ch1.json()
+		beh, _ := behaviourFor(ext)
+		ch1.addTimer(e.after(time.Millisecond, func() {
+			ch1.state, ch2.state = "Up", "Up"
+			app, data := stepFor(beh)
+			ch1.dp = dialplan{Context: q.get("context"), Exten: ext, Priority: 2, AppName: app, AppData: data}
+			beh2, _ := behaviourFor(exten)
+			app, data = stepFor(beh2)
+			ch2.dp = dialplan{Context: ctx, Exten: beh2, Priority: 2, AppName: app, AppData: data}
+		}))
+		return ok200(resp)
 	}
 	beh, numbered := behaviourFor(exten)
 	leg := e.newChannel(q.get("channelId"), e.localName(resource, 1), kindOriginated)
@@ -191,10 +202,10 @@ func (e *Emulator) hOriginate(q *ariReq) result {
 		default:
 			leg.vars[v.name] = v.value
 			if v.report {
-				if leg.report == nil {
-					leg.report = map[string]bool{}
+				if leg.pendingReport == nil {
+					leg.pendingReport = map[string]bool{}
 				}
-				leg.report[v.name] = true
+				leg.pendingReport[v.name] = true
 			}
 		}
 	}
@@ -213,8 +224,8 @@ func (e *Emulator) hOriginate(q *ariReq) result {
 			}
 		}
 		half.caller = cid
-		e.callerID(half)
 		half.connected = leg.caller
+		e.callerID(half)
 		e.chanEvent(half, "ChannelConnectedLine", nil)
 		e.dialEvent(appName, leg, "", leg.dialstring)
 		if fe.numbered {
@@ -297,6 +308,9 @@ func (e *Emulator) runFarEnd(leg, half *channel, fe farEnd, args []string, appDa
 // answerFarEnd: the far end answers and the leg enters Stasis (fact 6).
 func (e *Emulator) answerFarEnd(leg, half *channel, beh string, args []string, appData string) {
 	e.dialplanEvent(half, "callers", beh, 1, "Answer", "")
+	if leg.pendingReport != nil {
+		leg.report, leg.pendingReport = leg.pendingReport, nil
+	}
 	e.stateChange(half, "Up")
 	e.stateChange(leg, "Up")
 	leg.answered = true
@@ -311,10 +325,13 @@ func (e *Emulator) answerFarEnd(leg, half *channel, beh string, args []string, a
 	e.refreshMedia()
 	step := func(prio int, app, data string) {
 		half.step = app
-		e.dialplanEvent(half, "callers", beh, prio, app, data)
-		if leg.calleridUp {
+		up := leg.calleridUp
+		if up {
 			leg.calleridUp = false
 			half.caller = leg.connected
+		}
+		e.dialplanEvent(half, "callers", beh, prio, app, data)
+		if up {
 			e.callerID(half)
 		}
 	}
@@ -355,6 +372,27 @@ func (e *Emulator) answerFarEnd(leg, half *channel, beh string, args []string, a
 			step(2, "Wait", "300")
 		}
 	}))
+}
+
+// stepFor is the dialplan application a behaviour settles in after Answer.
+func stepFor(beh string) (string, string) {
+	switch beh {
+	case "talk", "ringanswer":
+		return "Playback", "demo-congrats"
+	case "machine":
+		return "Playback", "vm-intro"
+	case "hangup5":
+		return "Playback", "hello-world"
+	case "dtmf":
+		return "Wait", "1"
+	case "moh":
+		return "MusicOnHold", "default"
+	case "milliwatt":
+		return "Milliwatt", ""
+	case "echo":
+		return "Echo", ""
+	}
+	return "Wait", "300"
 }
 
 // scheduleDTMF sends ChannelDtmfReceived for each digit, the first after first,
@@ -476,6 +514,7 @@ func (e *Emulator) hCreate(q *ariReq) result {
 	leg.behaviour = beh
 	leg.dialstring = resource
 	leg.created2 = true
+	leg.viaCreate = true
 	resp := leg.json()
 	args := splitArgs(q.get("appArgs"))
 	leg.addTimer(e.after(time.Millisecond, func() {

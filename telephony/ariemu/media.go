@@ -124,10 +124,17 @@ func (e *Emulator) startPlayback(q *ariReq, target string, ch *channel, b *bridg
 	}
 	pb := &playback{id: id, media: media, target: target, channel: ch, bridge: b, app: appName, state: "queued"}
 	e.playbacks[id] = pb
-	resp := pb.json()
 	if b != nil {
 		e.helperChannel(b, "Announcer")
 	}
+	if !e.appActive(appName) {
+		e.playMedia(pb)
+		if e.playbacks[pb.id] == pb {
+			return created(pb.json())
+		}
+		return created(pb.json())
+	}
+	resp := pb.json()
 	pb.timer = e.after(time.Millisecond, func() { e.playMedia(pb) })
 	return created(resp)
 }

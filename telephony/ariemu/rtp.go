@@ -29,10 +29,13 @@ type rtpLeg struct {
 
 	stop     chan struct{}
 	stopOnce sync.Once
+	sendMu   sync.Mutex // held while a packet is written, so that nothing is sent after close
 }
 
 func (l *rtpLeg) close() {
 	l.stopOnce.Do(func() {
+		l.sendMu.Lock()
+		defer l.sendMu.Unlock()
 		close(l.stop)
 		_ = l.conn.Close() //nolint:errcheck // closing: the reader returns either way
 	})
@@ -145,14 +148,17 @@ func (l *rtpLeg) send() {
 			phase += 2 * math.Pi * 425 / 8000
 		}
 		phase = math.Mod(phase, 2*math.Pi)
+		l.sendMu.Lock()
 		select {
 		case <-l.stop:
+			l.sendMu.Unlock()
 			return
 		default:
 		}
 		if _, err := l.conn.WriteToUDP(pkt, l.remote); err == nil {
 			l.sent.Add(1)
 		}
+		l.sendMu.Unlock()
 		seq++
 		ts += 160
 	}
@@ -298,9 +304,9 @@ func (e *Emulator) hExternalMedia(q *ariReq) result {
 	ch.dp = dialplan{Context: "default", Exten: "s", Priority: 1, AppName: "AppDial2", AppData: "(Outgoing Line)"}
 	ch.vars["UNICASTRTP_LOCAL_ADDRESS"] = e.cfg.RTPHost
 	ch.vars["UNICASTRTP_LOCAL_PORT"] = strconv.Itoa(leg.port)
-	ch.report = map[string]bool{"UNICASTRTP_LOCAL_ADDRESS": true, "UNICASTRTP_LOCAL_PORT": true}
 	ch.dialstring = host + "/c(" + format + ")"
 	resp := ch.json()
+	resp.Channelvars = map[string]string{"UNICASTRTP_LOCAL_PORT": ch.vars["UNICASTRTP_LOCAL_PORT"], "UNICASTRTP_LOCAL_ADDRESS": e.cfg.RTPHost}
 	args := []string{}
 	ch.addTimer(e.after(2*time.Millisecond, func() {
 		e.dialEvent(appName, ch, "", ch.dialstring)
