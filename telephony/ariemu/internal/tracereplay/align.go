@@ -179,8 +179,13 @@ func (a *aligner) finish(what string, ctx *walkCtx, r, g *Line) {
 // compareResponse compares the responses to the k-th request.
 func (a *aligner) compareResponse(req, r, g *Line) {
 	ctx := &walkCtx{}
-	if req != nil && req.Method == "POST" && strings.HasSuffix(req.Path, "/record") {
-		ctx.eventType = "record-response"
+	if req != nil && req.Method == "POST" {
+		switch {
+		case strings.HasSuffix(req.Path, "/record"):
+			ctx.eventType = "record-response"
+		case strings.HasSuffix(req.Path, "/play") || strings.HasSuffix(req.Path, "/play/{playbackId}"):
+			ctx.eventType = "play-response"
+		}
 	}
 	if r.Status != g.Status {
 		a.fail(fmt.Sprintf("status: recorded %d, emulated %d", r.Status, g.Status), r, g)
