@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/CyCoreSystems/ari/v5"
 	"github.com/coder/websocket"
 	"github.com/rs/zerolog"
 )
@@ -591,5 +592,43 @@ func TestControlHTTPAndClose(t *testing.T) {
 	wg.Wait()
 	if _, err := h.emu.InjectCall(h.ctx, CallSpec{}); err == nil {
 		t.Fatal("InjectCall after Close succeeded")
+	}
+}
+
+// TestEventsDecodeWithAriV5: every event of a call decodes with the ari/v5 decoder
+// into its typed struct (what ctid's client relies on).
+func TestEventsDecodeWithAriV5(t *testing.T) {
+	h := newHarness(t)
+	c := h.connect(testApp)
+	id, err := h.emu.InjectCall(h.ctx, CallSpec{CallerNumber: "1", CallerName: "A", Dialled: "q"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raws := [][]byte{c.next("StasisStart", id, time.Second).Raw}
+	h.must(204, "POST", "/channels/"+id+"/answer", nil, nil)
+	raws = append(raws, c.next("ChannelStateChange", id, time.Second).Raw)
+	h.must(204, "POST", "/channels/"+id+"/variable", url.Values{"variable": {"X"}, "value": {"1"}}, nil)
+	raws = append(raws, c.next("ChannelVarset", id, time.Second).Raw)
+	var br struct{ ID string }
+	h.must(200, "POST", "/bridges", nil, &br)
+	h.must(204, "POST", "/bridges/"+br.ID+"/addChannel", url.Values{"channel": {id}}, nil)
+	raws = append(raws, c.next("ChannelEnteredBridge", id, time.Second).Raw)
+	h.must(201, "POST", "/channels/"+id+"/play", url.Values{"media": {"sound:beep"}}, nil)
+	raws = append(raws, c.next("PlaybackStarted", "", time.Second).Raw, c.next("PlaybackFinished", "", 2*time.Second).Raw)
+	h.must(204, "DELETE", "/channels/"+id, nil, nil)
+	raws = append(raws, c.next("ChannelHangupRequest", id, time.Second).Raw, c.next("ChannelLeftBridge", id, time.Second).Raw,
+		c.next("StasisEnd", id, time.Second).Raw)
+	for _, raw := range raws {
+		var msg struct{ Type string }
+		if err := json.Unmarshal(raw, &msg); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := ari.DecodeEvent(raw)
+		if err != nil || ev == nil || ev.GetType() != msg.Type || ev.GetApplication() != testApp {
+			t.Fatalf("decode %s: %#v", raw, ev)
+		}
+		if ss, ok := ev.(*ari.StasisStart); ok && (ss.Channel.ID != id || ss.Channel.Caller.Name != "A") {
+			t.Fatalf("StasisStart %+v", ss)
+		}
 	}
 }
