@@ -409,6 +409,10 @@ func TestContractSession(t *testing.T) {
 		accepted++
 		if !spec.HasRoute(aridoc.Route{Method: rr.Method, Path: rr.Path}) {
 			t.Errorf("emulator logged %s %s (%d), not an Asterisk route", rr.Method, rr.Path, rr.Status)
+			continue
+		}
+		if p := spec.CheckRequest(rr.Method, rr.Path, rr.Query, rr.Body); len(p) > 0 {
+			t.Errorf("emulator accepted %s %s %v %v, which violates the API description: %v", rr.Method, rr.Path, rr.Query, rr.Body, p)
 		}
 	}
 	if accepted < 20 {
