@@ -17,6 +17,7 @@ build:
 
 # Starts ctid on the embedded ARI emulator with configs/ctid.yaml; prints the URL.
 run: build
+	@mkdir -p var
 	./$(BIN) serve --config $(CONFIG) --log-format console
 
 # Installs what the tests need when it is missing: PostgreSQL from Debian for the

@@ -1,0 +1,292 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+
+	"github.com/ctid/ctid/cti"
+	"github.com/ctid/ctid/cti/store"
+	"github.com/ctid/ctid/queue"
+	"github.com/ctid/ctid/telephony"
+)
+
+// fileConfig is the shape of ctid.yaml. Every key has a default (so CTID_* environment
+// variables can override any of them) and unknown keys are rejected.
+type fileConfig struct {
+	Server   serverSection   `mapstructure:"server"`
+	Log      logSection      `mapstructure:"log"`
+	Asterisk asteriskSection `mapstructure:"asterisk"`
+	Emulator emulatorSection `mapstructure:"emulator"`
+	Store    store.Config    `mapstructure:"store"`
+	Calls    callsSection    `mapstructure:"calls"`
+	Queues   []queueSection  `mapstructure:"queues"`
+	Agents   []agentSection  `mapstructure:"agents"`
+}
+
+type callsSection struct {
+	MOHClass       string        `mapstructure:"moh_class"`
+	Fallback       string        `mapstructure:"fallback"`
+	FallbackReason string        `mapstructure:"fallback_reason"`
+	OfferTimeout   time.Duration `mapstructure:"offer_timeout"`
+}
+
+// queueSection is one entry of `queues:`.
+type queueSection struct {
+	ID           string        `mapstructure:"id"`
+	Strategy     string        `mapstructure:"strategy"`
+	Members      []string      `mapstructure:"members"` // agent, or agent:tier
+	Skills       string        `mapstructure:"skills"`  // required skill expression
+	WrapUp       time.Duration `mapstructure:"wrapup"`
+	OfferTimeout time.Duration `mapstructure:"offer_timeout"`
+	MaxWait      time.Duration `mapstructure:"max_wait"`
+	MaxLength    int           `mapstructure:"max_length"`
+	ServiceLevel time.Duration `mapstructure:"service_level"`
+}
+
+// agentSection is one entry of `agents:`.
+type agentSection struct {
+	ID     string `mapstructure:"id"`
+	Device string `mapstructure:"device"` // webrtc (default) or PJSIP/1001
+	Skills string `mapstructure:"skills"` // e.g. "lang:pl=5, product:internet=3"
+}
+
+type serverSection struct {
+	Listen            string        `mapstructure:"listen"`
+	ShutdownTimeout   time.Duration `mapstructure:"shutdown_timeout"`
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+}
+
+type logSection struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+type asteriskSection struct {
+	Mode            string        `mapstructure:"mode"`
+	URL             string        `mapstructure:"url"`
+	WebSocketURL    string        `mapstructure:"websocket_url"`
+	Username        string        `mapstructure:"username"`
+	Password        string        `mapstructure:"password"`
+	App             string        `mapstructure:"app"`
+	RequestTimeout  time.Duration `mapstructure:"request_timeout"`
+	DialTimeout     time.Duration `mapstructure:"dial_timeout"`
+	ReconnectMin    time.Duration `mapstructure:"reconnect_min"`
+	ReconnectMax    time.Duration `mapstructure:"reconnect_max"`
+	MaxQueuedEvents int           `mapstructure:"max_queued_events"`
+}
+
+type emulatorSection struct {
+	Listen string `mapstructure:"listen"`
+}
+
+const (
+	modeEmulator = "emulator"
+	modeExternal = "external"
+)
+
+func defaults() fileConfig {
+	s := cti.DefaultServerConfig()
+	a := telephony.DefaultConfig()
+	return fileConfig{
+		Server: serverSection{Listen: s.Listen, ShutdownTimeout: s.ShutdownTimeout, ReadHeaderTimeout: s.ReadHeaderTime},
+		Log:    logSection{Level: "info", Format: "json"},
+		Asterisk: asteriskSection{
+			Mode: modeExternal, URL: a.URL, Username: "", Password: "", App: a.Application,
+			RequestTimeout: a.RequestTimeout, DialTimeout: a.DialTimeout,
+			ReconnectMin: a.ReconnectMin, ReconnectMax: a.ReconnectMax, MaxQueuedEvents: a.MaxQueuedEvents,
+		},
+		Emulator: emulatorSection{Listen: "127.0.0.1:8088"},
+		Store:    store.DefaultConfig(),
+		Calls: callsSection{
+			MOHClass: cti.DefaultConfig().MOHClass, Fallback: cti.DefaultConfig().Fallback,
+			FallbackReason: cti.DefaultConfig().FallbackReason, OfferTimeout: 20 * time.Second,
+		},
+	}
+}
+
+// errConfig marks configuration errors (exit code 2).
+var errConfig = errors.New("configuration error")
+
+// setDefaults registers every key of v (a struct) under prefix with its default.
+func setDefaults(vp *viper.Viper, prefix string, v reflect.Value) {
+	t := v.Type()
+	for i := range t.NumField() {
+		key := t.Field(i).Tag.Get("mapstructure")
+		full := key
+		if prefix != "" {
+			full = prefix + "." + key
+		}
+		if t.Field(i).Type.Kind() == reflect.Struct {
+			setDefaults(vp, full, v.Field(i))
+			continue
+		}
+		vp.SetDefault(full, v.Field(i).Interface())
+	}
+}
+
+// loadConfig reads path (optional), then CTID_* environment variables (CTID_ASTERISK_URL
+// for asterisk.url), then the flags already bound to vp.
+func loadConfig(vp *viper.Viper, path string) (fileConfig, error) {
+	setDefaults(vp, "", reflect.ValueOf(defaults()))
+	vp.SetEnvPrefix("CTID")
+	vp.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	vp.AutomaticEnv()
+	if path != "" {
+		vp.SetConfigFile(path)
+		if err := vp.ReadInConfig(); err != nil {
+			var nf viper.ConfigFileNotFoundError
+			if errors.As(err, &nf) || errors.Is(err, os.ErrNotExist) {
+				return fileConfig{}, fmt.Errorf("%w: config file %s: not found", errConfig, path)
+			}
+			return fileConfig{}, fmt.Errorf("%w: config file %s: %w", errConfig, path, err)
+		}
+	}
+	var fc fileConfig
+	hook := mapstructure.ComposeDecodeHookFunc(mapstructure.StringToTimeDurationHookFunc(), mapstructure.StringToSliceHookFunc(","))
+	if err := vp.UnmarshalExact(&fc, viper.DecodeHook(hook)); err != nil {
+		return fileConfig{}, fmt.Errorf("%w: %s: %w", errConfig, sourceName(path), err)
+	}
+	if err := fc.validate(); err != nil {
+		return fileConfig{}, fmt.Errorf("%w: %w", errConfig, err)
+	}
+	return fc, nil
+}
+
+func sourceName(path string) string {
+	if path == "" {
+		return "defaults and environment"
+	}
+	return path
+}
+
+func (fc fileConfig) validate() error {
+	switch fc.Log.Level {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level: %q: must be one of trace, debug, info, warn, error", fc.Log.Level)
+	}
+	switch fc.Log.Format {
+	case "json", "console":
+	default:
+		return fmt.Errorf("log.format: %q: must be json or console", fc.Log.Format)
+	}
+	switch fc.Asterisk.Mode {
+	case modeEmulator:
+		if _, _, err := net.SplitHostPort(fc.Emulator.Listen); err != nil {
+			return fmt.Errorf("emulator.listen: %q: must be host:port, e.g. 127.0.0.1:8088", fc.Emulator.Listen)
+		}
+	case modeExternal:
+	default:
+		return fmt.Errorf("asterisk.mode: %q: must be emulator or external", fc.Asterisk.Mode)
+	}
+	if err := fc.serverConfig().Validate(); err != nil {
+		return err
+	}
+	if err := fc.Store.Validate(); err != nil {
+		return err
+	}
+	if err := fc.callsConfig().Validate(); err != nil {
+		return err
+	}
+	if _, err := fc.queueConfig(); err != nil {
+		return err
+	}
+	if fc.Asterisk.Mode == modeExternal {
+		// In emulator mode the URL and credentials are filled in at start-up.
+		return fc.ariConfig().Validate()
+	}
+	a := fc.ariConfig()
+	a.URL, a.Username, a.Password = "http://"+fc.Emulator.Listen+"/ari", "emulator", "emulator"
+	return a.Validate()
+}
+
+func (fc fileConfig) serverConfig() cti.ServerConfig {
+	return cti.ServerConfig{Listen: fc.Server.Listen, ShutdownTimeout: fc.Server.ShutdownTimeout, ReadHeaderTime: fc.Server.ReadHeaderTimeout}
+}
+
+func (fc fileConfig) ariConfig() telephony.Config {
+	a := fc.Asterisk
+	return telephony.Config{
+		URL: a.URL, WebSocketURL: a.WebSocketURL, Username: a.Username, Password: a.Password,
+		Application: a.App, RequestTimeout: a.RequestTimeout, DialTimeout: a.DialTimeout,
+		ReconnectMin: a.ReconnectMin, ReconnectMax: a.ReconnectMax, MaxQueuedEvents: a.MaxQueuedEvents,
+	}
+}
+
+// redactURL strips userinfo for logs.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "<invalid>"
+	}
+	u.User = nil
+	return u.String()
+}
+
+func (fc fileConfig) callsConfig() cti.Config {
+	c := cti.DefaultConfig()
+	c.MOHClass, c.Fallback, c.FallbackReason = fc.Calls.MOHClass, fc.Calls.Fallback, fc.Calls.FallbackReason
+	for _, a := range fc.Agents {
+		if a.Device != "" && a.Device != cti.DeviceWebRTC {
+			c.Devices = append(c.Devices, cti.AgentDevice{Agent: a.ID, Device: a.Device})
+		}
+	}
+	return c
+}
+
+// queueConfig builds the ACD configuration from `queues:` and `agents:`.
+func (fc fileConfig) queueConfig() (queue.Config, error) {
+	qc := queue.Config{OfferTimeout: fc.Calls.OfferTimeout}
+	agents := map[string]bool{}
+	for i, a := range fc.Agents {
+		if a.ID == "" || agents[a.ID] {
+			return qc, fmt.Errorf("agents[%d].id: %q: must be a unique, non-empty agent name", i, a.ID)
+		}
+		agents[a.ID] = true
+		skills, err := queue.ParseSkills(a.Skills)
+		if err != nil {
+			return qc, fmt.Errorf("agents[%d].skills: %q: %w", i, a.Skills, err)
+		}
+		qc.Agents = append(qc.Agents, queue.AgentConfig{ID: queue.AgentID(a.ID), Skills: skills})
+	}
+	for i, q := range fc.Queues {
+		st, err := queue.ParseStrategy(q.Strategy)
+		if err != nil {
+			return qc, fmt.Errorf("queues[%d].strategy: %q: must be one of longest-idle, round-robin, fewest-calls, least-talk-time, linear, random, ring-all, skills", i, q.Strategy)
+		}
+		if q.Skills != "" {
+			if _, err := queue.ParseSkillExpr(q.Skills); err != nil {
+				return qc, fmt.Errorf("queues[%d].skills: %q: %w", i, q.Skills, err)
+			}
+		}
+		c := queue.QueueConfig{ID: queue.QueueID(q.ID), Strategy: st, Skills: q.Skills, WrapUp: q.WrapUp,
+			OfferTimeout: q.OfferTimeout, MaxWait: q.MaxWait, MaxLength: q.MaxLength, ServiceLevel: q.ServiceLevel}
+		for j, m := range q.Members {
+			name, tierStr, hasTier := strings.Cut(m, ":")
+			tier := 1
+			if hasTier {
+				if _, err := fmt.Sscanf(tierStr, "%d", &tier); err != nil || tier < 1 {
+					return qc, fmt.Errorf("queues[%d].members[%d]: %q: tier must be a positive number (agent:tier)", i, j, m)
+				}
+			}
+			if !agents[name] {
+				return qc, fmt.Errorf("queues[%d].members[%d]: %q: no such agent in agents:", i, j, name)
+			}
+			c.Members = append(c.Members, queue.Member{Agent: queue.AgentID(name), Tier: tier})
+		}
+		qc.Queues = append(qc.Queues, c)
+	}
+	if _, err := queue.NewEngine(qc); err != nil {
+		return qc, fmt.Errorf("queues: %w", err)
+	}
+	return qc, nil
+}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/ctid/ctid/cti"
+	"github.com/ctid/ctid/cti/store"
+	"github.com/ctid/ctid/queue"
+	"github.com/ctid/ctid/telephony"
+	"github.com/ctid/ctid/telephony/ariemu"
+)
+
+func newServeCmd(g *globalFlags, stderr io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "run the ctid daemon",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fc, err := load(g, cmd)
+			if err != nil {
+				return err
+			}
+			log := newLogger(stderr, fc.Log.Format, fc.Log.Level)
+			return serve(cmd.Context(), fc, log, nil)
+		},
+	}
+}
+
+// started is called once ctid listens (tests use it to learn the ports).
+type started func(httpAddr net.Addr, emu *ariemu.Emulator)
+
+// serve runs ctid until ctx ends and then shuts down in order: stop accepting HTTP,
+// finish in-flight requests, close ARI, stop the embedded emulator.
+func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart started) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	ariCfg := fc.ariConfig()
+	var emu *ariemu.Emulator
+	var emuSrv *http.Server
+	var emuErr chan error
+	if fc.Asterisk.Mode == modeEmulator {
+		pw, err := randomSecret()
+		if err != nil {
+			return err
+		}
+		emu, err = ariemu.New(ariemu.Config{
+			Users:       map[string]string{"ctid": pw},
+			DialplanApp: ariCfg.Application,
+			Logger:      log.With().Str("component", "emulator").Logger(),
+		})
+		if err != nil {
+			return fmt.Errorf("start embedded emulator: %w", err)
+		}
+		defer func() {
+			if cerr := emu.Close(); cerr != nil {
+				log.Warn().Err(cerr).Msg("closing emulator")
+			}
+		}()
+		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", fc.Emulator.Listen)
+		if err != nil {
+			return fmt.Errorf("%w: emulator.listen: %s: %w", errConfig, fc.Emulator.Listen, err)
+		}
+		emuSrv = &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
+		emuErr = make(chan error, 1)
+		go func() { emuErr <- emuSrv.Serve(ln) }()
+		ariCfg.URL = "http://" + ln.Addr().String() + "/ari"
+		ariCfg.WebSocketURL = ""
+		ariCfg.Username, ariCfg.Password = "ctid", pw
+		log.Info().Str("ari_url", ariCfg.URL).Msg("embedded ARI emulator started (asterisk.mode: emulator)")
+	}
+
+	ari, err := telephony.New(ariCfg, log)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+	defer ari.Close()
+
+	st, err := store.Open(ctx, fc.Store, log.With().Str("component", "store").Logger())
+	if err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+	defer func() {
+		if cerr := st.Close(); cerr != nil {
+			log.Error().Err(cerr).Msg("closing the store")
+		}
+	}()
+
+	qc, err := fc.queueConfig()
+	if err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+	engine, err := queue.NewEngine(qc)
+	if err != nil {
+		return fmt.Errorf("%w: queues: %w", errConfig, err)
+	}
+	orch, err := cti.New(cti.Params{
+		Config: fc.callsConfig(), Log: log, ARI: ari, Engine: engine,
+		Notify: logNotifier{log: log.With().Str("component", "desktop").Logger()},
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerARIMetrics(reg, ari)
+
+	srv, err := cti.NewServer(cti.ServerParams{
+		Config:   fc.serverConfig(),
+		Log:      log,
+		Gatherer: reg,
+		Ready: map[string]cti.ReadyFunc{
+			"ari": func() (bool, string) {
+				if ari.Ready() {
+					return true, ""
+				}
+				s := ari.Stats()
+				if s.LastError != "" {
+					return false, s.LastError
+				}
+				return false, "connecting"
+			},
+			"store": st.Ready,
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	wg.Go(func() {
+		if err := ari.Run(ctx); err != nil {
+			errs <- fmt.Errorf("ari: %w", err)
+		}
+	})
+	wg.Go(func() {
+		if err := orch.Run(ctx); err != nil {
+			errs <- fmt.Errorf("orchestrator: %w", err)
+		}
+	})
+	wg.Go(func() {
+		err := srv.Serve(ctx, func(a net.Addr) {
+			log.Info().Str("url", "http://"+a.String()+"/").Str("version", version).Msg("ctid listening")
+			if onStart != nil {
+				onStart(a, emu)
+			}
+		})
+		if err != nil {
+			errs <- err
+		}
+	})
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("shutting down")
+	case runErr = <-errs:
+		log.Error().Err(runErr).Msg("fatal error; shutting down")
+	case err := <-emuErr:
+		runErr = fmt.Errorf("embedded emulator: %w", err)
+	}
+	cancel()
+	wg.Wait()
+	if emuSrv != nil {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		if err := emuSrv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn().Err(err).Msg("emulator shutdown")
+		}
+	}
+	log.Info().Msg("stopped")
+	return runErr
+}
+
+// logNotifier stands in for the desktop hub until desktops are wired: it logs what
+// each agent's desktop would be told.
+type logNotifier struct{ log zerolog.Logger }
+
+func (n logNotifier) Publish(user, event string, f map[string]any) {
+	ev := n.log.Info().Str("agent", user).Str("event", event)
+	if id, ok := f["call_id"].(string); ok {
+		ev = ev.Str("call_id", id)
+	}
+	ev.Msg("desktop event")
+}
+
+func registerARIMetrics(reg prometheus.Registerer, ari *telephony.Client) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ctid_ari_connected", Help: "1 while the ARI events WebSocket is connected."},
+			func() float64 {
+				if ari.Ready() {
+					return 1
+				}
+				return 0
+			}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ctid_ari_reconnects_total", Help: "ARI reconnections after the first connection."},
+			func() float64 { return float64(ari.Stats().Reconnects) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ctid_ari_events_received_total", Help: "ARI events decoded."},
+			func() float64 { return float64(ari.Stats().Received) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ctid_ari_events_ignored_total", Help: "ARI frames ignored: unknown type or malformed.", ConstLabels: prometheus.Labels{"reason": "unknown"}},
+			func() float64 { return float64(ari.Stats().Unknown) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ctid_ari_events_ignored_total", Help: "ARI frames ignored: unknown type or malformed.", ConstLabels: prometheus.Labels{"reason": "malformed"}},
+			func() float64 { return float64(ari.Stats().Malformed) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ctid_ari_events_queued", Help: "ARI events received but not yet handled."},
+			func() float64 { return float64(ari.Stats().Queued) }),
+	)
+}
+
+func randomSecret() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("random secret: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}

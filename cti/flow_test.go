@@ -1,0 +1,378 @@
+package cti_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ctid/ctid/cti"
+	"github.com/ctid/ctid/queue"
+	"github.com/ctid/ctid/telephony"
+	"github.com/ctid/ctid/telephony/ariemu"
+)
+
+// desk records the events each agent's desktop receives.
+type desk struct {
+	mu     sync.Mutex
+	events map[string][]map[string]any
+	signal chan struct{}
+}
+
+func newDesk() *desk {
+	return &desk{events: map[string][]map[string]any{}, signal: make(chan struct{}, 1)}
+}
+
+func (d *desk) Publish(user, event string, f map[string]any) {
+	d.mu.Lock()
+	g := map[string]any{"event": event}
+	for k, v := range f {
+		g[k] = v
+	}
+	d.events[user] = append(d.events[user], g)
+	d.mu.Unlock()
+	select {
+	case d.signal <- struct{}{}:
+	default:
+	}
+}
+
+// wait returns the first event named name for user after index from.
+func (d *desk) wait(t *testing.T, user, name string, pred func(map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		d.mu.Lock()
+		for _, e := range d.events[user] {
+			if e["event"] == name && (pred == nil || pred(e)) {
+				d.mu.Unlock()
+				return e
+			}
+		}
+		d.mu.Unlock()
+		select {
+		case <-d.signal:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			t.Fatalf("agent %s never got %s; got %v", user, name, d.events[user])
+		}
+	}
+}
+
+func (d *desk) count(user, name string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, e := range d.events[user] {
+		if e["event"] == name {
+			n++
+		}
+	}
+	return n
+}
+
+// udpMedia stands in for the softphone gateway: one UDP socket per call that counts
+// what Asterisk sends and echoes nothing.
+type udpMedia struct {
+	mu    sync.Mutex
+	socks map[string]net.PacketConn
+	got   map[string]int
+	wg    sync.WaitGroup
+}
+
+func (m *udpMedia) AttachCall(_ context.Context, agent, callID string) (string, error) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	m.socks[callID] = pc
+	m.mu.Unlock()
+	m.wg.Go(func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			m.mu.Lock()
+			m.got[callID]++
+			m.mu.Unlock()
+			// Send the agent's "microphone" back, like the gateway relays it.
+			if n >= 12 {
+				if _, err := pc.WriteTo(buf[:n], from); err != nil {
+					return
+				}
+			}
+		}
+	})
+	return pc.LocalAddr().String(), nil
+}
+
+func (m *udpMedia) SetRemote(agent, callID, addr string) error { return nil }
+
+func (m *udpMedia) DetachCall(_ context.Context, agent, callID string) error {
+	m.mu.Lock()
+	pc := m.socks[callID]
+	delete(m.socks, callID)
+	m.mu.Unlock()
+	if pc != nil {
+		return pc.Close()
+	}
+	return nil
+}
+
+func (m *udpMedia) packets(callID string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.got[callID]
+}
+
+type world struct {
+	emu   *ariemu.Emulator
+	orch  *cti.Orchestrator
+	desk  *desk
+	media *udpMedia
+	ctx   context.Context
+}
+
+func newWorld(t *testing.T, qc queue.Config) *world {
+	t.Helper()
+	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	tc := telephony.DefaultConfig()
+	tc.URL, tc.Username, tc.Password = srv.URL+"/ari", "ctid", "pw"
+	cli, err := telephony.New(tc, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := queue.NewEngine(qc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{emu: emu, desk: newDesk(), media: &udpMedia{socks: map[string]net.PacketConn{}, got: map[string]int{}}}
+	w.orch, err = cti.New(cti.Params{Config: cti.DefaultConfig(), Log: zerolog.Nop(), ARI: cli, Engine: eng, Media: w.media, Notify: w.desk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.ctx = ctx
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := cli.Run(ctx); err != nil {
+			t.Errorf("ari: %v", err)
+		}
+	})
+	wg.Go(func() {
+		if err := w.orch.Run(ctx); err != nil {
+			t.Errorf("orchestrator: %v", err)
+		}
+	})
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		for id := range w.media.socks {
+			_ = w.media.DetachCall(context.Background(), "", id)
+		}
+		w.media.wg.Wait()
+		cli.Close()
+		srv.CloseClientConnections()
+		srv.Close()
+		if err := emu.Close(); err != nil {
+			t.Errorf("emulator: %v", err)
+		}
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for !cli.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("ARI never connected")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return w
+}
+
+func salesConfig(agents ...string) queue.Config {
+	qc := queue.Config{OfferTimeout: 5 * time.Second}
+	q := queue.QueueConfig{ID: "sales", WrapUp: 30 * time.Second}
+	for _, a := range agents {
+		qc.Agents = append(qc.Agents, queue.AgentConfig{ID: queue.AgentID(a)})
+		q.Members = append(q.Members, queue.Member{Agent: queue.AgentID(a), Tier: 1})
+	}
+	qc.Queues = []queue.QueueConfig{q}
+	return qc
+}
+
+func (w *world) ready(t *testing.T, agent string) {
+	t.Helper()
+	if err := w.orch.AgentLogin(w.ctx, agent); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.orch.AgentReady(w.ctx, agent); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestInboundCallOfferedAcceptedTalkHoldHangupWrapUp(t *testing.T) {
+	w := newWorld(t, salesConfig("anna"))
+	w.ready(t, "anna")
+	w.desk.wait(t, "anna", "agent.state", func(e map[string]any) bool { return e["state"] == queue.Ready.String() })
+
+	caller, err := w.emu.InjectCall(w.ctx, ariemu.CallSpec{CallerNumber: "48221234567", CallerName: "Jan Kowalski",
+		Dialled: "800100200", Args: []string{"inbound", "sales", "priority=7", "ticket=991"}, Behaviour: "talk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pop := w.desk.wait(t, "anna", "call.offered", nil)
+	if pop["call_id"] != caller || pop["caller_number"] != "48221234567" || pop["caller_name"] != "Jan Kowalski" ||
+		pop["queue"] != "sales" || pop["priority"] != 7 || pop["direction"] != "inbound" {
+		t.Fatalf("screen-pop %v", pop)
+	}
+	if vars, ok := pop["variables"].(map[string]string); !ok || vars["ticket"] != "991" {
+		t.Fatalf("screen-pop variables %v", pop["variables"])
+	}
+	if err := w.orch.Hangup(w.ctx, "boris", caller); err == nil {
+		t.Fatal("another agent hung up anna's call")
+	}
+	if err := w.orch.Accept(w.ctx, "anna", caller); err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+	conn := w.desk.wait(t, "anna", "call.connected", nil)
+	bridge, _ := conn["bridge_id"].(string)
+	members := bridgeMembers(w.emu, bridge)
+	if len(members) != 2 || !contains(members, caller) || !contains(members, caller+"-agent") {
+		t.Fatalf("bridge %s members %v", bridge, members)
+	}
+	// Audio flows both ways: Asterisk -> agent socket, agent socket -> Asterisk.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, back := w.emu.RTPStats(caller + "-agent")
+		if w.media.packets(caller) >= 25 && back >= 25 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rtp: agent got %d, emulator got %d back", w.media.packets(caller), back)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	if err := w.orch.Hold(w.ctx, "anna", caller); err != nil {
+		t.Fatalf("hold: %v", err)
+	}
+	w.desk.wait(t, "anna", "call.held", nil)
+	if err := w.orch.Hold(w.ctx, "anna", caller); err == nil {
+		t.Fatal("hold twice accepted")
+	}
+	if err := w.orch.Unhold(w.ctx, "anna", caller); err != nil {
+		t.Fatalf("unhold: %v", err)
+	}
+	w.desk.wait(t, "anna", "call.unheld", nil)
+	if err := w.orch.Hangup(w.ctx, "anna", caller); err != nil {
+		t.Fatalf("hangup: %v", err)
+	}
+	w.desk.wait(t, "anna", "call.ended", nil)
+	w.desk.wait(t, "anna", "wrapup.started", nil)
+	w.desk.wait(t, "anna", "agent.state", func(e map[string]any) bool { return e["state"] == queue.WrapUp.String() })
+	if err := w.orch.WrapUpDone(w.ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		if len(w.emu.ChannelIDs()) == 0 && len(w.emu.Bridges()) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("left behind: channels %v bridges %v", w.emu.ChannelIDs(), w.emu.Bridges())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestCallerAbandonsWhileOffered(t *testing.T) {
+	w := newWorld(t, salesConfig("anna"))
+	w.ready(t, "anna")
+	caller, err := w.emu.InjectCall(w.ctx, ariemu.CallSpec{CallerNumber: "100", Dialled: "1", Args: []string{"inbound", "sales"},
+		Patience: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.desk.wait(t, "anna", "call.offered", func(e map[string]any) bool { return e["call_id"] == caller })
+	w.desk.wait(t, "anna", "call.ended", func(e map[string]any) bool { return e["call_id"] == caller && e["reason"] == "abandoned" })
+	w.desk.wait(t, "anna", "agent.state", func(e map[string]any) bool { return e["state"] == queue.Ready.String() })
+	if err := w.orch.Accept(w.ctx, "anna", caller); err == nil {
+		t.Fatal("accept of an abandoned call succeeded")
+	}
+}
+
+func TestCallThatCannotBePlacedGetsFallback(t *testing.T) {
+	w := newWorld(t, salesConfig("anna"))
+	for _, args := range [][]string{{"inbound", "no-such-queue"}, {"bogus"}, {"inbound", "sales", "priority=99"}} {
+		id, err := w.emu.InjectCall(w.ctx, ariemu.CallSpec{CallerNumber: "100", Dialled: "1", Args: args})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for contains(w.emu.ChannelIDs(), id) {
+			if time.Now().After(deadline) {
+				t.Fatalf("args %v: channel %s left in Stasis", args, id)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+func TestRingNoAnswerRequeuesAndPausesAgent(t *testing.T) {
+	qc := salesConfig("anna", "boris")
+	qc.OfferTimeout = time.Second
+	w := newWorld(t, qc)
+	w.ready(t, "anna")
+	caller, err := w.emu.InjectCall(w.ctx, ariemu.CallSpec{CallerNumber: "100", Dialled: "1", Args: []string{"inbound", "sales"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.desk.wait(t, "anna", "call.offered", nil)
+	w.desk.wait(t, "anna", "call.withdrawn", func(e map[string]any) bool { return e["call_id"] == caller })
+	w.desk.wait(t, "anna", "agent.state", func(e map[string]any) bool { return e["state"] == queue.NotReady.String() })
+	w.ready(t, "boris")
+	w.desk.wait(t, "boris", "call.offered", func(e map[string]any) bool { return e["call_id"] == caller })
+	if err := w.orch.Accept(w.ctx, "anna", caller); err == nil {
+		t.Fatal("anna accepted after her offer timed out")
+	}
+	if err := w.orch.Accept(w.ctx, "boris", caller); err != nil {
+		t.Fatal(err)
+	}
+	w.desk.wait(t, "boris", "call.connected", nil)
+	if n := w.desk.count("anna", "call.connected"); n != 0 {
+		t.Fatalf("anna got %d call.connected", n)
+	}
+}
+
+func bridgeMembers(emu *ariemu.Emulator, id string) []string {
+	for _, b := range emu.Bridges() {
+		if b.ID == id {
+			return b.Channels
+		}
+	}
+	return nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+var _ = fmt.Sprint
