@@ -369,6 +369,7 @@ func Compare(rec, got *Trace) *Report {
 	a := newAligner(rec)
 	a.got = got.Lines
 	gotSeg, gotReqs, gotResp := index(got.Lines)
+	gotTimes := got.Lines
 
 	// notes with ids name the same roles in both recordings.
 	gotRoles := map[string]string{}
@@ -433,8 +434,12 @@ func Compare(rec, got *Trace) *Report {
 			// Events of different channels interleave differently (README, "What
 			// varies"); an event of a channel the client did not wait for can
 			// therefore land one request earlier or later. More is a mismatch.
-			if d := a.recSeg[i] - gotSeg[c.j]; d > 1 || d < -1 {
+			// It must not cross a request that names its own object, though.
+			if d := a.recSeg[i] - gotSeg[c.j]; d > 1 || d < -1 || (d != 0 && a.namedBy(i, max(a.recSeg[i], gotSeg[c.j]))) {
 				a.fail(fmt.Sprintf("%s arrived after request %d, recorded after request %d", r.EventType(), gotSeg[c.j], a.recSeg[i]), r, g)
+			}
+			if msg := a.timing(i, c.j, gotTimes); msg != "" {
+				a.fail(msg, r, g)
 			}
 		case KindRTP:
 			k := r.Dir + "/" + r.Label
@@ -564,4 +569,70 @@ func congestionRace(x, y *Line) bool {
 		}
 	}
 	return true
+}
+
+// namedBy reports whether the k-th request (1-based) of the recording names the
+// object rec line i belongs to (in its path or query).
+func (a *aligner) namedBy(i, k int) bool {
+	if k < 1 || k > len(a.recReqs) {
+		return false
+	}
+	d := cachedEvent(a.recEv, a.rec.Lines, i)
+	_, id, ok := strings.Cut(d.owner, ":")
+	if !ok || id == "" {
+		return false
+	}
+	req := &a.rec.Lines[a.recReqs[k-1]]
+	if strings.Contains(req.RawPath, id) {
+		return true
+	}
+	for _, v := range req.Query {
+		if strings.Contains(v, id) {
+			return true
+		}
+	}
+	return false
+}
+
+// Timing tolerance of time-driven events (README: "Durations repeat to within a few
+// ms"; the far ends' ringing, no-answer, hangup5 and patience timers). Only events
+// recorded at least timingFloor after the request before them are checked, with a
+// generous tolerance for loaded test machines.
+const (
+	timingFloor = 1000 // ms
+	timingSlack = 500  // ms, plus timingShare of the recorded delay
+	timingShare = 0.15
+)
+
+// timing compares the delay of an event after the request before it.
+func (a *aligner) timing(i, j int, got []Line) string {
+	k := a.recSeg[i]
+	if k < 1 {
+		return ""
+	}
+	recDelay := a.rec.Lines[i].TMs - a.rec.Lines[a.recReqs[k-1]].TMs
+	if recDelay < timingFloor {
+		return ""
+	}
+	// the got request with the same ordinal
+	n := 0
+	var gotReqT int64 = -1
+	for x := range got {
+		if got[x].Kind == KindRequest {
+			n++
+			if n == k {
+				gotReqT = got[x].TMs
+				break
+			}
+		}
+	}
+	if gotReqT < 0 {
+		return ""
+	}
+	gotDelay := got[j].TMs - gotReqT
+	tol := float64(timingSlack) + timingShare*float64(recDelay)
+	if diff := float64(gotDelay - recDelay); diff > tol || diff < -tol {
+		return fmt.Sprintf("%s came %d ms after request %d, recorded %d ms (±%.0f)", a.rec.Lines[i].EventType(), gotDelay, k, recDelay, tol)
+	}
+	return ""
 }

@@ -102,6 +102,29 @@ func TestCompareDetectsMutations(t *testing.T) {
 			i := findEvent(t, tr, "StasisStart", 0)
 			tr.Lines[i].Event = json.RawMessage(strings.Replace(string(tr.Lines[i].Event), `"state":"Ring"`, `"state":"Up"`, 1))
 		}, `state: recorded "Ring", emulated "Up"`},
+		{"delay a time-driven event", o1, func(tr *Trace) {
+			// noanswer's ChannelDestroyed (cause 19) comes 5 s after the originate.
+			for i := range tr.Lines {
+				if strings.Contains(string(tr.Lines[i].Event), `"cause":19,"cause_txt"`) {
+					for j := i; j < len(tr.Lines); j++ {
+						tr.Lines[j].TMs += 3000
+					}
+					return
+				}
+			}
+		}, "ms after request"},
+		{"move an event across a request naming its channel", r1, func(tr *Trace) {
+			// ChannelEnteredBridge before the addChannel that caused it.
+			i := findEvent(t, tr, "ChannelEnteredBridge", 0)
+			ev := tr.Lines[i]
+			tr.Lines = append(tr.Lines[:i], tr.Lines[i+1:]...)
+			for j := i - 1; j >= 0; j-- {
+				if tr.Lines[j].Kind == KindRequest {
+					tr.Lines = append(tr.Lines[:j], append([]Line{ev}, tr.Lines[j:]...)...)
+					return
+				}
+			}
+		}, "arrived after request"},
 		{"change a dialstatus", o1, func(tr *Trace) {
 			for i := range tr.Lines {
 				if strings.Contains(string(tr.Lines[i].Event), `"dialstatus":"BUSY"`) {
