@@ -86,6 +86,10 @@ type asteriskSection struct {
 
 type emulatorSection struct {
 	Listen string `mapstructure:"listen"`
+	// Username and Password protect the embedded emulator's ARI and control API
+	// (/_emu/...). An empty password means a random one that only ctid knows.
+	Username string `mapstructure:"username"`
+	Password string `mapstructure:"password"`
 }
 
 const (
@@ -104,7 +108,7 @@ func defaults() fileConfig {
 			RequestTimeout: a.RequestTimeout, DialTimeout: a.DialTimeout,
 			ReconnectMin: a.ReconnectMin, ReconnectMax: a.ReconnectMax, MaxQueuedEvents: a.MaxQueuedEvents,
 		},
-		Emulator: emulatorSection{Listen: "127.0.0.1:8088"},
+		Emulator: emulatorSection{Listen: "127.0.0.1:8088", Username: "ctid"},
 		Store:    store.DefaultConfig(),
 		Calls: callsSection{
 			MOHClass: cti.DefaultConfig().MOHClass, Fallback: cti.DefaultConfig().Fallback,
@@ -183,6 +187,9 @@ func (fc fileConfig) validate() error {
 	case modeEmulator:
 		if _, _, err := net.SplitHostPort(fc.Emulator.Listen); err != nil {
 			return fmt.Errorf("emulator.listen: %q: must be host:port, e.g. 127.0.0.1:8088", fc.Emulator.Listen)
+		}
+		if fc.Emulator.Username == "" {
+			return fmt.Errorf("emulator.username: %q: must not be empty", fc.Emulator.Username)
 		}
 	case modeExternal:
 	default:

@@ -54,12 +54,16 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 	var emuSrv *http.Server
 	var emuErr chan error
 	if fc.Asterisk.Mode == modeEmulator {
-		pw, err := randomSecret()
-		if err != nil {
-			return err
+		user, pw := fc.Emulator.Username, fc.Emulator.Password
+		if pw == "" {
+			var err error
+			if pw, err = randomSecret(); err != nil {
+				return err
+			}
 		}
+		var err error
 		emu, err = ariemu.New(ariemu.Config{
-			Users:       map[string]string{"ctid": pw},
+			Users:       map[string]string{user: pw},
 			DialplanApp: ariCfg.Application,
 			Logger:      log.With().Str("component", "emulator").Logger(),
 		})
@@ -80,7 +84,7 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 		go func() { emuErr <- emuSrv.Serve(ln) }()
 		ariCfg.URL = "http://" + ln.Addr().String() + "/ari"
 		ariCfg.WebSocketURL = ""
-		ariCfg.Username, ariCfg.Password = "ctid", pw
+		ariCfg.Username, ariCfg.Password = user, pw
 		log.Info().Str("ari_url", ariCfg.URL).Msg("embedded ARI emulator started (asterisk.mode: emulator)")
 	}
 
