@@ -1,8 +1,31 @@
 // Package tracereplay parses the real-Asterisk ARI recordings in
 // ../shared/ari-traces (*.jsonl), replays them against an ARI server (the emulator)
-// and compares two runs of a scenario: status codes, response bodies, per-channel
-// event order and event fields, with ids and times normalised and only the run-to-run
-// variation the traces' README documents tolerated.
+// and compares two runs of a scenario.
+//
+//	rec, _ := tracereplay.ParseFile(".../ari-traces/inbound-basic.jsonl")
+//	drv, _ := tracereplay.New(tracereplay.Config{BaseURL: srv.URL + "/ari", User: "ceo", Password: pw})
+//	got, _ := drv.Run(ctx, rec)        // the replay, in the recording's line format
+//	rep := tracereplay.Compare(rec, got) // rep.Passed, rep.Mismatches
+//
+// Run sends exactly the recorded requests in order, substituting the ids the target
+// hands out (learned from response bodies, events and matching), keeps the recorded
+// pauses (dwell notes), waits (bounded) for the events that preceded each request,
+// opens and closes the events WebSockets and plays the RTP peers of ExternalMedia.
+//
+// Compare checks: requests (route, query, body), status codes, content types,
+// response bodies (field sets and stable values), every event (matched by type and
+// ids; field set and stable values), per-object event order, the request an event
+// arrived after, the timing of time-driven events, and RTP windows (±5 packets, PT,
+// payload size, ts_step, markers, sequence gaps). Values that vary by nature are
+// normalised: ids (mapped one-to-one), names with counters, ports, pointers, tokens,
+// timestamps, asterisk_id, SSRC. Tolerated, as the traces' README ("What varies")
+// documents: response-vs-event order; interleaving of different channels' events
+// (which may move an event of a channel the client did not wait for across one
+// request that does not name it); the congestion state race (Busy/Ring and its order
+// against the ChannelStateChange). Also tolerated because the two real runs differ in
+// them: element order of list responses; a 201 of play/record showing queued or
+// already playing/recording (the same response-vs-event race); a RecordingFinished
+// duration off by one second.
 package tracereplay
 
 import (
