@@ -3,7 +3,18 @@
 // checker: routes, request parameters, response models and events.
 //
 // It is a non-test package so that both the emulator's contract test and ctid's
-// adapter tests can check what they send and receive against the same contract.
+// adapter tests can check what they send and receive against the same contract:
+//
+//	dir, err := aridoc.DefaultDir() // ../shared/ari-api-docs, found walking up
+//	spec, err := aridoc.Load(dir)
+//	spec.CheckRequest("POST", "/channels/1.2/mute", url.Values{"direction": {"in"}}, nil)
+//	spec.CheckModel("Channel", body)   // or "List[Bridge]", "Playback", ...
+//	spec.CheckEvent(frame)             // by "type", with Event/Message fields
+//	spec.SampleEvent("ChannelTransfer", "ctid", "52:54:00:12:34:56")
+//
+// Documented exceptions where real Asterisk 20.20.1 and its description disagree:
+// GlobalQueryParams (api_key) and EnumExceptions (Playback.state "paused"). A body
+// parameter of dataType "object" (eventFilter's filter) is the whole JSON body.
 package aridoc
 
 import (
