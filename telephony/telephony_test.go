@@ -242,3 +242,29 @@ func TestWebSocket401IsNamed(t *testing.T) {
 		t.Fatalf("dial: %v", err)
 	}
 }
+
+// ari/v5's native.New silently reads ARI_* variables; this adapter never does.
+func TestEnvironmentIsNotRead(t *testing.T) {
+	t.Setenv("ARI_URL", "http://10.0.0.1:1/ari")
+	t.Setenv("ARI_USERNAME", "env-user")
+	t.Setenv("ARI_PASSWORD", "env-pass")
+	t.Setenv("ARI_APPLICATION", "env-app")
+	var gotUser string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotUser, _, _ = r.BasicAuth()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"name":"ctid","channel_ids":[],"bridge_ids":[],"endpoint_ids":[],"device_names":[]}`))
+	}))
+	defer srv.Close()
+	c, err := New(testConfig(srv.URL), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.GetApplication(context.Background(), c.Application()); err != nil {
+		t.Fatal(err)
+	}
+	if gotUser != "u" || c.Application() != "ctid" {
+		t.Fatalf("environment leaked into the client: user %q app %q", gotUser, c.Application())
+	}
+}

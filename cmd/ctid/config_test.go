@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ctid/ctid/telephony/ariemu"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -86,5 +91,39 @@ func TestVersion(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := run([]string{"version"}, &out, &errb); code != exitOK || !strings.HasPrefix(out.String(), "ctid ") {
 		t.Fatalf("version: %d %q", code, out.String())
+	}
+}
+
+func TestCheckPassesAgainstEmulatorAndFailsOnWrongPassword(t *testing.T) {
+	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	defer func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		if err := emu.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	good := writeConfig(t, "asterisk:\n  mode: external\n  url: "+srv.URL+"/ari\n  username: ctid\n  password: pw\n")
+	var out, errb bytes.Buffer
+	if code := run([]string{"check", "--config", good}, &out, &errb); code != exitOK {
+		t.Fatalf("check against the emulator: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	for _, want := range []string{"PASS  ARI reachable", "PASS  module res_stasis.so", "PASS  module chan_rtp.so", "PASS  Stasis application ctid can register", "all checks passed"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	bad := writeConfig(t, "asterisk:\n  mode: external\n  url: "+srv.URL+"/ari\n  username: ctid\n  password: nope\n")
+	out.Reset()
+	errb.Reset()
+	if code := run([]string{"check", "--config", bad}, &out, &errb); code != exitFailure {
+		t.Fatalf("wrong password: exit %d", code)
+	}
+	if !strings.Contains(out.String(), "401") || !strings.Contains(out.String(), srv.URL+"/ari") || strings.Contains(out.String(), "nope") {
+		t.Fatalf("wrong-password output should name the URL and the 401 and hide the password:\n%s", out.String())
 	}
 }

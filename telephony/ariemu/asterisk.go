@@ -23,6 +23,9 @@ func (e *Emulator) hPing(q *ariReq) result {
 
 var modules = []struct{ name, desc string }{
 	{"app_stasis", "Stasis dialplan application"},
+	{"bridge_holding", "Holding bridge module"},
+	{"bridge_simple", "Simple two channel bridging module"},
+	{"bridge_softmix", "Multi-party software based channel mixing"},
 	{"chan_rtp", "RTP Media Channel"},
 	{"res_ari", "Asterisk RESTful Interface"},
 	{"res_ari_applications", "RESTful API module - Stasis application resources"},
