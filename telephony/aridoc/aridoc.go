@@ -410,7 +410,10 @@ func (s *Spec) CheckRequest(method, rawPath string, query url.Values, body map[s
 		}
 		return []Problem{{Where: "route", Msg: fmt.Sprintf("unknown route %s %s", strings.ToUpper(method), rawPath)}}
 	}
-	op, _ := s.Operation(route)
+	op, ok := s.Operation(route)
+	if !ok {
+		return []Problem{{Where: "route", Msg: "no operation for " + route.String()}}
+	}
 	var probs []Problem
 	declared := map[string]Param{}
 	for _, p := range op.Params {

@@ -320,7 +320,10 @@ func TestRecordedResponsesPassCheckModel(t *testing.T) {
 					t.Errorf("%s:%d: no route for %s %s", f, l.n, last.Method, last.RawPath)
 					continue
 				}
-				op, _ := s.Operation(r)
+				op, ok := s.Operation(r)
+				if !ok {
+					t.Fatalf("no operation for %v", r)
+				}
 				if op.Upgrade == "websocket" || op.ResponseClass == "binary" {
 					continue
 				}

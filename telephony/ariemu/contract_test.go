@@ -388,7 +388,10 @@ func TestContractSession(t *testing.T) {
 			t.Errorf("%s %s answered %d but is not an Asterisk route", r.method, r.path, r.status)
 			continue
 		}
-		op, _ := spec.Operation(route)
+		op, found := spec.Operation(route)
+		if !found {
+			t.Fatalf("no operation for %v", route)
+		}
 		if op.ResponseClass == "binary" {
 			continue
 		}

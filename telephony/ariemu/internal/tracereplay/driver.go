@@ -309,7 +309,7 @@ func (r *run) closeWS(name string) {
 	}
 	r.wsMu.Unlock()
 	for _, c := range victims {
-		c.close()
+		c.close(r.d.cfg.Logger)
 	}
 }
 
@@ -322,9 +322,12 @@ func (r *run) mainApp() string {
 	return "cti"
 }
 
-func (c *wsConn) close() {
+func (c *wsConn) close(log zerolog.Logger) {
 	if err := c.conn.Close(websocket.StatusNormalClosure, ""); err != nil {
-		c.conn.CloseNow() //nolint:errcheck // already failing; CloseNow only releases resources
+		log.Debug().Err(err).Str("app", c.app).Msg("events websocket close")
+		if nerr := c.conn.CloseNow(); nerr != nil {
+			log.Debug().Err(nerr).Str("app", c.app).Msg("events websocket close now")
+		}
 	}
 	c.stop()
 	<-c.done
@@ -344,7 +347,7 @@ func (r *run) closeAll() {
 	r.rtp = map[string]*rtpPeer{}
 	r.wsMu.Unlock()
 	for _, c := range conns {
-		c.close()
+		c.close(r.d.cfg.Logger)
 	}
 	for _, p := range peers {
 		if err := p.close(); err != nil {
@@ -570,7 +573,10 @@ func (r *run) openWS(ctx context.Context, req *Line) Line {
 			resp.Status = res.StatusCode
 			var data []byte
 			if res.Body != nil {
-				data, _ = io.ReadAll(io.LimitReader(res.Body, 1<<16)) //nolint:errcheck // partial body is fine for a failed handshake
+				var rerr error
+				if data, rerr = io.ReadAll(io.LimitReader(res.Body, 1<<16)); rerr != nil {
+					resp.Error += "; reading body: " + rerr.Error()
+				}
 			}
 			fillBody(&resp, res.Header.Get("Content-Type"), data)
 		}
@@ -587,7 +593,7 @@ func (r *run) openWS(ctx context.Context, req *Line) Line {
 	r.ws[c.app] = c
 	r.wsMu.Unlock()
 	if old != nil {
-		old.close()
+		old.close(r.d.cfg.Logger)
 	}
 	return resp
 }
