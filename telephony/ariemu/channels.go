@@ -337,7 +337,14 @@ func (e *Emulator) hHangup(q *ariReq) result {
 	case kindSnoop:
 		e.hangupRequest(ch, 32, true)
 		e.endSnoop(ch)
-	case kindDialplan, kindFarEnd:
+	case kindFarEnd:
+		// the caller's own leg hangs up: the Stasis side sees a far-end hangup.
+		if p := ch.peer; p != nil && !p.gone && p.kind == kindInbound {
+			e.farEndHangup(p, cause)
+		} else {
+			e.removeChannel(ch)
+		}
+	case kindDialplan:
 		if ch.peer != nil {
 			e.removeChannel(ch.peer)
 		}

@@ -310,18 +310,14 @@ func (e *Emulator) serveEvents(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\r\n<html><head>\r\n<title>400 Bad Request</title>\r\n</head><body>\r\n<h1>Bad Request</h1>\r\n<p>HTTP request is missing param: [app]</p>\r\n<hr />\r\n<address>Asterisk-CEO-Test</address>\r\n</body></html>\r\n") //nolint:errcheck // best effort
 		return
 	}
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
-	if err != nil {
-		return
-	}
-	conn.SetReadLimit(1 << 20)
+	// Register the sockets before the 101 goes out: a client may originate a call
+	// the moment its handshake completes, and that call must find the app active.
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
-		_ = conn.CloseNow() //nolint:errcheck // closing anyway
+		writeResult(w, fail(503, "Shutting down"))
 		return
 	}
-	e.requests = append(e.requests, RequestRecord{Method: "GET", Path: "/events", Query: r.URL.Query(), Status: 101})
 	ctx, cancel := context.WithCancel(context.Background())
 	var socks []*wsConn
 	for _, name := range names {
@@ -330,11 +326,35 @@ func (e *Emulator) serveEvents(w http.ResponseWriter, r *http.Request) {
 			a = &app{name: name, socks: map[*wsConn]struct{}{}}
 			e.apps[name] = a
 		}
-		s := &wsConn{app: name, conn: conn, ctx: ctx, cancel: cancel, signal: make(chan struct{}, 1)}
+		s := &wsConn{app: name, ctx: ctx, cancel: cancel, signal: make(chan struct{}, 1)}
 		a.socks[s] = struct{}{}
 		socks = append(socks, s)
 	}
 	e.wg.Add(len(socks) + 1)
+	e.mu.Unlock()
+	unregister := func() {
+		cancel()
+		e.mu.Lock()
+		for _, s := range socks {
+			if a := e.apps[s.app]; a != nil {
+				delete(a.socks, s)
+				e.maybeDestroyApp(s.app)
+			}
+		}
+		e.mu.Unlock()
+	}
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		unregister()
+		e.wg.Add(-len(socks) - 1)
+		return
+	}
+	conn.SetReadLimit(1 << 20)
+	e.record(r.Method, "/events", r.URL.Query(), nil, 101)
+	e.mu.Lock()
+	for _, s := range socks {
+		s.conn = conn
+	}
 	e.mu.Unlock()
 	defer e.wg.Done()
 	for _, s := range socks {
@@ -345,14 +365,6 @@ func (e *Emulator) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	readCtx := conn.CloseRead(ctx)
 	<-readCtx.Done()
-	cancel()
-	e.mu.Lock()
-	for _, s := range socks {
-		if a := e.apps[s.app]; a != nil {
-			delete(a.socks, s)
-			e.maybeDestroyApp(s.app)
-		}
-	}
-	e.mu.Unlock()
+	unregister()
 	_ = conn.CloseNow() //nolint:errcheck // already closing
 }

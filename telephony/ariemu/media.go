@@ -282,7 +282,7 @@ func (lr *liveRecording) json(withDuration bool) map[string]any {
 func (lr *liveRecording) length() time.Duration {
 	d := lr.elapsed
 	if lr.state == "recording" {
-		d += time.Since(lr.started)
+		d += max(time.Since(lr.started), 0)
 	}
 	return d
 }
@@ -354,10 +354,16 @@ func (e *Emulator) hChannelRecord(q *ariReq) result {
 func (e *Emulator) startRecording(lr *liveRecording, q *ariReq) {
 	lr.state = "recording"
 	lr.started = time.Now()
+	var beep time.Duration
+	if q.get("beep") == "true" {
+		// the beep plays first (~0.9 s) and is not part of the recording.
+		beep = 890 * time.Millisecond
+		lr.started = lr.started.Add(beep)
+	}
 	e.emit(lr.app, map[string]any{"type": "RecordingStarted", "recording": lr.json(false)})
 	if s := q.get("maxDurationSeconds"); s != "" {
 		if n, err := strconv.Atoi(s); err == nil && n > 0 {
-			lr.timer = e.after(time.Duration(n)*time.Second, func() { e.finishRecording(lr) })
+			lr.timer = e.after(beep+time.Duration(n)*time.Second, func() { e.finishRecording(lr) })
 		}
 	}
 }
@@ -430,7 +436,7 @@ func (e *Emulator) hLivePause(q *ariReq) result {
 		return res
 	}
 	if q.r.Method == "POST" && lr.state == "recording" {
-		lr.elapsed += time.Since(lr.started)
+		lr.elapsed += max(time.Since(lr.started), 0)
 		lr.state = "paused"
 	} else if q.r.Method == "DELETE" && lr.state == "paused" {
 		lr.started = time.Now()

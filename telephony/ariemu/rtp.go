@@ -308,13 +308,13 @@ func (e *Emulator) hExternalMedia(q *ariReq) result {
 	resp := ch.json()
 	resp.Channelvars = map[string]string{"UNICASTRTP_LOCAL_PORT": ch.vars["UNICASTRTP_LOCAL_PORT"], "UNICASTRTP_LOCAL_ADDRESS": e.cfg.RTPHost}
 	args := []string{}
-	ch.addTimer(e.after(2*time.Millisecond, func() {
+	ch.addTimer(e.after(10*time.Millisecond, func() {
 		e.dialEvent(appName, ch, "", ch.dialstring)
 		e.stateChange(ch, "Up")
 	}))
 	// StasisStart comes well after the HTTP response: an immediate addChannel is a
 	// 422 (fact 27).
-	ch.addTimer(e.after(60*time.Millisecond, func() {
+	ch.addTimer(e.after(50*time.Millisecond, func() {
 		e.dialEvent(appName, ch, "ANSWER", ch.dialstring)
 		ch.dp = dialplan{Context: "default", Exten: "s", Priority: 1, AppName: "Stasis", AppData: appName}
 		e.varset(ch, "STASISSTATUS", "")
