@@ -20,8 +20,9 @@
 // normalised: ids (mapped one-to-one), names with counters, ports, pointers, tokens,
 // timestamps, asterisk_id, SSRC. Tolerated, as the traces' README ("What varies")
 // documents: response-vs-event order; interleaving of different channels' events
-// (which may move an event of a channel the client did not wait for across one
-// request that does not name it); the congestion state race (Busy/Ring and its order
+// (an event may arrive after another request than recorded if none of the requests
+// it crossed names its object and its delay after some earlier request agrees, as
+// for a far end's timer); the congestion state race (Busy/Ring and its order
 // against the ChannelStateChange). Also tolerated because the two real runs differ in
 // them: element order of list responses; a 201 of play/record showing queued or
 // already playing/recording (the same response-vs-event race); a RecordingFinished
