@@ -154,7 +154,8 @@ type ModeResult struct {
 	TalkMinPerHour  float64 // agent talk minutes per logged agent-hour
 	HandleMinPerHr  float64 // talk + wrap-up minutes per logged agent-hour (occupancy × 60)
 	ContactsPerHour float64 // conversations per logged agent-hour
-	IdlePct         float64 // share of logged time agents sat Ready with no call or line
+	IdlePct         float64 // share of logged time not talking or in wrap-up (waiting: ready, previewing, reserved on a ringing line)
+	ReadyPct        float64 // share of logged time agents sat Ready with no call, line or preview
 	PeakLines       int
 	DialsPerConv    float64
 }
@@ -202,12 +203,12 @@ func WriteSimTable(w io.Writer, r SimResult) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	if _, err := fmt.Fprintln(tw, "mode\tdials\tconnects\tabandons\tabandon %\ttalk min/agent-h\thandle min/agent-h\tcontacts/agent-h\tidle %\tpeak lines\t"); err != nil {
+	if _, err := fmt.Fprintln(tw, "mode\tdials\tconnects\tabandons\tabandon %\ttalk min/agent-h\thandle min/agent-h\tcontacts/agent-h\tidle %\tready-idle %\tpeak lines\t"); err != nil {
 		return err
 	}
 	for _, m := range r.Results {
-		if _, err := fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t\n", m.Mode, m.Dials, m.Connects, m.Abandons,
-			m.AbandonPct, m.TalkMinPerHour, m.HandleMinPerHr, m.ContactsPerHour, m.IdlePct, m.PeakLines); err != nil {
+		if _, err := fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t\n", m.Mode, m.Dials, m.Connects, m.Abandons,
+			m.AbandonPct, m.TalkMinPerHour, m.HandleMinPerHr, m.ContactsPerHour, m.IdlePct, m.ReadyPct, m.PeakLines); err != nil {
 			return err
 		}
 	}
@@ -595,7 +596,7 @@ func (s *sim) result() ModeResult {
 		TalkMinPerHour:  s.talk.Minutes() / hours,
 		HandleMinPerHr:  (s.talk + s.wrap).Minutes() / hours,
 		ContactsPerHour: float64(s.convs) / hours,
-		IdlePct:         100 * idle.Hours() / hours,
+		ReadyPct:        100 * idle.Hours() / hours,
 		PeakLines:       s.peak,
 	}
 	if st.Humans > 0 {
@@ -605,5 +606,6 @@ func (s *sim) result() ModeResult {
 		r.DialsPerConv = float64(st.Dials) / float64(s.convs)
 	}
 	r.HandleMinPerHr = math.Min(r.HandleMinPerHr, 60)
+	r.IdlePct = 100 * (1 - r.HandleMinPerHr/60)
 	return r
 }
