@@ -320,6 +320,11 @@ func (e *Emulator) hBridgeAdd(q *ariReq) result {
 	}
 	for _, ch := range chans {
 		if !ch.inStasis {
+			if ch.kind == kindExternal {
+				// still being answered: Dial and Up now, StasisStart just after the 422.
+				e.emDial(ch)
+				ch.addTimer(e.after(2*time.Millisecond, func() { e.emEnterStasis(ch) }))
+			}
 			return fail(422, "Channel not in Stasis application")
 		}
 	}

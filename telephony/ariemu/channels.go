@@ -87,6 +87,7 @@ type channel struct {
 	abandon       *timer // a simulated caller's patience: runs until bridged
 	dtmfScript    string
 	viaCreate     bool            // made by /channels/create
+	emDialed      bool            // ExternalMedia: Dial and Up sent
 	pendingReport map[string]bool // report_events variables, reported once answered
 }
 

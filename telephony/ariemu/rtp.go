@@ -307,26 +307,39 @@ func (e *Emulator) hExternalMedia(q *ariReq) result {
 	ch.dialstring = host + "/c(" + format + ")"
 	resp := ch.json()
 	resp.Channelvars = map[string]string{"UNICASTRTP_LOCAL_PORT": ch.vars["UNICASTRTP_LOCAL_PORT"], "UNICASTRTP_LOCAL_ADDRESS": e.cfg.RTPHost}
-	args := []string{}
-	ch.addTimer(e.after(10*time.Millisecond, func() {
-		e.dialEvent(appName, ch, "", ch.dialstring)
-		e.stateChange(ch, "Up")
-	}))
 	// StasisStart comes well after the HTTP response: an immediate addChannel is a
-	// 422 (fact 27).
-	ch.addTimer(e.after(50*time.Millisecond, func() {
-		e.dialEvent(appName, ch, "ANSWER", ch.dialstring)
-		ch.dp = dialplan{Context: "default", Exten: "s", Priority: 1, AppName: "Stasis", AppData: appName}
-		e.varset(ch, "STASISSTATUS", "")
-		if !e.appActive(appName) {
-			e.hangupRequest(ch, 16, false)
-			e.destroyed(ch, 16)
-			e.removeChannel(ch)
-			return
-		}
-		e.stasisStart(ch, args)
-	}))
+	// 422 (fact 27) and hurries the answer along (see hBridgeAdd).
+	ch.addTimer(e.after(30*time.Millisecond, func() { e.emDial(ch) }))
+	ch.addTimer(e.after(60*time.Millisecond, func() { e.emEnterStasis(ch) }))
 	return ok200(resp)
+}
+
+// emDial: the ExternalMedia channel is dialled and answered.
+func (e *Emulator) emDial(ch *channel) {
+	if ch.gone || ch.emDialed {
+		return
+	}
+	ch.emDialed = true
+	e.dialEvent(ch.app, ch, "", ch.dialstring)
+	e.stateChange(ch, "Up")
+}
+
+// emEnterStasis: the answered ExternalMedia channel enters Stasis (args []).
+func (e *Emulator) emEnterStasis(ch *channel) {
+	if ch.gone || ch.inStasis {
+		return
+	}
+	e.emDial(ch)
+	e.dialEvent(ch.app, ch, "ANSWER", ch.dialstring)
+	ch.dp = dialplan{Context: "default", Exten: "s", Priority: 1, AppName: "Stasis", AppData: ch.app}
+	e.varset(ch, "STASISSTATUS", "")
+	if !e.appActive(ch.app) {
+		e.hangupRequest(ch, 16, false)
+		e.destroyed(ch, 16)
+		e.removeChannel(ch)
+		return
+	}
+	e.stasisStart(ch, []string{})
 }
 
 // RTPStats returns the RTP packets sent to and received from the ExternalMedia
