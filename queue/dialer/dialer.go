@@ -355,6 +355,12 @@ func (d *Dialer) isDNC(e164 string) bool {
 // may be dialled (zero: never). guaranteed: an agent is reserved for the line, so the
 // abandon lockout does not apply.
 func (d *Dialer) pick(c *contact, now time.Time, guaranteed bool) (int, time.Time) {
+	return d.pickFor(c, now, guaranteed, false)
+}
+
+// pickFor is pick; for a callback the retry times do not apply (the contact asked to
+// be called then), everything else does: DNC, dead numbers, attempt caps, window.
+func (d *Dialer) pickFor(c *contact, now time.Time, guaranteed, callback bool) (int, time.Time) {
 	if c.attempts >= d.cfg.MaxAttemptsPerContact {
 		return -1, time.Time{}
 	}
@@ -368,7 +374,7 @@ func (d *Dialer) pick(c *contact, now time.Time, guaranteed bool) (int, time.Tim
 			continue
 		}
 		t := now
-		if n.nextAt.After(t) {
+		if !callback && n.nextAt.After(t) {
 			t = n.nextAt
 		}
 		if !guaranteed && n.lockedUntil.After(t) {
@@ -407,11 +413,9 @@ func (d *Dialer) guaranteedMode() bool { return d.cfg.Mode != Predictive }
 
 // reschedule files a contact whose attempt ended.
 func (d *Dialer) reschedule(c *contact, now time.Time) (time.Time, bool) {
-	_, at := d.pick(c, now, d.guaranteedMode())
-	if at.IsZero() {
-		if i, _ := d.pick(c, now, d.guaranteedMode()); i >= 0 {
-			at = now
-		}
+	i, at := d.pick(c, now, d.guaranteedMode())
+	if i >= 0 {
+		at = now
 	}
 	d.park(c, at)
 	return at, !at.IsZero()
@@ -469,7 +473,7 @@ func (d *Dialer) dueCallback(now time.Time, free func(queue.AgentID) bool, anyFr
 		default:
 			continue
 		}
-		i, at := d.pick(cb.c, now, true)
+		i, at := d.pickFor(cb.c, now, true, true)
 		if i < 0 && at.IsZero() { // nothing can ever be dialled: drop the callback
 			d.cbs = slices.Delete(d.cbs, k, k+1)
 			k--
