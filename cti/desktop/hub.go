@@ -24,7 +24,6 @@ const (
 
 // Close codes sent to the client (4000-4999 are application codes).
 const (
-	closeSlow     websocket.StatusCode = 4000
 	closeReplaced websocket.StatusCode = 4001
 	closeAuth     websocket.StatusCode = 4002
 )
@@ -49,19 +48,32 @@ type stream struct {
 	user string
 	role Role
 	last uint64   // seq of the newest event; 0 = none yet
-	ring [][]byte // frames by seq % len(ring)
+	ring [][]byte // frames: seq q at (q-1) % size; grows up to size
+	size uint64   // websocket.resume_buffer
 	cur  *session // the user's live socket, if any
 
 	cbMu sync.Mutex // orders SessionOpened/SessionClosed; taken before Hub.mu
 }
 
+// oldest is the first seq still in the ring.
 func (st *stream) oldest() uint64 {
-	n := uint64(len(st.ring))
-	if st.last < n {
+	if st.last <= st.size {
 		return 1
 	}
-	return st.last - n + 1
+	return st.last - st.size + 1
 }
+
+// put appends the frame of seq st.last.
+func (st *stream) put(frame []byte) {
+	if uint64(len(st.ring)) < st.size {
+		st.ring = append(st.ring, frame)
+		return
+	}
+	st.ring[(st.last-1)%st.size] = frame
+}
+
+// at returns the frame of seq q, oldest() <= q <= last.
+func (st *stream) at(q uint64) []byte { return st.ring[(q-1)%st.size] }
 
 func newHub(log zerolog.Logger, h Handler, sendBuf, resumeBuf int, roleOf func(string) Role) (*Hub, error) {
 	var b [8]byte
@@ -78,7 +90,7 @@ func (h *Hub) Epoch() string { return h.epoch }
 func (h *Hub) streamLocked(user string) *stream {
 	st, ok := h.streams[user]
 	if !ok {
-		st = &stream{user: user, role: h.roleOf(user), ring: make([][]byte, h.resumeBuf)}
+		st = &stream{user: user, role: h.roleOf(user), size: uint64(h.resumeBuf)}
 		h.streams[user] = st
 	}
 	return st
@@ -119,7 +131,7 @@ func frameWithSeq(seq uint64, body []byte) []byte {
 // appendLocked adds an event to st and wakes or drops its session.
 func (h *Hub) appendLocked(st *stream, body []byte) {
 	st.last++
-	st.ring[st.last%uint64(len(st.ring))] = frameWithSeq(st.last, body)
+	st.put(frameWithSeq(st.last, body))
 	s := st.cur
 	if s == nil || s.state != sessLive {
 		return
@@ -173,7 +185,6 @@ func (h *Hub) dropLocked(s *session) {
 	}
 	s.state = sessClosing
 	s.reason = ReasonSlowConsumer
-	s.code = closeSlow
 	s.cancel()
 }
 

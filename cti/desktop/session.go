@@ -87,7 +87,7 @@ func (s *session) pull() (frames [][]byte, done bool, err error) {
 		n := min(st.last-s.cursor, maxBatch)
 		frames = make([][]byte, 0, n)
 		for q := s.cursor + 1; q <= s.cursor+n; q++ {
-			frames = append(frames, st.ring[q%uint64(len(st.ring))])
+			frames = append(frames, st.at(q))
 		}
 		s.cursor += n
 		return frames, false, nil
@@ -137,6 +137,12 @@ func (s *session) writeLoop(ctx context.Context) {
 			return
 		case <-s.wake:
 		case <-tick:
+			if !s.srv.now().Before(s.expires) {
+				s.srv.hub.mu.Lock()
+				s.srv.hub.closeLocked(s, closeAuth, ReasonTokenExpired, noticeFrame("session.closed", map[string]any{"reason": ReasonTokenExpired}))
+				s.srv.hub.mu.Unlock()
+				continue
+			}
 			pctx, cancel := context.WithTimeout(ctx, cfg.WriteTimeout)
 			err := s.conn.Ping(pctx)
 			cancel()
@@ -347,6 +353,13 @@ func (s *session) run(ctx context.Context, hasAfter bool, after uint64, epoch st
 	s.cancel = cancel
 	defer cancel()
 	h.attach(s)
+	s.srv.mu.RLock()
+	if s.srv.closed { // Shutdown began between the upgrade and attach
+		h.mu.Lock()
+		h.closeLocked(s, websocket.StatusGoingAway, ReasonShutdown, noticeFrame("session.closed", map[string]any{"reason": ReasonShutdown}))
+		h.mu.Unlock()
+	}
+	s.srv.mu.RUnlock()
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)

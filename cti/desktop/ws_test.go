@@ -600,3 +600,17 @@ func TestCommandTimeoutAndHandlerCtx(t *testing.T) {
 		t.Fatalf("%v", r)
 	}
 }
+
+func TestWSIdleSocketClosedWhenTokenExpires(t *testing.T) {
+	hs := newHarness(t, func(c *Config) { c.WebSocket.PingInterval = 20 * time.Millisecond })
+	tok, _ := hs.login("alice")
+	c := hs.dial(tok, "")
+	expectSnapshot(t, c, 0)
+	hs.clock.Add(12 * time.Hour)
+	if f := c.next(); f["event"] != "session.closed" || f["reason"] != ReasonTokenExpired {
+		t.Fatalf("%v", f)
+	}
+	if _, err := c.read(5 * time.Second); websocket.CloseStatus(err) != closeAuth {
+		t.Fatalf("close: %v", err)
+	}
+}
