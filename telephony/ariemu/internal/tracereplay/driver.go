@@ -55,7 +55,7 @@ func (c *Config) setDefaults() {
 		c.RequestTimeout = 5 * time.Second
 	}
 	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{}
+		c.HTTPClient = &http.Client{Transport: &http.Transport{}}
 	}
 }
 
@@ -73,16 +73,18 @@ func (c Config) Validate() error {
 
 // Driver replays recorded scenarios against an ARI server.
 type Driver struct {
-	cfg Config
+	cfg       Config
+	ownClient bool // the HTTP client was made here: close its idle connections after a run
 }
 
 // New returns a Driver.
 func New(cfg Config) (*Driver, error) {
+	own := cfg.HTTPClient == nil
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Driver{cfg: cfg}, nil
+	return &Driver{cfg: cfg, ownClient: own}, nil
 }
 
 // run is the state of one replay.
@@ -137,6 +139,9 @@ func (d *Driver) Run(ctx context.Context, rec *Trace) (*Trace, error) {
 	}
 	r.prevTime = r.start
 	defer r.closeAll()
+	if d.ownClient {
+		defer d.cfg.HTTPClient.CloseIdleConnections()
+	}
 	for i := range rec.Lines {
 		if err := ctx.Err(); err != nil {
 			return r.trace(), fmt.Errorf("tracereplay: %s: %w", rec.Name, err)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -221,6 +222,7 @@ func TestDriverReproducesAPlayedBackRecording(t *testing.T) {
 		t.Fatalf("the recordings are required: %v", err)
 	}
 	scenarios := []string{"inbound-basic", "errors", "app-lifecycle", "external-media"}
+	baseline := runtime.NumGoroutine()
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	reports := make([]*Report, len(scenarios))
@@ -260,6 +262,14 @@ func TestDriverReproducesAPlayedBackRecording(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	// every goroutine of the runs (WebSocket readers, RTP peers, HTTP) has stopped
+	for deadline := time.Now().Add(3 * time.Second); runtime.NumGoroutine() > baseline; {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines left after the runs (baseline %d):\n%s", runtime.NumGoroutine(), baseline, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	for i, sc := range scenarios {
 		if errs[i] != nil {
 			t.Errorf("%s: %v", sc, errs[i])
