@@ -203,7 +203,7 @@ type Config struct {
 	ID   string
 	Mode Mode
 
-	MaxLines    int           // concurrent lines (ringing or answered-waiting); default 100
+	MaxLines    int           // concurrent calls: ringing, answered and connected (not previews); default 100
 	RingTimeout time.Duration // default 20 s, at least MinRingTimeout
 	// AbandonLimit is the cap on abandons / live-answered calls over AbandonWindow
 	// (defaults 0.03 and 24 h; use 30 days for the FTC/FCC rule).

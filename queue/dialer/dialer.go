@@ -160,7 +160,8 @@ type callback struct {
 type aState uint8
 
 const (
-	aPreview aState = iota
+	aNew aState = iota // created, not yet previewed or dialled
+	aPreview
 	aRinging
 	aAnswered
 	aConnected
@@ -206,6 +207,7 @@ type Dialer struct {
 	aht     float64 // seconds, EWMA of Connected → Disposition (talk + wrap-up)
 
 	ringing, waiting int
+	previews         int
 	st               Stats
 	qbuf             []float64
 }
@@ -512,6 +514,8 @@ func (d *Dialer) dropAttempt(a *attempt) {
 		delete(d.held, a.agent)
 	}
 	switch a.st {
+	case aPreview:
+		d.previews--
 	case aRinging:
 		d.ringing--
 	case aAnswered:
@@ -521,6 +525,9 @@ func (d *Dialer) dropAttempt(a *attempt) {
 
 // dialed moves an attempt to ringing and counts the attempt.
 func (d *Dialer) dialed(a *attempt, now time.Time) Dial {
+	if a.st == aPreview {
+		d.previews--
+	}
 	a.st, a.placed = aRinging, now
 	n := &a.c.nums[a.ni]
 	n.attempts++
@@ -618,7 +625,7 @@ func (d *Dialer) Plan(now time.Time, load Load) Plan {
 		}
 		return "", false
 	}
-	for d.cfg.Mode != Preview && len(d.live) < d.cfg.MaxLines {
+	for d.cfg.Mode != Preview && d.lines() < d.cfg.MaxLines {
 		cb, ag, ni := d.dueCallback(now, isFree, anyFree)
 		if cb == nil {
 			break
@@ -630,7 +637,7 @@ func (d *Dialer) Plan(now time.Time, load Load) Plan {
 	}
 	reserveEach := func(limit int) {
 		for _, ag := range avail {
-			if limit <= 0 || len(d.live) >= d.cfg.MaxLines {
+			if limit <= 0 || d.lines() >= d.cfg.MaxLines {
 				return
 			}
 			if taken[ag] {
@@ -664,13 +671,13 @@ func (d *Dialer) Plan(now time.Time, load Load) Plan {
 		pl.Pace = Pace(PaceInput{
 			Free: free, Soon: soon, Waiting: d.waiting, Ringing: d.ringing,
 			InFlight: qs, ConnectRate: p, AbandonRate: rate, Sample: ans,
-			Limit: d.cfg.AbandonLimit, MaxLines: d.cfg.MaxLines - len(d.live) + d.ringing + d.waiting, Pacing: d.cfg.Pacing,
+			Limit: d.cfg.AbandonLimit, MaxLines: d.cfg.MaxLines - d.lines() + d.ringing + d.waiting, Pacing: d.cfg.Pacing,
 		})
 		if pl.Pace.Reserve {
 			reserveEach(pl.Pace.Lines)
 			break
 		}
-		for i := 0; i < pl.Pace.Lines && len(d.live) < d.cfg.MaxLines; i++ {
+		for i := 0; i < pl.Pace.Lines && d.lines() < d.cfg.MaxLines; i++ {
 			c, ni := d.selectNext(now, false)
 			if c == nil {
 				break
@@ -686,6 +693,9 @@ func (d *Dialer) Plan(now time.Time, load Load) Plan {
 	pl.State = d.state
 	return pl
 }
+
+// lines counts the campaign's calls: ringing, answered and connected (not previews).
+func (d *Dialer) lines() int { return len(d.live) - d.previews }
 
 // remaining counts contacts not finished.
 func (d *Dialer) remaining() int {
@@ -719,6 +729,7 @@ func (d *Dialer) Preview(now time.Time, agent queue.AgentID) (Dial, error) {
 		return Dial{}, ErrNoContact
 	}
 	a.st, a.shown = aPreview, now
+	d.previews++
 	n := a.c.nums[a.ni]
 	return Dial{Attempt: a.id, Contact: a.c.id, Number: n.e164, NumberIndex: a.ni, Zone: n.zone,
 		Agent: agent, Callback: a.callback, RingTimeout: d.cfg.RingTimeout}, nil

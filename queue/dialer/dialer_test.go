@@ -537,3 +537,35 @@ func TestRingTimeoutHangup(t *testing.T) {
 		t.Fatalf("reserved agent not released: %+v", eff)
 	}
 }
+
+func TestMaxLinesCountsCallsNotPreviews(t *testing.T) {
+	var cs []Contact
+	for i := 0; i < 50; i++ {
+		cs = append(cs, Contact{ID: ContactID("k" + itoa(i)), Numbers: []string{"+44207" + itoa(1000000+i)}})
+	}
+	d := newDialer(t, Config{Mode: Predictive, Windows: alwaysOpen(), MaxLines: 5}, cs...)
+	pl := d.Plan(mon, free("a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8"))
+	if len(pl.Dials) != 5 {
+		t.Fatalf("%d lines with MaxLines 5", len(pl.Dials))
+	}
+	// one is answered and connected: still a call on the trunk
+	mustResult(t, d, mon.Add(time.Second), pl.Dials[0].Attempt, Human)
+	if err := d.Connected(mon.Add(time.Second), pl.Dials[0].Attempt, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	mustResult(t, d, mon.Add(time.Second), pl.Dials[1].Attempt, Busy)
+	if got := d.Plan(mon.Add(2*time.Second), free("a2", "a3", "a4", "a5", "a6", "a7", "a8")).Dials; len(got) != 1 {
+		t.Fatalf("after one line ended: %d new lines, want 1", len(got))
+	}
+	p := newDialer(t, Config{Mode: Preview, Windows: alwaysOpen(), MaxLines: 1}, cs[:3]...)
+	a, err := p.Preview(mon, "a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Preview(mon, "a2"); err != nil {
+		t.Fatalf("a preview took a line: %v", err)
+	}
+	if _, err := p.PreviewDial(mon, a.Attempt); err != nil {
+		t.Fatal(err)
+	}
+}
