@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -70,6 +71,7 @@ func TestReplayRecordedScenarios(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Second)
 	defer cancel()
 
+	baseline := runtime.NumGoroutine()
 	results := make(map[string]replayResult, len(scenarios))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -87,6 +89,15 @@ func TestReplayRecordedScenarios(t *testing.T) {
 	}
 	wg.Wait()
 	total := time.Since(begin)
+	// every emulator (timers, RTP, WebSockets) and every replay has stopped
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > baseline; {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<18)
+			t.Errorf("%d goroutines left after the replays (baseline %d):\n%s", runtime.NumGoroutine(), baseline, buf[:runtime.Stack(buf, true)])
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	var summary []string
 	used := make([]int, len(allowList()))
