@@ -756,6 +756,9 @@ func (d *Dialer) PreviewDial(now time.Time, id AttemptID) (Dial, error) {
 	if d.isDNC(n.e164) {
 		return Dial{}, fmt.Errorf("%w: %s is on a do-not-call list", ErrNoContact, n.e164)
 	}
+	if d.lines() >= d.cfg.MaxLines {
+		return Dial{}, fmt.Errorf("%w: %d", ErrNoLine, d.cfg.MaxLines)
+	}
 	if !InWindow(d.cfg.Windows, now, n.loc) {
 		return Dial{}, fmt.Errorf("%w: %s", ErrOutsideWindow, n.e164)
 	}

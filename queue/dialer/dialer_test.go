@@ -562,10 +562,13 @@ func TestMaxLinesCountsCallsNotPreviews(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Preview(mon, "a2"); err != nil {
+	b, err := p.Preview(mon, "a2")
+	if err != nil {
 		t.Fatalf("a preview took a line: %v", err)
 	}
 	if _, err := p.PreviewDial(mon, a.Attempt); err != nil {
 		t.Fatal(err)
 	}
+	_, err = p.PreviewDial(mon, b.Attempt)
+	wantErr(t, err, ErrNoLine)
 }

@@ -25,6 +25,7 @@ var (
 	ErrAgentBusy         = errors.New("dialer: agent already holds an attempt")
 	ErrNoContact         = errors.New("dialer: no contact can be dialled now")
 	ErrUnknownOutcome    = errors.New("dialer: unknown outcome")
+	ErrNoLine            = errors.New("dialer: all the campaign's lines are in use")
 )
 
 // TransitionError is returned for a campaign input its current state does not accept.
