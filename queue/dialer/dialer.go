@@ -905,8 +905,8 @@ func (d *Dialer) Tick(now time.Time) []Effect {
 		case aPreview:
 			if d.cfg.Preview.AutoDial > 0 && now.Sub(a.shown) >= d.cfg.Preview.AutoDial {
 				n := a.c.nums[a.ni]
-				if d.isDNC(n.e164) || !InWindow(d.cfg.Windows, now, n.loc) {
-					continue
+				if d.isDNC(n.e164) || !InWindow(d.cfg.Windows, now, n.loc) || d.lines() >= d.cfg.MaxLines {
+					continue // the agent dials (or skips) by hand
 				}
 				dl := d.dialed(a, now)
 				out = append(out, Effect{Kind: EffAutoDial, Attempt: a.id, Contact: a.c.id, Number: n.e164, Agent: a.agent, Dial: dl})
@@ -950,7 +950,8 @@ func (d *Dialer) Disposition(now time.Time, id AttemptID, code string, cb Callba
 	}
 	d.dropAttempt(a)
 	d.aht += (now.Sub(a.connected).Seconds() - d.aht) * 0.02
-	eff := Effect{Attempt: a.id, Contact: a.c.id, Number: n.e164, Agent: a.agent}
+	// no Agent: the agent's call ended in the engine already (nothing to release)
+	eff := Effect{Attempt: a.id, Contact: a.c.id, Number: n.e164}
 	if disp.Sale {
 		d.st.Sales++
 	}
