@@ -1,0 +1,246 @@
+package cti
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/rs/zerolog"
+
+	"github.com/ctid/ctid/cti/desktop"
+	"github.com/ctid/ctid/queue"
+	"github.com/ctid/ctid/softphone"
+)
+
+// Desk connects the desktop API to the orchestrator: it implements
+// desktop.Handler, turning commands into orchestrator calls and errors into the
+// API's stable codes, and negotiates each agent's softphone session.
+type Desk struct {
+	o      *Orchestrator
+	gw     *softphone.Gateway // nil: no browser audio
+	media  *AgentMedia
+	notify Notifier
+	log    zerolog.Logger
+}
+
+// DeskParams are the Desk's dependencies.
+type DeskParams struct {
+	Orchestrator *Orchestrator
+	Gateway      *softphone.Gateway
+	Media        *AgentMedia
+	Notify       Notifier // the desktop server (for rtc.answer / rtc.candidate)
+	Log          zerolog.Logger
+}
+
+// NewDesk builds the handler.
+func NewDesk(p DeskParams) (*Desk, error) {
+	if p.Orchestrator == nil {
+		return nil, fmt.Errorf("%w: desk needs the orchestrator", ErrInvalidConfig)
+	}
+	if p.Gateway != nil && p.Media == nil {
+		return nil, fmt.Errorf("%w: desk with a softphone gateway needs AgentMedia", ErrInvalidConfig)
+	}
+	return &Desk{o: p.Orchestrator, gw: p.Gateway, media: p.Media, notify: p.Notify, log: p.Log}, nil
+}
+
+// SetNotifier sets where softphone signalling goes (the desktop server is built
+// after the Desk it takes as handler).
+func (d *Desk) SetNotifier(n Notifier) { d.notify = n }
+
+// SessionOpened signs the agent in on their first desktop connection.
+func (d *Desk) SessionOpened(p desktop.Principal) {
+	if p.Role != desktop.RoleAgent {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d.o.cfg.OpTimeout)
+	defer cancel()
+	if err := d.o.AgentLogin(ctx, p.User); err != nil && !errors.Is(err, queue.ErrAlreadyLoggedIn) {
+		d.log.Warn().Err(err).Str("agent", p.User).Msg("agent login on desktop connect")
+	}
+}
+
+// SessionClosed keeps the agent logged in: a desktop that reconnects resumes
+// (calls stay up in Asterisk). Logging out is the agent's or a supervisor's act.
+func (d *Desk) SessionClosed(p desktop.Principal, reason string) {
+	d.log.Info().Str("agent", p.User).Str("reason", reason).Msg("desktop disconnected")
+}
+
+// Snapshot is the agent's view of the engine for a desktop that resumes too late.
+func (d *Desk) Snapshot(ctx context.Context, p desktop.Principal) (map[string]any, error) {
+	s, err := d.o.Snapshot(ctx)
+	if err != nil {
+		return nil, d.apiError(err)
+	}
+	out := map[string]any{"at": s.At}
+	for _, a := range s.Agents {
+		if string(a.ID) == p.User {
+			out["agent"] = map[string]any{"agent": string(a.ID), "state": a.State.String(), "reason": a.Reason,
+				"since": a.Since, "call_id": string(a.Call), "queues": a.Queues}
+		}
+	}
+	if p.Role >= desktop.RoleSupervisor {
+		agents := make([]map[string]any, 0, len(s.Agents))
+		for _, a := range s.Agents {
+			agents = append(agents, map[string]any{"agent": string(a.ID), "state": a.State.String(), "reason": a.Reason, "since": a.Since})
+		}
+		out["agents"] = agents
+	}
+	return out, nil
+}
+
+// HandleCommand executes one desktop command.
+func (d *Desk) HandleCommand(ctx context.Context, p desktop.Principal, c desktop.Command) (desktop.Result, error) {
+	agent, call := p.User, c.CallID()
+	var err error
+	switch c.Name {
+	case "agent.ready":
+		err = d.o.AgentReady(ctx, agent)
+	case "agent.not_ready":
+		err = d.o.AgentNotReady(ctx, agent, c.String("reason"))
+	case "agent.logout":
+		err = d.o.AgentLogout(ctx, agent)
+	case "call.accept":
+		err = d.o.Accept(ctx, agent, call)
+	case "call.reject":
+		err = d.o.Reject(ctx, agent, call)
+	case "call.hold":
+		err = d.o.Hold(ctx, agent, call)
+	case "call.unhold":
+		err = d.o.Unhold(ctx, agent, call)
+	case "call.mute":
+		err = d.o.Mute(ctx, agent, call, true)
+	case "call.unmute":
+		err = d.o.Mute(ctx, agent, call, false)
+	case "call.dtmf":
+		err = d.o.DTMF(ctx, agent, call, c.String("digits"))
+	case "call.hangup":
+		err = d.o.Hangup(ctx, agent, call)
+	case "wrapup.done":
+		err = d.o.WrapUpDone(ctx, agent)
+	case "supervisor.set_state":
+		var a desktop.SetStateArgs
+		if err = c.Decode(&a); err == nil {
+			err = d.setState(ctx, a)
+		}
+	case "rtc.offer":
+		return d.rtcOffer(ctx, agent, c.String("sdp"))
+	case "rtc.candidate":
+		err = d.rtcCandidate(ctx, agent, c)
+	default:
+		return nil, desktop.Errorf("invalid_state", "%s is not available in this version of ctid yet", c.Name)
+	}
+	if err != nil {
+		return nil, d.apiError(err)
+	}
+	return desktop.Result{}, nil
+}
+
+func (d *Desk) setState(ctx context.Context, a desktop.SetStateArgs) error {
+	switch a.State {
+	case "ready":
+		return d.o.AgentReady(ctx, a.Agent)
+	case "not_ready":
+		return d.o.AgentNotReady(ctx, a.Agent, a.Reason)
+	default:
+		return d.o.AgentLogout(ctx, a.Agent)
+	}
+}
+
+func (d *Desk) rtcOffer(ctx context.Context, agent, sdp string) (desktop.Result, error) {
+	if d.gw == nil {
+		return nil, desktop.Errorf("invalid_state", "browser audio is not enabled on this ctid (softphone)")
+	}
+	s, err := d.session(agent)
+	if err != nil {
+		return nil, d.apiError(err)
+	}
+	if _, err := s.Offer(ctx, sdp); err != nil {
+		return nil, d.apiError(err)
+	}
+	// The answer goes out as rtc.answer from OnAnswer, ahead of its candidates.
+	return desktop.Result{}, nil
+}
+
+func (d *Desk) rtcCandidate(ctx context.Context, agent string, c desktop.Command) error {
+	if d.gw == nil {
+		return desktop.Errorf("invalid_state", "browser audio is not enabled on this ctid (softphone)")
+	}
+	s, err := d.media.session(agent)
+	if err != nil {
+		return err
+	}
+	raw, ok := c.Args["candidate"]
+	if !ok {
+		return desktop.Errorf("invalid_argument", "rtc.candidate needs candidate")
+	}
+	var cand webrtc.ICECandidateInit
+	if err := json.Unmarshal(raw, &cand); err != nil {
+		var line string
+		if json.Unmarshal(raw, &line) != nil {
+			return desktop.Errorf("invalid_argument", "candidate must be an RTCIceCandidateInit object or a string")
+		}
+		cand = webrtc.ICECandidateInit{Candidate: line}
+	}
+	return s.AddCandidate(ctx, cand)
+}
+
+// session returns the agent's softphone session, creating it on the first offer.
+func (d *Desk) session(agent string) (*softphone.Session, error) {
+	if s, err := d.media.session(agent); err == nil {
+		return s, nil
+	}
+	s, err := d.gw.NewSession(softphone.SessionParams{
+		Agent:    agent,
+		OnAnswer: func(sdp string) { d.publish(agent, "rtc.answer", map[string]any{"sdp": sdp}) },
+		OnCandidate: func(c *webrtc.ICECandidateInit) {
+			if c == nil {
+				d.publish(agent, "rtc.candidate", map[string]any{"candidate": nil})
+				return
+			}
+			d.publish(agent, "rtc.candidate", map[string]any{"candidate": c})
+		},
+		OnState: func(st softphone.State) {
+			d.publish(agent, "rtc.state", map[string]any{"state": st.String()})
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if old := d.media.SetSession(agent, s); old != nil {
+		if err := old.Close(); err != nil {
+			d.log.Warn().Err(err).Str("agent", agent).Msg("closing the previous softphone session")
+		}
+	}
+	return s, nil
+}
+
+func (d *Desk) publish(user, event string, f map[string]any) {
+	if d.notify != nil {
+		d.notify.Publish(user, event, f)
+	}
+}
+
+// apiError maps orchestrator, engine and softphone errors to the API's stable codes.
+func (d *Desk) apiError(err error) error {
+	var de *desktop.Error
+	switch {
+	case errors.As(err, &de):
+		return de
+	case errors.Is(err, ErrUnknownCall), errors.Is(err, queue.ErrUnknownCall),
+		errors.Is(err, queue.ErrUnknownAgent), errors.Is(err, queue.ErrUnknownQueue):
+		return desktop.Errorf("not_found", "%v", err)
+	case errors.Is(err, ErrNotYourCall), errors.Is(err, queue.ErrNotOffered):
+		return desktop.Errorf("forbidden", "%v", err)
+	case errors.Is(err, ErrCallState), errors.Is(err, ErrNoAudioPath), errors.Is(err, queue.ErrInvalidTransition),
+		errors.Is(err, queue.ErrOfferTimedOut), errors.Is(err, queue.ErrOfferWithdrawn), errors.Is(err, queue.ErrCallState),
+		errors.Is(err, queue.ErrAlreadyLoggedIn):
+		return desktop.Errorf("invalid_state", "%v", err)
+	case errors.Is(err, softphone.ErrNoAudio), errors.Is(err, softphone.ErrNoCommonCodec), errors.Is(err, softphone.ErrInvalidOffer),
+		errors.Is(err, queue.ErrBadPriority), errors.Is(err, queue.ErrBadSkillExpr):
+		return desktop.Errorf("invalid_argument", "%v", err)
+	}
+	d.log.Error().Err(err).Msg("desktop command failed")
+	return desktop.Errorf("internal", "internal error")
+}
