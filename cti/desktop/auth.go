@@ -264,8 +264,9 @@ type tokenKey [sha256.Size]byte
 func hashToken(tok string) tokenKey { return sha256.Sum256([]byte(tok)) }
 
 type tokens struct {
-	mu   sync.Mutex
-	live map[tokenKey]tokenRec
+	mu        sync.Mutex
+	live      map[tokenKey]tokenRec
+	lastSweep time.Time
 }
 
 func newTokens() *tokens { return &tokens{live: make(map[tokenKey]tokenRec)} }
@@ -279,32 +280,35 @@ func (t *tokens) issue(user string, now time.Time, ttl time.Duration) (string, t
 	exp := now.Add(ttl)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for k, r := range t.live { // sweep expired tokens on every login: bounded by live logins
-		if !now.Before(r.expires) {
-			delete(t.live, k)
+	if now.Sub(t.lastSweep) >= time.Minute { // forget expired tokens now and then
+		t.lastSweep = now
+		for k, r := range t.live {
+			if !now.Before(r.expires) {
+				delete(t.live, k)
+			}
 		}
 	}
 	t.live[hashToken(tok)] = tokenRec{user: user, expires: exp}
 	return tok, exp, nil
 }
 
-// check returns the token's user if the token is live.
-func (t *tokens) check(tok string, now time.Time) (tokenKey, string, bool) {
+// check returns the token's record if the token is live.
+func (t *tokens) check(tok string, now time.Time) (tokenKey, tokenRec, bool) {
 	if tok == "" || len(tok) > 256 {
-		return tokenKey{}, "", false
+		return tokenKey{}, tokenRec{}, false
 	}
 	k := hashToken(tok)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	r, ok := t.live[k]
 	if !ok {
-		return k, "", false
+		return k, tokenRec{}, false
 	}
 	if !now.Before(r.expires) {
 		delete(t.live, k)
-		return k, "", false
+		return k, tokenRec{}, false
 	}
-	return k, r.user, true
+	return k, r, true
 }
 
 func (t *tokens) revoke(k tokenKey) bool {

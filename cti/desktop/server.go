@@ -333,18 +333,15 @@ func (s *Server) authenticate(r *http.Request, allowQuery bool) (authInfo, error
 	if tok == "" {
 		return authInfo{}, Errorf(CodeUnauthenticated, "log in first: Authorization: Bearer <token>")
 	}
-	k, user, ok := s.tokens.check(tok, s.now())
+	k, rec, ok := s.tokens.check(tok, s.now())
 	if !ok {
 		return authInfo{}, Errorf(CodeUnauthenticated, "token is invalid, expired or revoked: log in again")
 	}
-	u, ok := s.users.get(user)
+	u, ok := s.users.get(rec.user)
 	if !ok {
 		return authInfo{}, Errorf(CodeUnauthenticated, "user no longer exists")
 	}
-	s.tokens.mu.Lock()
-	exp := s.tokens.live[k].expires
-	s.tokens.mu.Unlock()
-	return authInfo{p: u.principal(), tok: k, expires: exp}, nil
+	return authInfo{p: u.principal(), tok: k, expires: rec.expires}, nil
 }
 
 func (s *Server) requireRole(min Role, h http.HandlerFunc, allowQuery bool) http.Handler {

@@ -236,7 +236,7 @@ func (s *session) handleFrame(ctx context.Context, data []byte) {
 			s.enqueue(replyErr(cmd.ID, s.toError(cmd.Name, err)))
 			return
 		}
-		s.resume(ctx, cmd.ID, true, after, epoch)
+		s.resume(ctx, true, cmd.ID, true, after, epoch)
 		return
 	}
 	spec, ok := s.srv.commandSpec(cmd.Name)
@@ -283,17 +283,17 @@ func resumeArgs(cmd Command) (uint64, string, error) {
 // resume positions the session after seq `after`: the missed events are replayed from
 // the ring, or, when too far behind (or from another epoch, or no position given), a
 // snapshot is sent. The reply (when id is set) precedes the replayed events/snapshot.
-func (s *session) resume(ctx context.Context, id json.RawMessage, hasAfter bool, after uint64, epoch string) {
+func (s *session) resume(ctx context.Context, reply bool, id json.RawMessage, hasAfter bool, after uint64, epoch string) {
 	h := s.srv.hub
 	h.mu.Lock()
-	if s.state != sessLive {
+	if s.state != sessLive { // closing: no reply can be delivered any more
 		h.mu.Unlock()
 		return
 	}
 	st := s.st
 	if hasAfter && (epoch == "" || epoch == h.epoch) && after <= st.last && after+1 >= st.oldest() {
 		n := st.last - after
-		if id != nil {
+		if reply {
 			s.control = append(s.control, replyOK(id, map[string]any{"replayed": n, "snapshot": false, "last_seq": st.last}))
 		}
 		s.cursor = after
@@ -319,13 +319,13 @@ func (s *session) resume(ctx context.Context, id json.RawMessage, hasAfter bool,
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if err != nil {
-		if id != nil {
+		if reply {
 			s.control = append(s.control, replyErr(id, s.toError(CmdResume, err)))
 		} else {
 			s.srv.log.Error().Err(err).Str("user", s.p.User).Msg("desktop: snapshot failed")
 		}
 	} else {
-		if id != nil {
+		if reply {
 			s.control = append(s.control, replyOK(id, map[string]any{"replayed": 0, "snapshot": true, "last_seq": at}))
 		}
 		s.control = append(s.control, frame)
@@ -365,7 +365,7 @@ func (s *session) run(ctx context.Context, hasAfter bool, after uint64, epoch st
 		defer close(writerDone)
 		s.writeLoop(ctx)
 	}()
-	s.resume(ctx, nil, hasAfter, after, epoch)
+	s.resume(ctx, false, nil, hasAfter, after, epoch)
 	reason := ReasonClientClosed
 	for {
 		typ, data, err := s.conn.Read(ctx)

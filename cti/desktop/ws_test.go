@@ -128,17 +128,15 @@ func TestWSEveryCommandGetsExactlyOneReply(t *testing.T) {
 	if len(validArgs) != len(builtinSpecs()) {
 		t.Fatalf("validArgs covers %d of %d commands", len(validArgs), len(builtinSpecs()))
 	}
-	want := map[string]string{} // id -> expected code ("" = ok)
-	n := 0
+	type expect struct{ id, code string } // code "" = ok
+	var want []expect
 	send := func(frame any, code string) {
-		n++
-		id := fmt.Sprintf("r%d", n)
+		id := "<nil>"
 		if m, ok := frame.(map[string]any); ok {
+			id = fmt.Sprintf("r%d", len(want))
 			m["id"] = id
-		} else {
-			id = "null"
 		}
-		want[id] = code
+		want = append(want, expect{id, code})
 		c.send(frame)
 	}
 	for name, args := range validArgs {
@@ -155,35 +153,35 @@ func TestWSEveryCommandGetsExactlyOneReply(t *testing.T) {
 	send(map[string]any{"cmd": "no.such"}, CodeInvalidArgument)
 	send(map[string]any{"cmd": "ping"}, "")
 	send(map[string]any{"cmd": "resume", "after": 0}, "")
-	got := map[string]map[string]any{}
-	for len(got) < len(want) {
-		f := c.next()
-		if _, ev := f["event"]; ev {
-			continue
+	send(`{"cmd":"resume","after":0}`, "")             // no id: the reply has "id":null
+	send(`{"cmd":"call.hangup"}`, CodeInvalidArgument) // no id, invalid
+	send(`{"cmd":`, CodeInvalidArgument)               // malformed
+	// one socket's commands are handled in order, so replies come in order
+	for _, w := range want {
+		var f map[string]any
+		for {
+			if f = c.next(); f["event"] == nil {
+				break
+			}
 		}
-		id := fmt.Sprint(f["id"])
-		if _, dup := got[id]; dup {
-			t.Fatalf("second reply for %s: %v", id, f)
+		if got := fmt.Sprint(f["id"]); got != w.id {
+			t.Fatalf("reply for %s, want %s: %v", got, w.id, f)
 		}
-		got[id] = f
-	}
-	for id, code := range want {
-		f := got[id]
-		if code == "" {
+		if w.code == "" {
 			if f["ok"] != true {
-				t.Errorf("%s: %v", id, f)
+				t.Errorf("%s: %v", w.id, f)
 			}
 			continue
 		}
 		e, _ := f["error"].(map[string]any)
-		if f["ok"] != false || e["code"] != code || e["message"] == "" {
-			t.Errorf("%s: want %s, got %v", id, code, f)
+		if f["ok"] != false || e["code"] != w.code || e["message"] == "" {
+			t.Errorf("%s: want %s, got %v", w.id, w.code, f)
 		}
 		if strings.Contains(fmt.Sprint(e["message"]), "hunter2") {
-			t.Errorf("%s: internal error text leaked: %v", id, e)
+			t.Errorf("%s: internal error text leaked: %v", w.id, e)
 		}
 	}
-	// the handler's "id" key cannot overwrite the client's id (checked via got[id]) and
+	// the handler's "id" result key did not overwrite the client's id (checked above), and
 	// nothing more arrives
 	c.send(map[string]any{"id": "last", "cmd": "ping"})
 	if f := c.next(); f["id"] != "last" {
