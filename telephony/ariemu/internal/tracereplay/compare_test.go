@@ -63,6 +63,16 @@ func findEvent(t *testing.T, tr *Trace, typ string, from int) int {
 func TestCompareDetectsMutations(t *testing.T) {
 	r1, r2 := loadPair(t, "inbound-basic")
 	o1, o2 := loadPair(t, "originate-outcomes")
+	e1, e2 := loadPair(t, "external-media")
+	rtpWindow := func(tr *Trace) *Line {
+		for i := range tr.Lines {
+			if tr.Lines[i].Kind == KindRTP && tr.Lines[i].Packets > 100 && tr.Lines[i].Dir == "in" {
+				return &tr.Lines[i]
+			}
+		}
+		t.Fatal("no RTP window")
+		return nil
+	}
 	mutations := []struct {
 		name   string
 		rec    *Trace
@@ -125,6 +135,9 @@ func TestCompareDetectsMutations(t *testing.T) {
 				}
 			}
 		}, "arrived after request"},
+		{"lose RTP packets", e1, func(tr *Trace) { rtpWindow(tr).Packets -= 10 }, "packets: recorded"},
+		{"set an RTP marker", e1, func(tr *Trace) { rtpWindow(tr).Markers = 1 }, "markers: recorded 0, emulated 1"},
+		{"change the RTP payload size", e1, func(tr *Trace) { rtpWindow(tr).PayloadBytes = 320 }, "payload_bytes"},
 		{"change a dialstatus", o1, func(tr *Trace) {
 			for i := range tr.Lines {
 				if strings.Contains(string(tr.Lines[i].Event), `"dialstatus":"BUSY"`) {
@@ -136,8 +149,11 @@ func TestCompareDetectsMutations(t *testing.T) {
 	}
 	for _, m := range mutations {
 		other := r2
-		if m.rec == o1 {
+		switch m.rec {
+		case o1:
 			other = o2
+		case e1:
+			other = e2
 		}
 		mut := cloneTrace(other)
 		m.mutate(mut)
