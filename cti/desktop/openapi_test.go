@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRoutesMatchOpenAPI(t *testing.T) {
@@ -103,5 +104,59 @@ func TestAPIDocNamesEveryCommandAndEvent(t *testing.T) {
 		if !strings.Contains(string(doc), "`"+n+"`") {
 			t.Errorf("docs/API.md does not document `%s`", n)
 		}
+	}
+}
+
+// TestEveryRouteChecksAuthAndRole hits every registered non-public route without a
+// token, with an expired token and with each role below its minimum.
+func TestEveryRouteChecksAuthAndRole(t *testing.T) {
+	hs := newHarness(t, nil)
+	tokens := map[Role]string{}
+	for role, user := range map[Role]string{RoleAgent: "alice", RoleSupervisor: "sam", RoleAdmin: "root"} {
+		tokens[role], _ = hs.login(user)
+	}
+	expired, _ := hs.login("root")
+	hs.clock.Add(11 * time.Hour)
+	for role, user := range map[Role]string{RoleAgent: "alice", RoleSupervisor: "sam", RoleAdmin: "root"} {
+		tokens[role], _ = hs.login(user) // fresh ones
+	}
+	hs.clock.Add(time.Hour + time.Second) // the first root token is now expired
+	do := func(r RouteInfo, tok string) int {
+		path := strings.ReplaceAll(r.Path, "{", "x")
+		req, err := http.NewRequest(r.Method, hs.ts.URL+path, strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := hs.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	checked := 0
+	for _, r := range hs.srv.RouteTable() {
+		if r.MinRole == RoleNone {
+			continue
+		}
+		checked++
+		if got := do(r, ""); got != http.StatusUnauthorized {
+			t.Errorf("%s %s without a token: %d", r.Method, r.Path, got)
+		}
+		if got := do(r, expired); got != http.StatusUnauthorized {
+			t.Errorf("%s %s with an expired token: %d", r.Method, r.Path, got)
+		}
+		for role := RoleAgent; role < r.MinRole; role++ {
+			if got := do(r, tokens[role]); got != http.StatusForbidden {
+				t.Errorf("%s %s as %s: %d", r.Method, r.Path, role, got)
+			}
+		}
+	}
+	if checked < 5 {
+		t.Fatalf("only %d routes checked", checked)
 	}
 }
