@@ -79,6 +79,10 @@ func New(p Params) (*Orchestrator, error) {
 	}, nil
 }
 
+// SetNotifier sets where desktop events go. Call it before Run (the desktop server
+// is built after the orchestrator, whose Desk it takes as handler).
+func (o *Orchestrator) SetNotifier(n Notifier) { o.notify = n }
+
 // Run runs the engine loop, its timer and the event pump until ctx ends. Calls in
 // progress keep their channels in Asterisk; a later run re-adopts nothing yet.
 func (o *Orchestrator) Run(ctx context.Context) error {

@@ -1,0 +1,271 @@
+package cti_test
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/rs/zerolog"
+
+	"github.com/ctid/ctid/cti"
+	"github.com/ctid/ctid/cti/desktop"
+	"github.com/ctid/ctid/queue"
+	"github.com/ctid/ctid/telephony"
+	"github.com/ctid/ctid/telephony/ariemu"
+)
+
+// deskClient is an agent's desktop: one WebSocket, commands with ids, events by seq.
+type deskClient struct {
+	t      *testing.T
+	conn   *websocket.Conn
+	mu     sync.Mutex
+	events []map[string]any
+	reply  map[string]map[string]any
+	signal chan struct{}
+	nextID int
+}
+
+func login(t *testing.T, base, user, pw string) string {
+	t.Helper()
+	resp, err := http.Post(base+"/api/v1/login", "application/json", strings.NewReader(`{"username":"`+user+`","password":"`+pw+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Token string `json:"token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 || out.Token == "" {
+		t.Fatalf("login %s: %d %v", user, resp.StatusCode, err)
+	}
+	return out.Token
+}
+
+func openDesk(t *testing.T, ctx context.Context, base, token string) *deskClient {
+	t.Helper()
+	conn, _, err := websocket.Dial(ctx, strings.Replace(base, "http", "ws", 1)+"/api/v1/ws",
+		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &deskClient{t: t, conn: conn, reply: map[string]map[string]any{}, signal: make(chan struct{}, 1)}
+	go func() {
+		for {
+			_, data, err := conn.Read(ctx)
+			if err != nil {
+				return
+			}
+			var m map[string]any
+			if json.Unmarshal(data, &m) != nil {
+				continue
+			}
+			d.mu.Lock()
+			if id, ok := m["id"].(string); ok {
+				d.reply[id] = m
+			} else {
+				d.events = append(d.events, m)
+			}
+			d.mu.Unlock()
+			select {
+			case d.signal <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() { _ = conn.CloseNow() })
+	return d
+}
+
+func (d *deskClient) waitFor(check func() bool, what string) {
+	d.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for !check() {
+		select {
+		case <-d.signal:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			d.t.Fatalf("timed out waiting for %s; events %v", what, d.events)
+		}
+	}
+}
+
+// do sends a command and returns its one reply.
+func (d *deskClient) do(ctx context.Context, cmd string, args map[string]any) map[string]any {
+	d.t.Helper()
+	d.mu.Lock()
+	d.nextID++
+	id := "c" + string(rune('0'+d.nextID%10)) + time.Now().Format("150405.000000")
+	d.mu.Unlock()
+	frame := map[string]any{"id": id, "cmd": cmd}
+	for k, v := range args {
+		frame[k] = v
+	}
+	b, _ := json.Marshal(frame)
+	if err := d.conn.Write(ctx, websocket.MessageText, b); err != nil {
+		d.t.Fatal(err)
+	}
+	var r map[string]any
+	d.waitFor(func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		r = d.reply[id]
+		return r != nil
+	}, "reply to "+cmd)
+	return r
+}
+
+func (d *deskClient) event(name string, pred func(map[string]any) bool) map[string]any {
+	d.t.Helper()
+	var found map[string]any
+	d.waitFor(func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for _, e := range d.events {
+			if e["event"] == name && (pred == nil || pred(e)) {
+				found = e
+				return true
+			}
+		}
+		return false
+	}, "event "+name)
+	return found
+}
+
+func errCode(r map[string]any) string {
+	e, _ := r["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}
+
+func TestDesktopEndToEnd(t *testing.T) {
+	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ariSrv := httptest.NewServer(emu)
+	tc := telephony.DefaultConfig()
+	tc.URL, tc.Username, tc.Password = ariSrv.URL+"/ari", "ctid", "pw"
+	cli, err := telephony.New(tc, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := queue.NewEngine(salesConfig("anna", "boris"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	media := &udpMedia{socks: map[string]net.PacketConn{}, got: map[string]int{}}
+	orch, err := cti.New(cti.Params{Config: cti.DefaultConfig(), Log: zerolog.Nop(), ARI: cli, Engine: eng, Media: media})
+	if err != nil {
+		t.Fatal(err)
+	}
+	desk, err := cti.NewDesk(cti.DeskParams{Orchestrator: orch, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := desktop.HashPassword("secret-anna", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc := desktop.DefaultConfig()
+	dc.Auth.Users = []desktop.UserConfig{
+		{Username: "anna", Role: "agent", PasswordHash: hash},
+		{Username: "boris", Role: "agent", PasswordHash: hash},
+	}
+	server, err := desktop.NewServer(dc, desk, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	orch.SetNotifier(server)
+	mux := http.NewServeMux()
+	server.Routes(mux)
+	web := httptest.NewServer(mux)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = cli.Run(ctx) })
+	wg.Go(func() { _ = orch.Run(ctx) })
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		web.CloseClientConnections()
+		web.Close()
+		_ = server.Shutdown(context.Background())
+		for id := range media.socks {
+			_ = media.DetachCall(context.Background(), "", id)
+		}
+		media.wg.Wait()
+		cli.Close()
+		ariSrv.CloseClientConnections()
+		ariSrv.Close()
+		if err := emu.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	for !cli.Ready() {
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	anna := openDesk(t, ctx, web.URL, login(t, web.URL, "anna", "secret-anna"))
+	boris := openDesk(t, ctx, web.URL, login(t, web.URL, "boris", "secret-anna"))
+	if r := anna.do(ctx, "agent.ready", nil); r["ok"] != true {
+		t.Fatalf("agent.ready: %v", r)
+	}
+	anna.event("agent.state", func(e map[string]any) bool { return e["state"] == "ready" })
+
+	caller, err := emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: "48221234567", CallerName: "Jan", Dialled: "800",
+		Args: []string{"inbound", "sales", "priority=3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pop := anna.event("call.offered", nil)
+	if pop["call_id"] != caller || pop["caller_number"] != "48221234567" || pop["queue"] != "sales" {
+		t.Fatalf("screen-pop %v", pop)
+	}
+	if r := boris.do(ctx, "call.accept", map[string]any{"call_id": caller}); r["ok"] != false || errCode(r) != "forbidden" {
+		t.Fatalf("boris accepting anna's offer: %v", r)
+	}
+	if r := anna.do(ctx, "call.accept", map[string]any{"call_id": caller}); r["ok"] != true {
+		t.Fatalf("accept: %v", r)
+	}
+	anna.event("call.connected", nil)
+	if r := boris.do(ctx, "call.hangup", map[string]any{"call_id": caller}); errCode(r) != "forbidden" {
+		t.Fatalf("boris hanging up anna's call: %v", r)
+	}
+	if r := anna.do(ctx, "call.hold", map[string]any{"call_id": caller}); r["ok"] != true {
+		t.Fatalf("hold: %v", r)
+	}
+	anna.event("call.held", nil)
+	if r := anna.do(ctx, "call.hold", map[string]any{"call_id": caller}); errCode(r) != "invalid_state" {
+		t.Fatalf("second hold: %v", r)
+	}
+	if r := anna.do(ctx, "call.unhold", map[string]any{"call_id": caller}); r["ok"] != true {
+		t.Fatalf("unhold: %v", r)
+	}
+	if r := anna.do(ctx, "call.hangup", map[string]any{"call_id": caller}); r["ok"] != true {
+		t.Fatalf("hangup: %v", r)
+	}
+	anna.event("wrapup.started", nil)
+	if r := anna.do(ctx, "wrapup.done", map[string]any{"call_id": caller, "disposition": "resolved", "notes": "ok"}); r["ok"] != true {
+		t.Fatalf("wrapup.done: %v", r)
+	}
+	if r := anna.do(ctx, "call.hangup", map[string]any{"call_id": "no-such-call"}); errCode(r) != "not_found" {
+		t.Fatalf("unknown call: %v", r)
+	}
+	// Events carry a seq rising by one.
+	anna.mu.Lock()
+	defer anna.mu.Unlock()
+	for i := 1; i < len(anna.events); i++ {
+		if anna.events[i]["seq"].(float64) != anna.events[i-1]["seq"].(float64)+1 {
+			t.Fatalf("seq not contiguous: %v then %v", anna.events[i-1], anna.events[i])
+		}
+	}
+}
