@@ -307,7 +307,9 @@ func (s *session) resume(ctx context.Context, reply bool, id json.RawMessage, ha
 	s.paused = true
 	h.mu.Unlock()
 
-	snap, err := h.handler.Snapshot(ctx, s.p)
+	sctx, cancel := context.WithTimeout(ctx, s.srv.cfg.WebSocket.CommandTimeout)
+	snap, err := h.handler.Snapshot(sctx, s.p)
+	cancel()
 	var frame []byte
 	if err == nil {
 		snap = withoutKeys(snap, "epoch")

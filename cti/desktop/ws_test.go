@@ -612,3 +612,23 @@ func TestWSIdleSocketClosedWhenTokenExpires(t *testing.T) {
 		t.Fatalf("close: %v", err)
 	}
 }
+
+func TestWSSnapshotFailure(t *testing.T) {
+	hs := newHarness(t, nil)
+	hs.h.snapshot = func(Principal) (map[string]any, error) {
+		return nil, &Error{Code: CodeInvalidState, Message: "engine restarting"}
+	}
+	tok, _ := hs.login("alice")
+	c := hs.dial(tok, "") // no snapshot can be sent: live events still flow
+	hs.srv.Publish("alice", "agent.state", map[string]any{"state": "ready"})
+	if f := c.next(); f["event"] != "agent.state" || seqOf(t, f) != 1 {
+		t.Fatalf("%v", f)
+	}
+	r := c.cmd("resume", map[string]any{"after": 0, "epoch": "other"})
+	if e, _ := r["error"].(map[string]any); r["ok"] != false || e["code"] != CodeInvalidState {
+		t.Fatalf("%v", r)
+	}
+	if r := c.cmd("ping", nil); r["ok"] != true {
+		t.Fatalf("%v", r)
+	}
+}
