@@ -1,14 +1,18 @@
 package desktop
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"golang.org/x/crypto/argon2"
 )
 
@@ -305,4 +309,63 @@ func TestConfigValidateNamesKeys(t *testing.T) {
 			t.Errorf("%s: secret in error %v", tc.key, err)
 		}
 	}
+}
+
+func TestSecretsNeverLogged(t *testing.T) {
+	var buf safeBuffer
+	cfg := testConfig(t)
+	fh := newFakeHandler()
+	srv, err := NewServer(cfg, fh, zerolog.New(&buf).Level(zerolog.DebugLevel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	srv.Routes(mux)
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+	hs := &harness{t: t, srv: srv, h: fh, ts: ts, clock: &fakeClock{t: time.Now()}}
+	hs.post("/api/v1/login", "", map[string]string{"username": "alice", "password": "wrong-but-secret"}).Body.Close()
+	tok, _ := hs.login("alice")
+	c := hs.dial(tok, "")
+	expectSnapshot(t, c, 0)
+	c.cmd("call.hangup", map[string]any{"call_id": "boom"}) // handler error text is logged, not sent
+	admin, _ := hs.login("root")
+	hs.post("/api/v1/users", admin, map[string]any{"username": "carol", "role": "agent", "password": "carol-secret-1"}).Body.Close()
+	hs.post("/api/v1/logout", tok, map[string]string{}).Body.Close()
+	if _, err := c.read(5 * time.Second); err == nil {
+		if _, err := c.read(5 * time.Second); err == nil {
+			t.Fatal("socket not closed by logout")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	log := buf.String()
+	if !strings.Contains(log, "login failed") || !strings.Contains(log, "user created") {
+		t.Fatalf("log lacks the events:\n%s", log)
+	}
+	for _, secret := range []string{testPassword, "wrong-but-secret", "carol-secret-1", tok, admin, "$2a$"} {
+		if strings.Contains(log, secret) {
+			t.Errorf("log contains a secret %q", secret)
+		}
+	}
+}
+
+type safeBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
