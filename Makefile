@@ -47,9 +47,11 @@ test: test-prereqs fmt-check vet
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
-# Bounded fuzzing of the parsers that face the network.
+# Bounded fuzzing of the parsers that face the network or the operator.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZTIME) ./telephony/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZTIME) ./cti/desktop/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSkillExpr$$' -fuzztime $(FUZZTIME) ./queue/
 
 clean:
 	rm -rf bin

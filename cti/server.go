@@ -52,6 +52,8 @@ type ServerParams struct {
 	Gatherer prometheus.Gatherer
 	// Ready lists the named readiness checks of /readyz (e.g. "ari").
 	Ready map[string]ReadyFunc
+	// Mount adds routes (the desktop API) to the server's mux.
+	Mount func(mux *http.ServeMux)
 }
 
 // Server is ctid's HTTP front: health, readiness and metrics now; the desktop API
@@ -77,6 +79,9 @@ func NewServer(p ServerParams) (*Server, error) {
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(p.Gatherer, promhttp.HandlerOpts{}))
+	if p.Mount != nil {
+		p.Mount(s.mux)
+	}
 	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: p.Config.ReadHeaderTime}
 	return s, nil
 }

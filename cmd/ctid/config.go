@@ -14,22 +14,41 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/ctid/ctid/cti"
+	"github.com/ctid/ctid/cti/desktop"
 	"github.com/ctid/ctid/cti/store"
 	"github.com/ctid/ctid/queue"
+	"github.com/ctid/ctid/softphone"
 	"github.com/ctid/ctid/telephony"
 )
 
 // fileConfig is the shape of ctid.yaml. Every key has a default (so CTID_* environment
 // variables can override any of them) and unknown keys are rejected.
 type fileConfig struct {
-	Server   serverSection   `mapstructure:"server"`
-	Log      logSection      `mapstructure:"log"`
-	Asterisk asteriskSection `mapstructure:"asterisk"`
-	Emulator emulatorSection `mapstructure:"emulator"`
-	Store    store.Config    `mapstructure:"store"`
-	Calls    callsSection    `mapstructure:"calls"`
-	Queues   []queueSection  `mapstructure:"queues"`
-	Agents   []agentSection  `mapstructure:"agents"`
+	Server    serverSection    `mapstructure:"server"`
+	Log       logSection       `mapstructure:"log"`
+	Asterisk  asteriskSection  `mapstructure:"asterisk"`
+	Emulator  emulatorSection  `mapstructure:"emulator"`
+	Store     store.Config     `mapstructure:"store"`
+	Calls     callsSection     `mapstructure:"calls"`
+	Queues    []queueSection   `mapstructure:"queues"`
+	Agents    []agentSection   `mapstructure:"agents"`
+	Desktop   desktop.Config   `mapstructure:"desktop"`
+	Softphone softphoneSection `mapstructure:"softphone"`
+}
+
+// softphoneSection configures the browser softphone gateway.
+type softphoneSection struct {
+	Enabled          bool     `mapstructure:"enabled"`
+	MediaPortMin     uint16   `mapstructure:"media_port_min"`
+	MediaPortMax     uint16   `mapstructure:"media_port_max"`
+	MediaBindIP      string   `mapstructure:"media_bind_ip"`
+	MediaAdvertiseIP string   `mapstructure:"media_advertise_ip"`
+	AllowedSources   []string `mapstructure:"allowed_sources"`
+	ICENetworkTypes  []string `mapstructure:"ice_network_types"`
+	ICEInterfaces    []string `mapstructure:"ice_interfaces"`
+	ICELoopback      bool     `mapstructure:"ice_include_loopback"`
+	NAT1To1IPs       []string `mapstructure:"nat_1to1_ips"`
+	STUNURLs         []string `mapstructure:"stun_urls"`
 }
 
 type callsSection struct {
@@ -110,6 +129,12 @@ func defaults() fileConfig {
 		},
 		Emulator: emulatorSection{Listen: "127.0.0.1:8088", Username: "ctid"},
 		Store:    store.DefaultConfig(),
+		Desktop:  desktop.DefaultConfig(),
+		Softphone: func() softphoneSection {
+			d := softphone.DefaultConfig()
+			return softphoneSection{Enabled: true, MediaPortMin: d.MediaPortMin, MediaPortMax: d.MediaPortMax,
+				MediaBindIP: d.MediaBindIP, ICENetworkTypes: d.ICE.NetworkTypes, ICELoopback: d.ICE.IncludeLoopback}
+		}(),
 		Calls: callsSection{
 			MOHClass: cti.DefaultConfig().MOHClass, Fallback: cti.DefaultConfig().Fallback,
 			FallbackReason: cti.DefaultConfig().FallbackReason, OfferTimeout: 20 * time.Second,
@@ -200,6 +225,14 @@ func (fc fileConfig) validate() error {
 	}
 	if err := fc.Store.Validate(); err != nil {
 		return err
+	}
+	if err := fc.Desktop.Validate(); err != nil {
+		return err
+	}
+	if fc.Softphone.Enabled {
+		if err := fc.softphoneConfig().Validate(); err != nil {
+			return err
+		}
 	}
 	if err := fc.callsConfig().Validate(); err != nil {
 		return err
@@ -296,4 +329,16 @@ func (fc fileConfig) queueConfig() (queue.Config, error) {
 		return qc, fmt.Errorf("queues: %w", err)
 	}
 	return qc, nil
+}
+
+func (fc fileConfig) softphoneConfig() softphone.Config {
+	c := softphone.DefaultConfig()
+	sp := fc.Softphone
+	c.MediaPortMin, c.MediaPortMax, c.MediaBindIP, c.MediaAdvertiseIP = sp.MediaPortMin, sp.MediaPortMax, sp.MediaBindIP, sp.MediaAdvertiseIP
+	c.MediaAllowedSources = sp.AllowedSources
+	c.ICE.NetworkTypes, c.ICE.Interfaces, c.ICE.IncludeLoopback, c.ICE.NAT1To1IPs = sp.ICENetworkTypes, sp.ICEInterfaces, sp.ICELoopback, sp.NAT1To1IPs
+	if len(sp.STUNURLs) > 0 {
+		c.ICE.Servers = []softphone.ICEServer{{URLs: sp.STUNURLs}}
+	}
+	return c
 }

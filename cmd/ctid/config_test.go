@@ -127,3 +127,35 @@ func TestCheckPassesAgainstEmulatorAndFailsOnWrongPassword(t *testing.T) {
 		t.Fatalf("wrong-password output should name the URL and the 401 and hide the password:\n%s", out.String())
 	}
 }
+
+func TestUserAddHashesPasswordFromStdin(t *testing.T) {
+	var out, errb bytes.Buffer
+	root := newRootCmd(&out, &errb)
+	root.SetIn(strings.NewReader("correct horse battery\n"))
+	root.SetArgs([]string{"user", "add", "--username", "zoe", "--role", "supervisor", "--teams", "sales", "--cost", "4"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "username: zoe") || !strings.Contains(out.String(), "$2a$04$") ||
+		strings.Contains(out.String(), "correct horse") || !strings.Contains(out.String(), "teams: [sales]") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	root = newRootCmd(&out, &errb)
+	root.SetIn(strings.NewReader("short\n"))
+	root.SetArgs([]string{"user", "add", "--username", "zoe"})
+	if err := root.Execute(); err == nil {
+		t.Fatal("short password accepted")
+	}
+}
+
+func TestSimDialerPrintsEveryMode(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"sim", "dialer", "--agents", "10", "--hours", "0.5"}, &out, &errb); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	for _, m := range []string{"preview", "progressive", "predictive", "abandon %"} {
+		if !strings.Contains(out.String(), m) {
+			t.Fatalf("output lacks %q:\n%s", m, out.String())
+		}
+	}
+}

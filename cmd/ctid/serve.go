@@ -18,8 +18,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ctid/ctid/cti"
+	"github.com/ctid/ctid/cti/desktop"
 	"github.com/ctid/ctid/cti/store"
 	"github.com/ctid/ctid/queue"
+	"github.com/ctid/ctid/softphone"
 	"github.com/ctid/ctid/telephony"
 	"github.com/ctid/ctid/telephony/ariemu"
 )
@@ -40,8 +42,15 @@ func newServeCmd(g *globalFlags, stderr io.Writer) *cobra.Command {
 	}
 }
 
+// serveInfo tells tests what serve started.
+type serveInfo struct {
+	Addr net.Addr
+	Emu  *ariemu.Emulator // nil unless asterisk.mode is emulator
+	API  *desktop.Server
+}
+
 // started is called once ctid listens (tests use it to learn the ports).
-type started func(httpAddr net.Addr, emu *ariemu.Emulator)
+type started func(serveInfo)
 
 // serve runs ctid until ctx ends and then shuts down in order: stop accepting HTTP,
 // finish in-flight requests, close ARI, stop the embedded emulator.
@@ -112,16 +121,49 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 	if err != nil {
 		return fmt.Errorf("%w: queues: %w", errConfig, err)
 	}
-	orch, err := cti.New(cti.Params{
-		Config: fc.callsConfig(), Log: log, ARI: ari, Engine: engine,
-		Notify: logNotifier{log: log.With().Str("component", "desktop").Logger()},
-	})
+	var gw *softphone.Gateway
+	media := cti.NewAgentMedia()
+	if fc.Softphone.Enabled {
+		if gw, err = softphone.NewGateway(fc.softphoneConfig(), log.With().Str("component", "softphone").Logger()); err != nil {
+			return fmt.Errorf("%w: %w", errConfig, err)
+		}
+		defer func() {
+			if cerr := gw.Close(); cerr != nil {
+				log.Warn().Err(cerr).Msg("closing the softphone gateway")
+			}
+		}()
+	}
+	params := cti.Params{Config: fc.callsConfig(), Log: log, ARI: ari, Engine: engine}
+	if gw != nil {
+		params.Media = media
+	}
+	orch, err := cti.New(params)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errConfig, err)
 	}
+	desk, err := cti.NewDesk(cti.DeskParams{Orchestrator: orch, Gateway: gw, Media: media, Log: log.With().Str("component", "desktop").Logger()})
+	if err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+	api, err := desktop.NewServer(fc.Desktop, desk, log.With().Str("component", "desktop").Logger())
+	if err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+	defer func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		if cerr := api.Shutdown(sctx); cerr != nil {
+			log.Warn().Err(cerr).Msg("closing desktop sockets")
+		}
+	}()
+	orch.SetNotifier(api)
+	desk.SetNotifier(api)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if gw != nil {
+		reg.MustRegister(softphone.NewCollector(gw))
+	}
 	registerARIMetrics(reg, ari)
 
 	srv, err := cti.NewServer(cti.ServerParams{
@@ -141,6 +183,7 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 			},
 			"store": st.Ready,
 		},
+		Mount: api.Routes,
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", errConfig, err)
@@ -162,7 +205,7 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 		err := srv.Serve(ctx, func(a net.Addr) {
 			log.Info().Str("url", "http://"+a.String()+"/").Str("version", version).Msg("ctid listening")
 			if onStart != nil {
-				onStart(a, emu)
+				onStart(serveInfo{Addr: a, Emu: emu, API: api})
 			}
 		})
 		if err != nil {
@@ -190,18 +233,6 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 	}
 	log.Info().Msg("stopped")
 	return runErr
-}
-
-// logNotifier stands in for the desktop hub until desktops are wired: it logs what
-// each agent's desktop would be told.
-type logNotifier struct{ log zerolog.Logger }
-
-func (n logNotifier) Publish(user, event string, f map[string]any) {
-	ev := n.log.Info().Str("agent", user).Str("event", event)
-	if id, ok := f["call_id"].(string); ok {
-		ev = ev.Str("call_id", id)
-	}
-	ev.Msg("desktop event")
 }
 
 func registerARIMetrics(reg prometheus.Registerer, ari *telephony.Client) {

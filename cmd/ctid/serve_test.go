@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/viper"
 
+	"github.com/ctid/ctid/cti/desktop"
 	"github.com/ctid/ctid/telephony/ariemu"
 )
 
@@ -65,9 +67,10 @@ func TestServeOnEmbeddedEmulatorHealthReadyMetricsAndShutdown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan net.Addr, 1)
 	emuc := make(chan *ariemu.Emulator, 1)
+	apic := make(chan *desktop.Server, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, fc, log, func(a net.Addr, emu *ariemu.Emulator) { addrc <- a; emuc <- emu })
+		done <- serve(ctx, fc, log, func(i serveInfo) { addrc <- i.Addr; emuc <- i.Emu; apic <- i.API })
 	}()
 	var base string
 	select {
@@ -79,6 +82,13 @@ func TestServeOnEmbeddedEmulatorHealthReadyMetricsAndShutdown(t *testing.T) {
 		t.Fatal("serve did not start")
 	}
 	emu := <-emuc
+	spec, err := os.ReadFile("../../docs/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := desktop.CheckOpenAPI(spec, (<-apic).RouteTable(), ""); err != nil {
+		t.Fatalf("wired routes and docs/openapi.yaml disagree: %v", err)
+	}
 	if emu == nil {
 		t.Fatal("no embedded emulator in emulator mode")
 	}
