@@ -58,7 +58,8 @@ func (e *Emulator) InjectCall(ctx context.Context, spec CallSpec) (string, error
 	}
 	e.localSeq++
 	cid := party{Name: spec.CallerName, Number: spec.CallerNumber}
-	_, ch2 := e.newInboundPair("", "", dialled+"@from-external", dialled, cid, beh, appName, args)
+	// StasisStart is sent before InjectCall returns, so the id is usable at once.
+	_, ch2 := e.newInboundPair("", "", dialled+"@from-external", dialled, cid, beh, appName, args, true)
 	for k, v := range spec.Variables {
 		ch2.vars[k] = v
 	}

@@ -146,7 +146,7 @@ func (e *Emulator) hOriginate(q *ariReq) result {
 			ext = "talk"
 		}
 		beh, _ := behaviourFor(ext)
-		ch1, ch2 := e.newInboundPair(q.get("channelId"), q.get("otherChannelId"), resource, exten, cid, beh, e.cfg.DialplanApp, []string{"inbound", exten})
+		ch1, ch2 := e.newInboundPair(q.get("channelId"), q.get("otherChannelId"), resource, exten, cid, beh, e.cfg.DialplanApp, []string{"inbound", exten}, false)
 		for _, v := range vars {
 			ch1.vars[v.name] = v.value
 		}
@@ -434,7 +434,7 @@ func (e *Emulator) farEndHangup(ch *channel, cause int) {
 
 // newInboundPair builds a simulated inbound caller: ;1 is the far end, ;2 enters
 // Stasis(app, args...) in state Ring (fact 1).
-func (e *Emulator) newInboundPair(id1, id2, resource, exten string, cid party, beh, appName string, args []string) (*channel, *channel) {
+func (e *Emulator) newInboundPair(id1, id2, resource, exten string, cid party, beh, appName string, args []string, now bool) (*channel, *channel) {
 	ch1 := e.newChannel(id1, e.localName(resource, 1), kindFarEnd)
 	ch1.caller, ch1.connected = cid, cid
 	ch1.dp = dialplan{Context: "from-external", Exten: exten, Priority: 1, AppName: "AppDial2", AppData: "(Outgoing Line)"}
@@ -446,7 +446,7 @@ func (e *Emulator) newInboundPair(id1, id2, resource, exten string, cid party, b
 	ch2.dp = dialplan{Context: "from-external", Exten: exten, Priority: 2, AppName: "Stasis", AppData: appName + "," + strings.Join(args, ",")}
 	ch2.behaviour = beh
 	ch1.peer, ch2.peer = ch2, ch1
-	ch2.addTimer(e.after(time.Millisecond, func() {
+	enter := func() {
 		if ch2.gone {
 			return
 		}
@@ -457,7 +457,13 @@ func (e *Emulator) newInboundPair(id1, id2, resource, exten string, cid party, b
 			return
 		}
 		e.stasisStart(ch2, args)
-	}))
+	}
+	if now {
+		enter()
+	} else {
+		// after the originate's HTTP response, as recorded (fact 1)
+		ch2.addTimer(e.after(time.Millisecond, enter))
+	}
 	return ch1, ch2
 }
 
