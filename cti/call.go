@@ -10,6 +10,7 @@ import (
 	"github.com/CyCoreSystems/ari/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/ctid/ctid/cti/store"
 	"github.com/ctid/ctid/queue"
 	"github.com/ctid/ctid/telephony"
 )
@@ -110,6 +111,13 @@ type callActor struct {
 	legUp      bool
 	mediaAgent string // agent whose softphone has a leg attached
 	queued     bool   // known to the engine
+
+	// interaction record: the open segments
+	history   []map[string]any // previous contacts from this number, for the screen-pop
+	ringStart time.Time        // offered to a.agent since
+	talkStart time.Time
+	holdStart time.Time
+	answered  bool
 }
 
 func newCallActor(o *Orchestrator, ch ari.ChannelData, in inbound) *callActor {
@@ -188,12 +196,20 @@ func (a *callActor) start(ctx context.Context) {
 		a.log.Warn().Err(err).Msg("music on hold failed; the caller waits in silence")
 	}
 	a.setState(stateQueued)
+	a.loadHistory(ctx)
+	a.o.record(func(r Records) error {
+		return r.SaveInteraction(store.Interaction{ID: a.id, CallID: a.channel, Direction: store.Inbound, Queue: a.in.queue,
+			CallerNumber: a.caller.Number, CallerName: a.caller.Name, Dialled: a.dialled, Created: a.arrived, Queued: a.o.now()})
+	})
 	err := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
 		return e.CallArrived(now, queue.Call{ID: queue.CallID(a.id), Queue: queue.QueueID(a.in.queue),
 			Priority: a.in.priority, Skills: a.in.skills})
 	})
 	if err != nil {
 		a.log.Warn().Err(err).Msg("cannot queue the call; applying fallback")
+		a.o.record(func(r Records) error {
+			return r.CloseInteraction(store.InteractionClose{ID: a.id, Ended: a.o.now(), Outcome: "rejected", Cause: err.Error()})
+		})
 		a.setState(stateEnded)
 		a.o.fallback(ctx, a.channel, a.log)
 		return
@@ -207,10 +223,12 @@ func (a *callActor) handle(ctx context.Context, m any) {
 		a.onEvent(ctx, m)
 	case offerMsg:
 		a.agent = m.agent
+		a.ringStart = a.o.now()
 		a.setState(stateOffered)
 		a.o.publish(m.agent, "call.offered", a.screenPop(m.deadline))
 	case withdrawMsg:
 		if a.state == stateOffered && a.agent == m.agent {
+			a.closeRinging()
 			a.agent = ""
 			a.setState(stateQueued)
 		}
@@ -236,6 +254,7 @@ func (a *callActor) screenPop(deadline time.Time) map[string]any {
 		"priority":      a.in.priority,
 		"wait_seconds":  int(a.o.now().Sub(a.arrived).Seconds()),
 		"variables":     a.in.vars,
+		"history":       a.history,
 	}
 	if !deadline.IsZero() {
 		f["offer_expires_at"] = deadline.UTC().Format(time.RFC3339Nano)
@@ -321,7 +340,11 @@ func (a *callActor) request(ctx context.Context, r request) error {
 func (a *callActor) connect(ctx context.Context, agent string) error {
 	octx, cancel := a.opCtx(ctx)
 	defer cancel()
+	if a.agent == agent {
+		a.closeRinging()
+	}
 	a.agent = agent
+	a.segment(store.SegQueued, "", a.arrived, a.o.now())
 	a.setState(stateConnecting)
 	br, err := a.o.ari.CreateBridge(octx, "", "mixing", "ctid-"+a.id)
 	if err != nil {
@@ -380,6 +403,10 @@ func (a *callActor) agentLegUp(ctx context.Context) {
 		return
 	}
 	a.setState(stateTalking)
+	a.talkStart, a.answered = a.o.now(), true
+	a.o.record(func(r Records) error {
+		return r.SaveInteraction(store.Interaction{ID: a.id, Direction: store.Inbound, Created: a.arrived, Answered: a.talkStart})
+	})
 	a.o.publish(a.agent, "call.connected", map[string]any{"call_id": a.id, "agent": a.agent, "bridge_id": a.bridge})
 }
 
@@ -405,6 +432,7 @@ func (a *callActor) hold(ctx context.Context, on bool) error {
 		}); err != nil {
 			a.log.Warn().Err(err).Msg("engine hold")
 		}
+		a.holdStart = a.o.now()
 		a.setState(stateHeld)
 		a.o.publish(a.agent, "call.held", map[string]any{"call_id": a.id})
 	case !on && a.state == stateHeld:
@@ -419,6 +447,8 @@ func (a *callActor) hold(ctx context.Context, on bool) error {
 		}); err != nil {
 			a.log.Warn().Err(err).Msg("engine unhold")
 		}
+		a.segment(store.SegHold, a.agent, a.holdStart, a.o.now())
+		a.holdStart = time.Time{}
 		a.setState(stateTalking)
 		a.o.publish(a.agent, "call.unheld", map[string]any{"call_id": a.id})
 	default:
@@ -529,6 +559,76 @@ func (a *callActor) finish(ctx context.Context, cause string) {
 			a.log.Warn().Err(err).Msg("detach softphone leg")
 		}
 	}
+	now := a.o.now()
+	a.closeRinging()
+	if !a.holdStart.IsZero() {
+		a.segment(store.SegHold, a.agent, a.holdStart, now)
+	}
+	if !a.talkStart.IsZero() {
+		a.segment(store.SegTalking, a.agent, a.talkStart, now)
+	} else if a.state == stateQueued || a.state == stateOffered || a.state == stateArriving {
+		a.segment(store.SegQueued, "", a.arrived, now)
+	}
+	outcome := "abandoned"
+	switch {
+	case a.answered:
+		outcome = "answered"
+	case a.state == stateConnecting:
+		outcome = "failed"
+	}
+	a.o.record(func(r Records) error {
+		return r.CloseInteraction(store.InteractionClose{ID: a.id, Ended: now, Outcome: outcome, Cause: cause})
+	})
 	a.setState(stateEnded)
-	a.log.Info().Str("cause", cause).Msg("call finished")
+	a.log.Info().Str("cause", cause).Str("outcome", outcome).Msg("call finished")
+}
+
+// segment appends a closed segment to the interaction.
+func (a *callActor) segment(kind store.SegmentKind, agent string, start, end time.Time) {
+	a.o.record(func(r Records) error {
+		return r.AppendSegment(store.Segment{InteractionID: a.id, Kind: kind, Agent: agent, Start: start, End: end})
+	})
+}
+
+// closeRinging ends the offer to a.agent, if one is open.
+func (a *callActor) closeRinging() {
+	if a.ringStart.IsZero() {
+		return
+	}
+	a.segment(store.SegRinging, a.agent, a.ringStart, a.o.now())
+	a.ringStart = time.Time{}
+}
+
+// historyTimeout bounds the contact-history lookup so that it never delays an offer
+// noticeably.
+const historyTimeout = 250 * time.Millisecond
+
+// loadHistory reads the caller's previous contacts for the screen-pop.
+func (a *callActor) loadHistory(ctx context.Context) {
+	a.history = []map[string]any{}
+	if a.o.records == nil || a.caller.Number == "" {
+		return
+	}
+	hctx, cancel := context.WithTimeout(ctx, historyTimeout)
+	defer cancel()
+	list, err := a.o.records.InteractionsByNumber(hctx, a.caller.Number, 10)
+	if err != nil {
+		a.log.Warn().Err(err).Msg("contact history unavailable for the screen-pop")
+		return
+	}
+	for _, ix := range list {
+		if ix.ID == a.id {
+			continue
+		}
+		agents := []string{}
+		for _, sg := range ix.Segments {
+			if sg.Kind == store.SegTalking && sg.Agent != "" {
+				agents = append(agents, sg.Agent)
+			}
+		}
+		a.history = append(a.history, map[string]any{
+			"interaction_id": ix.ID, "at": ix.Created.UTC().Format(time.RFC3339), "direction": ix.Direction.String(),
+			"queue": ix.Queue, "agents": agents, "outcome": ix.Outcome, "disposition": ix.Disposition, "notes": ix.Notes,
+		})
+	}
 }

@@ -118,7 +118,10 @@ func (d *Desk) HandleCommand(ctx context.Context, p desktop.Principal, c desktop
 	case "call.hangup":
 		err = d.o.Hangup(ctx, agent, call)
 	case "wrapup.done":
-		err = d.o.WrapUpDone(ctx, agent)
+		var a desktop.WrapupArgs
+		if err = c.Decode(&a); err == nil {
+			err = d.o.WrapUpDone(ctx, agent, WrapUpResult{CallID: a.CallID, Disposition: a.Disposition, Notes: a.Notes})
+		}
 	case "supervisor.set_state":
 		var a desktop.SetStateArgs
 		if err = c.Decode(&a); err == nil {

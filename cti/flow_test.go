@@ -2,8 +2,11 @@ package cti_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
+	"strings"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -12,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ctid/ctid/cti"
+	"github.com/ctid/ctid/cti/store"
 	"github.com/ctid/ctid/queue"
 	"github.com/ctid/ctid/telephony"
 	"github.com/ctid/ctid/telephony/ariemu"
@@ -136,6 +140,7 @@ func (m *udpMedia) packets(callID string) int {
 }
 
 type world struct {
+	store *store.Store
 	emu   *ariemu.Emulator
 	orch  *cti.Orchestrator
 	desk  *desk
@@ -160,8 +165,14 @@ func newWorld(t *testing.T, qc queue.Config) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{emu: emu, desk: newDesk(), media: &udpMedia{socks: map[string]net.PacketConn{}, got: map[string]int{}}}
-	w.orch, err = cti.New(cti.Params{Config: cti.DefaultConfig(), Log: zerolog.Nop(), ARI: cli, Engine: eng, Media: w.media, Notify: w.desk})
+	sc := store.DefaultConfig()
+	sc.Path = filepath.Join(t.TempDir(), "ctid.db")
+	st, err := store.Open(context.Background(), sc, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{store: st, emu: emu, desk: newDesk(), media: &udpMedia{socks: map[string]net.PacketConn{}, got: map[string]int{}}}
+	w.orch, err = cti.New(cti.Params{Config: cti.DefaultConfig(), Log: zerolog.Nop(), ARI: cli, Engine: eng, Media: w.media, Notify: w.desk, Records: st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,6 +201,9 @@ func newWorld(t *testing.T, qc queue.Config) *world {
 		srv.Close()
 		if err := emu.Close(); err != nil {
 			t.Errorf("emulator: %v", err)
+		}
+		if err := st.Close(); err != nil {
+			t.Errorf("store: %v", err)
 		}
 	})
 	deadline := time.Now().Add(5 * time.Second)
@@ -283,12 +297,52 @@ func TestInboundCallOfferedAcceptedTalkHoldHangupWrapUp(t *testing.T) {
 	w.desk.wait(t, "anna", "call.ended", nil)
 	w.desk.wait(t, "anna", "wrapup.started", nil)
 	w.desk.wait(t, "anna", "agent.state", func(e map[string]any) bool { return e["state"] == queue.WrapUp.String() })
-	if err := w.orch.WrapUpDone(w.ctx, "anna"); err != nil {
+	if err := w.orch.WrapUpDone(w.ctx, "anna", cti.WrapUpResult{CallID: "someone-else"}); err == nil {
+		t.Fatal("wrap-up for a call anna is not wrapping up accepted")
+	}
+	if err := w.orch.WrapUpDone(w.ctx, "anna", cti.WrapUpResult{CallID: caller, Disposition: "resolved", Notes: "router reset"}); err != nil {
 		t.Fatal(err)
+	}
+	// The record is committed by the time WrapUpDone returns; segments follow queued.
+	if err := w.store.Sync(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := w.store.Interaction(w.ctx, caller)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ix.Outcome != "answered" || ix.Disposition != "resolved" || ix.Notes != "router reset" || ix.Queue != "sales" ||
+		ix.CallerNumber != "48221234567" || ix.Answered.IsZero() || ix.Ended.IsZero() {
+		t.Fatalf("interaction %+v", ix)
+	}
+	var kinds []string
+	for _, sg := range ix.Segments {
+		kinds = append(kinds, sg.Kind.String()+":"+sg.Agent)
+		if sg.End.Before(sg.Start) {
+			t.Fatalf("segment ends before it starts: %+v", sg)
+		}
+	}
+	want := []string{"ringing:anna", "queued:", "hold:anna", "talking:anna", "wrapup:anna"}
+	if strings.Join(kinds, ",") != strings.Join(want, ",") {
+		t.Fatalf("segments %v, want %v", kinds, want)
+	}
+	// The next call from the same number pops with that history.
+	if err := w.orch.AgentReady(w.ctx, "anna"); err != nil && !errors.Is(err, queue.ErrInvalidTransition) {
+		t.Fatal(err)
+	}
+	again, err := w.emu.InjectCall(w.ctx, ariemu.CallSpec{CallerNumber: "48221234567", Dialled: "800100200", Args: []string{"inbound", "sales"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pop2 := w.desk.wait(t, "anna", "call.offered", func(e map[string]any) bool { return e["call_id"] == again })
+	hist, _ := pop2["history"].([]map[string]any)
+	if len(hist) != 1 || hist[0]["disposition"] != "resolved" || hist[0]["interaction_id"] != caller {
+		t.Fatalf("history in screen-pop: %v", pop2["history"])
 	}
 	deadline = time.Now().Add(5 * time.Second)
 	for {
-		if len(w.emu.ChannelIDs()) == 0 && len(w.emu.Bridges()) == 0 {
+		ids := w.emu.ChannelIDs()
+		if !contains(ids, caller) && !contains(ids, caller+"-agent") && bridgeMembers(w.emu, bridge) == nil {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -12,6 +12,7 @@ import (
 	"github.com/CyCoreSystems/ari/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/ctid/ctid/cti/store"
 	"github.com/ctid/ctid/queue"
 	"github.com/ctid/ctid/telephony"
 )
@@ -34,7 +35,9 @@ type Params struct {
 	Engine *queue.Engine
 	Media  Media    // nil: every agent must have a SIP device
 	Notify Notifier // nil: events are dropped
-	Now    func() time.Time
+	// Records stores interactions and their segments; nil keeps no records.
+	Records Records
+	Now     func() time.Time
 }
 
 // Orchestrator turns ARI events and agent commands into queue decisions and ARI
@@ -46,8 +49,9 @@ type Orchestrator struct {
 	ari    Telephony
 	loop   *queue.Loop
 	media  Media
-	notify Notifier
-	now    func() time.Time
+	notify  Notifier
+	records Records
+	now     func() time.Time
 
 	kick chan struct{}
 
@@ -56,6 +60,13 @@ type Orchestrator struct {
 	wg        sync.WaitGroup
 	calls     map[string]*callActor // by call id
 	byChannel map[string]*callActor // every channel of every call
+	wrapups   map[string]wrapup     // agent -> the wrap-up in progress
+}
+
+// wrapup is an agent's after-call work for one call.
+type wrapup struct {
+	callID string
+	start  time.Time
 }
 
 // New checks the parameters.
@@ -72,7 +83,8 @@ func New(p Params) (*Orchestrator, error) {
 	}
 	return &Orchestrator{
 		cfg: p.Config, log: p.Log.With().Str("component", "cti").Logger(),
-		ari: p.ARI, loop: queue.NewLoop(p.Engine), media: p.Media, notify: p.Notify, now: now,
+		ari: p.ARI, loop: queue.NewLoop(p.Engine), media: p.Media, notify: p.Notify, records: p.Records, now: now,
+		wrapups:   map[string]wrapup{},
 		kick:      make(chan struct{}, 1),
 		calls:     map[string]*callActor{},
 		byChannel: map[string]*callActor{},
@@ -340,6 +352,9 @@ func (o *Orchestrator) apply(ds []queue.Decision) {
 		case queue.DecAgentState:
 			o.publish(string(d.Agent), "agent.state", map[string]any{"agent": string(d.Agent), "state": d.State.String(), "reason": d.Reason})
 		case queue.DecWrapUpStarted:
+			o.mu.Lock()
+			o.wrapups[string(d.Agent)] = wrapup{callID: string(d.Call), start: o.now()}
+			o.mu.Unlock()
 			f := map[string]any{"agent": string(d.Agent), "call_id": string(d.Call)}
 			if !d.Deadline.IsZero() {
 				f["deadline"] = d.Deadline.UTC().Format(time.RFC3339Nano)
@@ -442,11 +457,55 @@ func (o *Orchestrator) Hangup(ctx context.Context, agent, callID string) error {
 	return o.askCall(ctx, callID, hangupMsg{agent: agent})
 }
 
-// WrapUpDone ends the agent's wrap-up for a call.
-func (o *Orchestrator) WrapUpDone(ctx context.Context, agent string) error {
-	return o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+// WrapUpDone ends the agent's wrap-up; the disposition and notes are committed to
+// the interaction before this returns (what the agent was told is saved, is).
+func (o *Orchestrator) WrapUpDone(ctx context.Context, agent string, r WrapUpResult) error {
+	o.mu.Lock()
+	w, ok := o.wrapups[agent]
+	o.mu.Unlock()
+	if r.CallID == "" {
+		r.CallID = w.callID
+	}
+	if ok && r.CallID != w.callID {
+		return fmt.Errorf("%w: %s is wrapping up %s, not %s", ErrNotYourCall, agent, w.callID, r.CallID)
+	}
+	if o.records != nil && r.CallID != "" {
+		if err := o.records.SaveDurable(ctx, store.InteractionClose{ID: r.CallID, Disposition: r.Disposition, Notes: r.Notes}); err != nil {
+			return fmt.Errorf("saving the disposition: %w", err)
+		}
+		if ok {
+			o.record(func(rec Records) error {
+				return rec.AppendSegment(store.Segment{InteractionID: w.callID, Kind: store.SegWrapUp, Agent: agent, Start: w.start, End: o.now()})
+			})
+		}
+	}
+	if err := o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
 		return e.WrapUpDone(now, queue.AgentID(agent))
-	})
+	}); err != nil {
+		return err
+	}
+	o.mu.Lock()
+	delete(o.wrapups, agent)
+	o.mu.Unlock()
+	return nil
+}
+
+// WrapUpResult is what the agent filled in during wrap-up.
+type WrapUpResult struct {
+	CallID      string
+	Disposition string
+	Notes       string
+}
+
+// record runs a queued store write; a refused write (backlog full, store closed) is
+// logged loudly, never silently dropped.
+func (o *Orchestrator) record(write func(Records) error) {
+	if o.records == nil {
+		return
+	}
+	if err := write(o.records); err != nil {
+		o.log.Error().Err(err).Msg("interaction record not queued")
+	}
 }
 
 func (o *Orchestrator) askCall(ctx context.Context, callID string, m request) error {

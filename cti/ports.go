@@ -5,6 +5,7 @@ import (
 
 	"github.com/CyCoreSystems/ari/v5"
 
+	"github.com/ctid/ctid/cti/store"
 	"github.com/ctid/ctid/telephony"
 )
 
@@ -36,6 +37,16 @@ type Media interface {
 	// before Asterisk has sent anything.
 	SetRemote(agent, callID, addr string) error
 	DetachCall(ctx context.Context, agent, callID string) error
+}
+
+// Records is where interactions are written (*store.Store). Queued writes must not
+// block; SaveDurable returns once the record is committed.
+type Records interface {
+	SaveInteraction(store.Interaction) error
+	AppendSegment(store.Segment) error
+	CloseInteraction(store.InteractionClose) error
+	SaveDurable(ctx context.Context, rec store.Record) error
+	InteractionsByNumber(ctx context.Context, number string, limit int) ([]store.Interaction, error)
 }
 
 // Notifier delivers events to desktops (the desktop hub). Publish never blocks.

@@ -133,7 +133,7 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 			}
 		}()
 	}
-	params := cti.Params{Config: fc.callsConfig(), Log: log, ARI: ari, Engine: engine}
+	params := cti.Params{Config: fc.callsConfig(), Log: log, ARI: ari, Engine: engine, Records: st}
 	if gw != nil {
 		params.Media = media
 	}
