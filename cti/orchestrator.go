@@ -44,11 +44,11 @@ type Params struct {
 // operations. It owns: the event pump (routes events to per-call actors, nothing
 // else), the ACD engine loop, the engine's timer, and one actor per call.
 type Orchestrator struct {
-	cfg    Config
-	log    zerolog.Logger
-	ari    Telephony
-	loop   *queue.Loop
-	media  Media
+	cfg     Config
+	log     zerolog.Logger
+	ari     Telephony
+	loop    *queue.Loop
+	media   Media
 	notify  Notifier
 	records Records
 	now     func() time.Time
