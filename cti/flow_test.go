@@ -70,6 +70,18 @@ func (d *desk) wait(t *testing.T, user, name string, pred func(map[string]any) b
 	}
 }
 
+func (d *desk) countFor(user, name, callID string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, e := range d.events[user] {
+		if e["event"] == name && e["call_id"] == callID {
+			n++
+		}
+	}
+	return n
+}
+
 func (d *desk) count(user, name string) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -430,3 +442,56 @@ func contains(xs []string, x string) bool {
 }
 
 var _ = fmt.Sprint
+
+// Ring-all offers a call to every ready agent; when they all accept at once exactly
+// one is connected and the others are refused (agent collision).
+func TestRingAllRacingAcceptsConnectOneAgent(t *testing.T) {
+	agents := []string{"a1", "a2", "a3", "a4", "a5", "a6"}
+	qc := salesConfig(agents...)
+	qc.Queues[0].Strategy = queue.RingAll
+	w := newWorld(t, qc)
+	for _, a := range agents {
+		w.ready(t, a)
+	}
+	for round := range 3 {
+		caller, err := w.emu.InjectCall(w.ctx, ariemu.CallSpec{CallerNumber: fmt.Sprint(100 + round), Dialled: "1", Args: []string{"inbound", "sales"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var offered []string
+		for _, a := range agents {
+			w.desk.wait(t, a, "call.offered", func(e map[string]any) bool { return e["call_id"] == caller })
+			offered = append(offered, a)
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		winners := []string{}
+		for _, a := range offered {
+			wg.Go(func() {
+				if err := w.orch.Accept(w.ctx, a, caller); err == nil {
+					mu.Lock()
+					winners = append(winners, a)
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if len(winners) != 1 {
+			t.Fatalf("round %d: %d agents won the call: %v", round, len(winners), winners)
+		}
+		w.desk.wait(t, winners[0], "call.connected", func(e map[string]any) bool { return e["call_id"] == caller })
+		for _, a := range offered {
+			if a != winners[0] && w.desk.countFor(a, "call.connected", caller) > 0 {
+				t.Fatalf("loser %s got call.connected", a)
+			}
+		}
+		// Free the winner for the next round.
+		if err := w.orch.Hangup(w.ctx, winners[0], caller); err != nil {
+			t.Fatal(err)
+		}
+		w.desk.wait(t, winners[0], "wrapup.started", func(e map[string]any) bool { return e["call_id"] == caller })
+		if err := w.orch.WrapUpDone(w.ctx, winners[0], cti.WrapUpResult{CallID: caller}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
