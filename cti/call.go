@@ -77,6 +77,10 @@ type (
 		agent, digits string
 	}
 	hangupMsg struct{ agent string }
+	// transferMsg is a blind transfer of the caller to another queue.
+	transferMsg struct {
+		agent, queue string
+	}
 
 	envelope struct {
 		req   request
@@ -89,6 +93,7 @@ func (m holdMsg) agentName() string    { return m.agent }
 func (m muteMsg) agentName() string    { return m.agent }
 func (m dtmfMsg) agentName() string    { return m.agent }
 func (m hangupMsg) agentName() string  { return m.agent }
+func (m transferMsg) agentName() string { return m.agent }
 
 // callActor owns one inbound call: its channels, bridge and flow state. All ARI
 // I/O for the call happens on its goroutine.
@@ -110,6 +115,7 @@ type callActor struct {
 	agentLeg   string
 	legUp      bool
 	mediaAgent string // agent whose softphone has a leg attached
+	legs       int    // agent legs staged so far
 	queued     bool   // known to the engine
 
 	// interaction record: the open segments
@@ -324,6 +330,11 @@ func (a *callActor) request(ctx context.Context, r request) error {
 		octx, cancel := a.opCtx(ctx)
 		defer cancel()
 		return a.o.ari.SendDTMF(octx, a.channel, r.digits)
+	case transferMsg:
+		if a.state != stateTalking && a.state != stateHeld {
+			return fmt.Errorf("%w: transfer in state %s", ErrCallState, a.state)
+		}
+		return a.transferToQueue(ctx, r.queue)
 	case hangupMsg:
 		if a.state != stateTalking && a.state != stateHeld && a.state != stateConnecting {
 			return fmt.Errorf("%w: hangup in state %s", ErrCallState, a.state)
@@ -359,7 +370,13 @@ func (a *callActor) connect(ctx context.Context, agent string) error {
 		a.connectFailed(ctx, err)
 		return err
 	}
+	// Every connect stages a fresh id: a transferred call's next agent leg must not
+	// be confused with the last one's late events, nor collide with it in Asterisk.
+	a.legs++
 	a.agentLeg = a.id + "-agent"
+	if a.legs > 1 {
+		a.agentLeg = fmt.Sprintf("%s-agent-%d", a.id, a.legs)
+	}
 	a.o.own(a, a.agentLeg)
 	device := a.o.cfg.deviceOf(agent)
 	if device == DeviceWebRTC {
@@ -631,4 +648,62 @@ func (a *callActor) loadHistory(ctx context.Context) {
 			"queue": ix.Queue, "agents": agents, "outcome": ix.Outcome, "disposition": ix.Disposition, "notes": ix.Notes,
 		})
 	}
+}
+
+// transferToQueue blind-transfers the caller to another queue: the agent's leg goes,
+// the agent goes to wrap-up for their part, and the caller waits with music on hold
+// in the new queue (as a new arrival: the engine does not yet carry the original
+// enqueue time across a transfer).
+func (a *callActor) transferToQueue(ctx context.Context, target string) error {
+	octx, cancel := a.opCtx(ctx)
+	defer cancel()
+	now := a.o.now()
+	// The caller must be accepted by the target queue before the agent lets go.
+	newCall := queue.Call{ID: queue.CallID(a.id), Queue: queue.QueueID(target), Priority: a.in.priority, Skills: a.in.skills}
+	if err := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+		if _, err := e.QueueStats(now, newCall.Queue); err != nil {
+			return nil, err
+		}
+		return e.CallEnded(now, newCall.ID)
+	}); err != nil {
+		return err
+	}
+	agent := a.agent
+	if !a.holdStart.IsZero() {
+		a.segment(store.SegHold, agent, a.holdStart, now)
+		a.holdStart = time.Time{}
+	}
+	a.segment(store.SegTalking, agent, a.talkStart, now)
+	a.segment(store.SegTransfer, agent, now, now)
+	a.talkStart = time.Time{}
+	leg := a.agentLeg
+	a.agentLeg, a.legUp = "", false
+	if err := a.o.ari.Hangup(octx, leg, "normal"); err != nil && !errors.Is(err, telephony.ErrNotFound) {
+		a.log.Warn().Err(err).Msg("hang up agent leg on transfer")
+	}
+	if a.bridge != "" {
+		if err := a.o.ari.DestroyBridge(octx, a.bridge); err != nil && !errors.Is(err, telephony.ErrNotFound) {
+			a.log.Warn().Err(err).Msg("destroy bridge on transfer")
+		}
+		a.bridge = ""
+	}
+	if a.mediaAgent != "" && a.o.media != nil {
+		if err := a.o.media.DetachCall(octx, a.mediaAgent, a.id); err != nil {
+			a.log.Warn().Err(err).Msg("detach softphone leg on transfer")
+		}
+		a.mediaAgent = ""
+	}
+	if err := a.o.ari.StartMOH(octx, a.channel, a.o.cfg.MOHClass); err != nil {
+		a.log.Warn().Err(err).Msg("music on hold after transfer")
+	}
+	a.o.publish(agent, "call.transferred", map[string]any{"call_id": a.id, "to": map[string]any{"queue": target}, "mode": "blind"})
+	a.log.Info().Str("agent", agent).Str("to_queue", target).Msg("blind transfer to queue")
+	a.agent = ""
+	a.in.queue = target
+	a.arrived = now
+	a.log = a.log.With().Str("queue", target).Logger()
+	a.setState(stateQueued)
+	return a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+		return e.CallArrived(now, newCall)
+	})
 }

@@ -122,6 +122,15 @@ func (d *Desk) HandleCommand(ctx context.Context, p desktop.Principal, c desktop
 		if err = c.Decode(&a); err == nil {
 			err = d.o.WrapUpDone(ctx, agent, WrapUpResult{CallID: a.CallID, Disposition: a.Disposition, Notes: a.Notes})
 		}
+	case "call.transfer":
+		var a desktop.TransferArgs
+		if err = c.Decode(&a); err != nil {
+			break
+		}
+		if a.Mode != "blind" || a.To.Queue == "" {
+			return nil, desktop.Errorf("invalid_state", "only blind transfer to a queue is available in this version of ctid yet")
+		}
+		err = d.o.TransferToQueue(ctx, agent, a.CallID, a.To.Queue)
 	case "supervisor.set_state":
 		var a desktop.SetStateArgs
 		if err = c.Decode(&a); err == nil {

@@ -495,3 +495,76 @@ func TestRingAllRacingAcceptsConnectOneAgent(t *testing.T) {
 		}
 	}
 }
+
+func TestBlindTransferToQueue(t *testing.T) {
+	qc := salesConfig("anna", "boris")
+	qc.Queues = append(qc.Queues, queue.QueueConfig{ID: "support", WrapUp: 30 * time.Second, Members: []queue.Member{{Agent: "boris", Tier: 1}}})
+	qc.Queues[0].Members = qc.Queues[0].Members[:1] // sales: anna only
+	w := newWorld(t, qc)
+	w.ready(t, "anna")
+	w.ready(t, "boris")
+	caller, err := w.emu.InjectCall(w.ctx, ariemu.CallSpec{CallerNumber: "700", Dialled: "1", Args: []string{"inbound", "sales"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.desk.wait(t, "anna", "call.offered", nil)
+	if err := w.orch.Accept(w.ctx, "anna", caller); err != nil {
+		t.Fatal(err)
+	}
+	w.desk.wait(t, "anna", "call.connected", nil)
+	if err := w.orch.TransferToQueue(w.ctx, "boris", caller, "support"); err == nil {
+		t.Fatal("boris transferred anna's call")
+	}
+	if err := w.orch.TransferToQueue(w.ctx, "anna", caller, "no-such-queue"); err == nil {
+		t.Fatal("transfer to an unknown queue accepted")
+	}
+	if err := w.orch.TransferToQueue(w.ctx, "anna", caller, "support"); err != nil {
+		t.Fatalf("transfer: %v", err)
+	}
+	w.desk.wait(t, "anna", "call.transferred", nil)
+	w.desk.wait(t, "anna", "wrapup.started", func(e map[string]any) bool { return e["call_id"] == caller })
+	w.desk.wait(t, "boris", "call.offered", func(e map[string]any) bool { return e["call_id"] == caller && e["queue"] == "support" })
+	if err := w.orch.Accept(w.ctx, "boris", caller); err != nil {
+		t.Fatal(err)
+	}
+	conn := w.desk.wait(t, "boris", "call.connected", nil)
+	members := bridgeMembers(w.emu, conn["bridge_id"].(string))
+	if len(members) != 2 || !contains(members, caller) || !contains(members, caller+"-agent-2") {
+		t.Fatalf("bridge after transfer: %v", members)
+	}
+	if err := w.orch.Hangup(w.ctx, "boris", caller); err != nil {
+		t.Fatal(err)
+	}
+	w.desk.wait(t, "boris", "wrapup.started", nil)
+	if err := w.orch.WrapUpDone(w.ctx, "boris", cti.WrapUpResult{CallID: caller, Disposition: "fixed"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.store.Sync(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := w.store.Interaction(w.ctx, caller)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var talk []string
+	var kinds []string
+	for _, sg := range ix.Segments {
+		kinds = append(kinds, sg.Kind.String()+":"+sg.Agent)
+		if sg.Kind == store.SegTalking {
+			talk = append(talk, sg.Agent)
+		}
+	}
+	// Each agent's talk time is their own: the transfer does not inflate anna's.
+	if strings.Join(talk, ",") != "anna,boris" || ix.Outcome != "answered" {
+		t.Fatalf("segments %v outcome %s", kinds, ix.Outcome)
+	}
+	for _, sg := range ix.Segments {
+		if sg.Kind == store.SegTalking && sg.Agent == "anna" {
+			for _, sb := range ix.Segments {
+				if sb.Kind == store.SegTalking && sb.Agent == "boris" && sg.End.After(sb.Start) {
+					t.Fatalf("anna's talk segment overlaps boris's: %+v %+v", sg, sb)
+				}
+			}
+		}
+	}
+}

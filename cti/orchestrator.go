@@ -452,6 +452,11 @@ func (o *Orchestrator) DTMF(ctx context.Context, agent, callID, digits string) e
 	return o.askCall(ctx, callID, dtmfMsg{agent: agent, digits: digits})
 }
 
+// TransferToQueue blind-transfers the agent's caller into another queue.
+func (o *Orchestrator) TransferToQueue(ctx context.Context, agent, callID, target string) error {
+	return o.askCall(ctx, callID, transferMsg{agent: agent, queue: target})
+}
+
 // Hangup ends the call from the agent's side.
 func (o *Orchestrator) Hangup(ctx context.Context, agent, callID string) error {
 	return o.askCall(ctx, callID, hangupMsg{agent: agent})
