@@ -88,11 +88,11 @@ type (
 	}
 )
 
-func (m connectMsg) agentName() string { return m.agent }
-func (m holdMsg) agentName() string    { return m.agent }
-func (m muteMsg) agentName() string    { return m.agent }
-func (m dtmfMsg) agentName() string    { return m.agent }
-func (m hangupMsg) agentName() string  { return m.agent }
+func (m connectMsg) agentName() string  { return m.agent }
+func (m holdMsg) agentName() string     { return m.agent }
+func (m muteMsg) agentName() string     { return m.agent }
+func (m dtmfMsg) agentName() string     { return m.agent }
+func (m hangupMsg) agentName() string   { return m.agent }
 func (m transferMsg) agentName() string { return m.agent }
 
 // callActor owns one inbound call: its channels, bridge and flow state. All ARI
