@@ -127,8 +127,11 @@ func (l *rtpLeg) send() {
 	ts := binary.BigEndian.Uint32(rnd[4:8])
 	pkt := make([]byte, 12+160)
 	phase := 0.0
-	tick := time.NewTicker(20 * time.Millisecond)
+	// A 10 ms ticker drives a 20 ms packet clock: packets due while the goroutine
+	// was not scheduled are caught up, so the rate stays 50/s on a loaded machine.
+	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
+	var next time.Time
 	for {
 		select {
 		case <-l.stop:
@@ -136,32 +139,47 @@ func (l *rtpLeg) send() {
 		case <-tick.C:
 		}
 		if !l.audible() {
+			next = time.Time{}
 			continue
 		}
-		pkt[0] = 0x80
-		pkt[1] = 0 // PT 0 PCMU, no marker
-		binary.BigEndian.PutUint16(pkt[2:], seq)
-		binary.BigEndian.PutUint32(pkt[4:], ts)
-		binary.BigEndian.PutUint32(pkt[8:], ssrc)
-		for i := 0; i < 160; i++ {
-			pkt[12+i] = linearToULaw(int16(3000 * math.Sin(phase)))
-			phase += 2 * math.Pi * 425 / 8000
+		now := time.Now()
+		if next.IsZero() || now.Sub(next) > 200*time.Millisecond {
+			next = now
 		}
-		phase = math.Mod(phase, 2*math.Pi)
-		l.sendMu.Lock()
-		select {
-		case <-l.stop:
-			l.sendMu.Unlock()
-			return
-		default:
+		for !now.Before(next) {
+			next = next.Add(20 * time.Millisecond)
+			if !l.sendOne(pkt, &seq, &ts, ssrc, &phase) {
+				return
+			}
 		}
-		if _, err := l.conn.WriteToUDP(pkt, l.remote); err == nil {
-			l.sent.Add(1)
-		}
-		l.sendMu.Unlock()
-		seq++
-		ts += 160
 	}
+}
+
+// sendOne writes one packet; false once the leg is closed.
+func (l *rtpLeg) sendOne(pkt []byte, seq *uint16, ts *uint32, ssrc uint32, phase *float64) bool {
+	pkt[0] = 0x80
+	pkt[1] = 0 // PT 0 PCMU, no marker
+	binary.BigEndian.PutUint16(pkt[2:], *seq)
+	binary.BigEndian.PutUint32(pkt[4:], *ts)
+	binary.BigEndian.PutUint32(pkt[8:], ssrc)
+	for i := 0; i < 160; i++ {
+		pkt[12+i] = linearToULaw(int16(3000 * math.Sin(*phase)))
+		*phase += 2 * math.Pi * 425 / 8000
+	}
+	*phase = math.Mod(*phase, 2*math.Pi)
+	l.sendMu.Lock()
+	defer l.sendMu.Unlock()
+	select {
+	case <-l.stop:
+		return false
+	default:
+	}
+	if _, err := l.conn.WriteToUDP(pkt, l.remote); err == nil {
+		l.sent.Add(1)
+	}
+	*seq++
+	*ts += 160
+	return true
 }
 
 // linearToULaw is G.711 µ-law encoding.
