@@ -120,6 +120,8 @@ type callActor struct {
 
 	// interaction record: the open segments
 	history   []map[string]any // previous contacts from this number, for the screen-pop
+	crm       map[string]any   // CRM lookup answer (nil: none yet)
+	popped    bool             // a screen-pop went out without CRM data
 	ringStart time.Time        // offered to a.agent since
 	talkStart time.Time
 	holdStart time.Time
@@ -202,6 +204,7 @@ func (a *callActor) start(ctx context.Context) {
 		a.log.Warn().Err(err).Msg("music on hold failed; the caller waits in silence")
 	}
 	a.setState(stateQueued)
+	a.startCRM(ctx)
 	a.loadHistory(ctx)
 	a.o.record(func(r Records) error {
 		return r.SaveInteraction(store.Interaction{ID: a.id, CallID: a.channel, Direction: store.Inbound, Queue: a.in.queue,
@@ -232,6 +235,9 @@ func (a *callActor) handle(ctx context.Context, m any) {
 		a.ringStart = a.o.now()
 		a.setState(stateOffered)
 		a.o.publish(m.agent, "call.offered", a.screenPop(m.deadline))
+		if a.crm == nil {
+			a.popped = true
+		}
 	case withdrawMsg:
 		if a.state == stateOffered && a.agent == m.agent {
 			a.closeRinging()
@@ -242,6 +248,8 @@ func (a *callActor) handle(ctx context.Context, m any) {
 		a.leaveQueue(ctx, m)
 	case callerGone:
 		a.callerLeft(ctx, m.cause)
+	case crmResult:
+		a.onCRM(m)
 	case envelope:
 		m.reply <- a.request(ctx, m.req)
 	default:
@@ -261,6 +269,20 @@ func (a *callActor) screenPop(deadline time.Time) map[string]any {
 		"wait_seconds":  int(a.o.now().Sub(a.arrived).Seconds()),
 		"variables":     a.in.vars,
 		"history":       a.history,
+	}
+	if a.crm != nil {
+		f["crm"] = a.crm
+	}
+	if d, ok := a.o.cfg.deskOf(a.in.queue); ok {
+		if d.CRMLink != "" {
+			f["crm_link"] = expand(d.CRMLink, a.templateVals())
+		}
+		if d.Script != "" {
+			f["script"] = d.Script
+		}
+		if d.KBLink != "" {
+			f["kb_link"] = expand(d.KBLink, a.templateVals())
+		}
 	}
 	if !deadline.IsZero() {
 		f["offer_expires_at"] = deadline.UTC().Format(time.RFC3339Nano)
@@ -706,4 +728,33 @@ func (a *callActor) transferToQueue(ctx context.Context, target string) error {
 	return a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
 		return e.CallArrived(now, newCall)
 	})
+}
+
+func (a *callActor) templateVals() map[string]string {
+	return map[string]string{"caller": a.caller.Number, "dialled": a.dialled, "queue": a.in.queue, "call_id": a.id}
+}
+
+// startCRM starts the queue's CRM lookup. It never delays the call: the answer
+// comes back to the mailbox, and a screen-pop that went out before it gets a
+// call.updated.
+func (a *callActor) startCRM(ctx context.Context) {
+	d, ok := a.o.cfg.deskOf(a.in.queue)
+	if !ok || d.CRMURL == "" {
+		return
+	}
+	vals := a.templateVals()
+	a.o.wg.Go(func() {
+		a.box.send(lookupCRM(ctx, a.o.http, d, vals))
+	})
+}
+
+func (a *callActor) onCRM(r crmResult) {
+	if r.err != nil {
+		a.log.Warn().Err(r.err).Msg("CRM lookup failed; the screen-pop goes without CRM data")
+		return
+	}
+	a.crm = r.fields
+	if a.popped && a.agent != "" && a.state != stateEnded {
+		a.o.publish(a.agent, "call.updated", map[string]any{"call_id": a.id, "crm": a.crm})
+	}
 }

@@ -37,6 +37,8 @@ type Config struct {
 	AgentAnswerTimeout time.Duration
 	// OpTimeout bounds one step of a call flow (several ARI requests).
 	OpTimeout time.Duration
+	// Desks configures per-queue screen-pop extras (CRM lookup and link, script).
+	Desks []QueueDesk
 }
 
 // DefaultConfig returns the defaults.
@@ -66,6 +68,11 @@ func (c Config) Validate() error {
 	if c.OpTimeout <= 0 {
 		return fmt.Errorf("%w: calls.op_timeout: %q: must be positive", ErrInvalidConfig, c.OpTimeout)
 	}
+	for i, q := range c.Desks {
+		if err := q.validate(i); err != nil {
+			return err
+		}
+	}
 	seen := map[string]bool{}
 	for i, d := range c.Devices {
 		if d.Agent == "" || seen[d.Agent] {
@@ -86,4 +93,13 @@ func (c Config) deviceOf(agent string) string {
 		}
 	}
 	return DeviceWebRTC
+}
+
+func (c Config) deskOf(queue string) (QueueDesk, bool) {
+	for _, d := range c.Desks {
+		if d.Queue == queue {
+			return d, true
+		}
+	}
+	return QueueDesk{}, false
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -162,6 +163,11 @@ type world struct {
 
 func newWorld(t *testing.T, qc queue.Config) *world {
 	t.Helper()
+	return newWorldCfg(t, qc, cti.DefaultConfig())
+}
+
+func newWorldCfg(t *testing.T, qc queue.Config, cc cti.Config) *world {
+	t.Helper()
 	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +190,7 @@ func newWorld(t *testing.T, qc queue.Config) *world {
 		t.Fatal(err)
 	}
 	w := &world{store: st, emu: emu, desk: newDesk(), media: &udpMedia{socks: map[string]net.PacketConn{}, got: map[string]int{}}}
-	w.orch, err = cti.New(cti.Params{Config: cti.DefaultConfig(), Log: zerolog.Nop(), ARI: cli, Engine: eng, Media: w.media, Notify: w.desk, Records: st})
+	w.orch, err = cti.New(cti.Params{Config: cc, Log: zerolog.Nop(), ARI: cli, Engine: eng, Media: w.media, Notify: w.desk, Records: st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -565,6 +571,83 @@ func TestBlindTransferToQueue(t *testing.T) {
 					t.Fatalf("anna's talk segment overlaps boris's: %+v %+v", sg, sb)
 				}
 			}
+		}
+	}
+}
+
+// The CRM webhook enriches the screen-pop; a slow one never delays the offer (the
+// pop goes out, then call.updated), and one that times out is left out.
+func TestCRMLookupNeverDelaysTheOffer(t *testing.T) {
+	release := make(chan struct{})
+	crm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("phone") {
+		case "111": // fast
+		case "222": // slower than the offer, within the timeout
+			time.Sleep(400 * time.Millisecond)
+		default: // hangs past the timeout
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"customer":"ACME %s","tier":"gold"}`, r.URL.Query().Get("phone"))
+	}))
+	defer crm.Close()
+	defer close(release)
+	cc := cti.DefaultConfig()
+	cc.Desks = []cti.QueueDesk{{Queue: "sales", CRMURL: crm.URL + "/lookup?phone={caller}", CRMTimeout: time.Second,
+		CRMLink: "https://crm.example/contact?phone={caller}", Script: "Greet the caller by name."}}
+	w := newWorldCfg(t, salesConfig("anna"), cc)
+	w.ready(t, "anna")
+
+	for _, tc := range []struct {
+		number  string
+		inPop   bool
+		updated bool
+	}{{"111", true, false}, {"222", false, true}, {"333", false, false}} {
+		start := time.Now()
+		id, err := w.emu.InjectCall(w.ctx, ariemu.CallSpec{CallerNumber: tc.number, Dialled: "1", Args: []string{"inbound", "sales"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pop := w.desk.wait(t, "anna", "call.offered", func(e map[string]any) bool { return e["call_id"] == id })
+		if tc.number != "111" && time.Since(start) > 300*time.Millisecond {
+			t.Fatalf("%s: offer took %v: the CRM delayed it", tc.number, time.Since(start))
+		}
+		if pop["crm_link"] != "https://crm.example/contact?phone="+tc.number || pop["script"] != "Greet the caller by name." {
+			t.Fatalf("pop %v", pop)
+		}
+		_, has := pop["crm"]
+		if has != tc.inPop && tc.number != "111" {
+			t.Fatalf("%s: crm in pop = %v", tc.number, has)
+		}
+		if tc.updated {
+			up := w.desk.wait(t, "anna", "call.updated", func(e map[string]any) bool { return e["call_id"] == id })
+			if c, _ := up["crm"].(map[string]any); c["customer"] != "ACME 222" {
+				t.Fatalf("call.updated %v", up)
+			}
+		}
+		if tc.number == "333" {
+			time.Sleep(1200 * time.Millisecond) // past the timeout
+			if n := w.desk.countFor("anna", "call.updated", id); n != 0 {
+				t.Fatalf("timed-out lookup produced %d updates", n)
+			}
+		}
+		if err := w.orch.Reject(w.ctx, "anna", id); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.emu.Hangup(id, 16); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(5 * time.Second); contains(w.emu.ChannelIDs(), id); {
+			if time.Now().After(deadline) {
+				t.Fatalf("caller %s never left", id)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err := w.orch.AgentReady(w.ctx, "anna"); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,6 +52,7 @@ type Orchestrator struct {
 	media   Media
 	notify  Notifier
 	records Records
+	http    *http.Client // CRM webhooks
 	now     func() time.Time
 
 	kick chan struct{}
@@ -85,6 +87,7 @@ func New(p Params) (*Orchestrator, error) {
 		cfg: p.Config, log: p.Log.With().Str("component", "cti").Logger(),
 		ari: p.ARI, loop: queue.NewLoop(p.Engine), media: p.Media, notify: p.Notify, records: p.Records, now: now,
 		wrapups:   map[string]wrapup{},
+		http:      &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16}},
 		kick:      make(chan struct{}, 1),
 		calls:     map[string]*callActor{},
 		byChannel: map[string]*callActor{},

@@ -69,6 +69,13 @@ type queueSection struct {
 	MaxWait      time.Duration `mapstructure:"max_wait"`
 	MaxLength    int           `mapstructure:"max_length"`
 	ServiceLevel time.Duration `mapstructure:"service_level"`
+	// Screen-pop extras.
+	CRMURL     string        `mapstructure:"crm_url"` // e.g. https://crm.example/lookup?phone={caller}
+	CRMMethod  string        `mapstructure:"crm_method"`
+	CRMTimeout time.Duration `mapstructure:"crm_timeout"`
+	CRMLink    string        `mapstructure:"crm_link"`
+	Script     string        `mapstructure:"script"`
+	KBLink     string        `mapstructure:"kb_link"`
 }
 
 // agentSection is one entry of `agents:`.
@@ -275,6 +282,12 @@ func redactURL(s string) string {
 func (fc fileConfig) callsConfig() cti.Config {
 	c := cti.DefaultConfig()
 	c.MOHClass, c.Fallback, c.FallbackReason = fc.Calls.MOHClass, fc.Calls.Fallback, fc.Calls.FallbackReason
+	for _, q := range fc.Queues {
+		if q.CRMURL != "" || q.CRMLink != "" || q.Script != "" || q.KBLink != "" {
+			c.Desks = append(c.Desks, cti.QueueDesk{Queue: q.ID, CRMURL: q.CRMURL, CRMMethod: q.CRMMethod,
+				CRMTimeout: q.CRMTimeout, CRMLink: q.CRMLink, Script: q.Script, KBLink: q.KBLink})
+		}
+	}
 	for _, a := range fc.Agents {
 		if a.Device != "" && a.Device != cti.DeviceWebRTC {
 			c.Devices = append(c.Devices, cti.AgentDevice{Agent: a.ID, Device: a.Device})
