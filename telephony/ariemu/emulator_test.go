@@ -305,6 +305,8 @@ func TestOriginateOutcomes(t *testing.T) {
 		{"Local/reject@callers", "NOANSWER"},
 		{"Local/noanswer@callers", "RINGING"},
 		{"PJSIP/5550000@trunk", "ANSWER"},
+		{"PJSIP/5550001@trunk", "BUSY"},
+		{"SIP/5550002@trunk", "RINGING"},
 	}
 	for _, tc := range cases {
 		var leg struct {

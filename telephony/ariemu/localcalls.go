@@ -130,8 +130,8 @@ func (e *Emulator) hOriginate(q *ariReq) result {
 	switch strings.ToLower(tech) {
 	case "local":
 	case "pjsip", "sip", "iax2", "dahdi":
-		// a phone or trunk: behaves like a Local far end chosen by the number.
-		resource = strings.SplitN(resource, "@", 2)[0] + "@callers"
+		// a phone or trunk: one channel whose far end behaves by the number.
+		return e.originatePhone(q, tech, resource, appName, cid, vars, timeout)
 	default:
 		return result{status: 500, body: map[string]string{"error": "Allocation failed"}}
 	}
@@ -585,4 +585,106 @@ func (e *Emulator) hDial(q *ariReq) result {
 		}
 	}))
 	return noContent()
+}
+
+var techNames = map[string]string{"pjsip": "PJSIP", "sip": "SIP", "iax2": "IAX2", "dahdi": "DAHDI"}
+
+// originatePhone originates a SIP/PJSIP/IAX2/DAHDI endpoint: one channel (no Local
+// ;2 half) whose far end behaves by the dialled number (555000X digit rule,
+// otherwise talk).
+func (e *Emulator) originatePhone(q *ariReq, tech, resource, appName string, cid party, vars []origVar, timeout time.Duration) result {
+	number, _, _ := strings.Cut(resource, "@")
+	device := strings.SplitN(resource, "/", 2)[0]
+	if at := strings.Index(device, "@"); at >= 0 {
+		device = device[at+1:]
+	}
+	e.localSeq++
+	leg := e.newChannel(q.get("channelId"), fmt.Sprintf("%s/%s-%08x", techNames[strings.ToLower(tech)], device, e.localSeq), kindOriginated)
+	leg.caller, leg.connected = cid, cid
+	leg.dp = dialplan{Context: "default", Exten: "s", Priority: 1, AppName: "AppDial2", AppData: "(Outgoing Line)"}
+	leg.dialstring = resource
+	beh, _ := behaviourFor(number)
+	leg.behaviour = beh
+	for _, v := range vars {
+		switch v.name {
+		case "CALLERID(name)":
+			leg.caller.Name = v.value
+		case "CALLERID(num)", "CALLERID(number)":
+			leg.caller.Number = v.value
+		default:
+			leg.vars[v.name] = v.value
+			if v.report {
+				if leg.report == nil {
+					leg.report = map[string]bool{}
+				}
+				leg.report[v.name] = true
+			}
+		}
+	}
+	if appName == "" {
+		leg.kind = kindDialplan
+		leg.state = "Up"
+		return ok200(leg.json())
+	}
+	leg.app, leg.subscribed = appName, true
+	resp := leg.json()
+	args := splitArgs(q.get("appArgs"))
+	appData := joinAppData(appName, q.get("appArgs"))
+	fail := func(status string, cause int) {
+		e.dialEvent(appName, leg, status, leg.dialstring)
+		if cause == 21 {
+			e.hangupRequest(leg, cause, false)
+		}
+		e.destroyed(leg, cause)
+		e.removeChannel(leg)
+	}
+	answer := func() {
+		e.stateChange(leg, "Up")
+		leg.answered = true
+		e.dialEvent(appName, leg, "ANSWER", leg.dialstring)
+		leg.dp = dialplan{Context: "default", Exten: "s", Priority: 1, AppName: "Stasis", AppData: appData}
+		e.varset(leg, "STASISSTATUS", "")
+		if !e.appActive(appName) {
+			e.farEndHangup(leg, 16)
+			return
+		}
+		e.stasisStart(leg, args)
+		e.refreshMedia()
+		switch beh {
+		case "hangup5":
+			leg.addTimer(e.after(4400*time.Millisecond, func() { e.farEndHangup(leg, 16) }))
+		case "dtmf":
+			e.scheduleDTMF(leg, "123#", 1200*time.Millisecond)
+		}
+	}
+	leg.addTimer(e.after(time.Millisecond, func() {
+		e.dialEvent(appName, leg, "", leg.dialstring)
+		switch beh {
+		case "busy":
+			fail("BUSY", 17)
+		case "congestion":
+			fail("CONGESTION", 34)
+		case "reject":
+			fail("NOANSWER", 21)
+		case "noanswer", "ringanswer":
+			e.stateChange(leg, "Ringing")
+			e.dialEvent(appName, leg, "RINGING", leg.dialstring)
+			leg.addTimer(e.after(timeout, func() {
+				if leg.state != "Up" {
+					fail("NOANSWER", 19)
+				}
+			}))
+			if beh == "ringanswer" {
+				leg.addTimer(e.after(3*time.Second, func() {
+					if leg.state != "Up" {
+						leg.behaviour = "talk"
+						answer()
+					}
+				}))
+			}
+		default:
+			answer()
+		}
+	}))
+	return ok200(resp)
 }
