@@ -24,6 +24,7 @@ import (
 
 // desk records the events each agent's desktop receives.
 type desk struct {
+	fwd    cti.Notifier // also told every event (benchmark bots)
 	mu     sync.Mutex
 	events map[string][]map[string]any
 	signal chan struct{}
@@ -40,7 +41,11 @@ func (d *desk) Publish(user, event string, f map[string]any) {
 		g[k] = v
 	}
 	d.events[user] = append(d.events[user], g)
+	fwd := d.fwd
 	d.mu.Unlock()
+	if fwd != nil {
+		fwd.Publish(user, event, f)
+	}
 	select {
 	case d.signal <- struct{}{}:
 	default:
@@ -69,6 +74,12 @@ func (d *desk) wait(t *testing.T, user, name string, pred func(map[string]any) b
 			t.Fatalf("agent %s never got %s; got %v", user, name, d.events[user])
 		}
 	}
+}
+
+func (d *desk) forward(n cti.Notifier) {
+	d.mu.Lock()
+	d.fwd = n
+	d.mu.Unlock()
 }
 
 func (d *desk) countFor(user, name, callID string) int {
@@ -166,7 +177,12 @@ func newWorld(t *testing.T, qc queue.Config) *world {
 	return newWorldCfg(t, qc, cti.DefaultConfig())
 }
 
-func newWorldCfg(t *testing.T, qc queue.Config, cc cti.Config) *world {
+func newWorldB(b *testing.B, qc queue.Config) *world {
+	b.Helper()
+	return newWorldCfg(b, qc, cti.DefaultConfig())
+}
+
+func newWorldCfg(t testing.TB, qc queue.Config, cc cti.Config) *world {
 	t.Helper()
 	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
 	if err != nil {
