@@ -58,7 +58,6 @@ type Orchestrator struct {
 	kick chan struct{}
 
 	mu        sync.Mutex
-	ctx       context.Context // set by Run
 	wg        sync.WaitGroup
 	calls     map[string]*callActor // by call id
 	byChannel map[string]*callActor // every channel of every call
@@ -103,10 +102,6 @@ func (o *Orchestrator) SetNotifier(n Notifier) { o.notify = n }
 func (o *Orchestrator) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	o.mu.Lock()
-	o.ctx = ctx
-	o.mu.Unlock()
-
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := o.loop.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
