@@ -155,7 +155,7 @@ func (d *Driver) Run(ctx context.Context, rec *Trace) (*Trace, error) {
 				// gap, which is the dwell. Closing a WebSocket is an action too.
 				r.await(ctx, i, l.TMs)
 			}
-			if err := r.note(l); err != nil {
+			if err := r.note(i, l); err != nil {
 				return r.trace(), err
 			}
 		case KindRequest:
@@ -280,7 +280,21 @@ func (r *run) allMatched(upto int) bool {
 	return true
 }
 
-func (r *run) note(l *Line) error {
+func (r *run) note(i int, l *Line) error {
+	if len(l.IDs) > 0 {
+		// Name the roles with the target's ids learned so far, so that Compare
+		// checks the final mapping against the one the requests were sent with.
+		r.matchUpTo(i)
+		ids := map[string]string{}
+		for role, id := range l.IDs {
+			if v, ok := r.al.ids.Lookup(id); ok {
+				ids[role] = v
+			}
+		}
+		if len(ids) > 0 {
+			r.add(Line{Kind: KindNote, Text: "roles learned by the replay", IDs: ids})
+		}
+	}
 	switch {
 	case reDwell.MatchString(l.Text):
 		// handled in Run: the pause is kept by pacing the next action.

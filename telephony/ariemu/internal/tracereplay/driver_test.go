@@ -283,6 +283,15 @@ func TestDriverReproducesAPlayedBackRecording(t *testing.T) {
 			t.Errorf("%s: only %d comparisons passed", sc, rep.Passed)
 		}
 		t.Logf("%s: %d passed", sc, rep.Passed)
+		roles := 0
+		for _, l := range gots[i].Lines {
+			if l.Kind == KindNote && len(l.IDs) > 0 {
+				roles++
+			}
+		}
+		if roles == 0 {
+			t.Errorf("%s: the replay named no roles", sc)
+		}
 		if sc == "external-media" {
 			n := 0
 			for _, l := range gots[i].Lines {
