@@ -2,7 +2,6 @@ package ariemu
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -717,14 +716,4 @@ func joinAppData(app, args string) string {
 		return app
 	}
 	return app + "," + args
-}
-
-// sortedVarNames is a helper for deterministic output.
-func sortedVarNames(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
