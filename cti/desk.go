@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 	"github.com/rs/zerolog"
 
 	"github.com/ctid/ctid/cti/desktop"
+	"github.com/ctid/ctid/cti/store"
 	"github.com/ctid/ctid/queue"
 	"github.com/ctid/ctid/softphone"
 )
@@ -18,6 +20,7 @@ import (
 // desktop.Handler, turning commands into orchestrator calls and errors into the
 // API's stable codes, and negotiates each agent's softphone session.
 type Desk struct {
+	audit  func(store.AuditEntry) error
 	o      *Orchestrator
 	gw     *softphone.Gateway // nil: no browser audio
 	media  *AgentMedia
@@ -28,6 +31,8 @@ type Desk struct {
 // DeskParams are the Desk's dependencies.
 type DeskParams struct {
 	Orchestrator *Orchestrator
+	// Audit receives every supervisor action (nil: logged only).
+	Audit func(store.AuditEntry) error
 	Gateway      *softphone.Gateway
 	Media        *AgentMedia
 	Notify       Notifier // the desktop server (for rtc.answer / rtc.candidate)
@@ -42,7 +47,7 @@ func NewDesk(p DeskParams) (*Desk, error) {
 	if p.Gateway != nil && p.Media == nil {
 		return nil, fmt.Errorf("%w: desk with a softphone gateway needs AgentMedia", ErrInvalidConfig)
 	}
-	return &Desk{o: p.Orchestrator, gw: p.Gateway, media: p.Media, notify: p.Notify, log: p.Log}, nil
+	return &Desk{audit: p.Audit, o: p.Orchestrator, gw: p.Gateway, media: p.Media, notify: p.Notify, log: p.Log}, nil
 }
 
 // SetNotifier sets where softphone signalling goes (the desktop server is built
@@ -133,9 +138,13 @@ func (d *Desk) HandleCommand(ctx context.Context, p desktop.Principal, c desktop
 		err = d.o.TransferToQueue(ctx, agent, a.CallID, a.To.Queue)
 	case "supervisor.set_state":
 		var a desktop.SetStateArgs
-		if err = c.Decode(&a); err == nil {
+		if err = c.Decode(&a); err != nil {
+			break
+		}
+		if err = d.mayManage(ctx, p, a.Agent); err == nil {
 			err = d.setState(ctx, a)
 		}
+		d.record(p, c.Name, a.Agent, fmt.Sprintf("state=%s reason=%q", a.State, a.Reason), err)
 	case "rtc.offer":
 		return d.rtcOffer(ctx, agent, c.String("sdp"))
 	case "rtc.candidate":
@@ -147,6 +156,46 @@ func (d *Desk) HandleCommand(ctx context.Context, p desktop.Principal, c desktop
 		return nil, d.apiError(err)
 	}
 	return desktop.Result{}, nil
+}
+
+// mayManage allows an admin everything and a supervisor the agents of their teams
+// (the queues listed in the supervisor's teams).
+func (d *Desk) mayManage(ctx context.Context, p desktop.Principal, agent string) error {
+	if p.Role >= desktop.RoleAdmin {
+		return nil
+	}
+	s, err := d.o.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range s.Agents {
+		if string(a.ID) != agent {
+			continue
+		}
+		for _, q := range a.Queues {
+			for _, t := range p.Teams {
+				if string(q) == t {
+					return nil
+				}
+			}
+		}
+		return desktop.Errorf("forbidden", "agent %s is not in your teams", agent)
+	}
+	return desktop.Errorf("not_found", "no agent %s", agent)
+}
+
+// record writes a supervisor action to the audit log, whether it succeeded or not.
+func (d *Desk) record(p desktop.Principal, action, target, detail string, err error) {
+	if err != nil {
+		detail += " error=" + err.Error()
+	}
+	d.log.Info().Str("actor", p.User).Str("action", action).Str("agent", target).Str("detail", detail).Msg("supervisor action")
+	if d.audit == nil {
+		return
+	}
+	if aerr := d.audit(store.AuditEntry{Actor: p.User, Action: action, Target: target, At: time.Now(), Detail: detail}); aerr != nil {
+		d.log.Error().Err(aerr).Str("actor", p.User).Str("action", action).Msg("audit entry not queued")
+	}
 }
 
 func (d *Desk) setState(ctx context.Context, a desktop.SetStateArgs) error {

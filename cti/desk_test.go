@@ -16,6 +16,7 @@ import (
 
 	"github.com/ctid/ctid/cti"
 	"github.com/ctid/ctid/cti/desktop"
+	"github.com/ctid/ctid/cti/store"
 	"github.com/ctid/ctid/queue"
 	"github.com/ctid/ctid/telephony"
 	"github.com/ctid/ctid/telephony/ariemu"
@@ -167,7 +168,14 @@ func TestDesktopEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	desk, err := cti.NewDesk(cti.DeskParams{Orchestrator: orch, Log: zerolog.Nop()})
+	var auditMu sync.Mutex
+	var audit []store.AuditEntry
+	desk, err := cti.NewDesk(cti.DeskParams{Orchestrator: orch, Log: zerolog.Nop(), Audit: func(e store.AuditEntry) error {
+		auditMu.Lock()
+		defer auditMu.Unlock()
+		audit = append(audit, e)
+		return nil
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,6 +187,8 @@ func TestDesktopEndToEnd(t *testing.T) {
 	dc.Auth.Users = []desktop.UserConfig{
 		{Username: "anna", Role: "agent", PasswordHash: hash},
 		{Username: "boris", Role: "agent", PasswordHash: hash},
+		{Username: "sam", Role: "supervisor", PasswordHash: hash, Teams: []string{"sales"}},
+		{Username: "sue", Role: "supervisor", PasswordHash: hash, Teams: []string{"support"}},
 	}
 	server, err := desktop.NewServer(dc, desk, zerolog.Nop())
 	if err != nil {
@@ -260,6 +270,28 @@ func TestDesktopEndToEnd(t *testing.T) {
 	if r := anna.do(ctx, "call.hangup", map[string]any{"call_id": "no-such-call"}); errCode(r) != "not_found" {
 		t.Fatalf("unknown call: %v", r)
 	}
+	// Supervisors act only on agents of their teams, and every action is audited.
+	sam := openDesk(t, ctx, web.URL, login(t, web.URL, "sam", "secret-anna"))
+	sue := openDesk(t, ctx, web.URL, login(t, web.URL, "sue", "secret-anna"))
+	if r := sue.do(ctx, "supervisor.set_state", map[string]any{"agent": "anna", "state": "not_ready", "reason": "coaching"}); errCode(r) != "forbidden" {
+		t.Fatalf("supervisor of another team: %v", r)
+	}
+	if r := anna.do(ctx, "supervisor.set_state", map[string]any{"agent": "boris", "state": "not_ready"}); errCode(r) != "forbidden" {
+		t.Fatalf("agent using a supervisor command: %v", r)
+	}
+	if r := sam.do(ctx, "supervisor.set_state", map[string]any{"agent": "anna", "state": "not_ready", "reason": "coaching"}); r["ok"] != true {
+		t.Fatalf("supervisor set_state: %v", r)
+	}
+	anna.event("agent.state", func(e map[string]any) bool { return e["state"] == "not_ready" && e["reason"] == "coaching" })
+	auditMu.Lock()
+	// The refused attempt is audited too.
+	if len(audit) != 2 || audit[0].Actor != "sue" || !strings.Contains(audit[0].Detail, "forbidden") ||
+		audit[1].Actor != "sam" || audit[1].Target != "anna" || audit[1].Action != "supervisor.set_state" {
+		auditMu.Unlock()
+		t.Fatalf("audit %+v", audit)
+	}
+	auditMu.Unlock()
+
 	// Events carry a seq rising by one.
 	anna.mu.Lock()
 	defer anna.mu.Unlock()

@@ -141,7 +141,7 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 	if err != nil {
 		return fmt.Errorf("%w: %w", errConfig, err)
 	}
-	desk, err := cti.NewDesk(cti.DeskParams{Orchestrator: orch, Gateway: gw, Media: media, Log: log.With().Str("component", "desktop").Logger()})
+	desk, err := cti.NewDesk(cti.DeskParams{Orchestrator: orch, Audit: st.Audit, Gateway: gw, Media: media, Log: log.With().Str("component", "desktop").Logger()})
 	if err != nil {
 		return fmt.Errorf("%w: %w", errConfig, err)
 	}
