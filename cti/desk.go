@@ -32,11 +32,11 @@ type Desk struct {
 type DeskParams struct {
 	Orchestrator *Orchestrator
 	// Audit receives every supervisor action (nil: logged only).
-	Audit func(store.AuditEntry) error
-	Gateway      *softphone.Gateway
-	Media        *AgentMedia
-	Notify       Notifier // the desktop server (for rtc.answer / rtc.candidate)
-	Log          zerolog.Logger
+	Audit   func(store.AuditEntry) error
+	Gateway *softphone.Gateway
+	Media   *AgentMedia
+	Notify  Notifier // the desktop server (for rtc.answer / rtc.candidate)
+	Log     zerolog.Logger
 }
 
 // NewDesk builds the handler.
