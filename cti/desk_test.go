@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/ctid/ctid/cti/desktop"
 	"github.com/ctid/ctid/cti/store"
 	"github.com/ctid/ctid/queue"
+	"github.com/ctid/ctid/softphone"
 	"github.com/ctid/ctid/telephony"
 	"github.com/ctid/ctid/telephony/ariemu"
 )
@@ -147,11 +149,30 @@ func errCode(r map[string]any) string {
 	return c
 }
 
-func TestDesktopEndToEnd(t *testing.T) {
+// stack is ctid wired as in `ctid serve`: emulator, ARI adapter, orchestrator,
+// desktop API over HTTP, and either the real softphone gateway or a UDP stand-in.
+type stack struct {
+	emu   *ariemu.Emulator
+	web   string
+	ctx   context.Context
+	mu    sync.Mutex
+	audit []store.AuditEntry
+}
+
+func (s *stack) audited() []store.AuditEntry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.audit)
+}
+
+func newStack(t *testing.T, gw *softphone.Gateway) *stack {
+	t.Helper()
+	st := &stack{}
 	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	st.emu = emu
 	ariSrv := httptest.NewServer(emu)
 	tc := telephony.DefaultConfig()
 	tc.URL, tc.Username, tc.Password = ariSrv.URL+"/ari", "ctid", "pw"
@@ -163,19 +184,23 @@ func TestDesktopEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	media := &udpMedia{socks: map[string]net.PacketConn{}, got: map[string]int{}}
-	orch, err := cti.New(cti.Params{Config: cti.DefaultConfig(), Log: zerolog.Nop(), ARI: cli, Engine: eng, Media: media})
+	udp := &udpMedia{socks: map[string]net.PacketConn{}, got: map[string]int{}}
+	agentMedia := cti.NewAgentMedia()
+	params := cti.Params{Config: cti.DefaultConfig(), Log: zerolog.Nop(), ARI: cli, Engine: eng, Media: udp}
+	if gw != nil {
+		params.Media = agentMedia
+	}
+	orch, err := cti.New(params)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var auditMu sync.Mutex
-	var audit []store.AuditEntry
-	desk, err := cti.NewDesk(cti.DeskParams{Orchestrator: orch, Log: zerolog.Nop(), Audit: func(e store.AuditEntry) error {
-		auditMu.Lock()
-		defer auditMu.Unlock()
-		audit = append(audit, e)
-		return nil
-	}})
+	desk, err := cti.NewDesk(cti.DeskParams{Orchestrator: orch, Gateway: gw, Media: agentMedia, Log: zerolog.Nop(),
+		Audit: func(e store.AuditEntry) error {
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			st.audit = append(st.audit, e)
+			return nil
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,11 +220,14 @@ func TestDesktopEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	orch.SetNotifier(server)
+	desk.SetNotifier(server)
 	mux := http.NewServeMux()
 	server.Routes(mux)
 	web := httptest.NewServer(mux)
+	st.web = web.URL
 
 	ctx, cancel := context.WithCancel(context.Background())
+	st.ctx = ctx
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = cli.Run(ctx) })
 	wg.Go(func() { _ = orch.Run(ctx) })
@@ -209,10 +237,10 @@ func TestDesktopEndToEnd(t *testing.T) {
 		web.CloseClientConnections()
 		web.Close()
 		_ = server.Shutdown(context.Background())
-		for id := range media.socks {
-			_ = media.DetachCall(context.Background(), "", id)
+		for id := range udp.socks {
+			_ = udp.DetachCall(context.Background(), "", id)
 		}
-		media.wg.Wait()
+		udp.wg.Wait()
 		cli.Close()
 		ariSrv.CloseClientConnections()
 		ariSrv.Close()
@@ -223,9 +251,14 @@ func TestDesktopEndToEnd(t *testing.T) {
 	for !cli.Ready() {
 		time.Sleep(5 * time.Millisecond)
 	}
+	return st
+}
 
-	anna := openDesk(t, ctx, web.URL, login(t, web.URL, "anna", "secret-anna"))
-	boris := openDesk(t, ctx, web.URL, login(t, web.URL, "boris", "secret-anna"))
+func TestDesktopEndToEnd(t *testing.T) {
+	st := newStack(t, nil)
+	emu, ctx, web := st.emu, st.ctx, st.web
+	anna := openDesk(t, ctx, web, login(t, web, "anna", "secret-anna"))
+	boris := openDesk(t, ctx, web, login(t, web, "boris", "secret-anna"))
 	if r := anna.do(ctx, "agent.ready", nil); r["ok"] != true {
 		t.Fatalf("agent.ready: %v", r)
 	}
@@ -271,8 +304,8 @@ func TestDesktopEndToEnd(t *testing.T) {
 		t.Fatalf("unknown call: %v", r)
 	}
 	// Supervisors act only on agents of their teams, and every action is audited.
-	sam := openDesk(t, ctx, web.URL, login(t, web.URL, "sam", "secret-anna"))
-	sue := openDesk(t, ctx, web.URL, login(t, web.URL, "sue", "secret-anna"))
+	sam := openDesk(t, ctx, web, login(t, web, "sam", "secret-anna"))
+	sue := openDesk(t, ctx, web, login(t, web, "sue", "secret-anna"))
 	if r := sue.do(ctx, "supervisor.set_state", map[string]any{"agent": "anna", "state": "not_ready", "reason": "coaching"}); errCode(r) != "forbidden" {
 		t.Fatalf("supervisor of another team: %v", r)
 	}
@@ -283,14 +316,12 @@ func TestDesktopEndToEnd(t *testing.T) {
 		t.Fatalf("supervisor set_state: %v", r)
 	}
 	anna.event("agent.state", func(e map[string]any) bool { return e["state"] == "not_ready" && e["reason"] == "coaching" })
-	auditMu.Lock()
+	audit := st.audited()
 	// The refused attempt is audited too.
 	if len(audit) != 2 || audit[0].Actor != "sue" || !strings.Contains(audit[0].Detail, "forbidden") ||
 		audit[1].Actor != "sam" || audit[1].Target != "anna" || audit[1].Action != "supervisor.set_state" {
-		auditMu.Unlock()
 		t.Fatalf("audit %+v", audit)
 	}
-	auditMu.Unlock()
 
 	// Events carry a seq rising by one.
 	anna.mu.Lock()
