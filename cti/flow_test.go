@@ -250,6 +250,19 @@ func newWorldCfg(t testing.TB, qc queue.Config, cc cti.Config) *world {
 	return w
 }
 
+// interaction reads a call's record once everything queued is committed.
+func (w *world) interaction(t *testing.T, id string) store.Interaction {
+	t.Helper()
+	if err := w.store.Sync(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := w.store.Interaction(w.ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ix
+}
+
 func salesConfig(agents ...string) queue.Config {
 	qc := queue.Config{OfferTimeout: 5 * time.Second}
 	q := queue.QueueConfig{ID: "sales", WrapUp: 30 * time.Second}
@@ -338,13 +351,7 @@ func TestInboundCallOfferedAcceptedTalkHoldHangupWrapUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The record is committed by the time WrapUpDone returns; segments follow queued.
-	if err := w.store.Sync(w.ctx); err != nil {
-		t.Fatal(err)
-	}
-	ix, err := w.store.Interaction(w.ctx, caller)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ix := w.interaction(t, caller)
 	if ix.Outcome != "answered" || ix.Disposition != "resolved" || ix.Notes != "router reset" || ix.Queue != "sales" ||
 		ix.CallerNumber != "48221234567" || ix.Answered.IsZero() || ix.Ended.IsZero() {
 		t.Fatalf("interaction %+v", ix)
@@ -561,13 +568,7 @@ func TestBlindTransferToQueue(t *testing.T) {
 	if err := w.orch.WrapUpDone(w.ctx, "boris", cti.WrapUpResult{CallID: caller, Disposition: "fixed"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.store.Sync(w.ctx); err != nil {
-		t.Fatal(err)
-	}
-	ix, err := w.store.Interaction(w.ctx, caller)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ix := w.interaction(t, caller)
 	var talk []string
 	var kinds []string
 	for _, sg := range ix.Segments {

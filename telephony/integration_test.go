@@ -209,6 +209,20 @@ func TestTwentyCallersBridgeReconnectResync(t *testing.T) {
 	}
 }
 
+// loadSpec reads Asterisk's ARI description from ../shared/ari-api-docs.
+func loadSpec(t *testing.T) *aridoc.Spec {
+	t.Helper()
+	dir, err := aridoc.DefaultDir()
+	if err != nil {
+		t.Fatalf("ARI API description: %v", err)
+	}
+	spec, err := aridoc.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec
+}
+
 func bridgeMembers(emu *ariemu.Emulator, id string) []string {
 	for _, b := range emu.Bridges() {
 		if b.ID == id {
@@ -237,14 +251,7 @@ func sameMembers(a, b []string) bool {
 // Every event type Asterisk's API describes, including those ari/v5 cannot decode,
 // reaches the adapter; it survives all of them and keeps working.
 func TestEveryDocumentedEventTypeIsSurvived(t *testing.T) {
-	dir, err := aridoc.DefaultDir()
-	if err != nil {
-		t.Fatalf("ARI API description: %v", err)
-	}
-	spec, err := aridoc.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	spec := loadSpec(t)
 	r := newRig(t)
 	ctx := r.start(t)
 	next(t, r.cli, 5*time.Second, kind(telephony.KindConnected))
@@ -436,14 +443,7 @@ func TestExternalMediaRTPBothWays(t *testing.T) {
 
 // Every ARI request the adapter made in these tests is one Asterisk defines.
 func TestAdapterRequestsMatchARIDescription(t *testing.T) {
-	dir, err := aridoc.DefaultDir()
-	if err != nil {
-		t.Fatalf("ARI API description: %v", err)
-	}
-	spec, err := aridoc.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	spec := loadSpec(t)
 	r := newRig(t)
 	ctx := r.start(t)
 	next(t, r.cli, 5*time.Second, kind(telephony.KindConnected))
