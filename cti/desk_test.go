@@ -332,3 +332,52 @@ func TestDesktopEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// A desktop that drops and comes back gets exactly the events it missed.
+func TestDesktopResumesAfterFiveMissedEvents(t *testing.T) {
+	st := newStack(t, nil)
+	ctx := st.ctx
+	token := login(t, st.web, "anna", "secret-anna")
+	anna := openDesk(t, ctx, st.web, token)
+	if r := anna.do(ctx, "agent.ready", nil); r["ok"] != true {
+		t.Fatalf("ready: %v", r)
+	}
+	last := anna.event("agent.state", func(e map[string]any) bool { return e["state"] == "ready" })
+	lastSeq := int(last["seq"].(float64))
+	if err := anna.conn.CloseNow(); err != nil {
+		t.Fatal(err)
+	}
+
+	sam := openDesk(t, ctx, st.web, login(t, st.web, "sam", "secret-anna"))
+	states := []string{"not_ready", "ready", "not_ready", "ready", "not_ready"}
+	for _, s := range states {
+		if r := sam.do(ctx, "supervisor.set_state", map[string]any{"agent": "anna", "state": s, "reason": "break"}); r["ok"] != true {
+			t.Fatalf("set_state %s: %v", s, r)
+		}
+	}
+	back := openDesk(t, ctx, st.web, token)
+	r := back.do(ctx, "resume", map[string]any{"after": lastSeq})
+	if r["ok"] != true || r["replayed"] != float64(5) || r["snapshot"] != false {
+		t.Fatalf("resume reply %v", r)
+	}
+	var got []map[string]any
+	back.waitFor(func() bool {
+		back.mu.Lock()
+		defer back.mu.Unlock()
+		got = got[:0]
+		for _, e := range back.events {
+			if e["event"] != "snapshot" && int(e["seq"].(float64)) > lastSeq {
+				got = append(got, e)
+			}
+		}
+		return len(got) >= 5
+	}, "five replayed events")
+	if len(got) != 5 {
+		t.Fatalf("replayed %d events: %v", len(got), got)
+	}
+	for i, e := range got {
+		if e["event"] != "agent.state" || e["state"] != states[i] || int(e["seq"].(float64)) != lastSeq+1+i {
+			t.Fatalf("replayed event %d: %v", i, e)
+		}
+	}
+}
