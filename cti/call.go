@@ -61,6 +61,13 @@ type (
 		reason string
 	}
 	callerGone struct{ cause string }
+	// announceMsg asks for a position / estimated-wait announcement.
+	announceMsg struct {
+		position int
+		ewt      time.Duration
+	}
+	// announceDeadline ends an announcement whose playback never reported its end.
+	announceDeadline struct{ playback string }
 
 	// requests carry a reply.
 	request    interface{ agentName() string }
@@ -126,6 +133,9 @@ type callActor struct {
 	talkStart time.Time
 	holdStart time.Time
 	answered  bool
+
+	announcing string // playback id of the announcement playing, if any
+	announces  int
 }
 
 func newCallActor(o *Orchestrator, ch ari.ChannelData, in inbound) *callActor {
@@ -250,6 +260,13 @@ func (a *callActor) handle(ctx context.Context, m any) {
 		a.callerLeft(ctx, m.cause)
 	case crmResult:
 		a.onCRM(m)
+	case announceMsg:
+		a.announce(ctx, m)
+	case announceDeadline:
+		if a.announcing == m.playback {
+			a.log.Warn().Str("playback_id", m.playback).Msg("announcement never finished; back to music on hold")
+			a.announceDone(ctx, true)
+		}
 	case envelope:
 		m.reply <- a.request(ctx, m.req)
 	default:
@@ -303,6 +320,10 @@ func (a *callActor) onEvent(ctx context.Context, ev telephony.Event) {
 				}
 			}
 			a.agentLegUp(ctx)
+		}
+	case *ari.PlaybackFinished:
+		if e.Playback.ID == a.announcing {
+			a.announceDone(ctx, false)
 		}
 	case *ari.StasisEnd:
 		switch e.Channel.ID {
@@ -375,6 +396,12 @@ func (a *callActor) connect(ctx context.Context, agent string) error {
 	defer cancel()
 	if a.agent == agent {
 		a.closeRinging()
+	}
+	if a.announcing != "" {
+		if err := a.o.ari.StopPlayback(octx, a.announcing); err != nil && !errors.Is(err, telephony.ErrNotFound) {
+			a.log.Warn().Err(err).Msg("stop announcement")
+		}
+		a.announcing = ""
 	}
 	a.agent = agent
 	a.segment(store.SegQueued, "", a.arrived, a.o.now())
@@ -757,4 +784,82 @@ func (a *callActor) onCRM(r crmResult) {
 	if a.popped && a.agent != "" && a.state != stateEnded {
 		a.o.publish(a.agent, "call.updated", map[string]any{"call_id": a.id, "crm": a.crm})
 	}
+}
+
+// announceMax bounds how long an announcement may take before music resumes.
+const announceMax = 30 * time.Second
+
+// announce tells a waiting caller their position and estimated wait, pausing the
+// music. It is skipped unless the caller is simply waiting.
+func (a *callActor) announce(ctx context.Context, m announceMsg) {
+	if a.state != stateQueued || a.announcing != "" {
+		return
+	}
+	media := announcementMedia(m.position, m.ewt)
+	if len(media) == 0 {
+		return
+	}
+	octx, cancel := a.opCtx(ctx)
+	defer cancel()
+	if err := a.o.ari.StopMOH(octx, a.channel); err != nil && !errors.Is(err, telephony.ErrNotFound) {
+		a.log.Warn().Err(err).Msg("pause music for the announcement")
+	}
+	a.announces++
+	id := fmt.Sprintf("%s-ann-%d", a.id, a.announces)
+	a.o.own(a, playbackRef(id))
+	a.announcing = id
+	if _, err := a.o.ari.Play(octx, telephony.PlayTarget{ChannelID: a.channel}, id, media...); err != nil {
+		a.log.Warn().Err(err).Msg("announcement failed")
+		a.announceDone(ctx, false)
+		return
+	}
+	a.log.Debug().Int("position", m.position).Dur("ewt", m.ewt).Msg("announcing position")
+	a.o.wg.Go(func() {
+		select {
+		case <-time.After(announceMax):
+			a.box.send(announceDeadline{playback: id})
+		case <-a.done:
+		case <-ctx.Done():
+		}
+	})
+}
+
+// announceDone resumes the music after an announcement.
+func (a *callActor) announceDone(ctx context.Context, stop bool) {
+	id := a.announcing
+	a.announcing = ""
+	if a.state != stateQueued && a.state != stateOffered {
+		return
+	}
+	octx, cancel := a.opCtx(ctx)
+	defer cancel()
+	if stop {
+		if err := a.o.ari.StopPlayback(octx, id); err != nil && !errors.Is(err, telephony.ErrNotFound) {
+			a.log.Warn().Err(err).Msg("stop announcement")
+		}
+	}
+	if err := a.o.ari.StartMOH(octx, a.channel, a.o.cfg.MOHClass); err != nil {
+		a.log.Warn().Err(err).Msg("resume music after the announcement")
+	}
+}
+
+// announcementMedia is the prompt list for a position and estimated wait (EWT < 0:
+// unknown), with Asterisk's standard queue sounds.
+func announcementMedia(position int, ewt time.Duration) []string {
+	var media []string
+	switch {
+	case position == 1:
+		media = append(media, "sound:queue-youarenext")
+	case position > 1:
+		media = append(media, "sound:queue-thereare", fmt.Sprintf("number:%d", position-1), "sound:queue-callswaiting")
+	}
+	if ewt >= 0 {
+		minutes := int((ewt + time.Minute - 1) / time.Minute)
+		if minutes < 1 {
+			media = append(media, "sound:queue-holdtime", "sound:queue-less-than", "number:1", "sound:queue-minutes")
+		} else {
+			media = append(media, "sound:queue-holdtime", fmt.Sprintf("number:%d", minutes), "sound:queue-minutes")
+		}
+	}
+	return media
 }

@@ -147,11 +147,17 @@ func (o *Orchestrator) route(ctx context.Context, ev telephony.Event) {
 	}
 	delivered := map[*callActor]bool{}
 	for _, k := range ev.ARI.Keys() {
-		if k.Kind != ari.ChannelKey {
+		var id string
+		switch k.Kind {
+		case ari.ChannelKey:
+			id = k.ID
+		case ari.PlaybackKey:
+			id = playbackRef(k.ID)
+		default:
 			continue
 		}
 		o.mu.Lock()
-		a := o.byChannel[k.ID]
+		a := o.byChannel[id]
 		o.mu.Unlock()
 		if a != nil && !delivered[a] {
 			delivered[a] = true
@@ -265,6 +271,9 @@ func (o *Orchestrator) forget(a *callActor) {
 	}
 }
 
+// playbackRef is the routing key of a playback (kept apart from channel ids).
+func playbackRef(id string) string { return "playback:" + id }
+
 func (o *Orchestrator) own(a *callActor, channelID string) {
 	o.mu.Lock()
 	o.byChannel[channelID] = a
@@ -358,6 +367,10 @@ func (o *Orchestrator) apply(ds []queue.Decision) {
 				f["deadline"] = d.Deadline.UTC().Format(time.RFC3339Nano)
 			}
 			o.publish(string(d.Agent), "wrapup.started", f)
+		case queue.DecAnnounce:
+			if a, err := o.call(string(d.Call)); err == nil {
+				a.box.send(announceMsg{position: d.Position, ewt: d.EWT})
+			}
 		case queue.DecClosedAction, queue.DecOverflow:
 			if a, err := o.call(string(d.Call)); err == nil {
 				a.box.send(leaveQueueMsg{kind: d.Kind, target: d.Target, reason: d.Reason})

@@ -54,6 +54,12 @@ var soundDurations = map[string]time.Duration{
 	"tt-weasels":         4 * time.Second,
 	"vm-goodbye":         800 * time.Millisecond,
 	"queue-thankyou":     2 * time.Second,
+	"queue-youarenext":   1200 * time.Millisecond,
+	"queue-thereare":     900 * time.Millisecond,
+	"queue-callswaiting": 1500 * time.Millisecond,
+	"queue-holdtime":     2 * time.Second,
+	"queue-minutes":      700 * time.Millisecond,
+	"queue-less-than":    900 * time.Millisecond,
 	"pls-hold-while-try": 2 * time.Second,
 }
 
