@@ -68,6 +68,8 @@ type (
 	}
 	// announceDeadline ends an announcement whose playback never reported its end.
 	announceDeadline struct{ playback string }
+	// offerCallbackMsg: the engine suggests offering the caller a callback.
+	offerCallbackMsg struct{}
 
 	// requests carry a reply.
 	request    interface{ agentName() string }
@@ -136,6 +138,9 @@ type callActor struct {
 
 	announcing string // playback id of the announcement playing, if any
 	announces  int
+
+	outcome  string // set when the call ends some other way than answered/abandoned
+	callback string // number to call back (callback actors only)
 }
 
 func newCallActor(o *Orchestrator, ch ari.ChannelData, in inbound) *callActor {
@@ -185,7 +190,11 @@ func (a *callActor) opCtx(ctx context.Context) (context.Context, context.CancelF
 func (a *callActor) run(ctx context.Context) {
 	defer close(a.done)
 	defer a.o.forget(a)
-	a.start(ctx)
+	if a.callback != "" {
+		a.dialBack(ctx)
+	} else {
+		a.start(ctx)
+	}
 	for a.state != stateEnded {
 		m, ok := a.box.receive(ctx)
 		if !ok {
@@ -261,7 +270,11 @@ func (a *callActor) handle(ctx context.Context, m any) {
 	case crmResult:
 		a.onCRM(m)
 	case announceMsg:
-		a.announce(ctx, m)
+		a.announce(ctx, announcementMedia(m.position, m.ewt))
+	case offerCallbackMsg:
+		if a.o.cfg.CallbackEndpoint != "" {
+			a.announce(ctx, []string{a.o.cfg.CallbackPrompt})
+		}
 	case announceDeadline:
 		if a.announcing == m.playback {
 			a.log.Warn().Str("playback_id", m.playback).Msg("announcement never finished; back to music on hold")
@@ -310,6 +323,10 @@ func (a *callActor) screenPop(deadline time.Time) map[string]any {
 func (a *callActor) onEvent(ctx context.Context, ev telephony.Event) {
 	switch e := ev.ARI.(type) {
 	case *ari.StasisStart:
+		if a.callback != "" && e.Channel.ID == a.channel && a.state == stateOffered {
+			a.callbackAnswered(ctx)
+			return
+		}
 		if e.Channel.ID == a.agentLeg && a.state == stateConnecting {
 			if a.mediaAgent != "" {
 				host, port := e.Channel.ChannelVars["UNICASTRTP_LOCAL_ADDRESS"], e.Channel.ChannelVars["UNICASTRTP_LOCAL_PORT"]
@@ -320,6 +337,10 @@ func (a *callActor) onEvent(ctx context.Context, ev telephony.Event) {
 				}
 			}
 			a.agentLegUp(ctx)
+		}
+	case *ari.ChannelDtmfReceived:
+		if e.Channel.ID == a.channel && e.Digit == "1" && a.state == stateQueued && a.o.cfg.CallbackEndpoint != "" && a.caller.Number != "" {
+			a.requestCallback(ctx)
 		}
 	case *ari.PlaybackFinished:
 		if e.Playback.ID == a.announcing {
@@ -333,6 +354,10 @@ func (a *callActor) onEvent(ctx context.Context, ev telephony.Event) {
 			a.agentLegGone(ctx, "agent leg left")
 		}
 	case *ari.ChannelDestroyed:
+		if a.callback != "" && e.Channel.ID == a.channel && a.state == stateOffered {
+			a.callbackFailed(ctx, e.CauseTxt)
+			return
+		}
 		switch e.Channel.ID {
 		case a.agentLeg:
 			a.agentLegGone(ctx, fmt.Sprintf("agent leg destroyed: %s", e.CauseTxt))
@@ -404,7 +429,9 @@ func (a *callActor) connect(ctx context.Context, agent string) error {
 		a.announcing = ""
 	}
 	a.agent = agent
-	a.segment(store.SegQueued, "", a.arrived, a.o.now())
+	if a.callback == "" {
+		a.segment(store.SegQueued, "", a.arrived, a.o.now())
+	}
 	a.setState(stateConnecting)
 	br, err := a.o.ari.CreateBridge(octx, "", "mixing", "ctid-"+a.id)
 	if err != nil {
@@ -632,11 +659,13 @@ func (a *callActor) finish(ctx context.Context, cause string) {
 	}
 	if !a.talkStart.IsZero() {
 		a.segment(store.SegTalking, a.agent, a.talkStart, now)
-	} else if a.state == stateQueued || a.state == stateOffered || a.state == stateArriving {
+	} else if a.callback == "" && (a.state == stateQueued || a.state == stateOffered || a.state == stateArriving) {
 		a.segment(store.SegQueued, "", a.arrived, now)
 	}
 	outcome := "abandoned"
 	switch {
+	case a.outcome != "":
+		outcome = a.outcome
 	case a.answered:
 		outcome = "answered"
 	case a.state == stateConnecting:
@@ -791,11 +820,10 @@ const announceMax = 30 * time.Second
 
 // announce tells a waiting caller their position and estimated wait, pausing the
 // music. It is skipped unless the caller is simply waiting.
-func (a *callActor) announce(ctx context.Context, m announceMsg) {
+func (a *callActor) announce(ctx context.Context, media []string) {
 	if a.state != stateQueued || a.announcing != "" {
 		return
 	}
-	media := announcementMedia(m.position, m.ewt)
 	if len(media) == 0 {
 		return
 	}
@@ -813,7 +841,7 @@ func (a *callActor) announce(ctx context.Context, m announceMsg) {
 		a.announceDone(ctx, false)
 		return
 	}
-	a.log.Debug().Int("position", m.position).Dur("ewt", m.ewt).Msg("announcing position")
+	a.log.Debug().Strs("media", media).Msg("announcement")
 	a.o.wg.Go(func() {
 		select {
 		case <-time.After(announceMax):

@@ -39,6 +39,15 @@ type Config struct {
 	OpTimeout time.Duration
 	// Desks configures per-queue screen-pop extras (CRM lookup and link, script).
 	Desks []QueueDesk
+	// CallbackEndpoint enables keep-your-place callbacks: a waiting caller who
+	// presses 1 hangs up and keeps their place; when it comes, ctid dials this
+	// template ({number} = the caller's number, e.g. PJSIP/{number}@trunk) and
+	// connects the reserved agent. Empty disables callbacks.
+	CallbackEndpoint string
+	// CallbackPrompt is played when the engine offers a callback (site recording).
+	CallbackPrompt string
+	// CallbackCallerID is the caller id shown to the called-back customer.
+	CallbackCallerID string
 }
 
 // DefaultConfig returns the defaults.
@@ -49,6 +58,7 @@ func DefaultConfig() Config {
 		FallbackReason:     "unallocated",
 		AgentAnswerTimeout: 20 * time.Second,
 		OpTimeout:          10 * time.Second,
+		CallbackPrompt:     "sound:ctid-callback-offer",
 	}
 }
 
@@ -67,6 +77,9 @@ func (c Config) Validate() error {
 	}
 	if c.OpTimeout <= 0 {
 		return fmt.Errorf("%w: calls.op_timeout: %q: must be positive", ErrInvalidConfig, c.OpTimeout)
+	}
+	if c.CallbackEndpoint != "" && (!strings.Contains(c.CallbackEndpoint, "/") || !strings.Contains(c.CallbackEndpoint, "{number}")) {
+		return fmt.Errorf("%w: calls.callback_endpoint: %q: must be TECH/resource with {number}, e.g. PJSIP/{number}@trunk", ErrInvalidConfig, c.CallbackEndpoint)
 	}
 	for i, q := range c.Desks {
 		if err := q.validate(i); err != nil {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -206,7 +207,7 @@ func newWorldCfg(t testing.TB, qc queue.Config, cc cti.Config) *world {
 		t.Fatal(err)
 	}
 	w := &world{store: st, emu: emu, desk: newDesk(), media: &udpMedia{socks: map[string]net.PacketConn{}, got: map[string]int{}}}
-	w.orch, err = cti.New(cti.Params{Config: cc, Log: zerolog.Nop(), ARI: cli, Engine: eng, Media: w.media, Notify: w.desk, Records: st})
+	w.orch, err = cti.New(cti.Params{Config: cc, Log: testLog(t), ARI: cli, Engine: eng, Media: w.media, Notify: w.desk, Records: st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -728,4 +729,54 @@ func TestAnnouncementMedia(t *testing.T) {
 			t.Errorf("position %d ewt %v: %s, want %s", c.pos, c.ewt, got, c.want)
 		}
 	}
+}
+
+// A waiting caller presses 1, hangs up and keeps their place; when an agent is free
+// ctid dials them back and connects that agent.
+func TestKeepYourPlaceCallback(t *testing.T) {
+	cc := cti.DefaultConfig()
+	cc.CallbackEndpoint = "Local/{number}@callers"
+	w := newWorldCfg(t, salesConfig("anna"), cc)
+	caller, err := w.emu.InjectCall(w.ctx, ariemu.CallSpec{CallerNumber: "5550000", Dialled: "1", Args: []string{"inbound", "sales"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // queued, music on
+	if err := w.emu.SendDTMF(caller, "1"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); contains(w.emu.ChannelIDs(), caller); {
+		if time.Now().After(deadline) {
+			t.Fatal("caller not released after choosing a callback")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	w.ready(t, "anna")
+	pop := w.desk.wait(t, "anna", "call.offered", func(e map[string]any) bool { return e["direction"] == "callback" })
+	if pop["call_id"] != caller || pop["caller_number"] != "5550000" {
+		t.Fatalf("callback pop %v", pop)
+	}
+	conn := w.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { return e["call_id"] == caller })
+	members := bridgeMembers(w.emu, conn["bridge_id"].(string))
+	if len(members) != 2 || !contains(members, caller+"-cb-1") || !contains(members, caller+"-agent") {
+		t.Fatalf("callback bridge %v", members)
+	}
+	if err := w.orch.Hangup(w.ctx, "anna", caller); err != nil {
+		t.Fatal(err)
+	}
+	w.desk.wait(t, "anna", "wrapup.started", func(e map[string]any) bool { return e["call_id"] == caller })
+	if err := w.orch.WrapUpDone(w.ctx, "anna", cti.WrapUpResult{CallID: caller, Disposition: "called back"}); err != nil {
+		t.Fatal(err)
+	}
+	ix := w.interaction(t, caller)
+	if ix.Outcome != "answered" || ix.Disposition != "called back" {
+		t.Fatalf("interaction %+v", ix)
+	}
+}
+
+func testLog(t testing.TB) zerolog.Logger {
+	if os.Getenv("CTID_TEST_LOG") == "" {
+		return zerolog.Nop()
+	}
+	return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel)
 }

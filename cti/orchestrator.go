@@ -62,6 +62,8 @@ type Orchestrator struct {
 	calls     map[string]*callActor // by call id
 	byChannel map[string]*callActor // every channel of every call
 	wrapups   map[string]wrapup     // agent -> the wrap-up in progress
+	callbacks map[string]int        // call id -> callback attempts dialled
+	runCtx    context.Context       // set by Run, for actors started by decisions
 }
 
 // wrapup is an agent's after-call work for one call.
@@ -86,6 +88,7 @@ func New(p Params) (*Orchestrator, error) {
 		cfg: p.Config, log: p.Log.With().Str("component", "cti").Logger(),
 		ari: p.ARI, loop: queue.NewLoop(p.Engine), media: p.Media, notify: p.Notify, records: p.Records, now: now,
 		wrapups:   map[string]wrapup{},
+		callbacks: map[string]int{},
 		http:      &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16}},
 		kick:      make(chan struct{}, 1),
 		calls:     map[string]*callActor{},
@@ -102,6 +105,9 @@ func (o *Orchestrator) SetNotifier(n Notifier) { o.notify = n }
 func (o *Orchestrator) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	o.mu.Lock()
+	o.runCtx = ctx
+	o.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := o.loop.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -263,7 +269,9 @@ func (o *Orchestrator) resync(rs *telephony.Resync) {
 func (o *Orchestrator) forget(a *callActor) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	delete(o.calls, a.id)
+	if o.calls[a.id] == a { // a callback may already have taken the id over
+		delete(o.calls, a.id)
+	}
 	for ch, x := range o.byChannel {
 		if x == a {
 			delete(o.byChannel, ch)
@@ -346,6 +354,9 @@ func (o *Orchestrator) engine(ctx context.Context, fn func(*queue.Engine, time.T
 // apply carries out engine decisions: notify desktops, tell call actors.
 func (o *Orchestrator) apply(ds []queue.Decision) {
 	for _, d := range ds {
+		o.log.Debug().Str("decision", d.Kind.String()).Str("call_id", string(d.Call)).Str("agent", string(d.Agent)).Msg("engine decision")
+	}
+	for _, d := range ds {
 		switch d.Kind {
 		case queue.DecOfferCall:
 			if a, err := o.call(string(d.Call)); err == nil {
@@ -367,6 +378,19 @@ func (o *Orchestrator) apply(ds []queue.Decision) {
 				f["deadline"] = d.Deadline.UTC().Format(time.RFC3339Nano)
 			}
 			o.publish(string(d.Agent), "wrapup.started", f)
+		case queue.DecOfferCallback:
+			if a, err := o.call(string(d.Call)); err == nil {
+				a.box.send(offerCallbackMsg{})
+			}
+		case queue.DecOriginateCallback:
+			o.mu.Lock()
+			ctx := o.runCtx
+			o.mu.Unlock()
+			if ctx == nil {
+				o.log.Error().Str("call_id", string(d.Call)).Msg("callback due before the orchestrator runs")
+				break
+			}
+			o.startCallback(ctx, d)
 		case queue.DecAnnounce:
 			if a, err := o.call(string(d.Call)); err == nil {
 				a.box.send(announceMsg{position: d.Position, ewt: d.EWT})

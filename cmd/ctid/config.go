@@ -56,6 +56,10 @@ type callsSection struct {
 	Fallback       string        `mapstructure:"fallback"`
 	FallbackReason string        `mapstructure:"fallback_reason"`
 	OfferTimeout   time.Duration `mapstructure:"offer_timeout"`
+	// Keep-your-place callbacks (press 1): disabled while callback_endpoint is empty.
+	CallbackEndpoint string `mapstructure:"callback_endpoint"`
+	CallbackPrompt   string `mapstructure:"callback_prompt"`
+	CallbackCallerID string `mapstructure:"callback_caller_id"`
 }
 
 // queueSection is one entry of `queues:`.
@@ -145,6 +149,7 @@ func defaults() fileConfig {
 		Calls: callsSection{
 			MOHClass: cti.DefaultConfig().MOHClass, Fallback: cti.DefaultConfig().Fallback,
 			FallbackReason: cti.DefaultConfig().FallbackReason, OfferTimeout: 20 * time.Second,
+			CallbackPrompt: cti.DefaultConfig().CallbackPrompt,
 		},
 	}
 }
@@ -282,6 +287,7 @@ func redactURL(s string) string {
 func (fc fileConfig) callsConfig() cti.Config {
 	c := cti.DefaultConfig()
 	c.MOHClass, c.Fallback, c.FallbackReason = fc.Calls.MOHClass, fc.Calls.Fallback, fc.Calls.FallbackReason
+	c.CallbackEndpoint, c.CallbackPrompt, c.CallbackCallerID = fc.Calls.CallbackEndpoint, fc.Calls.CallbackPrompt, fc.Calls.CallbackCallerID
 	for _, q := range fc.Queues {
 		if q.CRMURL != "" || q.CRMLink != "" || q.Script != "" || q.KBLink != "" {
 			c.Desks = append(c.Desks, cti.QueueDesk{Queue: q.ID, CRMURL: q.CRMURL, CRMMethod: q.CRMMethod,
