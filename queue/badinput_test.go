@@ -325,3 +325,23 @@ func TestLoopCommandsAndStop(t *testing.T) {
 	_, err = l.Tick(context.Background(), at(8))
 	mustErr(t, ErrLoopStopped, nil, err)
 }
+
+// "Inbound before the dialer unless the queue says otherwise": a queue says
+// otherwise by putting its campaign agents on a higher tier than its TierLimit. Its
+// calls then wait for the inbound agents and leave the campaign agents to the
+// dialer, until a relax step widens the tier after a configured wait.
+func TestQueueCanLeaveCampaignAgentsToTheDialer(t *testing.T) {
+	ags := []AgentConfig{{ID: "in1"}, {ID: "out1", Campaigns: []string{"sales"}}}
+	q := QueueConfig{ID: "q", Members: []Member{{Agent: "in1", Tier: 1}, {Agent: "out1", Tier: 2}}, TierLimit: 1,
+		Relax: []RelaxStep{{After: 60 * time.Second, TierLimit: 2}}}
+	e := mustEngine(t, Config{Agents: ags, Queues: []QueueConfig{q}})
+	loginReady(t, e, at(0), "in1", "out1")
+	ds := must(t)(e.CallArrived(at(1), Call{ID: "c1", Queue: "q"}))
+	eq(t, "first call to the inbound agent", offers(ds), []string{"c1>in1"})
+	must(t)(e.OfferAccepted(at(2), "c1", "in1"))
+	ds = must(t)(e.CallArrived(at(3), Call{ID: "c2", Queue: "q"}))
+	eq(t, "second call waits: the campaign agent stays with the dialer", offers(ds), []string(nil))
+	eq(t, "dialer still has out1", e.AgentsFree("sales"), []AgentID{"out1"})
+	eq(t, "before the relax step", offers(e.Tick(at(62))), []string(nil))
+	eq(t, "after 60 s of waiting the queue takes the campaign agent", offers(e.Tick(at(63))), []string{"c2>out1"})
+}

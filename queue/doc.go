@@ -38,6 +38,12 @@
 // Read-only: Snapshot(now), QueueStats(now, queue), Queues(), EstimatedWait(queue),
 // AgentsFree(campaign), AgentsLikelyFree(now, campaign, within).
 //
+// Blending: inbound calls take precedence, because a Ready agent is offered any
+// waiting call that fits before the dialer sees them as free. A queue that should
+// leave its campaign agents to the dialer says so by putting them on a tier above its
+// TierLimit, optionally with a RelaxStep that widens the tier after a wait (see
+// TestQueueCanLeaveCampaignAgentsToTheDialer).
+//
 // # Decisions
 //
 // A Decision is a flat value (no interface boxing, so the hot path is allocation-free);
