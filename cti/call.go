@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/CyCoreSystems/ari/v5"
@@ -141,6 +142,10 @@ type callActor struct {
 
 	outcome  string // set when the call ends some other way than answered/abandoned
 	callback string // number to call back (callback actors only)
+
+	supervisors    []*monitor
+	monitors       int
+	connectedAgent atomic.Value // string: the agent talking (read by Supervise)
 }
 
 func newCallActor(o *Orchestrator, ch ari.ChannelData, in inbound) *callActor {
@@ -323,6 +328,9 @@ func (a *callActor) screenPop(deadline time.Time) map[string]any {
 func (a *callActor) onEvent(ctx context.Context, ev telephony.Event) {
 	switch e := ev.ARI.(type) {
 	case *ari.StasisStart:
+		if a.onSupervisionEvent(ctx, e) {
+			return
+		}
 		if a.callback != "" && e.Channel.ID == a.channel && a.state == stateOffered {
 			a.callbackAnswered(ctx)
 			return
@@ -370,7 +378,9 @@ func (a *callActor) onEvent(ctx context.Context, ev telephony.Event) {
 func (a *callActor) request(ctx context.Context, r request) error {
 	// The engine has already decided an accept (first accept wins under ring-all);
 	// every other request must come from the agent connected to the call.
-	if _, isConnect := r.(connectMsg); !isConnect && a.agent != r.agentName() {
+	_, isConnect := r.(connectMsg)
+	_, isSupervise := r.(superviseMsg)
+	if !isConnect && !isSupervise && a.agent != r.agentName() {
 		return fmt.Errorf("%w: %s", ErrNotYourCall, a.id)
 	}
 	switch r := r.(type) {
@@ -398,6 +408,8 @@ func (a *callActor) request(ctx context.Context, r request) error {
 		octx, cancel := a.opCtx(ctx)
 		defer cancel()
 		return a.o.ari.SendDTMF(octx, a.channel, r.digits)
+	case superviseMsg:
+		return a.supervise(ctx, r)
 	case transferMsg:
 		if a.state != stateTalking && a.state != stateHeld {
 			return fmt.Errorf("%w: transfer in state %s", ErrCallState, a.state)
@@ -496,6 +508,7 @@ func (a *callActor) agentLegUp(ctx context.Context) {
 		return
 	}
 	a.setState(stateTalking)
+	a.connectedAgent.Store(a.agent)
 	a.talkStart, a.answered = a.o.now(), true
 	a.o.record(func(r Records) error {
 		return r.SaveInteraction(store.Interaction{ID: a.id, Direction: store.Inbound, Created: a.arrived, Answered: a.talkStart})
@@ -640,6 +653,8 @@ func (a *callActor) leaveQueue(ctx context.Context, m leaveQueueMsg) {
 
 // finish releases what the call holds.
 func (a *callActor) finish(ctx context.Context, cause string) {
+	a.endSupervision(ctx)
+	a.connectedAgent.Store("")
 	octx, cancel := a.opCtx(ctx)
 	defer cancel()
 	if a.bridge != "" {
@@ -747,6 +762,8 @@ func (a *callActor) transferToQueue(ctx context.Context, target string) error {
 		return err
 	}
 	agent := a.agent
+	a.endSupervision(ctx)
+	a.connectedAgent.Store("")
 	if !a.holdStart.IsZero() {
 		a.segment(store.SegHold, agent, a.holdStart, now)
 		a.holdStart = time.Time{}

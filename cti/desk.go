@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -136,6 +137,12 @@ func (d *Desk) HandleCommand(ctx context.Context, p desktop.Principal, c desktop
 			return nil, desktop.Errorf("invalid_state", "only blind transfer to a queue is available in this version of ctid yet")
 		}
 		err = d.o.TransferToQueue(ctx, agent, a.CallID, a.To.Queue)
+	case "supervisor.listen", "supervisor.whisper", "supervisor.barge":
+		target := c.String("agent")
+		if err = d.mayManage(ctx, p, target); err == nil {
+			err = d.o.Supervise(ctx, p.User, target, strings.TrimPrefix(c.Name, "supervisor."))
+		}
+		d.record(p, c.Name, target, "", err)
 	case "supervisor.set_state":
 		var a desktop.SetStateArgs
 		if err = c.Decode(&a); err != nil {

@@ -780,3 +780,67 @@ func testLog(t testing.TB) zerolog.Logger {
 	}
 	return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel)
 }
+
+// A supervisor listens (snoop on the agent's leg bridged with the supervisor's
+// softphone leg, audio arriving) and another barges in (three parties in the call's
+// bridge); both are released when the call ends.
+func TestSupervisorListenAndBarge(t *testing.T) {
+	w := newWorld(t, salesConfig("anna"))
+	w.ready(t, "anna")
+	caller, err := w.emu.InjectCall(w.ctx, ariemu.CallSpec{CallerNumber: "100", Dialled: "1", Args: []string{"inbound", "sales"}, Behaviour: "talk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.desk.wait(t, "anna", "call.offered", nil)
+	if err := w.orch.Accept(w.ctx, "anna", caller); err != nil {
+		t.Fatal(err)
+	}
+	conn := w.desk.wait(t, "anna", "call.connected", nil)
+	if err := w.orch.Supervise(w.ctx, "sam", "boris", cti.ModeListen); err == nil {
+		t.Fatal("supervising an agent who is not on a call succeeded")
+	}
+	if err := w.orch.Supervise(w.ctx, "sam", "anna", cti.ModeListen); err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	w.desk.wait(t, "sam", "supervisor.connected", func(e map[string]any) bool { return e["mode"] == "listen" })
+	listenLeg := caller + "-sup-1"
+	var snoopBridge []string
+	for _, b := range w.emu.Bridges() {
+		if contains(b.Channels, listenLeg) {
+			snoopBridge = b.Channels
+		}
+	}
+	if len(snoopBridge) != 2 || !contains(snoopBridge, caller+"-snoop-1") {
+		t.Fatalf("snoop bridge %v", snoopBridge)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for w.media.packets(listenLeg) < 25 {
+		if time.Now().After(deadline) {
+			t.Fatalf("supervisor heard %d packets", w.media.packets(listenLeg))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := w.orch.Supervise(w.ctx, "sue", "anna", cti.ModeBarge); err != nil {
+		t.Fatalf("barge: %v", err)
+	}
+	w.desk.wait(t, "sue", "supervisor.connected", func(e map[string]any) bool { return e["mode"] == "barge" })
+	members := bridgeMembers(w.emu, conn["bridge_id"].(string))
+	if len(members) != 3 || !contains(members, caller+"-sup-2") {
+		t.Fatalf("call bridge after barge %v", members)
+	}
+	if err := w.orch.Hangup(w.ctx, "anna", caller); err != nil {
+		t.Fatal(err)
+	}
+	w.desk.wait(t, "sam", "supervisor.ended", nil)
+	w.desk.wait(t, "sue", "supervisor.ended", nil)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		ids := w.emu.ChannelIDs()
+		if !contains(ids, listenLeg) && !contains(ids, caller+"-snoop-1") && !contains(ids, caller+"-sup-2") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("supervisor channels left: %v", ids)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

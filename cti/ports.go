@@ -23,6 +23,7 @@ type Telephony interface {
 	CreateBridge(ctx context.Context, id, typ, name string) (*ari.BridgeData, error)
 	DestroyBridge(ctx context.Context, id string) error
 	AddChannel(ctx context.Context, bridgeID string, channelIDs ...string) error
+	Snoop(ctx context.Context, channelID string, p telephony.SnoopParams) (*ari.ChannelData, error)
 	Play(ctx context.Context, t telephony.PlayTarget, playbackID string, media ...string) (*ari.PlaybackData, error)
 	StopPlayback(ctx context.Context, playbackID string) error
 	ExternalMedia(ctx context.Context, p telephony.ExternalMediaParams) (*ari.ChannelData, error)
