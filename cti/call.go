@@ -26,6 +26,7 @@ const (
 	stateConnecting                  // accepted; the agent's leg is being set up
 	stateTalking                     // caller and agent bridged
 	stateHeld                        // caller on hold
+	stateConsulting                  // caller on hold while the agent consults another agent
 	stateEnded                       // gone; the actor stops
 )
 
@@ -43,6 +44,8 @@ func (s callState) String() string {
 		return "talking"
 	case stateHeld:
 		return "held"
+	case stateConsulting:
+		return "consulting"
 	case stateEnded:
 		return "ended"
 	}
@@ -142,6 +145,11 @@ type callActor struct {
 
 	outcome  string // set when the call ends some other way than answered/abandoned
 	callback string // number to call back (callback actors only)
+
+	engineCall string     // the engine's id for the current agent's part ("" = a.id)
+	mediaCall  string     // the softphone leg's key for the current agent ("" = a.id)
+	consult    *consult   // consultation in progress
+	conference []*consult // further agents in a three-way call
 
 	supervisors    []*monitor
 	monitors       int
@@ -331,6 +339,10 @@ func (a *callActor) onEvent(ctx context.Context, ev telephony.Event) {
 		if a.onSupervisionEvent(ctx, e) {
 			return
 		}
+		if a.consult != nil && e.Channel.ID == a.consult.leg {
+			a.consultUp(ctx, e.Channel.ChannelVars)
+			return
+		}
 		if a.callback != "" && e.Channel.ID == a.channel && a.state == stateOffered {
 			a.callbackAnswered(ctx)
 			return
@@ -355,6 +367,13 @@ func (a *callActor) onEvent(ctx context.Context, ev telephony.Event) {
 			a.announceDone(ctx, false)
 		}
 	case *ari.StasisEnd:
+		if a.consult != nil && e.Channel.ID == a.consult.leg {
+			a.consultGone(ctx)
+			return
+		}
+		if a.leaveConference(ctx, e.Channel.ID) {
+			return
+		}
 		switch e.Channel.ID {
 		case a.channel:
 			a.callerLeft(ctx, "caller hung up")
@@ -410,13 +429,17 @@ func (a *callActor) request(ctx context.Context, r request) error {
 		return a.o.ari.SendDTMF(octx, a.channel, r.digits)
 	case superviseMsg:
 		return a.supervise(ctx, r)
+	case consultMsg:
+		return a.startConsult(ctx, r.target)
+	case consultEndMsg:
+		return a.endConsult(ctx, r.how)
 	case transferMsg:
 		if a.state != stateTalking && a.state != stateHeld {
 			return fmt.Errorf("%w: transfer in state %s", ErrCallState, a.state)
 		}
 		return a.transferToQueue(ctx, r.queue)
 	case hangupMsg:
-		if a.state != stateTalking && a.state != stateHeld && a.state != stateConnecting {
+		if a.state != stateTalking && a.state != stateHeld && a.state != stateConnecting && a.state != stateConsulting {
 			return fmt.Errorf("%w: hangup in state %s", ErrCallState, a.state)
 		}
 		a.endTalk(ctx, "agent hung up", true)
@@ -534,7 +557,7 @@ func (a *callActor) hold(ctx context.Context, on bool) error {
 			return err
 		}
 		if err := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
-			return e.CallHeld(now, queue.CallID(a.id))
+			return e.CallHeld(now, a.ecall())
 		}); err != nil {
 			a.log.Warn().Err(err).Msg("engine hold")
 		}
@@ -549,7 +572,7 @@ func (a *callActor) hold(ctx context.Context, on bool) error {
 			return err
 		}
 		if err := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
-			return e.CallUnheld(now, queue.CallID(a.id))
+			return e.CallUnheld(now, a.ecall())
 		}); err != nil {
 			a.log.Warn().Err(err).Msg("engine unhold")
 		}
@@ -589,7 +612,7 @@ func (a *callActor) callerLeft(ctx context.Context, cause string) {
 func (a *callActor) agentLegGone(ctx context.Context, cause string) {
 	a.legUp = false
 	switch a.state {
-	case stateTalking, stateHeld, stateConnecting:
+	case stateTalking, stateHeld, stateConnecting, stateConsulting:
 		a.endTalk(ctx, cause, true)
 	}
 }
@@ -600,6 +623,11 @@ func (a *callActor) endTalk(ctx context.Context, cause string, hangupCaller bool
 	if a.state == stateEnded {
 		return
 	}
+	a.dropConsult(ctx, "call ended")
+	for _, c := range a.conference {
+		a.closeParty(ctx, c)
+	}
+	a.conference = nil
 	octx, cancel := a.opCtx(ctx)
 	defer cancel()
 	if a.agentLeg != "" {
@@ -614,7 +642,7 @@ func (a *callActor) endTalk(ctx context.Context, cause string, hangupCaller bool
 	}
 	if a.queued {
 		if err := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
-			return e.CallEnded(now, queue.CallID(a.id))
+			return e.CallEnded(now, a.ecall())
 		}); err != nil {
 			a.log.Warn().Err(err).Msg("engine call ended")
 		}
@@ -663,7 +691,7 @@ func (a *callActor) finish(ctx context.Context, cause string) {
 		}
 	}
 	if a.mediaAgent != "" && a.o.media != nil {
-		if err := a.o.media.DetachCall(octx, a.mediaAgent, a.id); err != nil {
+		if err := a.o.media.DetachCall(octx, a.mediaAgent, a.mediaKey()); err != nil {
 			a.log.Warn().Err(err).Msg("detach softphone leg")
 		}
 	}
@@ -757,7 +785,7 @@ func (a *callActor) transferToQueue(ctx context.Context, target string) error {
 		if _, err := e.QueueStats(now, newCall.Queue); err != nil {
 			return nil, err
 		}
-		return e.CallEnded(now, newCall.ID)
+		return e.CallEnded(now, a.ecall())
 	}); err != nil {
 		return err
 	}
@@ -783,11 +811,12 @@ func (a *callActor) transferToQueue(ctx context.Context, target string) error {
 		a.bridge = ""
 	}
 	if a.mediaAgent != "" && a.o.media != nil {
-		if err := a.o.media.DetachCall(octx, a.mediaAgent, a.id); err != nil {
+		if err := a.o.media.DetachCall(octx, a.mediaAgent, a.mediaKey()); err != nil {
 			a.log.Warn().Err(err).Msg("detach softphone leg on transfer")
 		}
 		a.mediaAgent = ""
 	}
+	a.mediaCall, a.engineCall = "", ""
 	if err := a.o.ari.StartMOH(octx, a.channel, a.o.cfg.MOHClass); err != nil {
 		a.log.Warn().Err(err).Msg("music on hold after transfer")
 	}

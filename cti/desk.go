@@ -133,10 +133,20 @@ func (d *Desk) HandleCommand(ctx context.Context, p desktop.Principal, c desktop
 		if err = c.Decode(&a); err != nil {
 			break
 		}
-		if a.Mode != "blind" || a.To.Queue == "" {
-			return nil, desktop.Errorf("invalid_state", "only blind transfer to a queue is available in this version of ctid yet")
+		switch {
+		case a.Mode == "blind" && a.To.Queue != "":
+			err = d.o.TransferToQueue(ctx, agent, a.CallID, a.To.Queue)
+		case a.Mode == "attended" && a.To.Agent != "":
+			err = d.o.Consult(ctx, agent, a.CallID, a.To.Agent)
+		default:
+			return nil, desktop.Errorf("invalid_state", "this version of ctid transfers blind to a queue or attended to an agent")
 		}
-		err = d.o.TransferToQueue(ctx, agent, a.CallID, a.To.Queue)
+	case "call.transfer.complete":
+		err = d.o.EndConsult(ctx, agent, call, ConsultComplete)
+	case "call.transfer.cancel":
+		err = d.o.EndConsult(ctx, agent, call, ConsultCancel)
+	case "call.conference":
+		err = d.o.EndConsult(ctx, agent, call, ConsultConference)
 	case "supervisor.listen", "supervisor.whisper", "supervisor.barge":
 		target := c.String("agent")
 		if err = d.mayManage(ctx, p, target); err == nil {

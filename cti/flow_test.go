@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -843,4 +844,168 @@ func TestSupervisorListenAndBarge(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func connectedCall(t *testing.T, w *world, agent string) (caller, bridge string) {
+	t.Helper()
+	caller, err := w.emu.InjectCall(w.ctx, ariemu.CallSpec{CallerNumber: "48600100200", Dialled: "1", Args: []string{"inbound", "sales"}, Behaviour: "talk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.desk.wait(t, agent, "call.offered", func(e map[string]any) bool { return e["call_id"] == caller })
+	if err := w.orch.Accept(w.ctx, agent, caller); err != nil {
+		t.Fatal(err)
+	}
+	conn := w.desk.wait(t, agent, "call.connected", func(e map[string]any) bool { return e["call_id"] == caller })
+	return caller, conn["bridge_id"].(string)
+}
+
+// The consulted transfer: anna consults boris (caller on hold), completes,
+// boris talks to the caller and hangs up; the record shows each agent's own part.
+func TestAttendedTransferComplete(t *testing.T) {
+	qc := salesConfig("anna", "boris")
+	w := newWorld(t, qc)
+	w.ready(t, "anna")
+	caller, bridge := connectedCall(t, w, "anna")
+	if err := w.orch.Consult(w.ctx, "anna", caller, "boris"); err == nil {
+		t.Fatal("consulted an agent who is not ready")
+	}
+	w.ready(t, "boris")
+	if err := w.orch.Consult(w.ctx, "anna", caller, "boris"); err != nil {
+		t.Fatalf("consult: %v", err)
+	}
+	w.desk.wait(t, "boris", "call.connected", func(e map[string]any) bool { return e["consult"] == true })
+	w.desk.wait(t, "anna", "call.consult", func(e map[string]any) bool { return e["state"] == "connected" })
+	if m := bridgeMembers(w.emu, bridge); len(m) != 1 || m[0] != caller {
+		t.Fatalf("caller should wait alone (MOH) in the call bridge: %v", m)
+	}
+	if err := w.orch.EndConsult(w.ctx, "boris", caller, cti.ConsultComplete); err == nil {
+		t.Fatal("the consulted agent completed anna's transfer")
+	}
+	if err := w.orch.EndConsult(w.ctx, "anna", caller, cti.ConsultComplete); err != nil {
+		t.Fatalf("complete: %v", err)
+	}
+	w.desk.wait(t, "anna", "call.transferred", nil)
+	w.desk.wait(t, "anna", "wrapup.started", func(e map[string]any) bool { return e["call_id"] == caller })
+	m := bridgeMembers(w.emu, bridge)
+	if len(m) != 2 || !contains(m, caller) || contains(m, caller+"-agent") {
+		t.Fatalf("after complete the call bridge has %v", m)
+	}
+	// boris now owns the call.
+	if err := w.orch.Hangup(w.ctx, "anna", caller); err == nil {
+		t.Fatal("anna still controls the transferred call")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := w.orch.Hangup(w.ctx, "boris", caller); err != nil {
+		t.Fatalf("boris hangup: %v", err)
+	}
+	w.desk.wait(t, "boris", "wrapup.started", nil)
+	if err := w.orch.WrapUpDone(w.ctx, "anna", cti.WrapUpResult{CallID: caller, Disposition: "transferred"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.orch.WrapUpDone(w.ctx, "boris", cti.WrapUpResult{CallID: caller, Disposition: "solved"}); err != nil {
+		t.Fatal(err)
+	}
+	ix := w.interaction(t, caller)
+	var talk, kinds []string
+	var annaEnd, borisStart time.Time
+	for _, sg := range ix.Segments {
+		kinds = append(kinds, sg.Kind.String()+":"+sg.Agent)
+		if sg.Kind == store.SegTalking {
+			talk = append(talk, sg.Agent)
+			if sg.Agent == "anna" {
+				annaEnd = sg.End
+			} else {
+				borisStart = sg.Start
+			}
+		}
+	}
+	if strings.Join(talk, ",") != "anna,boris" || borisStart.Before(annaEnd) {
+		t.Fatalf("talk segments must not overlap or double count: %v", kinds)
+	}
+	for _, k := range []string{"consult:boris", "transfer:anna", "hold:anna", "wrapup:anna", "wrapup:boris"} {
+		if !slices.Contains(kinds, k) {
+			t.Fatalf("segments %v lack %s", kinds, k)
+		}
+	}
+	if ix.Disposition != "solved" {
+		t.Fatalf("disposition %q", ix.Disposition)
+	}
+}
+
+// Cancel returns to the caller; the consulted agent hanging up does too; a
+// conference puts all three together.
+func TestAttendedTransferCancelHangupConference(t *testing.T) {
+	w := newWorld(t, salesConfig("anna", "boris"))
+	w.ready(t, "anna")
+	caller, bridge := connectedCall(t, w, "anna")
+	w.ready(t, "boris")
+	consultTo := func() {
+		t.Helper()
+		if err := w.orch.Consult(w.ctx, "anna", caller, "boris"); err != nil {
+			t.Fatalf("consult: %v", err)
+		}
+		for deadline := time.Now().Add(5 * time.Second); w.desk.countFor("anna", "call.consult", caller) == 0 || !consultUp(w, caller); {
+			if time.Now().After(deadline) {
+				t.Fatal("consultation never connected")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	consultTo()
+	if err := w.orch.EndConsult(w.ctx, "anna", caller, cti.ConsultCancel); err != nil {
+		t.Fatalf("cancel: %v", err)
+	}
+	if m := bridgeMembers(w.emu, bridge); len(m) != 2 || !contains(m, caller+"-agent") {
+		t.Fatalf("after cancel %v", m)
+	}
+	w.desk.wait(t, "boris", "call.ended", func(e map[string]any) bool { return e["call_id"] == caller })
+	if err := w.orch.WrapUpDone(w.ctx, "boris", cti.WrapUpResult{}); err != nil {
+		t.Fatal(err)
+	}
+	// The consulted agent hangs up: anna is back with the held caller.
+	consultTo()
+	leg := ""
+	for _, id := range w.emu.ChannelIDs() {
+		if strings.HasPrefix(id, caller+"-agent-") && id != caller+"-agent-2" {
+			leg = id
+		}
+	}
+	if leg == "" {
+		t.Fatalf("no consult leg among %v", w.emu.ChannelIDs())
+	}
+	if err := w.emu.Hangup(leg, 16); err != nil {
+		t.Fatal(err)
+	}
+	w.desk.wait(t, "anna", "call.consult", func(e map[string]any) bool { return e["state"] == "ended" })
+	if m := bridgeMembers(w.emu, bridge); len(m) != 2 || !contains(m, caller+"-agent") {
+		t.Fatalf("after the consulted agent hung up %v", m)
+	}
+	if err := w.orch.Unhold(w.ctx, "anna", caller); err != nil {
+		t.Fatalf("unhold after consult: %v", err)
+	}
+	if err := w.orch.WrapUpDone(w.ctx, "boris", cti.WrapUpResult{}); err != nil {
+		t.Fatal(err)
+	}
+	// Conference.
+	consultTo()
+	if err := w.orch.EndConsult(w.ctx, "anna", caller, cti.ConsultConference); err != nil {
+		t.Fatalf("conference: %v", err)
+	}
+	if m := bridgeMembers(w.emu, bridge); len(m) != 3 {
+		t.Fatalf("conference bridge %v", m)
+	}
+	if err := w.orch.Hangup(w.ctx, "anna", caller); err != nil {
+		t.Fatal(err)
+	}
+	w.desk.wait(t, "boris", "call.ended", func(e map[string]any) bool { return e["reason"] == "conference ended" })
+}
+
+func consultUp(w *world, caller string) bool {
+	for _, b := range w.emu.Bridges() {
+		if len(b.Channels) == 2 && contains(b.Channels, caller+"-agent") && !contains(b.Channels, caller) {
+			return true
+		}
+	}
+	return false
 }

@@ -279,6 +279,15 @@ func (o *Orchestrator) forget(a *callActor) {
 	}
 }
 
+// publicCallID maps the engine's id for a consulted agent's part of a call back to
+// the call's id (consult ids are "<call id>-consult-<n>").
+func publicCallID(engineID string) string {
+	if i := strings.Index(engineID, "-consult-"); i > 0 {
+		return engineID[:i]
+	}
+	return engineID
+}
+
 // playbackRef is the routing key of a playback (kept apart from channel ids).
 func playbackRef(id string) string { return "playback:" + id }
 
@@ -370,10 +379,11 @@ func (o *Orchestrator) apply(ds []queue.Decision) {
 		case queue.DecAgentState:
 			o.publish(string(d.Agent), "agent.state", map[string]any{"agent": string(d.Agent), "state": d.State.String(), "reason": d.Reason})
 		case queue.DecWrapUpStarted:
+			callID := publicCallID(string(d.Call))
 			o.mu.Lock()
-			o.wrapups[string(d.Agent)] = wrapup{callID: string(d.Call), start: o.now()}
+			o.wrapups[string(d.Agent)] = wrapup{callID: callID, start: o.now()}
 			o.mu.Unlock()
-			f := map[string]any{"agent": string(d.Agent), "call_id": string(d.Call)}
+			f := map[string]any{"agent": string(d.Agent), "call_id": callID}
 			if !d.Deadline.IsZero() {
 				f["deadline"] = d.Deadline.UTC().Format(time.RFC3339Nano)
 			}
@@ -521,7 +531,9 @@ func (o *Orchestrator) WrapUpDone(ctx context.Context, agent string, r WrapUpRes
 	}
 	if err := o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
 		return e.WrapUpDone(now, queue.AgentID(agent))
-	}); err != nil {
+	}); err != nil && !(ok && errors.Is(err, queue.ErrInvalidTransition)) {
+		// (A tracked wrap-up the engine already ended — no wrap-up time on that
+		// queue, or the timer ran out — just records the disposition.)
 		return err
 	}
 	o.mu.Lock()
