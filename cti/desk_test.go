@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -152,6 +153,7 @@ func errCode(r map[string]any) string {
 // stack is ctid wired as in `ctid serve`: emulator, ARI adapter, orchestrator,
 // desktop API over HTTP, and either the real softphone gateway or a UDP stand-in.
 type stack struct {
+	store *store.Store
 	emu   *ariemu.Emulator
 	web   string
 	ctx   context.Context
@@ -186,7 +188,14 @@ func newStack(t *testing.T, gw *softphone.Gateway) *stack {
 	}
 	udp := &udpMedia{socks: map[string]net.PacketConn{}, got: map[string]int{}}
 	agentMedia := cti.NewAgentMedia()
-	params := cti.Params{Config: cti.DefaultConfig(), Log: zerolog.Nop(), ARI: cli, Engine: eng, Media: udp}
+	sc := store.DefaultConfig()
+	sc.Path = filepath.Join(t.TempDir(), "ctid.db")
+	db, err := store.Open(context.Background(), sc, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.store = db
+	params := cti.Params{Config: cti.DefaultConfig(), Log: zerolog.Nop(), ARI: cli, Engine: eng, Media: udp, Records: db}
 	if gw != nil {
 		params.Media = agentMedia
 	}
@@ -219,6 +228,9 @@ func newStack(t *testing.T, gw *softphone.Gateway) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := orch.RegisterREST(server); err != nil {
+		t.Fatal(err)
+	}
 	orch.SetNotifier(server)
 	desk.SetNotifier(server)
 	mux := http.NewServeMux()
@@ -245,6 +257,9 @@ func newStack(t *testing.T, gw *softphone.Gateway) *stack {
 		ariSrv.CloseClientConnections()
 		ariSrv.Close()
 		if err := emu.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := db.Close(); err != nil {
 			t.Error(err)
 		}
 	})
@@ -379,5 +394,87 @@ func TestDesktopResumesAfterFiveMissedEvents(t *testing.T) {
 		if e["event"] != "agent.state" || e["state"] != states[i] || int(e["seq"].(float64)) != lastSeq+1+i {
 			t.Fatalf("replayed event %d: %v", i, e)
 		}
+	}
+}
+
+func getJSON(t *testing.T, url, token string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, out
+}
+
+// REST for wallboards and records: supervisors read agents and queue KPIs; an agent
+// reads their own interaction, not another agent's.
+func TestRESTAgentsQueuesInteractions(t *testing.T) {
+	st := newStack(t, nil)
+	ctx := st.ctx
+	annaTok := login(t, st.web, "anna", "secret-anna")
+	anna := openDesk(t, ctx, st.web, annaTok)
+	borisTok := login(t, st.web, "boris", "secret-anna")
+	samTok := login(t, st.web, "sam", "secret-anna")
+	if r := anna.do(ctx, "agent.ready", nil); r["ok"] != true {
+		t.Fatal(r)
+	}
+	caller, err := st.emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: "48500600700", Dialled: "1", Args: []string{"inbound", "sales"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	anna.event("call.offered", nil)
+	anna.do(ctx, "call.accept", map[string]any{"call_id": caller})
+	anna.event("call.connected", nil)
+	anna.do(ctx, "call.hangup", map[string]any{"call_id": caller})
+	anna.event("wrapup.started", nil)
+	if r := anna.do(ctx, "wrapup.done", map[string]any{"call_id": caller, "disposition": "sale", "notes": "2 lines"}); r["ok"] != true {
+		t.Fatal(r)
+	}
+	if err := st.store.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	if code, _ := getJSON(t, st.web+"/api/v1/queues", annaTok); code != http.StatusForbidden {
+		t.Fatalf("agent reading queue KPIs: %d", code)
+	}
+	code, qs := getJSON(t, st.web+"/api/v1/queues", samTok)
+	queues, _ := qs["queues"].([]any)
+	if code != 200 || len(queues) != 1 {
+		t.Fatalf("queues %d %v", code, qs)
+	}
+	sales, _ := queues[0].(map[string]any)
+	if sales["queue"] != "sales" || sales["answered"] != float64(1) || sales["offered"] != float64(1) {
+		t.Fatalf("sales KPIs %v", sales)
+	}
+	code, ag := getJSON(t, st.web+"/api/v1/agents", samTok)
+	if agents, _ := ag["agents"].([]any); code != 200 || len(agents) != 2 {
+		t.Fatalf("agents %d %v", code, ag)
+	}
+	code, ix := getJSON(t, st.web+"/api/v1/interactions/"+caller, annaTok)
+	if code != 200 || ix["disposition"] != "sale" || ix["outcome"] != "answered" {
+		t.Fatalf("own interaction %d %v", code, ix)
+	}
+	if code, _ := getJSON(t, st.web+"/api/v1/interactions/"+caller, borisTok); code != http.StatusForbidden {
+		t.Fatalf("boris reading anna's interaction: %d", code)
+	}
+	if code, _ := getJSON(t, st.web+"/api/v1/contacts/48500600700/interactions", borisTok); code != http.StatusForbidden {
+		t.Fatalf("boris reading anna's caller's history: %d", code)
+	}
+	code, h := getJSON(t, st.web+"/api/v1/contacts/48500600700/interactions", samTok)
+	if list, _ := h["interactions"].([]any); code != 200 || len(list) != 1 {
+		t.Fatalf("history %d %v", code, h)
+	}
+	if code, _ := getJSON(t, st.web+"/api/v1/interactions/nope", samTok); code != http.StatusNotFound {
+		t.Fatalf("unknown interaction: %d", code)
 	}
 }

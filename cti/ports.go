@@ -49,6 +49,7 @@ type Records interface {
 	AppendSegment(store.Segment) error
 	CloseInteraction(store.InteractionClose) error
 	SaveDurable(ctx context.Context, rec store.Record) error
+	Interaction(ctx context.Context, id string) (store.Interaction, error)
 	InteractionsByNumber(ctx context.Context, number string, limit int) ([]store.Interaction, error)
 }
 

@@ -156,6 +156,9 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 			log.Warn().Err(cerr).Msg("closing desktop sockets")
 		}
 	}()
+	if err := orch.RegisterREST(api); err != nil {
+		return fmt.Errorf("desktop routes: %w", err)
+	}
 	orch.SetNotifier(api)
 	desk.SetNotifier(api)
 
