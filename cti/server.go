@@ -2,6 +2,7 @@ package cti
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -18,6 +19,9 @@ type ServerConfig struct {
 	Listen          string        // host:port
 	ShutdownTimeout time.Duration // how long in-flight requests may take after SIGTERM
 	ReadHeaderTime  time.Duration
+	// TLSCertFile and TLSKeyFile (PEM) switch the listener to HTTPS (TLS 1.2+).
+	TLSCertFile string
+	TLSKeyFile  string
 }
 
 // DefaultServerConfig listens on loopback only.
@@ -38,6 +42,14 @@ func (c ServerConfig) Validate() error {
 	}
 	if c.ReadHeaderTime <= 0 {
 		return fmt.Errorf("%w: server.read_header_timeout: %q: must be positive", ErrInvalidConfig, c.ReadHeaderTime)
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return fmt.Errorf("%w: server.tls: cert_file %q and key_file %q: set both or neither", ErrInvalidConfig, c.TLSCertFile, c.TLSKeyFile)
+	}
+	if c.TLSCertFile != "" {
+		if _, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile); err != nil {
+			return fmt.Errorf("%w: server.tls: cannot load %s / %s: %w", ErrInvalidConfig, c.TLSCertFile, c.TLSKeyFile, err)
+		}
 	}
 	return nil
 }
@@ -83,6 +95,9 @@ func NewServer(p ServerParams) (*Server, error) {
 		p.Mount(s.mux)
 	}
 	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: p.Config.ReadHeaderTime}
+	if p.Config.TLSCertFile != "" {
+		s.srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
 	return s, nil
 }
 
@@ -118,7 +133,11 @@ func (s *Server) Serve(ctx context.Context, ready func(addr net.Addr)) error {
 		ready(ln.Addr())
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(ln) }()
+	if s.p.Config.TLSCertFile != "" {
+		go func() { errc <- s.srv.ServeTLS(ln, s.p.Config.TLSCertFile, s.p.Config.TLSKeyFile) }()
+	} else {
+		go func() { errc <- s.srv.Serve(ln) }()
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)

@@ -93,6 +93,13 @@ type serverSection struct {
 	Listen            string        `mapstructure:"listen"`
 	ShutdownTimeout   time.Duration `mapstructure:"shutdown_timeout"`
 	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+	TLS               tlsSection    `mapstructure:"tls"`
+}
+
+// tlsSection turns the listener into HTTPS when both files are set.
+type tlsSection struct {
+	CertFile string `mapstructure:"cert_file"`
+	KeyFile  string `mapstructure:"key_file"`
 }
 
 type logSection struct {
@@ -262,7 +269,8 @@ func (fc fileConfig) validate() error {
 }
 
 func (fc fileConfig) serverConfig() cti.ServerConfig {
-	return cti.ServerConfig{Listen: fc.Server.Listen, ShutdownTimeout: fc.Server.ShutdownTimeout, ReadHeaderTime: fc.Server.ReadHeaderTimeout}
+	return cti.ServerConfig{Listen: fc.Server.Listen, ShutdownTimeout: fc.Server.ShutdownTimeout, ReadHeaderTime: fc.Server.ReadHeaderTimeout,
+		TLSCertFile: fc.Server.TLS.CertFile, TLSKeyFile: fc.Server.TLS.KeyFile}
 }
 
 func (fc fileConfig) ariConfig() telephony.Config {

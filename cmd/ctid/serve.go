@@ -206,7 +206,11 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 	})
 	wg.Go(func() {
 		err := srv.Serve(ctx, func(a net.Addr) {
-			log.Info().Str("url", "http://"+a.String()+"/").Str("version", version).Msg("ctid listening")
+			scheme := "http"
+			if fc.Server.TLS.CertFile != "" {
+				scheme = "https"
+			}
+			log.Info().Str("url", scheme+"://"+a.String()+"/").Str("version", version).Msg("ctid listening")
 			if onStart != nil {
 				onStart(serveInfo{Addr: a, Emu: emu, API: api})
 			}
