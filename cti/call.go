@@ -430,7 +430,7 @@ func (a *callActor) request(ctx context.Context, r request) error {
 	case superviseMsg:
 		return a.supervise(ctx, r)
 	case consultMsg:
-		return a.startConsult(ctx, r.target)
+		return a.startConsult(ctx, r.target, r.blind)
 	case consultEndMsg:
 		return a.endConsult(ctx, r.how)
 	case transferMsg:

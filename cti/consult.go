@@ -19,6 +19,7 @@ type consult struct {
 	leg      string // the target's ExternalMedia leg
 	bridge   string // the consultation bridge (agent + target)
 	up       bool   // the target's leg is bridged
+	blind    bool   // complete as soon as the target is connected
 	start    time.Time
 }
 
@@ -30,7 +31,10 @@ const (
 )
 
 type (
-	consultMsg    struct{ agent, target string }
+	consultMsg struct {
+		agent, target string
+		blind         bool
+	}
 	consultEndMsg struct{ agent, how string }
 )
 
@@ -50,12 +54,18 @@ func (o *Orchestrator) Consult(ctx context.Context, agent, callID, target string
 	return o.askCall(ctx, callID, consultMsg{agent: agent, target: target})
 }
 
+// TransferToAgent blind-transfers the caller to another agent: the target's leg is
+// set up as for a consultation and the transfer completes as soon as it connects.
+func (o *Orchestrator) TransferToAgent(ctx context.Context, agent, callID, target string) error {
+	return o.askCall(ctx, callID, consultMsg{agent: agent, target: target, blind: true})
+}
+
 // EndConsult completes, cancels or turns the consultation into a conference.
 func (o *Orchestrator) EndConsult(ctx context.Context, agent, callID, how string) error {
 	return o.askCall(ctx, callID, consultEndMsg{agent: agent, how: how})
 }
 
-func (a *callActor) startConsult(ctx context.Context, target string) error {
+func (a *callActor) startConsult(ctx context.Context, target string, blind bool) error {
 	if a.state != stateTalking && a.state != stateHeld {
 		return fmt.Errorf("%w: consult in state %s", ErrCallState, a.state)
 	}
@@ -66,7 +76,7 @@ func (a *callActor) startConsult(ctx context.Context, target string) error {
 		return fmt.Errorf("%w: consultation needs the target's browser softphone", ErrNoAudioPath)
 	}
 	a.legs++
-	c := &consult{target: target, engineID: fmt.Sprintf("%s-consult-%d", a.id, a.legs), leg: fmt.Sprintf("%s-agent-%d", a.id, a.legs), start: a.o.now()}
+	c := &consult{blind: blind, target: target, engineID: fmt.Sprintf("%s-consult-%d", a.id, a.legs), leg: fmt.Sprintf("%s-agent-%d", a.id, a.legs), start: a.o.now()}
 	// The target must be free: the engine reserves them (first come, first served).
 	if err := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
 		return e.DialerReserve(now, queue.CallID(c.engineID), queue.AgentID(target))
@@ -132,6 +142,12 @@ func (a *callActor) consultUp(ctx context.Context, vars map[string]string) {
 		a.log.Warn().Err(err).Msg("engine consult accepted")
 	}
 	c.up, c.start = true, a.o.now()
+	if c.blind {
+		if err := a.endConsult(ctx, ConsultComplete); err != nil {
+			a.log.Error().Err(err).Msg("completing the blind transfer")
+		}
+		return
+	}
 	a.o.publish(a.agent, "call.consult", map[string]any{"call_id": a.id, "target": c.target, "state": "connected"})
 	a.o.publish(c.target, "call.connected", map[string]any{"call_id": a.id, "agent": c.target, "consult": true, "from_agent": a.agent})
 }
@@ -205,7 +221,12 @@ func (a *callActor) endConsult(ctx context.Context, how string) error {
 		// The transferred leg's media is registered under the consult id.
 		a.mediaCall = c.engineID
 		a.setState(stateTalking)
-		a.o.publish(old, "call.transferred", map[string]any{"call_id": a.id, "to": map[string]any{"agent": c.target}, "mode": "attended"})
+		mode := "attended"
+		if c.blind {
+			mode = "blind"
+		}
+		a.o.publish(old, "call.transferred", map[string]any{"call_id": a.id, "to": map[string]any{"agent": c.target}, "mode": mode})
+		a.o.publish(c.target, "call.connected", map[string]any{"call_id": a.id, "agent": c.target, "bridge_id": a.bridge, "transferred_from": old})
 		a.o.publish(old, "call.ended", map[string]any{"call_id": a.id, "reason": "transferred"})
 		a.log.Info().Str("from", old).Str("to", c.target).Msg("attended transfer completed")
 		return nil

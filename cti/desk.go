@@ -138,8 +138,10 @@ func (d *Desk) HandleCommand(ctx context.Context, p desktop.Principal, c desktop
 			err = d.o.TransferToQueue(ctx, agent, a.CallID, a.To.Queue)
 		case a.Mode == "attended" && a.To.Agent != "":
 			err = d.o.Consult(ctx, agent, a.CallID, a.To.Agent)
+		case a.Mode == "blind" && a.To.Agent != "":
+			err = d.o.TransferToAgent(ctx, agent, a.CallID, a.To.Agent)
 		default:
-			return nil, desktop.Errorf("invalid_state", "this version of ctid transfers blind to a queue or attended to an agent")
+			return nil, desktop.Errorf("invalid_state", "this version of ctid transfers to a queue or an agent, not yet to a number")
 		}
 	case "call.transfer.complete":
 		err = d.o.EndConsult(ctx, agent, call, ConsultComplete)

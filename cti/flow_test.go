@@ -1009,3 +1009,23 @@ func consultUp(w *world, caller string) bool {
 	}
 	return false
 }
+
+func TestBlindTransferToAgent(t *testing.T) {
+	w := newWorld(t, salesConfig("anna", "boris"))
+	w.ready(t, "anna")
+	caller, bridge := connectedCall(t, w, "anna")
+	w.ready(t, "boris")
+	if err := w.orch.TransferToAgent(w.ctx, "anna", caller, "boris"); err != nil {
+		t.Fatalf("transfer: %v", err)
+	}
+	w.desk.wait(t, "anna", "call.transferred", nil)
+	w.desk.wait(t, "boris", "call.connected", func(e map[string]any) bool { return e["call_id"] == caller })
+	m := bridgeMembers(w.emu, bridge)
+	if len(m) != 2 || !contains(m, caller) || contains(m, caller+"-agent") {
+		t.Fatalf("after blind transfer %v", m)
+	}
+	if err := w.orch.Hangup(w.ctx, "boris", caller); err != nil {
+		t.Fatal(err)
+	}
+	w.desk.wait(t, "boris", "call.ended", func(e map[string]any) bool { return e["call_id"] == caller })
+}
