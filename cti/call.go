@@ -27,6 +27,7 @@ const (
 	stateTalking                     // caller and agent bridged
 	stateHeld                        // caller on hold
 	stateConsulting                  // caller on hold while the agent consults another agent
+	stateExternal                    // transferred to an outside number (ringing or talking)
 	stateEnded                       // gone; the actor stops
 )
 
@@ -46,6 +47,8 @@ func (s callState) String() string {
 		return "held"
 	case stateConsulting:
 		return "consulting"
+	case stateExternal:
+		return "external"
 	case stateEnded:
 		return "ended"
 	}
@@ -150,6 +153,8 @@ type callActor struct {
 	mediaCall  string     // the softphone leg's key for the current agent ("" = a.id)
 	consult    *consult   // consultation in progress
 	conference []*consult // further agents in a three-way call
+	extLeg     string     // outside number's leg after a transfer to a number
+	extUp      bool
 
 	supervisors    []*monitor
 	monitors       int
@@ -336,7 +341,7 @@ func (a *callActor) screenPop(deadline time.Time) map[string]any {
 func (a *callActor) onEvent(ctx context.Context, ev telephony.Event) {
 	switch e := ev.ARI.(type) {
 	case *ari.StasisStart:
-		if a.onSupervisionEvent(ctx, e) {
+		if a.onSupervisionEvent(ctx, e) || a.onExternalEvent(ctx, e.Channel.ID, true, false) {
 			return
 		}
 		if a.consult != nil && e.Channel.ID == a.consult.leg {
@@ -367,6 +372,9 @@ func (a *callActor) onEvent(ctx context.Context, ev telephony.Event) {
 			a.announceDone(ctx, false)
 		}
 	case *ari.StasisEnd:
+		if a.onExternalEvent(ctx, e.Channel.ID, false, true) {
+			return
+		}
 		if a.consult != nil && e.Channel.ID == a.consult.leg {
 			a.consultGone(ctx)
 			return
@@ -381,6 +389,9 @@ func (a *callActor) onEvent(ctx context.Context, ev telephony.Event) {
 			a.agentLegGone(ctx, "agent leg left")
 		}
 	case *ari.ChannelDestroyed:
+		if a.onExternalEvent(ctx, e.Channel.ID, false, true) {
+			return
+		}
 		if a.callback != "" && e.Channel.ID == a.channel && a.state == stateOffered {
 			a.callbackFailed(ctx, e.CauseTxt)
 			return
@@ -429,6 +440,8 @@ func (a *callActor) request(ctx context.Context, r request) error {
 		return a.o.ari.SendDTMF(octx, a.channel, r.digits)
 	case superviseMsg:
 		return a.supervise(ctx, r)
+	case numberMsg:
+		return a.transferToNumber(ctx, r.number)
 	case consultMsg:
 		return a.startConsult(ctx, r.target, r.blind)
 	case consultEndMsg:
@@ -592,6 +605,8 @@ func (a *callActor) callerLeft(ctx context.Context, cause string) {
 	switch a.state {
 	case stateEnded:
 		return
+	case stateExternal:
+		a.externalCallerLeft(ctx, cause)
 	case stateArriving, stateQueued, stateOffered:
 		agent := a.agent
 		if a.queued {

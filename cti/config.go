@@ -48,6 +48,9 @@ type Config struct {
 	CallbackPrompt string
 	// CallbackCallerID is the caller id shown to the called-back customer.
 	CallbackCallerID string
+	// ExternalEndpoint is how transfers reach outside numbers, with {number}
+	// (e.g. PJSIP/{number}@trunk). Empty disables transfers to numbers.
+	ExternalEndpoint string
 }
 
 // DefaultConfig returns the defaults.
@@ -80,6 +83,9 @@ func (c Config) Validate() error {
 	}
 	if c.CallbackEndpoint != "" && (!strings.Contains(c.CallbackEndpoint, "/") || !strings.Contains(c.CallbackEndpoint, "{number}")) {
 		return fmt.Errorf("%w: calls.callback_endpoint: %q: must be TECH/resource with {number}, e.g. PJSIP/{number}@trunk", ErrInvalidConfig, c.CallbackEndpoint)
+	}
+	if c.ExternalEndpoint != "" && (!strings.Contains(c.ExternalEndpoint, "/") || !strings.Contains(c.ExternalEndpoint, "{number}")) {
+		return fmt.Errorf("%w: calls.external_endpoint: %q: must be TECH/resource with {number}, e.g. PJSIP/{number}@trunk", ErrInvalidConfig, c.ExternalEndpoint)
 	}
 	for i, q := range c.Desks {
 		if err := q.validate(i); err != nil {

@@ -140,8 +140,10 @@ func (d *Desk) HandleCommand(ctx context.Context, p desktop.Principal, c desktop
 			err = d.o.Consult(ctx, agent, a.CallID, a.To.Agent)
 		case a.Mode == "blind" && a.To.Agent != "":
 			err = d.o.TransferToAgent(ctx, agent, a.CallID, a.To.Agent)
+		case a.Mode == "blind" && a.To.Number != "":
+			err = d.o.TransferToNumber(ctx, agent, a.CallID, a.To.Number)
 		default:
-			return nil, desktop.Errorf("invalid_state", "this version of ctid transfers to a queue or an agent, not yet to a number")
+			return nil, desktop.Errorf("invalid_state", "attended transfers to a queue or a number are not available yet; use blind")
 		}
 	case "call.transfer.complete":
 		err = d.o.EndConsult(ctx, agent, call, ConsultComplete)

@@ -1029,3 +1029,49 @@ func TestBlindTransferToAgent(t *testing.T) {
 	}
 	w.desk.wait(t, "boris", "call.ended", func(e map[string]any) bool { return e["call_id"] == caller })
 }
+
+// A blind transfer to an outside number bridges the caller with it; a number that
+// does not answer puts the caller back in the queue.
+func TestBlindTransferToNumber(t *testing.T) {
+	cc := cti.DefaultConfig()
+	cc.ExternalEndpoint = "Local/{number}@callers"
+	w := newWorldCfg(t, salesConfig("anna", "boris"), cc)
+	w.ready(t, "anna")
+	caller, bridge := connectedCall(t, w, "anna")
+	if err := w.orch.TransferToNumber(w.ctx, "anna", caller, "5550000"); err != nil { // talk
+		t.Fatalf("transfer: %v", err)
+	}
+	w.desk.wait(t, "anna", "call.transferred", nil)
+	w.desk.wait(t, "anna", "wrapup.started", func(e map[string]any) bool { return e["call_id"] == caller })
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m := bridgeMembers(w.emu, bridge)
+		if len(m) == 2 && contains(m, caller) && contains(m, caller+"-ext-2") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bridge %v", m)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := w.emu.Hangup(caller, 16); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); contains(w.emu.ChannelIDs(), caller+"-ext-2"); {
+		if time.Now().After(deadline) {
+			t.Fatal("outside leg left up after the caller hung up")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// A busy number: back in the queue, offered to the next agent.
+	w.ready(t, "boris")
+	caller2, _ := connectedCall(t, w, "boris")
+	if err := w.orch.TransferToNumber(w.ctx, "boris", caller2, "5550001"); err != nil { // busy
+		t.Fatal(err)
+	}
+	if err := w.orch.WrapUpDone(w.ctx, "anna", cti.WrapUpResult{CallID: caller}); err != nil {
+		t.Fatal(err)
+	}
+	w.desk.wait(t, "anna", "call.offered", func(e map[string]any) bool { return e["call_id"] == caller2 })
+}

@@ -60,6 +60,8 @@ type callsSection struct {
 	CallbackEndpoint string `mapstructure:"callback_endpoint"`
 	CallbackPrompt   string `mapstructure:"callback_prompt"`
 	CallbackCallerID string `mapstructure:"callback_caller_id"`
+	// ExternalEndpoint reaches outside numbers for transfers, e.g. PJSIP/{number}@trunk.
+	ExternalEndpoint string `mapstructure:"external_endpoint"`
 }
 
 // queueSection is one entry of `queues:`.
@@ -296,6 +298,7 @@ func (fc fileConfig) callsConfig() cti.Config {
 	c := cti.DefaultConfig()
 	c.MOHClass, c.Fallback, c.FallbackReason = fc.Calls.MOHClass, fc.Calls.Fallback, fc.Calls.FallbackReason
 	c.CallbackEndpoint, c.CallbackPrompt, c.CallbackCallerID = fc.Calls.CallbackEndpoint, fc.Calls.CallbackPrompt, fc.Calls.CallbackCallerID
+	c.ExternalEndpoint = fc.Calls.ExternalEndpoint
 	for _, q := range fc.Queues {
 		if q.CRMURL != "" || q.CRMLink != "" || q.Script != "" || q.KBLink != "" {
 			c.Desks = append(c.Desks, cti.QueueDesk{Queue: q.ID, CRMURL: q.CRMURL, CRMMethod: q.CRMMethod,
