@@ -311,6 +311,7 @@ func (a *callActor) screenPop(deadline time.Time) map[string]any {
 		"direction":     "inbound",
 		"caller_number": a.caller.Number,
 		"caller_name":   a.caller.Name,
+		"caller_e164":   e164(a.caller.Number, a.o.cfg.DefaultRegion),
 		"dialled":       a.dialled,
 		"queue":         a.in.queue,
 		"priority":      a.in.priority,

@@ -51,6 +51,9 @@ type Config struct {
 	// ExternalEndpoint is how transfers reach outside numbers, with {number}
 	// (e.g. PJSIP/{number}@trunk). Empty disables transfers to numbers.
 	ExternalEndpoint string
+	// DefaultRegion (ISO 3166 code such as PL) lets the screen-pop show national
+	// caller numbers in E.164; numbers with + or 00 are normalised without it.
+	DefaultRegion string
 }
 
 // DefaultConfig returns the defaults.
@@ -86,6 +89,9 @@ func (c Config) Validate() error {
 	}
 	if c.ExternalEndpoint != "" && (!strings.Contains(c.ExternalEndpoint, "/") || !strings.Contains(c.ExternalEndpoint, "{number}")) {
 		return fmt.Errorf("%w: calls.external_endpoint: %q: must be TECH/resource with {number}, e.g. PJSIP/{number}@trunk", ErrInvalidConfig, c.ExternalEndpoint)
+	}
+	if c.DefaultRegion != "" && e164("+48221234567", c.DefaultRegion) == "" {
+		return fmt.Errorf("%w: calls.default_region: %q: must be an ISO 3166 region code such as PL or GB", ErrInvalidConfig, c.DefaultRegion)
 	}
 	for i, q := range c.Desks {
 		if err := q.validate(i); err != nil {

@@ -1075,3 +1075,20 @@ func TestBlindTransferToNumber(t *testing.T) {
 	}
 	w.desk.wait(t, "anna", "call.offered", func(e map[string]any) bool { return e["call_id"] == caller2 })
 }
+
+func TestE164(t *testing.T) {
+	cases := []struct{ in, region, want string }{
+		{"+48 22 123 45 67", "", "+48221234567"},
+		{"0048221234567", "", "+48221234567"},
+		{"221234567", "PL", "+48221234567"},
+		{"020 7946 0018", "GB", "+442079460018"},
+		{"221234567", "", ""}, // national number, no region: unknown
+		{"1001", "PL", ""},    // an extension
+		{"anonymous", "PL", ""},
+	}
+	for _, c := range cases {
+		if got := cti.E164(c.in, c.region); got != c.want {
+			t.Errorf("E164(%q, %q) = %q, want %q", c.in, c.region, got, c.want)
+		}
+	}
+}

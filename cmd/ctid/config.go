@@ -62,6 +62,8 @@ type callsSection struct {
 	CallbackCallerID string `mapstructure:"callback_caller_id"`
 	// ExternalEndpoint reaches outside numbers for transfers, e.g. PJSIP/{number}@trunk.
 	ExternalEndpoint string `mapstructure:"external_endpoint"`
+	// DefaultRegion (ISO 3166, e.g. PL) for showing national caller numbers in E.164.
+	DefaultRegion string `mapstructure:"default_region"`
 }
 
 // queueSection is one entry of `queues:`.
@@ -298,7 +300,7 @@ func (fc fileConfig) callsConfig() cti.Config {
 	c := cti.DefaultConfig()
 	c.MOHClass, c.Fallback, c.FallbackReason = fc.Calls.MOHClass, fc.Calls.Fallback, fc.Calls.FallbackReason
 	c.CallbackEndpoint, c.CallbackPrompt, c.CallbackCallerID = fc.Calls.CallbackEndpoint, fc.Calls.CallbackPrompt, fc.Calls.CallbackCallerID
-	c.ExternalEndpoint = fc.Calls.ExternalEndpoint
+	c.ExternalEndpoint, c.DefaultRegion = fc.Calls.ExternalEndpoint, fc.Calls.DefaultRegion
 	for _, q := range fc.Queues {
 		if q.CRMURL != "" || q.CRMLink != "" || q.Script != "" || q.KBLink != "" {
 			c.Desks = append(c.Desks, cti.QueueDesk{Queue: q.ID, CRMURL: q.CRMURL, CRMMethod: q.CRMMethod,
