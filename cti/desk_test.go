@@ -153,6 +153,7 @@ func errCode(r map[string]any) string {
 // stack is ctid wired as in `ctid serve`: emulator, ARI adapter, orchestrator,
 // desktop API over HTTP, and either the real softphone gateway or a UDP stand-in.
 type stack struct {
+	udp   *udpMedia
 	store *store.Store
 	emu   *ariemu.Emulator
 	web   string
@@ -168,6 +169,11 @@ func (s *stack) audited() []store.AuditEntry {
 }
 
 func newStack(t *testing.T, gw *softphone.Gateway) *stack {
+	t.Helper()
+	return newStackCfg(t, gw, cti.DefaultConfig())
+}
+
+func newStackCfg(t *testing.T, gw *softphone.Gateway, cc cti.Config) *stack {
 	t.Helper()
 	st := &stack{}
 	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
@@ -187,6 +193,7 @@ func newStack(t *testing.T, gw *softphone.Gateway) *stack {
 		t.Fatal(err)
 	}
 	udp := &udpMedia{socks: map[string]net.PacketConn{}, got: map[string]int{}}
+	st.udp = udp
 	agentMedia := cti.NewAgentMedia()
 	sc := store.DefaultConfig()
 	sc.Path = filepath.Join(t.TempDir(), "ctid.db")
@@ -195,7 +202,7 @@ func newStack(t *testing.T, gw *softphone.Gateway) *stack {
 		t.Fatal(err)
 	}
 	st.store = db
-	params := cti.Params{Config: cti.DefaultConfig(), Log: zerolog.Nop(), ARI: cli, Engine: eng, Media: udp, Records: db}
+	params := cti.Params{Config: cc, Log: zerolog.Nop(), ARI: cli, Engine: eng, Media: udp, Records: db}
 	if gw != nil {
 		params.Media = agentMedia
 	}
@@ -476,5 +483,106 @@ func TestRESTAgentsQueuesInteractions(t *testing.T) {
 	}
 	if code, _ := getJSON(t, st.web+"/api/v1/interactions/nope", samTok); code != http.StatusNotFound {
 		t.Fatalf("unknown interaction: %d", code)
+	}
+}
+
+// The scenario of the call-control issue, over the desktop API: a caller is offered
+// with CRM fields from a webhook, accepted, bridged with audio both ways, held (MOH
+// on the caller) and unheld, transferred after consultation to a second agent, who
+// hangs up; the record shows both agents' parts with their durations.
+func TestIssueScenarioCRMAcceptHoldConsultedTransfer(t *testing.T) {
+	crm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"customer":"ACME sp. z o.o.","segment":"gold"}`))
+	}))
+	defer crm.Close()
+	cc := cti.DefaultConfig()
+	cc.Desks = []cti.QueueDesk{{Queue: "sales", CRMURL: crm.URL + "/lookup?phone={caller}"}}
+	cc.DefaultRegion = "PL"
+	st := newStackCfg(t, nil, cc)
+	ctx := st.ctx
+	anna := openDesk(t, ctx, st.web, login(t, st.web, "anna", "secret-anna"))
+	boris := openDesk(t, ctx, st.web, login(t, st.web, "boris", "secret-anna"))
+	anna.do(ctx, "agent.ready", nil)
+
+	caller, err := st.emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: "221234567", CallerName: "Jan", Dialled: "800", Args: []string{"inbound", "sales"}, Behaviour: "talk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pop := anna.event("call.offered", nil)
+	crmFields, _ := pop["crm"].(map[string]any)
+	if crmFields["customer"] != "ACME sp. z o.o." || pop["caller_e164"] != "+48221234567" {
+		t.Fatalf("screen-pop %v", pop)
+	}
+	if r := anna.do(ctx, "call.accept", map[string]any{"call_id": caller}); r["ok"] != true {
+		t.Fatalf("accept %v", r)
+	}
+	conn := anna.event("call.connected", nil)
+	bridge := conn["bridge_id"].(string)
+	if m := bridgeMembers(st.emu, bridge); len(m) != 2 || !contains(m, caller) || !contains(m, caller+"-agent") {
+		t.Fatalf("bridge %v", m)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, back := st.emu.RTPStats(caller + "-agent")
+		if st.udp.packets(caller) >= 25 && back >= 25 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rtp: agent got %d, Asterisk got %d back", st.udp.packets(caller), back)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // some talk time for anna
+	if r := anna.do(ctx, "call.hold", map[string]any{"call_id": caller}); r["ok"] != true {
+		t.Fatalf("hold %v", r)
+	}
+	if ch, _ := st.emu.Channel(caller); !ch.MOH {
+		t.Fatal("held caller has no music on hold")
+	}
+	if r := anna.do(ctx, "call.unhold", map[string]any{"call_id": caller}); r["ok"] != true {
+		t.Fatalf("unhold %v", r)
+	}
+	if ch, _ := st.emu.Channel(caller); ch.MOH {
+		t.Fatal("caller still hears music after unhold")
+	}
+	boris.do(ctx, "agent.ready", nil)
+	boris.event("agent.state", func(e map[string]any) bool { return e["state"] == "ready" })
+	if r := anna.do(ctx, "call.transfer", map[string]any{"call_id": caller, "to": map[string]any{"agent": "boris"}, "mode": "attended"}); r["ok"] != true {
+		t.Fatalf("consult %v", r)
+	}
+	anna.event("call.consult", func(e map[string]any) bool { return e["state"] == "connected" })
+	if ch, _ := st.emu.Channel(caller); !ch.MOH {
+		t.Fatal("caller has no music during the consultation")
+	}
+	time.Sleep(200 * time.Millisecond) // the consultation
+	if r := anna.do(ctx, "call.transfer.complete", map[string]any{"call_id": caller}); r["ok"] != true {
+		t.Fatalf("complete %v", r)
+	}
+	boris.event("call.connected", func(e map[string]any) bool { return e["transferred_from"] == "anna" })
+	time.Sleep(300 * time.Millisecond) // boris talks
+	if r := boris.do(ctx, "call.hangup", map[string]any{"call_id": caller}); r["ok"] != true {
+		t.Fatalf("boris hangup %v", r)
+	}
+	boris.event("wrapup.started", nil)
+	anna.do(ctx, "wrapup.done", map[string]any{"call_id": caller, "disposition": "transferred", "notes": ""})
+	boris.do(ctx, "wrapup.done", map[string]any{"call_id": caller, "disposition": "sale", "notes": "upgrade"})
+	if err := st.store.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := st.store.Interaction(ctx, caller)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dur := map[string]time.Duration{}
+	for _, sg := range ix.Segments {
+		dur[sg.Kind.String()+":"+sg.Agent] += sg.End.Sub(sg.Start)
+	}
+	if dur["talking:anna"] < 300*time.Millisecond || dur["talking:boris"] < 300*time.Millisecond ||
+		dur["consult:boris"] < 200*time.Millisecond || dur["talking:anna"] > 5*time.Second || dur["talking:boris"] > 5*time.Second {
+		t.Fatalf("segment durations %v", dur)
+	}
+	if ix.Disposition != "sale" || ix.Outcome != "answered" {
+		t.Fatalf("interaction %+v", ix)
 	}
 }

@@ -165,6 +165,29 @@ func (e *Emulator) ChannelIDs() []string {
 	return out
 }
 
+// ChannelSnapshot is what a test can see of one channel.
+type ChannelSnapshot struct {
+	ID     string
+	State  string
+	MOH    bool   // music on hold started on the channel itself
+	Bridge string // the bridge it is in, or ""
+}
+
+// Channel snapshots one live channel.
+func (e *Emulator) Channel(id string) (ChannelSnapshot, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ch := e.channels[id]
+	if ch == nil || ch.gone {
+		return ChannelSnapshot{}, false
+	}
+	s := ChannelSnapshot{ID: ch.id, State: ch.state, MOH: ch.moh}
+	if ch.bridge != nil {
+		s.Bridge = ch.bridge.id
+	}
+	return s, true
+}
+
 // Bridges snapshots every bridge.
 func (e *Emulator) Bridges() []BridgeSnapshot {
 	e.mu.Lock()
