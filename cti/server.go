@@ -90,6 +90,10 @@ func NewServer(p ServerParams) (*Server, error) {
 		_, _ = w.Write([]byte("ok\n")) //nolint:errcheck // client gone is not our problem
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(indexPage)) //nolint:errcheck // client gone
+	})
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(p.Gatherer, promhttp.HandlerOpts{}))
 	if p.Mount != nil {
 		p.Mount(s.mux)
@@ -153,3 +157,20 @@ func (s *Server) Serve(ctx context.Context, ready func(addr net.Addr)) error {
 	}
 	return nil
 }
+
+// indexPage greets whoever opens ctid's URL until the agent console is served here.
+const indexPage = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>ctid</title>
+<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;line-height:1.5;color:#1b1b1b}code{background:#eee;padding:0 .2em}</style>
+</head><body>
+<h1>ctid is running</h1>
+<p>The agent console and the supervisor wallboard are not served yet. Desktops use the
+API: <code>POST /api/v1/login</code>, then the WebSocket <code>/api/v1/ws</code>
+(see docs/API.md and docs/openapi.yaml in the source).</p>
+<ul>
+<li><a href="/healthz">/healthz</a> — the process is alive</li>
+<li><a href="/readyz">/readyz</a> — Asterisk (ARI) and the store are reachable</li>
+<li><a href="/metrics">/metrics</a> — Prometheus metrics</li>
+</ul>
+</body></html>
+`

@@ -92,6 +92,12 @@ func TestServeOnEmbeddedEmulatorHealthReadyMetricsAndShutdown(t *testing.T) {
 	if emu == nil {
 		t.Fatal("no embedded emulator in emulator mode")
 	}
+	if code, body := get(t, base+"/"); code != 200 || !strings.Contains(body, "ctid is running") {
+		t.Fatalf("index %d %q", code, body)
+	}
+	if code, _ := get(t, base+"/nope"); code != 404 {
+		t.Fatalf("unknown path %d", code)
+	}
 	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("healthz %d %q", code, body)
 	}
