@@ -66,9 +66,10 @@ func (c *Config) Validate() error {
 
 // Emulator is the ARI emulator. One mutex owns the whole model.
 type Emulator struct {
-	cfg Config
-	log zerolog.Logger
-	mux *http.ServeMux
+	cfg    Config
+	log    zerolog.Logger
+	mux    *http.ServeMux
+	params map[string][]string // route -> parameters Asterisk defines (read-only)
 
 	mu        sync.Mutex
 	closed    bool
@@ -97,6 +98,7 @@ func New(cfg Config) (*Emulator, error) {
 		return nil, err
 	}
 	e := &Emulator{
+		params:    ariParams(),
 		cfg:       cfg,
 		log:       cfg.Logger,
 		apps:      map[string]*app{},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/coder/websocket"
@@ -246,9 +247,16 @@ func (e *Emulator) serveARI(w http.ResponseWriter, r *http.Request, table []rout
 		}
 		req := &ariReq{r: r, params: params, q: url.Values{}}
 		for k, v := range r.URL.Query() {
-			if k != "api_key" {
-				req.q[k] = v
+			if k == "api_key" {
+				continue
 			}
+			if !slices.Contains(e.params[rt.method+" "+rt.path], k) {
+				// Stricter than Asterisk, which ignores it: a client bug should show.
+				e.record(r.Method, rt.path, r.URL.Query(), nil, 400)
+				writeResult(w, fail(400, "Unknown parameter "+k+" (not in Asterisk's ARI description)"))
+				return
+			}
+			req.q[k] = v
 		}
 		if r.Body != nil {
 			data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
