@@ -333,11 +333,13 @@ func (o *Orchestrator) timers(ctx context.Context) {
 			return
 		case <-o.kick:
 		case <-fire:
-			ds, err := o.loop.Tick(ctx, o.now())
-			if err != nil {
+			now := o.now()
+			if _, err := o.loop.Do(ctx, func(e *queue.Engine) ([]queue.Decision, error) {
+				o.apply(e.Tick(now))
+				return nil, nil
+			}); err != nil {
 				return
 			}
-			o.apply(ds)
 		}
 		if t != nil {
 			t.Stop()
@@ -348,11 +350,19 @@ func (o *Orchestrator) timers(ctx context.Context) {
 // engine runs one engine command and applies its decisions.
 func (o *Orchestrator) engine(ctx context.Context, fn func(*queue.Engine, time.Time) ([]queue.Decision, error)) error {
 	now := o.now()
-	ds, err := o.loop.Do(ctx, func(e *queue.Engine) ([]queue.Decision, error) { return fn(e, now) })
+	// Decisions are applied on the engine goroutine, in engine order, so that a
+	// desktop never sees two engine steps' events swapped. apply does no I/O: it
+	// only fills mailboxes and the desktop hub's buffers, neither of which blocks.
+	_, err := o.loop.Do(ctx, func(e *queue.Engine) ([]queue.Decision, error) {
+		ds, err := fn(e, now)
+		if err == nil {
+			o.apply(ds)
+		}
+		return nil, err
+	})
 	if err != nil {
 		return err
 	}
-	o.apply(ds)
 	select {
 	case o.kick <- struct{}{}:
 	default:
