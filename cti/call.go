@@ -805,34 +805,13 @@ func (a *callActor) transferToQueue(ctx context.Context, target string) error {
 	}); err != nil {
 		return err
 	}
-	agent := a.agent
-	a.endSupervision(ctx)
-	a.connectedAgent.Store("")
-	if !a.holdStart.IsZero() {
-		a.segment(store.SegHold, agent, a.holdStart, now)
-		a.holdStart = time.Time{}
-	}
-	a.segment(store.SegTalking, agent, a.talkStart, now)
-	a.segment(store.SegTransfer, agent, now, now)
-	a.talkStart = time.Time{}
-	leg := a.agentLeg
-	a.agentLeg, a.legUp = "", false
-	if err := a.o.ari.Hangup(octx, leg, "normal"); err != nil && !errors.Is(err, telephony.ErrNotFound) {
-		a.log.Warn().Err(err).Msg("hang up agent leg on transfer")
-	}
+	agent := a.releaseAgent(ctx, now)
 	if a.bridge != "" {
 		if err := a.o.ari.DestroyBridge(octx, a.bridge); err != nil && !errors.Is(err, telephony.ErrNotFound) {
 			a.log.Warn().Err(err).Msg("destroy bridge on transfer")
 		}
 		a.bridge = ""
 	}
-	if a.mediaAgent != "" && a.o.media != nil {
-		if err := a.o.media.DetachCall(octx, a.mediaAgent, a.mediaKey()); err != nil {
-			a.log.Warn().Err(err).Msg("detach softphone leg on transfer")
-		}
-		a.mediaAgent = ""
-	}
-	a.mediaCall, a.engineCall = "", ""
 	if err := a.o.ari.StartMOH(octx, a.channel, a.o.cfg.MOHClass); err != nil {
 		a.log.Warn().Err(err).Msg("music on hold after transfer")
 	}
@@ -952,4 +931,33 @@ func announcementMedia(position int, ewt time.Duration) []string {
 		}
 	}
 	return media
+}
+
+// releaseAgent lets the current agent go from a call being transferred: their
+// supervisors, hold, talk and transfer segments, leg and softphone attachment. The
+// engine is told by the caller of this (the order differs per transfer). It
+// returns the agent's name.
+func (a *callActor) releaseAgent(ctx context.Context, now time.Time) string {
+	agent := a.agent
+	a.endSupervision(ctx)
+	a.connectedAgent.Store("")
+	if !a.holdStart.IsZero() {
+		a.segment(store.SegHold, agent, a.holdStart, now)
+		a.holdStart = time.Time{}
+	}
+	a.segment(store.SegTalking, agent, a.talkStart, now)
+	a.segment(store.SegTransfer, agent, now, now)
+	a.talkStart = time.Time{}
+	octx, cancel := a.opCtx(ctx)
+	defer cancel()
+	if err := a.o.ari.Hangup(octx, a.agentLeg, "normal"); err != nil && !errors.Is(err, telephony.ErrNotFound) {
+		a.log.Warn().Err(err).Msg("hang up agent leg on transfer")
+	}
+	if a.mediaAgent != "" && a.o.media != nil {
+		if err := a.o.media.DetachCall(octx, a.mediaAgent, a.mediaKey()); err != nil {
+			a.log.Warn().Err(err).Msg("detach softphone leg on transfer")
+		}
+	}
+	a.agentLeg, a.legUp, a.mediaAgent, a.mediaCall, a.engineCall = "", false, "", "", ""
+	return agent
 }

@@ -522,17 +522,7 @@ func TestIssueScenarioCRMAcceptHoldConsultedTransfer(t *testing.T) {
 	if m := bridgeMembers(st.emu, bridge); len(m) != 2 || !contains(m, caller) || !contains(m, caller+"-agent") {
 		t.Fatalf("bridge %v", m)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, back := st.emu.RTPStats(caller + "-agent")
-		if st.udp.packets(caller) >= 25 && back >= 25 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rtp: agent got %d, Asterisk got %d back", st.udp.packets(caller), back)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitRTPBothWays(t, st.emu, st.udp, caller)
 	time.Sleep(300 * time.Millisecond) // some talk time for anna
 	if r := anna.do(ctx, "call.hold", map[string]any{"call_id": caller}); r["ok"] != true {
 		t.Fatalf("hold %v", r)

@@ -36,33 +36,20 @@ func (a *callActor) transferToNumber(ctx context.Context, number string) error {
 	octx, cancel := a.opCtx(ctx)
 	defer cancel()
 	now := a.o.now()
-	agent := a.agent
-	a.endSupervision(ctx)
-	a.connectedAgent.Store("")
-	if !a.holdStart.IsZero() {
-		a.segment(store.SegHold, agent, a.holdStart, now)
-		a.holdStart = time.Time{}
-	} else if err := a.o.ari.StartMOH(octx, a.channel, a.o.cfg.MOHClass); err != nil {
-		a.log.Warn().Err(err).Msg("music while the number rings")
-	}
-	a.segment(store.SegTalking, agent, a.talkStart, now)
-	a.segment(store.SegTransfer, agent, now, now)
-	a.talkStart = time.Time{}
-	if err := a.o.ari.Hangup(octx, a.agentLeg, "normal"); err != nil && !errors.Is(err, telephony.ErrNotFound) {
-		a.log.Warn().Err(err).Msg("hang up agent leg on transfer")
-	}
-	if a.mediaAgent != "" && a.o.media != nil {
-		if err := a.o.media.DetachCall(octx, a.mediaAgent, a.mediaKey()); err != nil {
-			a.log.Debug().Err(err).Msg("detach agent leg on transfer")
+	if a.holdStart.IsZero() { // a held caller hears music already
+		if err := a.o.ari.StartMOH(octx, a.channel, a.o.cfg.MOHClass); err != nil {
+			a.log.Warn().Err(err).Msg("music while the number rings")
 		}
 	}
+	engineCall := a.ecall()
+	agent := a.releaseAgent(ctx, now)
 	if err := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
-		return e.CallEnded(now, a.ecall())
+		return e.CallEnded(now, engineCall)
 	}); err != nil {
 		a.log.Warn().Err(err).Msg("engine: transferring agent ended")
 	}
 	a.queued = false
-	a.agentLeg, a.legUp, a.mediaAgent, a.mediaCall, a.engineCall, a.agent = "", false, "", "", "", ""
+	a.agent = ""
 	a.legs++
 	a.extLeg = fmt.Sprintf("%s-ext-%d", a.id, a.legs)
 	a.o.own(a, a.extLeg)

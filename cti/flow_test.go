@@ -317,17 +317,7 @@ func TestInboundCallOfferedAcceptedTalkHoldHangupWrapUp(t *testing.T) {
 		t.Fatalf("bridge %s members %v", bridge, members)
 	}
 	// Audio flows both ways: Asterisk -> agent socket, agent socket -> Asterisk.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, back := w.emu.RTPStats(caller + "-agent")
-		if w.media.packets(caller) >= 25 && back >= 25 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rtp: agent got %d, emulator got %d back", w.media.packets(caller), back)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitRTPBothWays(t, w.emu, w.media, caller)
 
 	if err := w.orch.Hold(w.ctx, "anna", caller); err != nil {
 		t.Fatalf("hold: %v", err)
@@ -382,7 +372,7 @@ func TestInboundCallOfferedAcceptedTalkHoldHangupWrapUp(t *testing.T) {
 	if len(hist) != 1 || hist[0]["disposition"] != "resolved" || hist[0]["interaction_id"] != caller {
 		t.Fatalf("history in screen-pop: %v", pop2["history"])
 	}
-	deadline = time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for {
 		ids := w.emu.ChannelIDs()
 		if !contains(ids, caller) && !contains(ids, caller+"-agent") && bridgeMembers(w.emu, bridge) == nil {
@@ -451,6 +441,23 @@ func TestRingNoAnswerRequeuesAndPausesAgent(t *testing.T) {
 	w.desk.wait(t, "boris", "call.connected", nil)
 	if n := w.desk.count("anna", "call.connected"); n != 0 {
 		t.Fatalf("anna got %d call.connected", n)
+	}
+}
+
+// waitRTPBothWays waits until 25 packets went each way between the caller's
+// Asterisk side and the agent's (stand-in) softphone leg.
+func waitRTPBothWays(t *testing.T, emu *ariemu.Emulator, media *udpMedia, caller string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, back := emu.RTPStats(caller + "-agent")
+		if media.packets(caller) >= 25 && back >= 25 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rtp: agent got %d, Asterisk got %d back", media.packets(caller), back)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
