@@ -129,7 +129,6 @@ type callActor struct {
 	agent      string // offered to, or talking with
 	bridge     string
 	agentLeg   string
-	legUp      bool
 	mediaAgent string // agent whose softphone has a leg attached
 	legs       int    // agent legs staged so far
 	queued     bool   // known to the engine
@@ -538,7 +537,6 @@ func (a *callActor) connect(ctx context.Context, agent string) error {
 func (a *callActor) agentLegUp(ctx context.Context) {
 	octx, cancel := a.opCtx(ctx)
 	defer cancel()
-	a.legUp = true
 	if err := a.o.ari.AddChannel(octx, a.bridge, a.agentLeg); err != nil {
 		a.log.Error().Err(err).Msg("could not bridge the agent's leg")
 		a.endTalk(ctx, "bridge failed", true)
@@ -626,7 +624,6 @@ func (a *callActor) callerLeft(ctx context.Context, cause string) {
 }
 
 func (a *callActor) agentLegGone(ctx context.Context, cause string) {
-	a.legUp = false
 	switch a.state {
 	case stateTalking, stateHeld, stateConnecting, stateConsulting:
 		a.endTalk(ctx, cause, true)
@@ -958,6 +955,6 @@ func (a *callActor) releaseAgent(ctx context.Context, now time.Time) string {
 			a.log.Warn().Err(err).Msg("detach softphone leg on transfer")
 		}
 	}
-	a.agentLeg, a.legUp, a.mediaAgent, a.mediaCall, a.engineCall = "", false, "", "", ""
+	a.agentLeg, a.mediaAgent, a.mediaCall, a.engineCall = "", "", "", ""
 	return agent
 }
