@@ -147,6 +147,7 @@ type callActor struct {
 
 	outcome  string // set when the call ends some other way than answered/abandoned
 	callback string // number to call back (callback actors only)
+	adopted  bool   // a waiting caller of an earlier ctid run
 
 	engineCall string     // the engine's id for the current agent's part ("" = a.id)
 	mediaCall  string     // the softphone leg's key for the current agent ("" = a.id)
@@ -230,11 +231,14 @@ func (a *callActor) run(ctx context.Context) {
 func (a *callActor) start(ctx context.Context) {
 	octx, cancel := a.opCtx(ctx)
 	defer cancel()
-	a.log.Info().Str("caller", a.caller.Number).Int("priority", a.in.priority).Msg("inbound call")
-	if err := a.o.ari.Answer(octx, a.channel); err != nil {
+	a.log.Info().Str("caller", a.caller.Number).Int("priority", a.in.priority).Bool("adopted", a.adopted).Msg("inbound call")
+	if err := a.o.ari.Answer(octx, a.channel); err != nil && !a.adopted {
 		a.log.Error().Err(err).Msg("answer failed")
 		a.finish(ctx, "answer failed")
 		return
+	}
+	if err := a.o.ari.SetVar(octx, a.channel, argsVar, a.in.args()); err != nil {
+		a.log.Warn().Err(err).Msg("could not mark the call for re-adoption after a restart")
 	}
 	if err := a.o.ari.StartMOH(octx, a.channel, a.o.cfg.MOHClass); err != nil {
 		a.log.Warn().Err(err).Msg("music on hold failed; the caller waits in silence")

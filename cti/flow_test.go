@@ -1099,3 +1099,78 @@ func TestE164(t *testing.T) {
 		}
 	}
 }
+
+// A caller waiting when ctid stops is queued again by the next ctid run (Asterisk
+// re-sends no StasisStart), and offered to an agent.
+func TestRestartRequeuesWaitingCallers(t *testing.T) {
+	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	defer func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		if err := emu.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	run := func(d *desk) (*cti.Orchestrator, context.CancelFunc) {
+		tc := telephony.DefaultConfig()
+		tc.URL, tc.Username, tc.Password = srv.URL+"/ari", "ctid", "pw"
+		cli, err := telephony.New(tc, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		eng, err := queue.NewEngine(salesConfig("anna"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		orch, err := cti.New(cti.Params{Config: cti.DefaultConfig(), Log: testLog(t), ARI: cli, Engine: eng, Notify: d,
+			Media: &udpMedia{socks: map[string]net.PacketConn{}, got: map[string]int{}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() { _ = cli.Run(ctx) })
+		wg.Go(func() { _ = orch.Run(ctx) })
+		for deadline := time.Now().Add(5 * time.Second); !cli.Ready(); {
+			if time.Now().After(deadline) {
+				t.Fatal("ARI never connected")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return orch, func() { cancel(); wg.Wait(); cli.Close() }
+	}
+
+	_, stop1 := run(newDesk())
+	caller, err := emu.InjectCall(context.Background(), ariemu.CallSpec{CallerNumber: "100", Dialled: "1", Args: []string{"inbound", "sales", "priority=4"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // answered, music, queued (no agent)
+	stop1()
+	if !contains(emu.ChannelIDs(), caller) {
+		t.Fatal("the caller should still be in Asterisk")
+	}
+
+	d2 := newDesk()
+	orch2, stop2 := run(d2)
+	defer stop2()
+	ctx := context.Background()
+	if err := orch2.AgentLogin(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if err := orch2.AgentReady(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	pop := d2.wait(t, "anna", "call.offered", func(e map[string]any) bool { return e["call_id"] == caller })
+	if pop["queue"] != "sales" || pop["priority"] != 4 {
+		t.Fatalf("re-adopted pop %v", pop)
+	}
+	if err := orch2.Accept(ctx, "anna", caller); err != nil {
+		t.Fatal(err)
+	}
+	d2.wait(t, "anna", "call.connected", nil)
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -131,7 +132,7 @@ func (o *Orchestrator) pump(ctx context.Context) {
 		case ev := <-o.ari.Events():
 			switch ev.Kind {
 			case telephony.KindConnected:
-				o.resync(ev.Resync)
+				o.resync(ctx, ev.Resync)
 			case telephony.KindDisconnected:
 				o.log.Warn().Err(ev.Err).Msg("ARI disconnected; calls keep running in Asterisk")
 			case telephony.KindARI:
@@ -214,6 +215,26 @@ type inbound struct {
 	vars     map[string]string
 }
 
+// args renders the arguments back (for the re-adoption variable).
+func (in inbound) args() string {
+	parts := []string{"inbound", in.queue}
+	if in.priority > 0 {
+		parts = append(parts, "priority="+strconv.Itoa(in.priority))
+	}
+	if in.skills != "" {
+		parts = append(parts, "skills="+in.skills)
+	}
+	keys := make([]string, 0, len(in.vars))
+	for k := range in.vars {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		parts = append(parts, k+"="+in.vars[k])
+	}
+	return strings.Join(parts, ",")
+}
+
 var errBadArgs = errors.New("unsupported Stasis arguments")
 
 func parseInbound(args []string) (inbound, error) {
@@ -244,8 +265,12 @@ func parseInbound(args []string) (inbound, error) {
 
 // resync reconciles calls with the channels Asterisk still has after a reconnect:
 // a call whose caller channel is gone ended while ctid could not see it.
-func (o *Orchestrator) resync(rs *telephony.Resync) {
-	if rs == nil || !rs.Reconnect {
+func (o *Orchestrator) resync(ctx context.Context, rs *telephony.Resync) {
+	if rs == nil {
+		return
+	}
+	o.adoptLater(ctx, rs)
+	if !rs.Reconnect {
 		return
 	}
 	alive := map[string]bool{}

@@ -17,6 +17,8 @@ type Telephony interface {
 	Continue(ctx context.Context, id, dialContext, extension string, priority int) error
 	StartMOH(ctx context.Context, id, class string) error
 	StopMOH(ctx context.Context, id string) error
+	GetVar(ctx context.Context, id, name string) (string, error)
+	SetVar(ctx context.Context, id, name, value string) error
 	Mute(ctx context.Context, id, direction string) error
 	Unmute(ctx context.Context, id, direction string) error
 	SendDTMF(ctx context.Context, id, digits string) error
