@@ -318,59 +318,40 @@ func (p *exprParser) skip() {
 }
 
 func (p *exprParser) parseOr() (*exprNode, error) {
-	first, err := p.parseAnd()
-	if err != nil {
-		return nil, err
-	}
-	kids := []*exprNode{first}
-	for {
-		p.skip()
-		if p.pos < len(p.src) && p.src[p.pos] == '|' {
-			p.pos++
-			if p.pos < len(p.src) && p.src[p.pos] == '|' {
-				p.pos++
-			}
-			k, err := p.parseAnd()
-			if err != nil {
-				return nil, err
-			}
-			kids = append(kids, k)
-			continue
-		}
-		break
-	}
-	if len(kids) == 1 {
-		return first, nil
-	}
-	return &exprNode{kind: nodeOr, kids: kids}, nil
+	return p.parseChain('|', nodeOr, p.parseAnd)
 }
 
 func (p *exprParser) parseAnd() (*exprNode, error) {
-	first, err := p.parseUnary()
+	return p.parseChain('&', nodeAnd, p.parseUnary)
+}
+
+// parseChain parses operands joined by op (single or doubled, "|" or "||") into one
+// node of kind; a single operand is returned as it is.
+func (p *exprParser) parseChain(op byte, kind nodeKind, operand func() (*exprNode, error)) (*exprNode, error) {
+	first, err := operand()
 	if err != nil {
 		return nil, err
 	}
 	kids := []*exprNode{first}
 	for {
 		p.skip()
-		if p.pos < len(p.src) && p.src[p.pos] == '&' {
-			p.pos++
-			if p.pos < len(p.src) && p.src[p.pos] == '&' {
-				p.pos++
-			}
-			k, err := p.parseUnary()
-			if err != nil {
-				return nil, err
-			}
-			kids = append(kids, k)
-			continue
+		if p.pos >= len(p.src) || p.src[p.pos] != op {
+			break
 		}
-		break
+		p.pos++
+		if p.pos < len(p.src) && p.src[p.pos] == op {
+			p.pos++
+		}
+		k, err := operand()
+		if err != nil {
+			return nil, err
+		}
+		kids = append(kids, k)
 	}
 	if len(kids) == 1 {
 		return first, nil
 	}
-	return &exprNode{kind: nodeAnd, kids: kids}, nil
+	return &exprNode{kind: kind, kids: kids}, nil
 }
 
 func (p *exprParser) parseUnary() (*exprNode, error) {
