@@ -395,22 +395,23 @@ func (o *Orchestrator) engine(ctx context.Context, fn func(*queue.Engine, time.T
 	return nil
 }
 
+// tell sends m to the call's actor; a call that has already ended needs nothing.
+func (o *Orchestrator) tell(id queue.CallID, m any) {
+	if a, err := o.call(string(id)); err == nil {
+		a.box.send(m)
+	}
+}
+
 // apply carries out engine decisions: notify desktops, tell call actors.
 func (o *Orchestrator) apply(ds []queue.Decision) {
 	for _, d := range ds {
 		o.log.Debug().Str("decision", d.Kind.String()).Str("call_id", string(d.Call)).Str("agent", string(d.Agent)).Msg("engine decision")
-	}
-	for _, d := range ds {
 		switch d.Kind {
 		case queue.DecOfferCall:
-			if a, err := o.call(string(d.Call)); err == nil {
-				a.box.send(offerMsg{agent: string(d.Agent), deadline: d.Deadline})
-			}
+			o.tell(d.Call, offerMsg{agent: string(d.Agent), deadline: d.Deadline})
 		case queue.DecWithdrawOffer:
 			o.publish(string(d.Agent), "call.withdrawn", map[string]any{"call_id": string(d.Call), "reason": d.Reason})
-			if a, err := o.call(string(d.Call)); err == nil {
-				a.box.send(withdrawMsg{agent: string(d.Agent)})
-			}
+			o.tell(d.Call, withdrawMsg{agent: string(d.Agent)})
 		case queue.DecAgentState:
 			o.publish(string(d.Agent), "agent.state", map[string]any{"agent": string(d.Agent), "state": d.State.String(), "reason": d.Reason})
 		case queue.DecWrapUpStarted:
@@ -424,9 +425,7 @@ func (o *Orchestrator) apply(ds []queue.Decision) {
 			}
 			o.publish(string(d.Agent), "wrapup.started", f)
 		case queue.DecOfferCallback:
-			if a, err := o.call(string(d.Call)); err == nil {
-				a.box.send(offerCallbackMsg{})
-			}
+			o.tell(d.Call, offerCallbackMsg{})
 		case queue.DecOriginateCallback:
 			o.mu.Lock()
 			ctx := o.runCtx
@@ -437,13 +436,9 @@ func (o *Orchestrator) apply(ds []queue.Decision) {
 			}
 			o.startCallback(ctx, d)
 		case queue.DecAnnounce:
-			if a, err := o.call(string(d.Call)); err == nil {
-				a.box.send(announceMsg{position: d.Position, ewt: d.EWT})
-			}
+			o.tell(d.Call, announceMsg{position: d.Position, ewt: d.EWT})
 		case queue.DecClosedAction, queue.DecOverflow:
-			if a, err := o.call(string(d.Call)); err == nil {
-				a.box.send(leaveQueueMsg{kind: d.Kind, target: d.Target, reason: d.Reason})
-			}
+			o.tell(d.Call, leaveQueueMsg{kind: d.Kind, target: d.Target, reason: d.Reason})
 		default:
 			// Announcements, callbacks and dialer decisions arrive with their flows.
 			o.log.Debug().Str("decision", d.Kind.String()).Str("call_id", string(d.Call)).Msg("decision not handled yet")
