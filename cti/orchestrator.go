@@ -440,8 +440,8 @@ func (o *Orchestrator) apply(ds []queue.Decision) {
 		case queue.DecClosedAction, queue.DecOverflow:
 			o.tell(d.Call, leaveQueueMsg{kind: d.Kind, target: d.Target, reason: d.Reason})
 		default:
-			// Announcements, callbacks and dialer decisions arrive with their flows.
-			o.log.Debug().Str("decision", d.Kind.String()).Str("call_id", string(d.Call)).Msg("decision not handled yet")
+			// DecCallbackDropped (the waiting caller is gone already) needs no action here.
+			o.log.Debug().Str("decision", d.Kind.String()).Str("call_id", string(d.Call)).Msg("decision needs no action")
 		}
 	}
 }
