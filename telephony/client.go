@@ -222,9 +222,11 @@ func (c *Client) session(ctx context.Context, reconnect bool) (connected bool, e
 	if reconnect {
 		c.reconnects.Add(1)
 	}
-	c.q.pushForce(Event{Kind: KindConnected, Resync: rs, Received: time.Now()})
+	// Ready before the Connected event goes out, so that a consumer reacting to it
+	// sees the adapter connected.
 	c.connected.Store(true)
 	c.setErr(nil)
+	c.q.pushForce(Event{Kind: KindConnected, Resync: rs, Received: time.Now()})
 	c.log.Info().Bool("reconnect", reconnect).Int("channels", len(rs.Channels)).Int("bridges", len(rs.Bridges)).
 		Msg("ARI events connected")
 	defer func() {
