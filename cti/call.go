@@ -301,6 +301,8 @@ func (a *callActor) handle(ctx context.Context, m any) {
 			a.log.Warn().Str("playback_id", m.playback).Msg("announcement never finished; back to music on hold")
 			a.announceDone(ctx, true)
 		}
+	case consultDecision:
+		a.onConsultDecision(ctx, m.d)
 	case envelope:
 		m.reply <- a.request(ctx, m.req)
 	default:
@@ -348,7 +350,7 @@ func (a *callActor) onEvent(ctx context.Context, ev telephony.Event) {
 		if a.onSupervisionEvent(ctx, e) || a.onExternalEvent(ctx, e.Channel.ID, true, false) {
 			return
 		}
-		if a.consult != nil && e.Channel.ID == a.consult.leg {
+		if a.isConsultLeg(e.Channel.ID) {
 			a.consultUp(ctx, e.Channel.ChannelVars)
 			return
 		}
@@ -371,6 +373,10 @@ func (a *callActor) onEvent(ctx context.Context, ev telephony.Event) {
 		if e.Channel.ID == a.channel && e.Digit == "1" && a.state == stateQueued && a.o.cfg.CallbackEndpoint != "" && a.caller.Number != "" {
 			a.requestCallback(ctx)
 		}
+	case *ari.Dial:
+		if a.isConsultLeg(e.Peer.ID) && e.Dialstatus != "" {
+			a.consult.dialStatus = e.Dialstatus
+		}
 	case *ari.PlaybackFinished:
 		if e.Playback.ID == a.announcing {
 			a.announceDone(ctx, false)
@@ -379,8 +385,8 @@ func (a *callActor) onEvent(ctx context.Context, ev telephony.Event) {
 		if a.onExternalEvent(ctx, e.Channel.ID, false, true) {
 			return
 		}
-		if a.consult != nil && e.Channel.ID == a.consult.leg {
-			a.consultGone(ctx)
+		if a.isConsultLeg(e.Channel.ID) {
+			a.consultGone(ctx, 0)
 			return
 		}
 		if a.leaveConference(ctx, e.Channel.ID) {
@@ -394,6 +400,10 @@ func (a *callActor) onEvent(ctx context.Context, ev telephony.Event) {
 		}
 	case *ari.ChannelDestroyed:
 		if a.onExternalEvent(ctx, e.Channel.ID, false, true) {
+			return
+		}
+		if a.isConsultLeg(e.Channel.ID) {
+			a.consultGone(ctx, e.Cause)
 			return
 		}
 		if a.callback != "" && e.Channel.ID == a.channel && a.state == stateOffered {
@@ -447,7 +457,7 @@ func (a *callActor) request(ctx context.Context, r request) error {
 	case numberMsg:
 		return a.transferToNumber(ctx, r.number)
 	case consultMsg:
-		return a.startConsult(ctx, r.target, r.blind)
+		return a.startConsult(ctx, r.to, r.blind)
 	case consultEndMsg:
 		return a.endConsult(ctx, r.how)
 	case transferMsg:
@@ -526,11 +536,7 @@ func (a *callActor) connect(ctx context.Context, agent string) error {
 		}
 		return nil
 	}
-	_, err = a.o.ari.Originate(octx, telephony.OriginateParams{
-		Endpoint: device, ChannelID: a.agentLeg, AppArgs: []string{"agent", a.id},
-		CallerID: fmt.Sprintf("%q <%s>", a.caller.Name, a.caller.Number),
-		Timeout:  int(a.o.cfg.AgentAnswerTimeout / time.Second),
-	})
+	_, err = a.o.ari.Originate(octx, a.deviceOriginate(agent, device, a.agentLeg, "agent"))
 	if err != nil {
 		a.connectFailed(ctx, err)
 		return err

@@ -21,6 +21,9 @@ type AgentDevice struct {
 	// Device is "webrtc" (an ExternalMedia leg relayed to the browser) or an Asterisk
 	// endpoint such as "PJSIP/1001" that ctid originates to on accept.
 	Device string
+	// AutoAnswer asks the SIP device to answer at once (PJSIP only: Call-Info
+	// answer-after=0 and Alert-Info auto-answer headers on the originate).
+	AutoAnswer bool
 }
 
 // Config configures the call orchestration.
@@ -51,6 +54,13 @@ type Config struct {
 	// ExternalEndpoint is how transfers reach outside numbers, with {number}
 	// (e.g. PJSIP/{number}@trunk). Empty disables transfers to numbers.
 	ExternalEndpoint string
+	// ExternalAnswerTimeout bounds how long an outside number may ring (transfers
+	// and consultations to numbers).
+	ExternalAnswerTimeout time.Duration
+	// TransferKeepsEnqueueTime: a caller blind-transferred to a queue keeps their
+	// original enqueue time there (for service level, wait KPIs and their place);
+	// false counts them as a new arrival.
+	TransferKeepsEnqueueTime bool
 	// DefaultRegion (ISO 3166 code such as PL) lets the screen-pop show national
 	// caller numbers in E.164; numbers with + or 00 are normalised without it.
 	DefaultRegion string
@@ -65,6 +75,9 @@ func DefaultConfig() Config {
 		AgentAnswerTimeout: 20 * time.Second,
 		OpTimeout:          10 * time.Second,
 		CallbackPrompt:     "sound:ctid-callback-offer",
+
+		ExternalAnswerTimeout:    30 * time.Second,
+		TransferKeepsEnqueueTime: true,
 	}
 }
 
@@ -90,6 +103,9 @@ func (c Config) Validate() error {
 	if c.ExternalEndpoint != "" && (!strings.Contains(c.ExternalEndpoint, "/") || !strings.Contains(c.ExternalEndpoint, "{number}")) {
 		return fmt.Errorf("%w: calls.external_endpoint: %q: must be TECH/resource with {number}, e.g. PJSIP/{number}@trunk", ErrInvalidConfig, c.ExternalEndpoint)
 	}
+	if c.ExternalAnswerTimeout < time.Second {
+		return fmt.Errorf("%w: calls.external_answer_timeout: %q: must be at least 1s", ErrInvalidConfig, c.ExternalAnswerTimeout)
+	}
 	if c.DefaultRegion != "" && e164("+48221234567", c.DefaultRegion) == "" {
 		return fmt.Errorf("%w: calls.default_region: %q: must be an ISO 3166 region code such as PL or GB", ErrInvalidConfig, c.DefaultRegion)
 	}
@@ -106,6 +122,9 @@ func (c Config) Validate() error {
 		seen[d.Agent] = true
 		if d.Device != DeviceWebRTC && !strings.Contains(d.Device, "/") {
 			return fmt.Errorf("%w: calls.devices[%d].device: %q: must be webrtc or TECH/resource such as PJSIP/1001", ErrInvalidConfig, i, d.Device)
+		}
+		if d.AutoAnswer && !isPJSIP(d.Device) {
+			return fmt.Errorf("%w: calls.devices[%d].auto_answer: %v: only PJSIP devices can be asked to auto-answer", ErrInvalidConfig, i, d.AutoAnswer)
 		}
 	}
 	return nil

@@ -136,14 +136,14 @@ func (d *Desk) HandleCommand(ctx context.Context, p desktop.Principal, c desktop
 		switch {
 		case a.Mode == "blind" && a.To.Queue != "":
 			err = d.o.TransferToQueue(ctx, agent, a.CallID, a.To.Queue)
-		case a.Mode == "attended" && a.To.Agent != "":
-			err = d.o.Consult(ctx, agent, a.CallID, a.To.Agent)
+		case a.Mode == "attended":
+			err = d.o.ConsultTo(ctx, agent, a.CallID, ConsultTarget{Agent: a.To.Agent, Queue: a.To.Queue, Number: a.To.Number})
 		case a.Mode == "blind" && a.To.Agent != "":
 			err = d.o.TransferToAgent(ctx, agent, a.CallID, a.To.Agent)
 		case a.Mode == "blind" && a.To.Number != "":
 			err = d.o.TransferToNumber(ctx, agent, a.CallID, a.To.Number)
 		default:
-			return nil, desktop.Errorf("invalid_state", "attended transfers to a queue or a number are not available yet; use blind")
+			return nil, desktop.Errorf("invalid_argument", "call.transfer needs mode blind or attended and exactly one of to.agent, to.queue, to.number")
 		}
 	case "call.transfer.complete":
 		err = d.o.EndConsult(ctx, agent, call, ConsultComplete)
@@ -320,7 +320,7 @@ func (d *Desk) apiError(err error) error {
 		errors.Is(err, queue.ErrAlreadyLoggedIn):
 		return desktop.Errorf("invalid_state", "%v", err)
 	case errors.Is(err, softphone.ErrNoAudio), errors.Is(err, softphone.ErrNoCommonCodec), errors.Is(err, softphone.ErrInvalidOffer),
-		errors.Is(err, queue.ErrBadPriority), errors.Is(err, queue.ErrBadSkillExpr):
+		errors.Is(err, queue.ErrBadPriority), errors.Is(err, queue.ErrBadSkillExpr), errors.Is(err, ErrBadTarget):
 		return desktop.Errorf("invalid_argument", "%v", err)
 	}
 	d.log.Error().Err(err).Msg("desktop command failed")

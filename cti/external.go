@@ -27,11 +27,8 @@ func (a *callActor) transferToNumber(ctx context.Context, number string) error {
 	if a.state != stateTalking && a.state != stateHeld {
 		return fmt.Errorf("%w: transfer in state %s", ErrCallState, a.state)
 	}
-	if a.o.cfg.ExternalEndpoint == "" {
-		return fmt.Errorf("%w: transfers to numbers need calls.external_endpoint", ErrCallState)
-	}
-	if number == "" || strings.Trim(number, "+0123456789") != "" {
-		return fmt.Errorf("%w: number %q", ErrCallState, number)
+	if err := a.checkNumber(number); err != nil {
+		return err
 	}
 	octx, cancel := a.opCtx(ctx)
 	defer cancel()
@@ -58,7 +55,8 @@ func (a *callActor) transferToNumber(ctx context.Context, number string) error {
 	a.o.publish(agent, "call.ended", map[string]any{"call_id": a.id, "reason": "transferred"})
 	_, err := a.o.ari.Originate(octx, telephony.OriginateParams{
 		Endpoint: strings.ReplaceAll(a.o.cfg.ExternalEndpoint, "{number}", number), ChannelID: a.extLeg,
-		AppArgs: []string{"external", a.id}, CallerID: fmt.Sprintf("%q <%s>", a.caller.Name, a.caller.Number), Timeout: 30,
+		AppArgs: []string{"external", a.id}, CallerID: fmt.Sprintf("%q <%s>", a.caller.Name, a.caller.Number),
+		Timeout: int(a.o.cfg.ExternalAnswerTimeout / time.Second),
 	})
 	if err != nil {
 		a.log.Error().Err(err).Str("number", number).Msg("dialling the transfer number failed")
@@ -93,6 +91,7 @@ func (a *callActor) onExternalEvent(ctx context.Context, channelID string, start
 			a.log.Warn().Err(err).Msg("hang up caller after the outside party")
 		}
 		a.segment(store.SegTransfer, "", a.talkStart, a.o.now())
+		a.talkStart = time.Time{} // the outside party's time is the transfer segment, not an agent's talk
 		a.finish(ctx, "outside party hung up")
 	}
 	return true
@@ -133,6 +132,7 @@ func (a *callActor) externalCallerLeft(ctx context.Context, cause string) {
 		cancel()
 		if a.extUp {
 			a.segment(store.SegTransfer, "", a.talkStart, a.o.now())
+			a.talkStart = time.Time{}
 		}
 	}
 	a.extLeg = ""

@@ -406,6 +406,9 @@ func (o *Orchestrator) tell(id queue.CallID, m any) {
 func (o *Orchestrator) apply(ds []queue.Decision) {
 	for _, d := range ds {
 		o.log.Debug().Str("decision", d.Kind.String()).Str("call_id", string(d.Call)).Str("agent", string(d.Agent)).Msg("engine decision")
+		if o.applyConsult(d) {
+			continue
+		}
 		switch d.Kind {
 		case queue.DecOfferCall:
 			o.tell(d.Call, offerMsg{agent: string(d.Agent), deadline: d.Deadline})
