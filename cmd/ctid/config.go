@@ -62,6 +62,10 @@ type callsSection struct {
 	CallbackCallerID string `mapstructure:"callback_caller_id"`
 	// ExternalEndpoint reaches outside numbers for transfers, e.g. PJSIP/{number}@trunk.
 	ExternalEndpoint string `mapstructure:"external_endpoint"`
+	// ExternalAnswerTimeout bounds the ringing of an outside number (transfers, consultations).
+	ExternalAnswerTimeout time.Duration `mapstructure:"external_answer_timeout"`
+	// TransferKeepsEnqueueTime: a caller blind-transferred to a queue keeps their original enqueue time.
+	TransferKeepsEnqueueTime bool `mapstructure:"transfer_keeps_enqueue_time"`
 	// DefaultRegion (ISO 3166, e.g. PL) for showing national caller numbers in E.164.
 	DefaultRegion string `mapstructure:"default_region"`
 }
@@ -88,9 +92,10 @@ type queueSection struct {
 
 // agentSection is one entry of `agents:`.
 type agentSection struct {
-	ID     string `mapstructure:"id"`
-	Device string `mapstructure:"device"` // webrtc (default) or PJSIP/1001
-	Skills string `mapstructure:"skills"` // e.g. "lang:pl=5, product:internet=3"
+	ID         string `mapstructure:"id"`
+	Device     string `mapstructure:"device"`      // webrtc (default) or PJSIP/1001
+	AutoAnswer bool   `mapstructure:"auto_answer"` // PJSIP device: ask the phone to answer at once
+	Skills     string `mapstructure:"skills"`      // e.g. "lang:pl=5, product:internet=3"
 }
 
 type serverSection struct {
@@ -161,6 +166,9 @@ func defaults() fileConfig {
 			MOHClass: cti.DefaultConfig().MOHClass, Fallback: cti.DefaultConfig().Fallback,
 			FallbackReason: cti.DefaultConfig().FallbackReason, OfferTimeout: 20 * time.Second,
 			CallbackPrompt: cti.DefaultConfig().CallbackPrompt,
+
+			ExternalAnswerTimeout:    cti.DefaultConfig().ExternalAnswerTimeout,
+			TransferKeepsEnqueueTime: cti.DefaultConfig().TransferKeepsEnqueueTime,
 		},
 	}
 }
@@ -301,6 +309,7 @@ func (fc fileConfig) callsConfig() cti.Config {
 	c.MOHClass, c.Fallback, c.FallbackReason = fc.Calls.MOHClass, fc.Calls.Fallback, fc.Calls.FallbackReason
 	c.CallbackEndpoint, c.CallbackPrompt, c.CallbackCallerID = fc.Calls.CallbackEndpoint, fc.Calls.CallbackPrompt, fc.Calls.CallbackCallerID
 	c.ExternalEndpoint, c.DefaultRegion = fc.Calls.ExternalEndpoint, fc.Calls.DefaultRegion
+	c.ExternalAnswerTimeout, c.TransferKeepsEnqueueTime = fc.Calls.ExternalAnswerTimeout, fc.Calls.TransferKeepsEnqueueTime
 	for _, q := range fc.Queues {
 		if q.CRMURL != "" || q.CRMLink != "" || q.Script != "" || q.KBLink != "" {
 			c.Desks = append(c.Desks, cti.QueueDesk{Queue: q.ID, CRMURL: q.CRMURL, CRMMethod: q.CRMMethod,
@@ -309,7 +318,7 @@ func (fc fileConfig) callsConfig() cti.Config {
 	}
 	for _, a := range fc.Agents {
 		if a.Device != "" && a.Device != cti.DeviceWebRTC {
-			c.Devices = append(c.Devices, cti.AgentDevice{Agent: a.ID, Device: a.Device})
+			c.Devices = append(c.Devices, cti.AgentDevice{Agent: a.ID, Device: a.Device, AutoAnswer: a.AutoAnswer})
 		}
 	}
 	return c
