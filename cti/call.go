@@ -120,10 +120,13 @@ type callActor struct {
 	in      inbound
 	caller  ari.CallerID
 	dialled string
-	arrived time.Time
-	log     zerolog.Logger
-	box     *mailbox
-	done    chan struct{}
+	arrived time.Time // entered the current queue (segments, the screen-pop's wait)
+	// enqueued is the first queue entry, kept across transfers to other queues
+	// (calls.transfer_keeps_enqueue_time).
+	enqueued time.Time
+	log      zerolog.Logger
+	box      *mailbox
+	done     chan struct{}
 
 	state      callState
 	agent      string // offered to, or talking with
@@ -244,6 +247,7 @@ func (a *callActor) start(ctx context.Context) {
 		a.log.Warn().Err(err).Msg("music on hold failed; the caller waits in silence")
 	}
 	a.setState(stateQueued)
+	a.enqueued = a.arrived
 	a.startCRM(ctx)
 	a.loadHistory(ctx)
 	a.o.record(func(r Records) error {
@@ -796,14 +800,20 @@ func (a *callActor) loadHistory(ctx context.Context) {
 
 // transferToQueue blind-transfers the caller to another queue: the agent's leg goes,
 // the agent goes to wrap-up for their part, and the caller waits with music on hold
-// in the new queue (as a new arrival: the engine does not yet carry the original
-// enqueue time across a transfer).
+// in the new queue, keeping their original enqueue time there (KPIs and place) if
+// calls.transfer_keeps_enqueue_time says so.
 func (a *callActor) transferToQueue(ctx context.Context, target string) error {
 	octx, cancel := a.opCtx(ctx)
 	defer cancel()
 	now := a.o.now()
 	// The caller must be accepted by the target queue before the agent lets go.
 	newCall := queue.Call{ID: queue.CallID(a.id), Queue: queue.QueueID(target), Priority: a.in.priority, Skills: a.in.skills}
+	if a.o.cfg.TransferKeepsEnqueueTime {
+		newCall.Arrived = a.enqueued
+		if newCall.Arrived.IsZero() {
+			newCall.Arrived = a.arrived
+		}
+	}
 	if err := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
 		if _, err := e.QueueStats(now, newCall.Queue); err != nil {
 			return nil, err

@@ -80,7 +80,7 @@ func TestAttendedTransferToQueue(t *testing.T) {
 	if c["target"] != "carl" {
 		t.Fatalf("consulted %v", c)
 	}
-	waitGone(t, w, caller+"-agent-4") // boris's withdrawn leg
+	waitGone(t, w, caller+"-agent-4")  // boris's withdrawn leg
 	time.Sleep(100 * time.Millisecond) // the consultation
 	if err := w.orch.EndConsult(w.ctx, "anna", caller, cti.ConsultComplete); err != nil {
 		t.Fatalf("complete: %v", err)
@@ -132,4 +132,40 @@ func TestAttendedTransferToQueueConference(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.desk.wait(t, "carl", "call.ended", func(e map[string]any) bool { return e["reason"] == "conference ended" })
+}
+
+// A blind transfer to a queue keeps the caller's original enqueue time there (the
+// default), or counts them as a new arrival (calls.transfer_keeps_enqueue_time: false).
+func TestBlindTransferToQueueEnqueueTime(t *testing.T) {
+	for _, keep := range []bool{true, false} {
+		t.Run(map[bool]string{true: "kept", false: "new"}[keep], func(t *testing.T) {
+			cc := cti.DefaultConfig()
+			cc.TransferKeepsEnqueueTime = keep
+			w := newWorldCfg(t, supportConfig(), cc)
+			w.ready(t, "anna")
+			before := time.Now()
+			caller, _ := connectedCall(t, w, "anna")
+			time.Sleep(50 * time.Millisecond) // the transfer comes strictly later than the arrival
+			transferAt := time.Now()
+			if err := w.orch.TransferToQueue(w.ctx, "anna", caller, "support"); err != nil {
+				t.Fatal(err)
+			}
+			snap, err := w.orch.Snapshot(w.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var arrived time.Time
+			for _, c := range snap.Calls {
+				if string(c.ID) == caller {
+					arrived = c.Arrived
+				}
+			}
+			if arrived.IsZero() {
+				t.Fatalf("transferred call not waiting in support: %+v", snap.Calls)
+			}
+			if kept := arrived.Before(transferAt); kept != keep || arrived.Before(before) {
+				t.Fatalf("keep=%v: arrived %v, call came at %v, transfer at %v", keep, arrived, before, transferAt)
+			}
+		})
+	}
 }

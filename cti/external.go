@@ -108,7 +108,11 @@ func (a *callActor) externalFailed(ctx context.Context) {
 	a.arrived = a.o.now()
 	a.setState(stateQueued)
 	if err := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
-		return e.CallArrived(now, queue.Call{ID: queue.CallID(a.id), Queue: queue.QueueID(a.in.queue), Priority: a.in.priority, Skills: a.in.skills})
+		c := queue.Call{ID: queue.CallID(a.id), Queue: queue.QueueID(a.in.queue), Priority: a.in.priority, Skills: a.in.skills}
+		if a.o.cfg.TransferKeepsEnqueueTime {
+			c.Arrived = a.enqueued
+		}
+		return e.CallArrived(now, c)
 	}); err != nil {
 		a.log.Error().Err(err).Msg("re-queueing after a failed transfer")
 		a.outcome = "failed"

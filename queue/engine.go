@@ -38,6 +38,11 @@ type Call struct {
 	Queue    QueueID
 	Priority int    // 1..10, higher is more urgent; 0 = Config.DefaultPriority
 	Skills   string // required skill expression; "" = the queue's
+	// Arrived is the caller's original arrival when it is earlier than now (a
+	// caller transferred from another queue keeping their enqueue time): it counts
+	// for the queue's wait KPIs (service level, ASA, abandon wait, longest wait)
+	// and for the caller's place. Zero (or later than now) = now.
+	Arrived time.Time
 }
 
 type offerEnd uint8
@@ -134,6 +139,7 @@ type call struct {
 	priority int
 	arrived  time.Time // first arrival (kept across overflow)
 	enq      time.Time // entered the current queue
+	origin   time.Time // Call.Arrived when given: the start of the wait the KPIs count
 	k1, k2   int64
 	seq      int64
 	hidx     int
@@ -845,6 +851,15 @@ func (e *Engine) dropCall(c *call) {
 	e.free = append(e.free, c)
 }
 
+// waitStart is when the call's wait began for KPIs: its original arrival when the
+// caller brought one (Call.Arrived), else entering the current queue.
+func (c *call) waitStart() time.Time {
+	if !c.origin.IsZero() {
+		return c.origin
+	}
+	return c.enq
+}
+
 func (e *Engine) isOpen(q *queueState, now time.Time) bool {
 	return q.sched == nil || q.sched.open(now)
 }
@@ -887,6 +902,9 @@ func (e *Engine) CallArrived(now time.Time, in Call) ([]Decision, error) {
 	}
 	c := e.newCall()
 	c.id, c.priority, c.arrived, c.seq, c.skills = in.ID, prio, now, e.nextSeq(), in.Skills
+	if !in.Arrived.IsZero() && in.Arrived.Before(now) {
+		c.arrived, c.origin = in.Arrived, in.Arrived
+	}
 	c.hidx = -1
 	for i := range c.tidx {
 		c.tidx[i] = -1
@@ -1027,7 +1045,7 @@ func (e *Engine) CallAbandoned(now time.Time, id CallID) ([]Decision, error) {
 		}
 	}
 	if q := c.q; q != nil && !c.outbound {
-		wait := now.Sub(c.enq)
+		wait := now.Sub(c.waitStart())
 		q.counters.abandoned++
 		if wait <= q.cfg.ServiceLevel {
 			q.counters.abandonedWithin++
@@ -1132,7 +1150,7 @@ func (e *Engine) OfferAccepted(now time.Time, id CallID, agentID AgentID) ([]Dec
 		e.endOffer(c.ringing[0], now, offerEndWithdrawn, "answered-elsewhere", "")
 	}
 	if q := c.q; q != nil && !c.outbound && !c.callback {
-		wait := now.Sub(c.enq)
+		wait := now.Sub(c.waitStart())
 		q.counters.answered++
 		q.counters.waitAnswered += wait
 		if wait <= q.cfg.ServiceLevel {

@@ -162,7 +162,7 @@ func (e *Engine) QueueStats(now time.Time, id QueueID) (QueueStats, error) {
 			if c.callback {
 				s.Callbacks++
 			}
-			if w := now.Sub(c.enq); w > s.LongestWait && !c.callback {
+			if w := now.Sub(c.waitStart()); w > s.LongestWait && !c.callback {
 				s.LongestWait = w
 			}
 		}
