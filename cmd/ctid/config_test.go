@@ -132,7 +132,7 @@ func TestUserAddHashesPasswordFromStdin(t *testing.T) {
 	var out, errb bytes.Buffer
 	root := newRootCmd(&out, &errb)
 	root.SetIn(strings.NewReader("correct horse battery\n"))
-	root.SetArgs([]string{"user", "add", "--username", "zoe", "--role", "supervisor", "--teams", "sales", "--cost", "4"})
+	root.SetArgs([]string{"user", "add", "--print", "--username", "zoe", "--role", "supervisor", "--teams", "sales", "--cost", "4"})
 	if err := root.Execute(); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestUserAddHashesPasswordFromStdin(t *testing.T) {
 	}
 	root = newRootCmd(&out, &errb)
 	root.SetIn(strings.NewReader("short\n"))
-	root.SetArgs([]string{"user", "add", "--username", "zoe"})
+	root.SetArgs([]string{"user", "add", "--print", "--username", "zoe"})
 	if err := root.Execute(); err == nil {
 		t.Fatal("short password accepted")
 	}

@@ -71,7 +71,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "", "log format: json (default) or console")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "log level: trace, debug, info, warn, error")
 	root.AddCommand(newServeCmd(&g, stderr), newCheckCmd(&g, stdout, stderr), newEmulatorCmd(&g, stderr), newVersionCmd(stdout),
-		newUserCmd(stdout), newSimCmd(stdout))
+		newUserCmd(&g, stdout), newSimCmd(stdout))
 	return root
 }
 

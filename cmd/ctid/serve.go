@@ -156,6 +156,10 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 			log.Warn().Err(cerr).Msg("closing desktop sockets")
 		}
 	}()
+	if err := loadUsers(ctx, st, api, fc.Desktop.Auth.Users, log.With().Str("component", "desktop").Logger()); err != nil {
+		return err
+	}
+	api.SetUserStore(userStore{st: st})
 	if err := orch.RegisterREST(api); err != nil {
 		return fmt.Errorf("desktop routes: %w", err)
 	}

@@ -51,10 +51,12 @@ type Server struct {
 	log     zerolog.Logger
 	hub     *Hub
 	users   *directory
-	tokens  *tokens
-	ipLim   *limiter
-	userLim *limiter
-	now     func() time.Time
+	// userStore persists users created over the API (nil: memory only); under mu.
+	userStore UserStore
+	tokens    *tokens
+	ipLim     *limiter
+	userLim   *limiter
+	now       func() time.Time
 
 	baseCtx    context.Context
 	baseCancel context.CancelFunc
@@ -475,6 +477,11 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		WriteError(w, Errorf(CodeInvalidArgument, "%v", err))
+		return
+	}
+	if err := s.saveUser(r.Context(), uc); err != nil {
+		s.log.Error().Err(err).Str("user", req.Username).Msg("desktop: user not created: the store refused it")
+		WriteError(w, Errorf(CodeInternal, "the user could not be saved"))
 		return
 	}
 	p, _ := PrincipalFrom(r.Context())
