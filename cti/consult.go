@@ -298,6 +298,9 @@ func (a *callActor) onConsultDecision(ctx context.Context, d queue.Decision) {
 		a.o.publish(c.target, "call.ended", map[string]any{"call_id": a.id, "reason": "consultation withdrawn"})
 		c.target, c.leg, c.media = "", "", false
 	case queue.DecOverflow, queue.DecClosedAction:
+		if d.Target.Kind == queue.TargetQueue {
+			return // the engine moved it to another queue, whose agent is consulted
+		}
 		c.reserved = false // the engine has let go of it
 		a.consultFailed(ctx, d.Reason)
 	}

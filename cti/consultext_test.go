@@ -74,6 +74,22 @@ func waitGone(t *testing.T, w *world, channel string) {
 	}
 }
 
+// ended reads a call's record once the call has ended (its actor wrote the last
+// segments before closing the interaction).
+func (w *world) ended(t *testing.T, id string) store.Interaction {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		ix := w.interaction(t, id)
+		if !ix.Ended.IsZero() {
+			return ix
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("interaction %s never ended: %+v", id, ix)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func numberConfig() cti.Config {
 	cc := cti.DefaultConfig()
 	cc.ExternalEndpoint = "Local/{number}@callers"
@@ -130,7 +146,7 @@ func TestAttendedTransferToNumberComplete(t *testing.T) {
 	if err := w.orch.WrapUpDone(w.ctx, "anna", cti.WrapUpResult{CallID: caller, Disposition: "transferred"}); err != nil {
 		t.Fatal(err)
 	}
-	ix := w.interaction(t, caller)
+	ix := w.ended(t, caller)
 	var kinds []string
 	var annaEnd, extStart time.Time
 	for _, sg := range ix.Segments {

@@ -95,7 +95,7 @@ func TestAttendedTransferToQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.desk.wait(t, "carl", "wrapup.started", nil)
-	ix := w.interaction(t, caller)
+	ix := w.ended(t, caller)
 	var kinds []string
 	for _, sg := range ix.Segments {
 		kinds = append(kinds, sg.Kind.String()+":"+sg.Agent)
