@@ -257,3 +257,49 @@ func TestAttendedTransferToNumberCancelFailConference(t *testing.T) {
 		}
 	}
 }
+
+// Over the desktop API: call.transfer attended to a number and to a queue, with
+// malformed targets refused as invalid_argument.
+func TestDesktopAttendedTransferToNumberAndQueue(t *testing.T) {
+	cc := numberConfig()
+	st := newStackCfg(t, nil, cc)
+	ctx := st.ctx
+	anna := openDesk(t, ctx, st.web, login(t, st.web, "anna", "secret-anna"))
+	boris := openDesk(t, ctx, st.web, login(t, st.web, "boris", "secret-anna"))
+	anna.do(ctx, "agent.ready", nil)
+	anna.event("agent.state", func(e map[string]any) bool { return e["state"] == "ready" })
+	caller, err := st.emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: "48600100200", Dialled: "1", Args: []string{"inbound", "sales"}, Behaviour: "talk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	anna.event("call.offered", nil)
+	if r := anna.do(ctx, "call.accept", map[string]any{"call_id": caller}); r["ok"] != true {
+		t.Fatalf("accept %v", r)
+	}
+	anna.event("call.connected", nil)
+	for _, to := range []map[string]any{{"number": "12ab"}, {"number": "5550000", "agent": "boris"}, {}} {
+		if r := anna.do(ctx, "call.transfer", map[string]any{"call_id": caller, "to": to, "mode": "attended"}); errCode(r) != "invalid_argument" {
+			t.Fatalf("attended transfer to %v: %v", to, r)
+		}
+	}
+	if r := anna.do(ctx, "call.transfer", map[string]any{"call_id": caller, "to": map[string]any{"number": "5550001"}, "mode": "attended"}); r["ok"] != true {
+		t.Fatalf("consult a busy number %v", r)
+	}
+	if f := anna.event("call.consult", func(e map[string]any) bool { return e["state"] == "failed" }); f["reason"] != "busy" {
+		t.Fatalf("busy reported as %v", f)
+	}
+	boris.do(ctx, "agent.ready", nil)
+	boris.event("agent.state", func(e map[string]any) bool { return e["state"] == "ready" })
+	if r := anna.do(ctx, "call.transfer", map[string]any{"call_id": caller, "to": map[string]any{"queue": "sales"}, "mode": "attended"}); r["ok"] != true {
+		t.Fatalf("consult the queue %v", r)
+	}
+	boris.event("call.connected", func(e map[string]any) bool { return e["consult"] == true })
+	if r := anna.do(ctx, "call.transfer.complete", map[string]any{"call_id": caller}); r["ok"] != true {
+		t.Fatalf("complete %v", r)
+	}
+	boris.event("call.connected", func(e map[string]any) bool { return e["transferred_from"] == "anna" })
+	if r := boris.do(ctx, "call.hangup", map[string]any{"call_id": caller}); r["ok"] != true {
+		t.Fatalf("boris hangup %v", r)
+	}
+	boris.event("wrapup.started", nil)
+}
