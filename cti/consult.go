@@ -152,6 +152,8 @@ func (a *callActor) startConsult(ctx context.Context, to ConsultTarget, blind bo
 		c.reserved = true
 	case to.Number != "":
 		c.leg = fmt.Sprintf("%s-ext-%d", a.id, a.legs)
+	default:
+		c.leg = "" // staged when the engine offers the consultation to an agent
 	}
 	octx, cancel := a.opCtx(ctx)
 	defer cancel()
@@ -159,6 +161,7 @@ func (a *callActor) startConsult(ctx context.Context, to ConsultTarget, blind bo
 		a.consult = c
 		a.dropConsult(ctx, "consultation failed")
 		a.backToCaller(ctx)
+		a.o.publish(a.agent, "call.held", map[string]any{"call_id": a.id})
 		return err
 	}
 	if a.state == stateTalking {

@@ -70,3 +70,34 @@ func TestAutoAnswerNeedsPJSIP(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A consulted SIP phone that is busy: anna is told why and is back with her held
+// caller, and the engine frees the consulted agent.
+func TestConsultBusySIPAgent(t *testing.T) {
+	cc := cti.DefaultConfig()
+	cc.Devices = []cti.AgentDevice{{Agent: "boris", Device: "PJSIP/5550001"}} // busy
+	w := newWorldCfg(t, salesConfig("anna", "boris"), cc)
+	w.ready(t, "anna")
+	caller, bridge := connectedCall(t, w, "anna")
+	w.ready(t, "boris")
+	if err := w.orch.Consult(w.ctx, "anna", caller, "boris"); err != nil {
+		t.Fatalf("consult: %v", err)
+	}
+	f := w.desk.wait(t, "anna", "call.consult", consultState("failed"))
+	if f["reason"] != "busy" || f["target"] != "boris" {
+		t.Fatalf("failure reported as %v", f)
+	}
+	waitBridge(t, w, bridge, caller, caller+"-agent")
+	snap, err := w.orch.Snapshot(w.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range snap.Agents {
+		if a.ID == "boris" && a.State.String() != "ready" {
+			t.Fatalf("boris %s after the failed consultation", a.State)
+		}
+	}
+	if err := w.orch.Unhold(w.ctx, "anna", caller); err != nil {
+		t.Fatalf("unhold: %v", err)
+	}
+}
