@@ -28,29 +28,36 @@ var ErrInvalidConfig = errors.New("demo: invalid configuration")
 // Config configures the demo traffic (ctid.yaml demo.*).
 type Config struct {
 	// Traffic turns the demo on.
-	Traffic bool
+	Traffic bool `mapstructure:"traffic"`
 	// Every is the mean gap between injected callers (each gap is 0.5–1.5× this).
-	Every time.Duration
+	Every time.Duration `mapstructure:"every"`
 	// Queues receive the callers; empty means every queue of the engine.
-	Queues []string
+	Queues []string `mapstructure:"queues"`
 	// Bots are agents the demo drives; each needs a device other than webrtc
 	// (e.g. PJSIP/<name>, answered by the emulator).
-	Bots []string
+	Bots []string `mapstructure:"bots"`
 	// MaxWaiting stops injecting while this many callers wait in all queues.
-	MaxWaiting int
+	MaxWaiting int `mapstructure:"max_waiting"`
 	// Talk, Ring and Wrap bound the bots' random talk time, time to accept and wrap-up.
-	TalkMin, TalkMax time.Duration
-	RingMin, RingMax time.Duration
-	WrapMin, WrapMax time.Duration
+	TalkMin time.Duration `mapstructure:"talk_min"`
+	TalkMax time.Duration `mapstructure:"talk_max"`
+	RingMin time.Duration `mapstructure:"ring_min"`
+	RingMax time.Duration `mapstructure:"ring_max"`
+	WrapMin time.Duration `mapstructure:"wrap_min"`
+	WrapMax time.Duration `mapstructure:"wrap_max"`
 	// PatienceMin/Max bound how long a caller waits before hanging up.
-	PatienceMin, PatienceMax time.Duration
+	PatienceMin time.Duration `mapstructure:"patience_min"`
+	PatienceMax time.Duration `mapstructure:"patience_max"`
 	// HumanPop injects a caller for a human agent who is Ready with nothing waiting
 	// in their queues, at most once per HumanPop per agent (0 disables).
-	HumanPop time.Duration
+	HumanPop time.Duration `mapstructure:"human_pop"`
 	// Step is how often the demo looks at the engine (default 250ms).
-	Step time.Duration
+	Step time.Duration `mapstructure:"step"`
+	// Logins are the demo logins printed at start ("user / password"), for a
+	// newcomer's first minutes (the tests check the sample config's against its hashes).
+	Logins []string `mapstructure:"logins"`
 	// Seed makes the traffic reproducible (0: random).
-	Seed uint64
+	Seed uint64 `mapstructure:"seed"`
 }
 
 // DefaultConfig returns the defaults (traffic off).
