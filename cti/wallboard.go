@@ -155,7 +155,9 @@ type wbHistory struct {
 func (h *wbHistory) observe(now time.Time, c wbCounts, interval time.Duration, keep int) {
 	start := now.Truncate(interval)
 	if h.cur.IsZero() {
-		h.cur, h.base, h.last = start, c, c
+		// The engine's counters start with the queue (at ctid's start, as the
+		// wallboard does): what they hold so far belongs to this interval.
+		h.cur, h.base, h.last = start, wbCounts{}, c
 		return
 	}
 	if start.After(h.cur) {

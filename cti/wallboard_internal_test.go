@@ -16,14 +16,14 @@ func TestWallboardHistoryIntervals(t *testing.T) {
 		return wbCounts{offered: off, sl: queue.SLCounts{Answered: ans, AnsweredWithin: ans, Abandoned: ab}}
 	}
 	var h wbHistory
-	h.observe(t0.Add(10*time.Second), c(5, 3, 1), 15*time.Minute, 4) // baseline: earlier calls are not this interval's
+	h.observe(t0.Add(10*time.Second), c(5, 3, 1), 15*time.Minute, 4) // counters since the queue started: this interval's
 	h.observe(t0.Add(5*time.Minute), c(7, 4, 1), 15*time.Minute, 4)
 	h.observe(t0.Add(14*time.Minute), c(9, 5, 2), 15*time.Minute, 4)
-	if cur := h.running(); cur.start != t0 || cur.counts.offered != 4 || cur.counts.sl.Answered != 2 || cur.counts.sl.Abandoned != 1 || len(h.closed) != 0 {
+	if cur := h.running(); cur.start != t0 || cur.counts.offered != 9 || cur.counts.sl.Answered != 5 || cur.counts.sl.Abandoned != 2 || len(h.closed) != 0 {
 		t.Fatalf("running %+v closed %d", cur, len(h.closed))
 	}
 	h.observe(t0.Add(16*time.Minute), c(10, 6, 2), 15*time.Minute, 4)
-	if len(h.closed) != 1 || h.closed[0].start != t0 || h.closed[0].counts.offered != 4 {
+	if len(h.closed) != 1 || h.closed[0].start != t0 || h.closed[0].counts.offered != 9 {
 		t.Fatalf("closed %+v", h.closed)
 	}
 	if cur := h.running(); cur.start != t0.Add(15*time.Minute) || cur.counts.offered != 1 || cur.counts.sl.Answered != 1 {

@@ -105,6 +105,7 @@
     document.documentElement.lang = lang;
     $("lang").value = lang;
     for (const n of document.querySelectorAll("[data-i18n]")) n.textContent = t(n.dataset.i18n);
+    setConn($("conn").dataset.state);
     renderAll();
   }
 
