@@ -443,7 +443,7 @@
         onclick: async () => {
           if (confirmText && !window.confirm(confirmText)) return;
           if (cmd.startsWith("supervisor.") && cmd !== "supervisor.set_state" && !pc) notice(t("need_audio"), true);
-          await act(`${label} ${a.agent}`, cmd, args);
+          await act(`${label} ${a.agent}`, cmd, typeof args === "function" ? args() : args);
         },
         text: label,
       });
@@ -460,8 +460,8 @@
           btn("listen", t("listen"), "supervisor.listen", { agent: a.agent }, onCall),
           btn("whisper", t("whisper"), "supervisor.whisper", { agent: a.agent }, onCall),
           btn("barge", t("barge"), "supervisor.barge", { agent: a.agent }, onCall),
-          btn("ready", t("ready"), "supervisor.set_state", { agent: a.agent, state: "ready" }, loggedIn && a.state !== "ready"),
-          btn("not_ready", t("not_ready"), "supervisor.set_state", { agent: a.agent, state: "not_ready", reason: $("reason").value }, loggedIn && a.state !== "not_ready"),
+          btn("ready", t("ready"), "supervisor.set_state", { agent: a.agent, state: "ready" }, a.state === "not_ready" || a.state === "wrap_up" || !!a.pending_pause),
+          btn("not_ready", t("not_ready"), "supervisor.set_state", () => ({ agent: a.agent, state: "not_ready", reason: $("reason").value }), loggedIn && a.state !== "not_ready" && !a.pending_pause),
           btn("logout", t("log_out_agent"), "supervisor.set_state", { agent: a.agent, state: "logged_out" }, loggedIn, t("confirm_logout", a.agent))))));
     }
     if (focused) {
