@@ -74,6 +74,14 @@
   const campaigns = new Map();
   let pc = null, micOK = false;
 
+  // A supervisor with teams sees their teams' queues and agents (admins see all;
+  // ctid refuses actions on other teams' agents anyway).
+  function myTeams() {
+    return me && me.role === "supervisor" && Array.isArray(me.teams) && me.teams.length ? me.teams : null;
+  }
+  function showQueue(name) { const tm = myTeams(); return !tm || tm.includes(name); }
+  function showAgent(a) { const tm = myTeams(); return !tm || (a.queues || []).some((q) => tm.includes(q)); }
+
   function t(key, ...args) {
     let s = (I18N[lang] && I18N[lang][key]) || I18N.en[key] || key;
     for (const a of args) s = s.replace("%s", a);
@@ -355,7 +363,7 @@
     if (!box) return;
     box.replaceChildren();
     if (queues.size === 0) { box.append(el("p", { text: t("no_queues") })); return; }
-    for (const q of [...queues.values()].sort((a, b) => a.queue.localeCompare(b.queue))) {
+    for (const q of [...queues.values()].filter((x) => showQueue(x.queue)).sort((a, b) => a.queue.localeCompare(b.queue))) {
       const hid = "q-" + q.queue;
       const by = q.agents_by_state || {};
       const states = el("p", { class: "states" }, t("agents_by_state") + ": ");
@@ -434,7 +442,7 @@
     const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.key : null;
     body.replaceChildren();
     for (const a of agents) {
-      if (hide && a.state === "logged_out") continue;
+      if ((hide && a.state === "logged_out") || !showAgent(a)) continue;
       const onCall = a.state === "talking" || a.state === "on_hold";
       const loggedIn = a.state !== "logged_out";
       const btn = (key, label, cmd, args, enabled, confirmText) => el("button", {
