@@ -29,6 +29,7 @@ func TestDemoTrafficBotsAndHumanPop(t *testing.T) {
 	dc.RingMin, dc.RingMax = 0, 100*time.Millisecond
 	dc.WrapMin, dc.WrapMax = 50*time.Millisecond, 100*time.Millisecond
 	dc.PatienceMin, dc.PatienceMax = 5*time.Second, 10*time.Second
+	dc.BreakChance, dc.BreakMin, dc.BreakMax = 0.5, 100*time.Millisecond, 200*time.Millisecond
 	d, err := demo.New(demo.Params{Config: dc, Log: zerolog.Nop(), Callers: st.emu, Agents: st.orch})
 	if err != nil {
 		t.Fatal(err)
@@ -57,10 +58,17 @@ func TestDemoTrafficBotsAndHumanPop(t *testing.T) {
 		}
 		return s
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for s := stats(); s.WrappedUp < 2; s = stats() {
+	deadline := time.Now().Add(60 * time.Second)
+	for s := stats(); s.WrappedUp < 2 || s.Breaks < 1; s = stats() {
 		if time.Now().After(deadline) {
-			t.Fatalf("the bot finished fewer than 2 calls in 30s: %+v", s)
+			t.Fatalf("the bot finished fewer than 2 calls, or took no break, in 60s: %+v", s)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Back from the break, the bot takes calls again.
+	for w, s := stats().WrappedUp, stats(); s.WrappedUp <= w; s = stats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the bot did not come back from its break: %+v", s)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -95,7 +103,7 @@ func TestDemoTrafficBotsAndHumanPop(t *testing.T) {
 		return e["queue"] == "sales" && n >= 3
 	})
 	s := stats()
-	if s.Injected < 3 || s.Accepted < 2 || s.HungUp < 2 || s.MaxWaiting > dc.MaxWaiting+1 {
+	if s.Injected < 3 || s.Accepted < 2 || s.HungUp < 2 || s.MaxWaiting > dc.MaxWaiting+1 || s.Breaks > s.WrappedUp {
 		t.Fatalf("demo stats %+v", s)
 	}
 }

@@ -45,6 +45,11 @@ type Config struct {
 	RingMax time.Duration `mapstructure:"ring_max"`
 	WrapMin time.Duration `mapstructure:"wrap_min"`
 	WrapMax time.Duration `mapstructure:"wrap_max"`
+	// BreakChance is the chance (0..1) that a bot takes a break (not ready,
+	// reason "break") after a call, for BreakMin..BreakMax.
+	BreakChance float64       `mapstructure:"break_chance"`
+	BreakMin    time.Duration `mapstructure:"break_min"`
+	BreakMax    time.Duration `mapstructure:"break_max"`
 	// PatienceMin/Max bound how long a caller waits before hanging up.
 	PatienceMin time.Duration `mapstructure:"patience_min"`
 	PatienceMax time.Duration `mapstructure:"patience_max"`
@@ -68,6 +73,7 @@ func DefaultConfig() Config {
 		RingMin: 500 * time.Millisecond, RingMax: 3 * time.Second,
 		WrapMin: 2 * time.Second, WrapMax: 8 * time.Second,
 		PatienceMin: 20 * time.Second, PatienceMax: 120 * time.Second,
+		BreakChance: 0.1, BreakMin: 15 * time.Second, BreakMax: 60 * time.Second,
 		HumanPop: 3 * time.Second, Step: 250 * time.Millisecond,
 	}
 }
@@ -93,6 +99,10 @@ func (c Config) Validate() error {
 		return bad("wrap_min/wrap_max", c.WrapMin.String()+"/"+c.WrapMax.String(), "must not be negative and min <= max")
 	case c.PatienceMin <= 0 || c.PatienceMax < c.PatienceMin:
 		return bad("patience_min/patience_max", c.PatienceMin.String()+"/"+c.PatienceMax.String(), "must be positive and min <= max")
+	case c.BreakChance < 0 || c.BreakChance > 1:
+		return bad("break_chance", c.BreakChance, "must be between 0 and 1")
+	case c.BreakMin < 0 || c.BreakMax < c.BreakMin:
+		return bad("break_min/break_max", c.BreakMin.String()+"/"+c.BreakMax.String(), "must not be negative and min <= max")
 	case c.HumanPop < 0:
 		return bad("human_pop", c.HumanPop, "must not be negative")
 	case c.Step < 10*time.Millisecond || c.Step > 5*time.Second:
@@ -118,6 +128,7 @@ type Agents interface {
 	Snapshot(ctx context.Context) (queue.Snapshot, error)
 	AgentLogin(ctx context.Context, agent string) error
 	AgentReady(ctx context.Context, agent string) error
+	AgentNotReady(ctx context.Context, agent, reason string) error
 	Accept(ctx context.Context, agent, callID string) error
 	Hangup(ctx context.Context, agent, callID string) error
 	WrapUpDone(ctx context.Context, agent string, r cti.WrapUpResult) error
@@ -139,6 +150,7 @@ type Stats struct {
 	Accepted   int // calls the bots accepted
 	HungUp     int // calls the bots ended
 	WrappedUp  int // wrap-ups the bots finished
+	Breaks     int // breaks the bots took
 	Failures   int // API calls that failed (logged)
 	MaxWaiting int // most callers seen waiting at once
 }
@@ -169,6 +181,7 @@ type botPlan struct {
 	hangAt   time.Time
 	wrapAt   time.Time
 	wrapFor  queue.CallID
+	breakEnd time.Time // on a break until then
 }
 
 // New checks the parameters.
@@ -393,6 +406,9 @@ func (d *Demo) bot(ctx context.Context, a queue.AgentSnapshot, now time.Time) {
 		}
 		d.failed(d.agents.AgentReady(octx, name), "ready", name)
 	case queue.NotReady:
+		if now.Before(p.breakEnd) {
+			return
+		}
 		d.failed(d.agents.AgentReady(octx, name), "ready", name)
 	case queue.Reserved:
 		if a.Call == "" {
@@ -430,6 +446,15 @@ func (d *Demo) bot(ctx context.Context, a queue.AgentSnapshot, now time.Time) {
 		}
 		if !now.Before(p.wrapAt) {
 			p.wrapAt = now.Add(d.cfg.WrapMax) // retried later if this fails
+			if !a.PendingPause && d.rng.Float64() < d.cfg.BreakChance {
+				// Not ready during wrap-up is pending: the break starts as the wrap-up ends.
+				if err := d.agents.AgentNotReady(octx, name, "break"); err != nil {
+					d.failed(err, "break", name)
+				} else {
+					p.breakEnd = now.Add(d.between(d.cfg.BreakMin, d.cfg.BreakMax))
+					d.stats.Breaks++
+				}
+			}
 			err := d.agents.WrapUpDone(octx, name, cti.WrapUpResult{Disposition: dispositions[d.rng.IntN(len(dispositions))], Notes: "demo bot"})
 			if err != nil {
 				d.failed(err, "wrap-up done", name)
