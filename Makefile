@@ -15,7 +15,8 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/ctid
 
-# Starts ctid on the embedded ARI emulator with configs/ctid.yaml; prints the URL.
+# Starts ctid on the embedded ARI emulator with configs/ctid.yaml; prints the console and
+# /supervisor URLs and the demo logins (demo traffic is on in that file).
 run: build
 	@mkdir -p var
 	./$(BIN) serve --config $(CONFIG) --log-format console

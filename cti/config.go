@@ -64,6 +64,8 @@ type Config struct {
 	// DefaultRegion (ISO 3166 code such as PL) lets the screen-pop show national
 	// caller numbers in E.164; numbers with + or 00 are normalised without it.
 	DefaultRegion string
+	// Wallboard configures the live supervisor wallboard (cti/wallboard.go).
+	Wallboard WallboardConfig
 }
 
 // DefaultConfig returns the defaults.
@@ -78,6 +80,7 @@ func DefaultConfig() Config {
 
 		ExternalAnswerTimeout:    30 * time.Second,
 		TransferKeepsEnqueueTime: true,
+		Wallboard:                DefaultWallboardConfig(),
 	}
 }
 
@@ -108,6 +111,9 @@ func (c Config) Validate() error {
 	}
 	if c.DefaultRegion != "" && e164("+48221234567", c.DefaultRegion) == "" {
 		return fmt.Errorf("%w: calls.default_region: %q: must be an ISO 3166 region code such as PL or GB", ErrInvalidConfig, c.DefaultRegion)
+	}
+	if err := c.Wallboard.Validate(); err != nil {
+		return err
 	}
 	for i, q := range c.Desks {
 		if err := q.validate(i); err != nil {

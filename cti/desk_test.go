@@ -156,6 +156,7 @@ type stack struct {
 	udp   *udpMedia
 	store *store.Store
 	emu   *ariemu.Emulator
+	orch  *cti.Orchestrator
 	web   string
 	ctx   context.Context
 	mu    sync.Mutex
@@ -210,6 +211,7 @@ func newStackCfg(t *testing.T, gw *softphone.Gateway, cc cti.Config) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	st.orch = orch
 	desk, err := cti.NewDesk(cti.DeskParams{Orchestrator: orch, Gateway: gw, Media: agentMedia, Log: zerolog.Nop(),
 		Audit: func(e store.AuditEntry) error {
 			st.mu.Lock()

@@ -56,7 +56,8 @@ type Orchestrator struct {
 	http    *http.Client // CRM webhooks
 	now     func() time.Time
 
-	kick chan struct{}
+	kick  chan struct{}
+	wbReq chan wbRequest // wallboard snapshot requests (cti/wallboard.go)
 
 	mu        sync.Mutex
 	wg        sync.WaitGroup
@@ -92,6 +93,7 @@ func New(p Params) (*Orchestrator, error) {
 		callbacks: map[string]int{},
 		http:      &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16}},
 		kick:      make(chan struct{}, 1),
+		wbReq:     make(chan wbRequest),
 		calls:     map[string]*callActor{},
 		byChannel: map[string]*callActor{},
 	}, nil
@@ -116,6 +118,7 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 		}
 	})
 	wg.Go(func() { o.timers(ctx) })
+	wg.Go(func() { o.runWallboard(ctx) })
 	o.pump(ctx)
 	cancel()
 	wg.Wait()

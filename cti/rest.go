@@ -22,6 +22,7 @@ func (o *Orchestrator) RegisterREST(api *desktop.Server) error {
 	}{
 		{http.MethodGet, "/api/v1/agents", desktop.RoleSupervisor, o.restAgents},
 		{http.MethodGet, "/api/v1/queues", desktop.RoleSupervisor, o.restQueues},
+		{http.MethodGet, "/api/v1/wallboard", desktop.RoleSupervisor, o.restWallboard},
 		{http.MethodGet, "/api/v1/interactions/{id}", desktop.RoleAgent, o.restInteraction},
 		{http.MethodGet, "/api/v1/contacts/{number}/interactions", desktop.RoleAgent, o.restHistory},
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/ctid/ctid/cti"
+	"github.com/ctid/ctid/cti/demo"
 	"github.com/ctid/ctid/cti/desktop"
 	"github.com/ctid/ctid/cti/store"
 	"github.com/ctid/ctid/queue"
@@ -34,6 +35,8 @@ type fileConfig struct {
 	Agents    []agentSection   `mapstructure:"agents"`
 	Desktop   desktop.Config   `mapstructure:"desktop"`
 	Softphone softphoneSection `mapstructure:"softphone"`
+	Wallboard wallboardSection `mapstructure:"wallboard"`
+	Demo      demo.Config      `mapstructure:"demo"`
 }
 
 // softphoneSection configures the browser softphone gateway.
@@ -81,6 +84,7 @@ type queueSection struct {
 	MaxWait      time.Duration `mapstructure:"max_wait"`
 	MaxLength    int           `mapstructure:"max_length"`
 	ServiceLevel time.Duration `mapstructure:"service_level"`
+	SLFormula    string        `mapstructure:"sl_formula"` // shown on the wallboard; default wallboard.sl_formula
 	// Screen-pop extras.
 	CRMURL     string        `mapstructure:"crm_url"` // e.g. https://crm.example/lookup?phone={caller}
 	CRMMethod  string        `mapstructure:"crm_method"`
@@ -170,6 +174,8 @@ func defaults() fileConfig {
 			ExternalAnswerTimeout:    cti.DefaultConfig().ExternalAnswerTimeout,
 			TransferKeepsEnqueueTime: cti.DefaultConfig().TransferKeepsEnqueueTime,
 		},
+		Wallboard: defaultWallboardSection(),
+		Demo:      demo.DefaultConfig(),
 	}
 }
 
@@ -271,6 +277,12 @@ func (fc fileConfig) validate() error {
 	if _, err := fc.queueConfig(); err != nil {
 		return err
 	}
+	if _, err := fc.wallboardConfig(); err != nil {
+		return err
+	}
+	if err := fc.validateDemo(); err != nil {
+		return err
+	}
 	if fc.Asterisk.Mode == modeExternal {
 		// In emulator mode the URL and credentials are filled in at start-up.
 		return fc.ariConfig().Validate()
@@ -310,6 +322,9 @@ func (fc fileConfig) callsConfig() cti.Config {
 	c.CallbackEndpoint, c.CallbackPrompt, c.CallbackCallerID = fc.Calls.CallbackEndpoint, fc.Calls.CallbackPrompt, fc.Calls.CallbackCallerID
 	c.ExternalEndpoint, c.DefaultRegion = fc.Calls.ExternalEndpoint, fc.Calls.DefaultRegion
 	c.ExternalAnswerTimeout, c.TransferKeepsEnqueueTime = fc.Calls.ExternalAnswerTimeout, fc.Calls.TransferKeepsEnqueueTime
+	if wb, err := fc.wallboardConfig(); err == nil { // an invalid one fails in validate
+		c.Wallboard = wb
+	}
 	for _, q := range fc.Queues {
 		if q.CRMURL != "" || q.CRMLink != "" || q.Script != "" || q.KBLink != "" {
 			c.Desks = append(c.Desks, cti.QueueDesk{Queue: q.ID, CRMURL: q.CRMURL, CRMMethod: q.CRMMethod,

@@ -190,7 +190,10 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 			},
 			"store": st.Ready,
 		},
-		Mount: api.Routes,
+		Mount: func(mux *http.ServeMux) {
+			api.Routes(mux)
+			mountSupervisor(mux)
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", errConfig, err)
@@ -208,6 +211,11 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 			errs <- fmt.Errorf("orchestrator: %w", err)
 		}
 	})
+	if err := startDemo(ctx, &wg, fc, log, emu, orch); err != nil {
+		cancel()
+		wg.Wait()
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
 	wg.Go(func() {
 		err := srv.Serve(ctx, func(a net.Addr) {
 			scheme := "http"
@@ -215,6 +223,7 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 				scheme = "https"
 			}
 			log.Info().Str("url", scheme+"://"+a.String()+"/").Str("version", version).Msg("ctid listening")
+			demoBanner(log, fc, scheme+"://"+a.String())
 			if onStart != nil {
 				onStart(serveInfo{Addr: a, Emu: emu, API: api})
 			}
