@@ -1,0 +1,505 @@
+package cti_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ctid/ctid/cti"
+	"github.com/ctid/ctid/queue"
+	"github.com/ctid/ctid/queue/dialer"
+	"github.com/ctid/ctid/telephony"
+	"github.com/ctid/ctid/telephony/ariemu"
+)
+
+// vclock is the campaign tests' clock: it moves only when the test advances it, so
+// windows, retries, ring timeouts and the 2-second rule are decided on virtual time.
+type vclock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *vclock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *vclock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type campWorld struct {
+	emu      *ariemu.Emulator
+	orch     *cti.Orchestrator
+	desk     *desk
+	clock    *vclock
+	contacts *cti.MemContacts
+	attempts *cti.MemAttempts
+	ctx      context.Context
+}
+
+// Wednesday 4 March 2026, 14:00 UTC: London 14:00 and New York 09:00 (open),
+// Tokyo 23:00 (closed).
+var campStart = time.Date(2026, time.March, 4, 14, 0, 0, 0, time.UTC)
+
+func newCampWorld(t *testing.T, campaign string, agents ...string) *campWorld {
+	t.Helper()
+	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	tc := telephony.DefaultConfig()
+	tc.URL, tc.Username, tc.Password = srv.URL+"/ari", "ctid", "pw"
+	cli, err := telephony.New(tc, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	qc := queue.Config{OfferTimeout: 5 * time.Second}
+	q := queue.QueueConfig{ID: "sales", WrapUp: 30 * time.Second}
+	for _, a := range agents {
+		qc.Agents = append(qc.Agents, queue.AgentConfig{ID: queue.AgentID(a), Campaigns: []string{campaign}})
+		q.Members = append(q.Members, queue.Member{Agent: queue.AgentID(a), Tier: 1})
+	}
+	qc.Queues = []queue.QueueConfig{q}
+	eng, err := queue.NewEngine(qc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &campWorld{emu: emu, desk: newDesk(), clock: &vclock{t: campStart}, contacts: &cti.MemContacts{}, attempts: &cti.MemAttempts{}}
+	media := &udpMedia{socks: map[string]net.PacketConn{}, got: map[string]int{}}
+	w.orch, err = cti.New(cti.Params{Config: cti.DefaultConfig(), Log: testLog(t), ARI: cli, Engine: eng, Media: media,
+		Notify: w.desk, Now: w.clock.Now, Contacts: w.contacts, Attempts: w.attempts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.ctx = ctx
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := cli.Run(ctx); err != nil {
+			t.Errorf("ari: %v", err)
+		}
+	})
+	wg.Go(func() {
+		if err := w.orch.Run(ctx); err != nil {
+			t.Errorf("orchestrator: %v", err)
+		}
+	})
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		media.mu.Lock()
+		ids := make([]string, 0, len(media.socks))
+		for id := range media.socks {
+			ids = append(ids, id)
+		}
+		media.mu.Unlock()
+		for _, id := range ids {
+			_ = media.DetachCall(context.Background(), "", id)
+		}
+		media.wg.Wait()
+		cli.Close()
+		srv.CloseClientConnections()
+		srv.Close()
+		if err := emu.Close(); err != nil {
+			t.Errorf("emulator: %v", err)
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); !cli.Ready(); {
+		if time.Now().After(deadline) {
+			t.Fatal("ARI never connected")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, a := range agents {
+		if err := w.orch.AgentLogin(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.orch.AgentReady(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w
+}
+
+// addCampaign registers the campaign once the orchestrator runs.
+func (w *campWorld) addCampaign(t *testing.T, cfg cti.CampaignConfig) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		err := w.orch.AddCampaign(cfg)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, cti.ErrNotStarted) || time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// bot is an agent who talks for talk (virtual time) to whoever the dialer connects,
+// then hangs up and records the disposition the contact's "disp" field asks for.
+type bot struct {
+	name   string
+	talk   time.Duration
+	seen   map[string]time.Time // call id -> connected at (virtual)
+	done   map[string]bool
+	dispFn func(pop map[string]any, callbacks int) (string, *time.Time)
+	cbs    int
+}
+
+// act hangs up and disposes the calls whose talk time has passed.
+func (b *bot) act(t *testing.T, w *campWorld) {
+	t.Helper()
+	w.desk.mu.Lock()
+	var conns []map[string]any
+	pops := map[string]map[string]any{}
+	for _, e := range w.desk.events[b.name] {
+		id, _ := e["call_id"].(string)
+		switch e["event"] {
+		case "call.connected":
+			conns = append(conns, e)
+		case "call.offered":
+			pops[id] = e
+		}
+	}
+	w.desk.mu.Unlock()
+	now := w.clock.Now()
+	for _, e := range conns {
+		id, _ := e["call_id"].(string)
+		if b.done[id] {
+			continue
+		}
+		at, ok := b.seen[id]
+		if !ok {
+			b.seen[id] = now
+			continue
+		}
+		if now.Sub(at) < b.talk {
+			continue
+		}
+		b.done[id] = true
+		if err := w.orch.Hangup(w.ctx, b.name, id); err != nil {
+			t.Fatalf("%s hanging up %s: %v", b.name, id, err)
+		}
+		disp, cbAt := b.dispFn(pops[id], b.cbs)
+		if cbAt != nil {
+			b.cbs++
+		}
+		if err := w.orch.WrapUpDone(w.ctx, b.name, cti.WrapUpResult{CallID: id, Disposition: disp, CallbackAt: cbAt}); err != nil {
+			t.Fatalf("%s wrap-up of %s (%s): %v", b.name, id, disp, err)
+		}
+	}
+}
+
+func newBot(name string, talk time.Duration, now func() time.Time) *bot {
+	return &bot{name: name, talk: talk, seen: map[string]time.Time{}, done: map[string]bool{},
+		dispFn: func(pop map[string]any, callbacks int) (string, *time.Time) {
+			fields, _ := pop["contact"].(map[string]string)
+			disp := "sale"
+			if f, ok := pop["contact"].(map[string]any); ok {
+				if d, ok := f["disp"].(string); ok {
+					disp = d
+				}
+			}
+			if fields != nil && fields["disp"] != "" {
+				disp = fields["disp"]
+			}
+			if disp == "callback" {
+				if cb, _ := pop["callback"].(bool); cb {
+					return "sale", nil // the promised call
+				}
+				at := now().Add(time.Hour)
+				return disp, &at
+			}
+			return disp, nil
+		}}
+}
+
+// settle lets the emulator's events reach the actors (virtual time does not move).
+func settle() { time.Sleep(15 * time.Millisecond) }
+
+// runCampaign drives the virtual clock until the campaign is over or until limit of
+// virtual time has passed: 250 ms steps while lines are live, idle jumps otherwise.
+func runCampaign(t *testing.T, w *campWorld, id string, bots []*bot, idle, limit time.Duration) cti.CampaignStats {
+	t.Helper()
+	end := w.clock.Now().Add(limit)
+	realDeadline := time.Now().Add(90 * time.Second)
+	for {
+		if time.Now().After(realDeadline) {
+			t.Fatalf("campaign did not end in 90 s of real time (virtual %s)", w.clock.Now())
+		}
+		if err := w.orch.StepCampaign(w.ctx, id); err != nil && !strings.Contains(err.Error(), "ended") {
+			t.Fatal(err)
+		}
+		settle()
+		for _, b := range bots {
+			b.act(t, w)
+		}
+		st, err := w.orch.CampaignStats(w.ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State == "finished" || st.State == "stopped" || !w.clock.Now().Before(end) {
+			return st
+		}
+		if st.LinesInUse == 0 && st.AwaitingDisp == 0 {
+			w.clock.Advance(idle)
+		} else {
+			w.clock.Advance(250 * time.Millisecond)
+		}
+	}
+}
+
+func mustZone(t *testing.T, z string) *time.Location {
+	t.Helper()
+	l, err := time.LoadLocation(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// inWindow: Mon–Fri 09:00–21:00 local.
+func inWindow(at time.Time, loc *time.Location) bool {
+	l := at.In(loc)
+	if l.Weekday() == time.Saturday || l.Weekday() == time.Sunday {
+		return false
+	}
+	h := l.Hour()
+	return h >= 9 && h < 21
+}
+
+// The progressive campaign over the emulator: contacts in three zones with mixed
+// outcomes run to completion with two bot agents.
+func TestCampaignProgressiveRunsToCompletion(t *testing.T) {
+	w := newCampWorld(t, "c1", "anna", "boris")
+	const (
+		ldn = "Europe/London"
+		nyc = "America/New_York"
+		tyo = "Asia/Tokyo"
+	)
+	dnc := "+442079460999"
+	contact := func(id, num, zone, disp string) cti.CampaignContact {
+		return cti.CampaignContact{ID: id, Name: "Contact " + id, Numbers: []string{num}, Zone: zone, Fields: map[string]string{"disp": disp, "plan": "gold"}}
+	}
+	cs := []cti.CampaignContact{
+		contact("sale-ldn", "+442079460001", ldn, "sale"),
+		contact("no-nyc", "+12125550101", nyc, "not_interested"),
+		contact("dnc-ldn", "+442079460002", ldn, "do_not_call"),
+		contact("cb-nyc", "+12125550102", nyc, "callback"),
+		contact("busy-ldn", "+5550001", ldn, ""),
+		contact("busy-nyc", "+5550001", nyc, ""),
+		contact("noans-ldn", "+5550002", ldn, ""),
+		contact("cong-nyc", "+5550003", nyc, ""),
+		contact("machine-ldn", "+5550007", ldn, ""),
+		contact("sale-tyo", "+81355550100", tyo, "sale"),
+		contact("onlist-ldn", dnc, ldn, "sale"),
+		contact("invalid", "12345", ldn, "sale"),
+	}
+	w.contacts.Set("c1", cs)
+	w.addCampaign(t, cti.CampaignConfig{
+		Name: "Renewals", Endpoint: "Local/{digits}@callers", CallerID: "Renewals <4420794600>",
+		SafeHarbourMedia: []string{"sound:hello-world"}, Tick: 50 * time.Millisecond,
+		Dialer: dialer.Config{ID: "c1", Mode: dialer.Progressive, IsDNC: func(n string) bool { return n == dnc }},
+	})
+	if err := w.orch.CampaignStart(w.ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	bots := []*bot{newBot("anna", 30*time.Second, w.clock.Now), newBot("boris", 30*time.Second, w.clock.Now)}
+	st := runCampaign(t, w, "c1", bots, 5*time.Minute, 5*24*time.Hour)
+	t.Logf("progressive: %+v", st)
+	if st.State != "finished" {
+		t.Fatalf("campaign not finished: %+v", st)
+	}
+	if st.Rejected != 1 || st.Abandons != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+
+	recs := w.attempts.Records()
+	zoneOf := map[string]*time.Location{}
+	numOf := map[string]string{}
+	for _, c := range cs {
+		zoneOf[c.ID] = mustZone(t, c.Zone)
+		numOf[c.ID] = c.Numbers[0]
+	}
+	dials := map[string][]time.Time{}    // contact -> dial times
+	outcomes := map[string][]time.Time{} // contact -> outcome times
+	disps := map[string][]cti.AttemptRecord{}
+	var rejected []string
+	for _, r := range recs {
+		switch r.Event {
+		case cti.AttemptRejected:
+			rejected = append(rejected, r.Contact)
+		case cti.AttemptDialled:
+			if !inWindow(r.At, zoneOf[r.Contact]) {
+				t.Errorf("%s dialled at %s local: outside its window", r.Contact, r.At.In(zoneOf[r.Contact]))
+			}
+			if r.Number == dnc {
+				t.Errorf("DNC number dialled: %+v", r)
+			}
+			if r.Agent == "" {
+				t.Errorf("progressive line without a reserved agent: %+v", r)
+			}
+			dials[r.Contact] = append(dials[r.Contact], r.At)
+		case cti.AttemptOutcome:
+			outcomes[r.Contact] = append(outcomes[r.Contact], r.At)
+		case cti.AttemptDisposition:
+			disps[r.Contact] = append(disps[r.Contact], r)
+		case cti.AttemptSafeHarbour:
+			t.Errorf("progressive campaign abandoned a call: %+v", r)
+		}
+	}
+	if len(rejected) != 1 || rejected[0] != "invalid" {
+		t.Errorf("rejected contacts %v", rejected)
+	}
+	for _, id := range []string{"onlist-ldn", "invalid"} {
+		if len(dials[id]) != 0 {
+			t.Errorf("%s dialled %d times", id, len(dials[id]))
+		}
+	}
+	// Retries at the right times, max attempts per number (3).
+	retry := map[string]time.Duration{"busy-ldn": 10 * time.Minute, "busy-nyc": 10 * time.Minute, "noans-ldn": 2 * time.Hour, "cong-nyc": 15 * time.Minute}
+	for id, gap := range retry {
+		if len(dials[id]) != 3 {
+			t.Errorf("%s dialled %d times, want 3 (max attempts)", id, len(dials[id]))
+			continue
+		}
+		for i := 1; i < 3; i++ {
+			d := dials[id][i].Sub(outcomes[id][i-1])
+			if d < gap || d > gap+6*time.Minute {
+				t.Errorf("%s retry %d after %s, want %s (+ the test's 5 min idle step)", id, i, d, gap)
+			}
+		}
+		if s, _, err := w.orch.CampaignContactState(w.ctx, "c1", id); err != nil || s != "done:exhausted" {
+			t.Errorf("%s state %q %v", id, s, err)
+		}
+	}
+	// A machine is retried at the next day's opening.
+	if m := dials["machine-ldn"]; len(m) != 3 || m[1].In(zoneOf["machine-ldn"]).Hour() != 9 || m[1].Sub(m[0]) < 12*time.Hour {
+		t.Errorf("machine retries %v", m)
+	}
+	// Tokyo was closed at the start; it was called in its own morning.
+	if d := dials["sale-tyo"]; len(d) != 1 || !d[0].After(campStart.Add(9*time.Hour)) {
+		t.Errorf("tokyo dials %v", d)
+	}
+	// Dispositions recorded; do_not_call is final; the callback came back to its agent at its time.
+	for _, id := range []string{"sale-ldn", "no-nyc", "dnc-ldn", "sale-tyo"} {
+		if len(disps[id]) != 1 || disps[id][0].Disposition != cs[indexOf(cs, id)].Fields["disp"] {
+			t.Errorf("%s dispositions %+v", id, disps[id])
+		}
+	}
+	cb := disps["cb-nyc"]
+	if len(cb) != 2 || cb[0].Disposition != "callback" || cb[1].Disposition != "sale" || cb[0].CallbackAgent == "" {
+		t.Fatalf("callback dispositions %+v", cb)
+	}
+	if d := dials["cb-nyc"]; len(d) != 2 || d[1].Before(cb[0].CallbackAt) || d[1].After(cb[0].CallbackAt.Add(6*time.Minute)) || cb[1].Agent != cb[0].CallbackAgent {
+		t.Errorf("callback dialled at %v for %s, promised %s by %s", d, cb[1].Agent, cb[0].CallbackAt, cb[0].CallbackAgent)
+	}
+	// The screen-pop of an outbound call carries the contact's fields.
+	pop := w.desk.wait(t, cb[1].Agent, "call.offered", func(e map[string]any) bool { return e["contact_id"] == "cb-nyc" })
+	if pop["direction"] != "outbound" || pop["campaign_id"] != "c1" {
+		t.Errorf("screen-pop %v", pop)
+	}
+	if f, _ := pop["contact"].(map[string]string); f["plan"] != "gold" {
+		t.Errorf("screen-pop contact fields %v", pop["contact"])
+	}
+}
+
+func indexOf(cs []cti.CampaignContact, id string) int {
+	for i, c := range cs {
+		if c.ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// The predictive campaign floods answers (every number answers, the connect-rate
+// prior says 5 %): answers no agent can take within the 2-second rule get the
+// safe-harbour message and count as abandons, after which the brake holds the cap
+// (only agent-reserved lines), locked-out numbers are not called again, and no
+// contact is ever connected to two agents.
+func TestCampaignPredictiveSafeHarbourAndAbandonCap(t *testing.T) {
+	agents := []string{"anna", "boris", "carl"}
+	w := newCampWorld(t, "p1", agents...)
+	var cs []cti.CampaignContact
+	for i := range 30 {
+		cs = append(cs, cti.CampaignContact{ID: fmt.Sprintf("k%02d", i), Numbers: []string{fmt.Sprintf("+4420794610%02d", i)},
+			Zone: "Europe/London", Fields: map[string]string{"disp": "not_interested"}})
+	}
+	w.contacts.Set("p1", cs)
+	w.addCampaign(t, cti.CampaignConfig{
+		Name: "Flood", Endpoint: "Local/{digits}@callers", SafeHarbourMedia: []string{"sound:hello-world"}, Tick: 50 * time.Millisecond,
+		Dialer: dialer.Config{ID: "p1", Mode: dialer.Predictive,
+			Pacing: dialer.PacingConfig{PriorConnectRate: 0.05, PriorWeight: 1000, MinSample: 1}},
+	})
+	if err := w.orch.CampaignStart(w.ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	var bots []*bot
+	for _, a := range agents {
+		bots = append(bots, newBot(a, 20*time.Second, w.clock.Now))
+	}
+	st := runCampaign(t, w, "p1", bots, time.Minute, 6*time.Hour)
+	t.Logf("predictive flood: %+v", st)
+	if st.Abandons == 0 {
+		t.Fatalf("the flood caused no abandon: %+v", st)
+	}
+	recs := w.attempts.Records()
+	var firstAbandon time.Time
+	abandoned := map[string]time.Time{}
+	harbours := 0
+	connectedTo := map[string]string{} // contact -> agent of the live connection
+	for _, r := range recs {
+		switch r.Event {
+		case cti.AttemptSafeHarbour:
+			harbours++
+			if d := r.At.Sub(r.AnsweredAt); r.AnsweredAt.IsZero() || d > 2*time.Second {
+				t.Errorf("safe-harbour message %s after the answer (2-second rule): %+v", d, r)
+			}
+			if firstAbandon.IsZero() {
+				firstAbandon = r.At
+			}
+			abandoned[r.Number] = r.At
+		case cti.AttemptDialled:
+			if at, ok := abandoned[r.Number]; ok && r.At.Sub(at) < 72*time.Hour {
+				t.Errorf("%s dialled %s after its abandon (72 h lockout)", r.Number, r.At.Sub(at))
+			}
+			if !firstAbandon.IsZero() && r.Agent == "" {
+				t.Errorf("pooled line dialled at %s after the abandon cap was reached at %s", r.At, firstAbandon)
+			}
+		case cti.AttemptConnected:
+			if other, busy := connectedTo[r.Contact]; busy {
+				t.Errorf("contact %s connected to %s while with %s", r.Contact, r.Agent, other)
+			}
+			connectedTo[r.Contact] = r.Agent
+		case cti.AttemptDisposition:
+			delete(connectedTo, r.Contact)
+		}
+	}
+	if harbours != st.Abandons {
+		t.Errorf("%d safe-harbour records for %d abandons", harbours, st.Abandons)
+	}
+	plays := 0
+	for _, rq := range w.emu.Requests() {
+		if strings.Contains(rq.Path, "/play") && strings.Contains(fmt.Sprint(rq.Query, rq.Body), "hello-world") {
+			plays++
+		}
+	}
+	if plays != st.Abandons {
+		t.Errorf("%d safe-harbour playbacks for %d abandons", plays, st.Abandons)
+	}
+}
