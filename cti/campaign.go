@@ -399,6 +399,10 @@ type (
 		agent string
 		r     WrapUpResult
 	}
+	campManualDial struct {
+		agent, number string
+		callID        *string
+	}
 	campAsk struct {
 		m     any
 		reply chan error
@@ -430,6 +434,7 @@ type campLine struct {
 	connected  bool
 	endedAt    time.Time // the connected call ended (awaiting the disposition)
 	over       bool      // the call actor is gone
+	manual     bool      // an agent's manual dial: not the dialer's attempt
 }
 
 type campaignActor struct {
@@ -450,7 +455,7 @@ type campaignActor struct {
 	pending  map[string]*campLine // agent -> connected line awaiting its disposition
 	waiting  []*campLine          // answered pooled lines looking for an agent
 	connects int
-	started  bool
+	manuals  int
 	lastPush time.Time
 
 	finalMu sync.Mutex
@@ -575,6 +580,8 @@ func (c *campaignActor) request(ctx context.Context, m any) error {
 		return nil
 	case campDisposition:
 		return c.disposition(m)
+	case campManualDial:
+		return c.manualDial(ctx, m)
 	case campStep:
 		return nil // handle steps after every request
 	}
@@ -748,6 +755,20 @@ func (c *campaignActor) answered(ctx context.Context, m lineAnswered) {
 		return
 	}
 	now := c.o.now()
+	if l.manual {
+		l.answeredAt = now
+		c.record(c.lineRecord(l, AttemptAnswered))
+		if err := c.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+			return e.OfferAccepted(now, queue.CallID(l.callID), queue.AgentID(l.agent))
+		}); err != nil {
+			c.log.Warn().Err(err).Str("agent", l.agent).Msg("manual dial answered but the agent is gone; hanging up")
+			c.o.tell(queue.CallID(l.callID), campHangupMsg{cause: "agent gone"})
+			c.forget(l)
+			return
+		}
+		c.connect(ctx, now, l)
+		return
+	}
 	if m.machine {
 		c.lineOver(ctx, now, l, dialer.Machine, "answering machine")
 		c.o.tell(queue.CallID(l.callID), campHangupMsg{cause: "answering machine"})
@@ -781,6 +802,12 @@ func (c *campaignActor) answered(ctx context.Context, m lineAnswered) {
 
 // connect: the engine has l.agent Talking on the call; tell the dialer and the call.
 func (c *campaignActor) connect(ctx context.Context, now time.Time, l *campLine) {
+	if l.manual {
+		l.connected = true
+		c.record(c.lineRecord(l, AttemptConnected))
+		c.o.tell(queue.CallID(l.callID), campConnectMsg{agent: l.agent})
+		return
+	}
 	if err := c.d.Connected(now, l.dial.Attempt, queue.AgentID(l.agent)); err != nil {
 		c.log.Error().Err(err).Str("call_id", l.callID).Msg("dialer refused the connection")
 	}
@@ -817,9 +844,14 @@ func (c *campaignActor) failed(ctx context.Context, m lineFailed) {
 
 // lineOver reports a line's non-human end to the dialer and forgets it.
 func (c *campaignActor) lineOver(ctx context.Context, now time.Time, l *campLine, o dialer.Outcome, cause string) {
-	eff, err := c.d.Result(now, l.dial.Attempt, o)
-	if err != nil {
-		c.log.Error().Err(err).Str("call_id", l.callID).Msg("line result refused")
+	var eff dialer.Effect
+	if l.manual {
+		eff.Agent = queue.AgentID(l.agent)
+	} else {
+		var err error
+		if eff, err = c.d.Result(now, l.dial.Attempt, o); err != nil {
+			c.log.Error().Err(err).Str("call_id", l.callID).Msg("line result refused")
+		}
 	}
 	if eff.Agent != "" {
 		if err := c.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
@@ -891,6 +923,20 @@ func (c *campaignActor) disposition(m campDisposition) error {
 	}
 	if l.agent != m.agent {
 		return fmt.Errorf("%w: %s", ErrNotYourCall, m.r.CallID)
+	}
+	if l.manual {
+		disp, ok := c.dispositionOf(m.r.Disposition)
+		if !ok {
+			return fmt.Errorf("%w: %w: %q", ErrBadDisposition, dialer.ErrUnknownDisp, m.r.Disposition)
+		}
+		if disp.DNC {
+			c.d.MarkDNC(l.dial.Number)
+		}
+		r := c.lineRecord(l, AttemptDisposition)
+		r.Disposition, r.Notes = m.r.Disposition, m.r.Notes
+		c.record(r)
+		c.forget(l)
+		return nil
 	}
 	cb := dialer.CallbackRequest{}
 	if m.r.CallbackAt != nil {
@@ -970,4 +1016,70 @@ func (c *campaignActor) push(force bool) {
 	}
 	c.lastPush = now
 	b.Broadcast(desktop.RoleSupervisor, "campaign.stats", c.stats().fields())
+}
+
+func (c *campaignActor) dispositionOf(code string) (dialer.Disposition, bool) {
+	for _, d := range c.d.Config().Dispositions {
+		if d.Code == code {
+			return d, true
+		}
+	}
+	return dialer.Disposition{}, false
+}
+
+// ManualDial places an agent's own call for campaign (call.dial): the number must be
+// E.164 (or national in calls.default_region) and on no do-not-call list — the
+// campaign's own, the internal and national ones — which an agent cannot bypass. The
+// agent must be Ready; they are reserved while it rings and connected on answer.
+// It returns the call id.
+func (o *Orchestrator) ManualDial(ctx context.Context, agent, number, campaign string) (string, error) {
+	if campaign == "" {
+		return "", fmt.Errorf("%w: manual dial needs campaign_id (its endpoint, caller id and do-not-call lists)", ErrCallState)
+	}
+	n := number
+	if !strings.HasPrefix(n, "+") || e164(n, "") == "" {
+		n = e164(number, o.cfg.DefaultRegion)
+	}
+	if n == "" {
+		return "", fmt.Errorf("%w: %q is not a phone number", ErrCallState, number)
+	}
+	c, err := o.camps.get(campaign)
+	if err != nil {
+		return "", err
+	}
+	var id string
+	if err := c.ask(ctx, campManualDial{agent: agent, number: n, callID: &id}); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+func (c *campaignActor) manualDial(ctx context.Context, m campManualDial) error {
+	if c.d.IsDNC(m.number) {
+		c.log.Warn().Str("agent", m.agent).Str("number", m.number).Msg("manual dial of a do-not-call number refused")
+		return fmt.Errorf("%w: %s", ErrDoNotCall, m.number)
+	}
+	if c.pending[m.agent] != nil {
+		return fmt.Errorf("%w: %s owes a disposition for %s", ErrCallState, m.agent, c.pending[m.agent].callID)
+	}
+	c.manuals++
+	att := dialer.AttemptID(fmt.Sprintf("%s-manual-%d", c.id, c.manuals))
+	dl := dialer.Dial{Attempt: att, Number: m.number, Agent: queue.AgentID(m.agent), RingTimeout: c.cfg.Dialer.RingTimeout}
+	callID := c.callID(att)
+	if err := c.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+		return e.DialerReserve(now, queue.CallID(callID), queue.AgentID(m.agent))
+	}); err != nil {
+		return err
+	}
+	l := &campLine{dial: dl, callID: callID, agent: m.agent, manual: true,
+		contact: CampaignContact{ID: "manual", Name: m.number, Numbers: []string{m.number}}}
+	c.lines[att] = l
+	c.byCall[callID] = l
+	c.o.camps.setCall(callID, c)
+	r := c.lineRecord(l, AttemptDialled)
+	r.Reason = "manual"
+	c.record(r)
+	c.o.startCampaignCall(ctx, c, l)
+	*m.callID = callID
+	return nil
 }

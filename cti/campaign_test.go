@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ctid/ctid/cti"
+	"github.com/ctid/ctid/cti/desktop"
 	"github.com/ctid/ctid/queue"
 	"github.com/ctid/ctid/queue/dialer"
 	"github.com/ctid/ctid/telephony"
@@ -501,5 +502,96 @@ func TestCampaignPredictiveSafeHarbourAndAbandonCap(t *testing.T) {
 	}
 	if plays != st.Abandons {
 		t.Errorf("%d safe-harbour playbacks for %d abandons", plays, st.Abandons)
+	}
+}
+
+// deskCmd runs one desktop command through the Desk as the server would.
+func deskCmd(t *testing.T, ctx context.Context, d *cti.Desk, p desktop.Principal, frame string) (desktop.Result, string) {
+	t.Helper()
+	c, err := desktop.DecodeCommand([]byte(frame))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := d.HandleCommand(ctx, p, c)
+	if err != nil {
+		var de *desktop.Error
+		if !errors.As(err, &de) {
+			t.Fatalf("%s: untyped error %v", frame, err)
+		}
+		return nil, de.Code
+	}
+	return res, ""
+}
+
+// Supervisors start, pause, resume and stop a campaign; an agent's manual dial is
+// connected to them, and a do-not-call number cannot be dialled by hand — neither one
+// on the internal list nor one the agent's own do_not_call disposition just added.
+func TestCampaignCommandsAndManualDialDNC(t *testing.T) {
+	w := newCampWorld(t, "m1", "anna")
+	dnc := "+442079460999"
+	// A Tokyo contact: closed at the test's clock, so the campaign stays running idle.
+	w.contacts.Set("m1", []cti.CampaignContact{{ID: "tyo", Numbers: []string{"+81355550100"}, Zone: "Asia/Tokyo"}})
+	w.addCampaign(t, cti.CampaignConfig{
+		Name: "Manual", Endpoint: "Local/{digits}@callers", Tick: 50 * time.Millisecond,
+		Dialer: dialer.Config{ID: "m1", Mode: dialer.Progressive, IsDNC: func(n string) bool { return n == dnc }},
+	})
+	d, err := cti.NewDesk(cti.DeskParams{Orchestrator: w.orch, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sam := desktop.Principal{User: "sam", Role: desktop.RoleSupervisor, Teams: []string{"sales"}}
+	anna := desktop.Principal{User: "anna", Role: desktop.RoleAgent}
+	ctx := w.ctx
+	for _, step := range []struct{ cmd, code, state string }{
+		{"campaign.pause", "invalid_state", "draft"},
+		{"campaign.start", "", "running"},
+		{"campaign.pause", "", "paused"},
+		{"campaign.pause", "invalid_state", "paused"},
+		{"campaign.start", "", "running"},
+	} {
+		if _, code := deskCmd(t, ctx, d, sam, `{"id":"1","cmd":"`+step.cmd+`","campaign_id":"m1"}`); code != step.code {
+			t.Fatalf("%s: code %q, want %q", step.cmd, code, step.code)
+		}
+		if st, err := w.orch.CampaignStats(ctx, "m1"); err != nil || st.State != step.state {
+			t.Fatalf("after %s: %+v %v", step.cmd, st, err)
+		}
+	}
+	if _, code := deskCmd(t, ctx, d, sam, `{"id":"1","cmd":"campaign.start","campaign_id":"nope"}`); code != "not_found" {
+		t.Fatalf("unknown campaign: %q", code)
+	}
+	if _, code := deskCmd(t, ctx, d, anna, `{"id":"2","cmd":"call.dial","number":"`+dnc+`","campaign_id":"m1"}`); code != "forbidden" {
+		t.Fatalf("manual dial of a DNC number: %q", code)
+	}
+	number := "+442079460123"
+	res, code := deskCmd(t, ctx, d, anna, `{"id":"3","cmd":"call.dial","number":"`+number+`","campaign_id":"m1"}`)
+	if code != "" {
+		t.Fatalf("manual dial: %q", code)
+	}
+	id, _ := res["call_id"].(string)
+	pop := w.desk.wait(t, "anna", "call.offered", func(e map[string]any) bool { return e["call_id"] == id })
+	if pop["direction"] != "outbound" || pop["dialled"] != number {
+		t.Fatalf("manual dial pop %v", pop)
+	}
+	w.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { return e["call_id"] == id })
+	if err := w.orch.Hangup(ctx, "anna", id); err != nil {
+		t.Fatal(err)
+	}
+	if _, code := deskCmd(t, ctx, d, anna, `{"id":"4","cmd":"wrapup.done","call_id":"`+id+`","disposition":"no_such_code"}`); code != "invalid_argument" {
+		t.Fatalf("unknown disposition: %q", code)
+	}
+	if _, code := deskCmd(t, ctx, d, anna, `{"id":"5","cmd":"wrapup.done","call_id":"`+id+`","disposition":"do_not_call"}`); code != "" {
+		t.Fatalf("wrapup.done: %q", code)
+	}
+	if _, code := deskCmd(t, ctx, d, anna, `{"id":"6","cmd":"call.dial","number":"`+number+`","campaign_id":"m1"}`); code != "forbidden" {
+		t.Fatalf("manual dial after the contact asked not to be called: %q", code)
+	}
+	if _, code := deskCmd(t, ctx, d, sam, `{"id":"7","cmd":"campaign.stop","campaign_id":"m1"}`); code != "" {
+		t.Fatalf("stop: %q", code)
+	}
+	if st, err := w.orch.CampaignStats(ctx, "m1"); err != nil || st.State != "stopped" || st.Dials != 0 {
+		t.Fatalf("after stop: %+v %v", st, err)
+	}
+	if _, code := deskCmd(t, ctx, d, sam, `{"id":"8","cmd":"campaign.start","campaign_id":"m1"}`); code != "invalid_state" {
+		t.Fatalf("start after stop: %q", code)
 	}
 }

@@ -126,7 +126,7 @@ func (d *Desk) HandleCommand(ctx context.Context, p desktop.Principal, c desktop
 	case "wrapup.done":
 		var a desktop.WrapupArgs
 		if err = c.Decode(&a); err == nil {
-			err = d.o.WrapUpDone(ctx, agent, WrapUpResult{CallID: a.CallID, Disposition: a.Disposition, Notes: a.Notes})
+			err = d.o.WrapUpDone(ctx, agent, WrapUpResult{CallID: a.CallID, Disposition: a.Disposition, Notes: a.Notes, CallbackAt: a.CallbackAt})
 		}
 	case "call.transfer":
 		var a desktop.TransferArgs
@@ -166,6 +166,27 @@ func (d *Desk) HandleCommand(ctx context.Context, p desktop.Principal, c desktop
 			err = d.setState(ctx, a)
 		}
 		d.record(p, c.Name, a.Agent, fmt.Sprintf("state=%s reason=%q", a.State, a.Reason), err)
+	case "call.dial":
+		var a desktop.DialArgs
+		if err = c.Decode(&a); err != nil {
+			break
+		}
+		id, derr := d.o.ManualDial(ctx, agent, a.Number, a.CampaignID)
+		if derr != nil {
+			return nil, d.apiError(derr)
+		}
+		return desktop.Result{"call_id": id}, nil
+	case "campaign.start", "campaign.pause", "campaign.stop":
+		id := c.String("campaign_id")
+		switch c.Name {
+		case "campaign.start":
+			err = d.o.CampaignStart(ctx, id)
+		case "campaign.pause":
+			err = d.o.CampaignPause(ctx, id)
+		default:
+			err = d.o.CampaignStop(ctx, id)
+		}
+		d.record(p, c.Name, "", "campaign="+id, err)
 	case "rtc.offer":
 		return d.rtcOffer(ctx, agent, c.String("sdp"))
 	case "rtc.candidate":
@@ -310,7 +331,13 @@ func (d *Desk) apiError(err error) error {
 	switch {
 	case errors.As(err, &de):
 		return de
-	case errors.Is(err, ErrUnknownCall), errors.Is(err, queue.ErrUnknownCall),
+	case errors.Is(err, ErrDoNotCall):
+		return desktop.Errorf("forbidden", "%v", err)
+	case errors.Is(err, ErrBadDisposition):
+		return desktop.Errorf("invalid_argument", "%v", err)
+	case errors.Is(err, errCampaignGone):
+		return desktop.Errorf("invalid_state", "the campaign has ended")
+	case errors.Is(err, ErrUnknownCampaign), errors.Is(err, ErrUnknownCall), errors.Is(err, queue.ErrUnknownCall),
 		errors.Is(err, queue.ErrUnknownAgent), errors.Is(err, queue.ErrUnknownQueue):
 		return desktop.Errorf("not_found", "%v", err)
 	case errors.Is(err, ErrNotYourCall), errors.Is(err, queue.ErrNotOffered):
