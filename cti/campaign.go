@@ -200,14 +200,17 @@ type CampaignStats struct {
 	Rejected     int // contacts not loaded
 	Progress     float64
 	AwaitingDisp int
+	Pace         dialer.PaceDecision // the last predictive decision, with its reasons
 }
 
 func (s CampaignStats) fields() map[string]any {
 	return map[string]any{
 		"campaign_id": s.Campaign, "mode": s.Mode, "state": s.State, "contacts": s.Contacts, "done": s.Done,
-		"pending": s.Pending, "dials": s.Dials, "connects": s.Connects, "humans": s.Humans, "machines": s.Machines,
-		"abandons": s.Abandons, "abandon_rate": s.AbandonRate, "lines_in_use": s.LinesInUse, "sales": s.Sales,
+		"remaining": s.Pending, "dialled": s.Dials, "connected": s.Connects, "humans": s.Humans, "machines": s.Machines,
+		"abandoned": s.Abandons, "abandon_rate": s.AbandonRate, "lines_in_use": s.LinesInUse, "sales": s.Sales,
 		"rejected_contacts": s.Rejected, "progress": s.Progress, "awaiting_disposition": s.AwaitingDisp,
+		"pacing": map[string]any{"lines": s.Pace.Lines, "reserve": s.Pace.Reserve, "brake": s.Pace.Brake,
+			"target": s.Pace.Target, "available": s.Pace.Available, "expected": s.Pace.Expected, "reason": s.Pace.Reason},
 	}
 }
 
@@ -456,6 +459,7 @@ type campaignActor struct {
 	waiting  []*campLine          // answered pooled lines looking for an agent
 	connects int
 	manuals  int
+	pace     dialer.PaceDecision
 	lastPush time.Time
 
 	finalMu sync.Mutex
@@ -701,6 +705,9 @@ func (c *campaignActor) step(ctx context.Context) {
 		load := dialer.LoadFromEngine(e, now, c.id, c.d.Horizon())
 		load.Free = free
 		plan := c.d.Plan(now, load)
+		if c.cfg.Dialer.Mode == dialer.Predictive {
+			c.pace = plan.Pace
+		}
 		for _, dl := range plan.Dials {
 			if dl.Agent != "" {
 				out, err := e.DialerReserve(now, queue.CallID(c.callID(dl.Attempt)), dl.Agent)
@@ -986,7 +993,7 @@ func (c *campaignActor) stats() CampaignStats {
 		Campaign: c.id, Mode: c.cfg.Dialer.Mode.String(), State: s.State.String(), Contacts: s.Contacts, Done: s.Done,
 		Pending: s.Pending, Dials: s.Dials, Connects: c.connects, Humans: s.Humans, Machines: s.Machines,
 		Abandons: s.Abandons, AbandonRate: s.AbandonRate, LinesInUse: s.Ringing + s.Waiting + c.talking(),
-		Sales: s.Sales, Rejected: c.rejected, AwaitingDisp: len(c.pending),
+		Sales: s.Sales, Rejected: c.rejected, AwaitingDisp: len(c.pending), Pace: c.pace,
 	}
 	if s.Contacts > 0 {
 		out.Progress = float64(s.Done) / float64(s.Contacts)

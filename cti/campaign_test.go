@@ -40,6 +40,16 @@ func (c *vclock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
+// supDesk also takes supervisor broadcasts (as the desktop server does), filed
+// under the user "@supervisors".
+type supDesk struct{ *desk }
+
+func (d supDesk) Broadcast(role desktop.Role, event string, f map[string]any) {
+	if role == desktop.RoleSupervisor {
+		d.Publish("@supervisors", event, f)
+	}
+}
+
 type campWorld struct {
 	emu      *ariemu.Emulator
 	orch     *cti.Orchestrator
@@ -81,7 +91,7 @@ func newCampWorld(t *testing.T, campaign string, agents ...string) *campWorld {
 	w := &campWorld{emu: emu, desk: newDesk(), clock: &vclock{t: campStart}, contacts: &cti.MemContacts{}, attempts: &cti.MemAttempts{}}
 	media := &udpMedia{socks: map[string]net.PacketConn{}, got: map[string]int{}}
 	w.orch, err = cti.New(cti.Params{Config: cti.DefaultConfig(), Log: testLog(t), ARI: cli, Engine: eng, Media: media,
-		Notify: w.desk, Now: w.clock.Now, Contacts: w.contacts, Attempts: w.attempts})
+		Notify: supDesk{w.desk}, Now: w.clock.Now, Contacts: w.contacts, Attempts: w.attempts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -556,6 +566,9 @@ func TestCampaignCommandsAndManualDialDNC(t *testing.T) {
 			t.Fatalf("after %s: %+v %v", step.cmd, st, err)
 		}
 	}
+	w.desk.wait(t, "@supervisors", "campaign.stats", func(e map[string]any) bool {
+		return e["campaign_id"] == "m1" && e["state"] == "running" && e["contacts"] == 1 && e["remaining"] == 1
+	})
 	if _, code := deskCmd(t, ctx, d, sam, `{"id":"1","cmd":"campaign.start","campaign_id":"nope"}`); code != "not_found" {
 		t.Fatalf("unknown campaign: %q", code)
 	}
