@@ -195,7 +195,9 @@ type CampaignStats struct {
 	Machines     int
 	Abandons     int
 	AbandonRate  float64
-	LinesInUse   int
+	LinesInUse   int // ringing + answered waiting for an agent + talking
+	Ringing      int
+	Waiting      int // answered, no agent yet (the 2-second rule runs)
 	Sales        int
 	Rejected     int // contacts not loaded
 	Progress     float64
@@ -207,7 +209,8 @@ func (s CampaignStats) fields() map[string]any {
 	return map[string]any{
 		"campaign_id": s.Campaign, "mode": s.Mode, "state": s.State, "contacts": s.Contacts, "done": s.Done,
 		"remaining": s.Pending, "dialled": s.Dials, "connected": s.Connects, "humans": s.Humans, "machines": s.Machines,
-		"abandoned": s.Abandons, "abandon_rate": s.AbandonRate, "lines_in_use": s.LinesInUse, "sales": s.Sales,
+		"abandoned": s.Abandons, "abandon_rate": s.AbandonRate, "lines_in_use": s.LinesInUse,
+		"ringing": s.Ringing, "waiting": s.Waiting, "sales": s.Sales,
 		"rejected_contacts": s.Rejected, "progress": s.Progress, "awaiting_disposition": s.AwaitingDisp,
 		"pacing": map[string]any{"lines": s.Pace.Lines, "reserve": s.Pace.Reserve, "brake": s.Pace.Brake,
 			"target": s.Pace.Target, "available": s.Pace.Available, "expected": s.Pace.Expected, "reason": s.Pace.Reason},
@@ -993,6 +996,7 @@ func (c *campaignActor) stats() CampaignStats {
 		Campaign: c.id, Mode: c.cfg.Dialer.Mode.String(), State: s.State.String(), Contacts: s.Contacts, Done: s.Done,
 		Pending: s.Pending, Dials: s.Dials, Connects: c.connects, Humans: s.Humans, Machines: s.Machines,
 		Abandons: s.Abandons, AbandonRate: s.AbandonRate, LinesInUse: s.Ringing + s.Waiting + c.talking(),
+		Ringing: s.Ringing, Waiting: s.Waiting,
 		Sales: s.Sales, Rejected: c.rejected, AwaitingDisp: len(c.pending), Pace: c.pace,
 	}
 	if s.Contacts > 0 {

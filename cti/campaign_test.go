@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -215,6 +216,24 @@ func (b *bot) act(t *testing.T, w *campWorld) {
 	}
 }
 
+// connecting: the bot was offered a call that is neither connected nor ended yet
+// (ringing, or the agent's leg being set up).
+func (b *bot) connecting(w *campWorld) bool {
+	w.desk.mu.Lock()
+	defer w.desk.mu.Unlock()
+	open := map[string]bool{}
+	for _, e := range w.desk.events[b.name] {
+		id, _ := e["call_id"].(string)
+		switch e["event"] {
+		case "call.offered":
+			open[id] = true
+		case "call.connected", "call.ended":
+			delete(open, id)
+		}
+	}
+	return len(open) > 0
+}
+
 func newBot(name string, talk time.Duration, now func() time.Time) *bot {
 	return &bot{name: name, talk: talk, seen: map[string]time.Time{}, done: map[string]bool{},
 		dispFn: func(pop map[string]any, callbacks int) (string, *time.Time) {
@@ -243,33 +262,53 @@ func newBot(name string, talk time.Duration, now func() time.Time) *bot {
 func settle() { time.Sleep(15 * time.Millisecond) }
 
 // runCampaign drives the virtual clock until the campaign is over or until limit of
-// virtual time has passed: 250 ms steps while lines are live, idle jumps otherwise.
+// virtual time has passed: 250 ms steps while an answer waits for an agent (the
+// 2-second rule), 1 s while lines ring, 5 s while agents only talk, idle jumps when
+// nothing is live. Real time is given to the emulator only while lines ring or wait.
 func runCampaign(t *testing.T, w *campWorld, id string, bots []*bot, idle, limit time.Duration) cti.CampaignStats {
 	t.Helper()
 	end := w.clock.Now().Add(limit)
-	realDeadline := time.Now().Add(90 * time.Second)
+	realDeadline := time.Now().Add(120 * time.Second)
+	dials := -1
 	for {
 		if time.Now().After(realDeadline) {
-			t.Fatalf("campaign did not end in 90 s of real time (virtual %s)", w.clock.Now())
+			t.Fatalf("campaign did not end in 120 s of real time (virtual %s)", w.clock.Now())
 		}
 		if err := w.orch.StepCampaign(w.ctx, id); err != nil && !strings.Contains(err.Error(), "ended") {
 			t.Fatal(err)
-		}
-		settle()
-		for _, b := range bots {
-			b.act(t, w)
 		}
 		st, err := w.orch.CampaignStats(w.ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
+		connecting := false
+		for _, b := range bots {
+			connecting = connecting || b.connecting(w)
+		}
+		if st.Ringing > 0 || st.Waiting > 0 || st.Dials != dials || connecting {
+			settle()
+		}
+		dials = st.Dials
+		if st.LinesInUse > 0 || st.AwaitingDisp > 0 {
+			for _, b := range bots {
+				b.act(t, w)
+			}
+			if st, err = w.orch.CampaignStats(w.ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if st.State == "finished" || st.State == "stopped" || !w.clock.Now().Before(end) {
 			return st
 		}
-		if st.LinesInUse == 0 && st.AwaitingDisp == 0 {
-			w.clock.Advance(idle)
-		} else {
+		switch {
+		case st.Waiting > 0 || connecting:
 			w.clock.Advance(250 * time.Millisecond)
+		case st.Ringing > 0:
+			w.clock.Advance(time.Second)
+		case st.LinesInUse > 0 || st.AwaitingDisp > 0:
+			w.clock.Advance(5 * time.Second)
+		default:
+			w.clock.Advance(idle)
 		}
 	}
 }
@@ -293,139 +332,146 @@ func inWindow(at time.Time, loc *time.Location) bool {
 	return h >= 9 && h < 21
 }
 
-// The progressive campaign over the emulator: contacts in three zones with mixed
-// outcomes run to completion with two bot agents.
+// The campaign over the emulator: 50 contacts across three time zones with
+// mixed outcomes (answer with each disposition, busy, no answer, congestion, machine,
+// a number on the DNC list, an invalid number) run to completion in progressive mode
+// with three bot agents, on a virtual clock that starts on a Wednesday at 14:00 UTC.
 func TestCampaignProgressiveRunsToCompletion(t *testing.T) {
-	w := newCampWorld(t, "c1", "anna", "boris")
-	const (
-		ldn = "Europe/London"
-		nyc = "America/New_York"
-		tyo = "Asia/Tokyo"
-	)
-	dnc := "+442079460999"
-	contact := func(id, num, zone, disp string) cti.CampaignContact {
-		return cti.CampaignContact{ID: id, Name: "Contact " + id, Numbers: []string{num}, Zone: zone, Fields: map[string]string{"disp": disp, "plan": "gold"}}
-	}
-	cs := []cti.CampaignContact{
-		contact("sale-ldn", "+442079460001", ldn, "sale"),
-		contact("no-nyc", "+12125550101", nyc, "not_interested"),
-		contact("dnc-ldn", "+442079460002", ldn, "do_not_call"),
-		contact("cb-nyc", "+12125550102", nyc, "callback"),
-		contact("busy-ldn", "+5550001", ldn, ""),
-		contact("busy-nyc", "+5550001", nyc, ""),
-		contact("noans-ldn", "+5550002", ldn, ""),
-		contact("cong-nyc", "+5550003", nyc, ""),
-		contact("machine-ldn", "+5550007", ldn, ""),
-		contact("sale-tyo", "+81355550100", tyo, "sale"),
-		contact("onlist-ldn", dnc, ldn, "sale"),
-		contact("invalid", "12345", ldn, "sale"),
+	w := newCampWorld(t, "c1", "anna", "boris", "carl")
+	zones := []string{"Europe/London", "America/New_York", "Asia/Tokyo"}
+	dnc := map[string]bool{}
+	// kind -> number (shared emulator behaviours) or "" for a unique talking number
+	kinds := []string{"sale", "not_interested", "callback", "do_not_call", "busy", "noanswer", "congestion", "machine", "dnc", "invalid"}
+	emuNumber := map[string]string{"busy": "+5550001", "noanswer": "+5550002", "congestion": "+5550003", "machine": "+5550007"}
+	var cs []cti.CampaignContact
+	kindOf := map[string]string{}
+	for i := range 50 {
+		kind := kinds[i%len(kinds)]
+		num := fmt.Sprintf("+44207946%04d", i)
+		switch {
+		case emuNumber[kind] != "":
+			num = emuNumber[kind]
+		case kind == "dnc":
+			dnc[num] = true
+		case kind == "invalid":
+			num = fmt.Sprintf("12%03d", i)
+		}
+		id := fmt.Sprintf("%s-%02d", kind, i)
+		kindOf[id] = kind
+		cs = append(cs, cti.CampaignContact{ID: id, Name: "Contact " + id, Numbers: []string{num}, Zone: zones[i%3],
+			Fields: map[string]string{"disp": kind, "plan": "gold"}})
 	}
 	w.contacts.Set("c1", cs)
 	w.addCampaign(t, cti.CampaignConfig{
 		Name: "Renewals", Endpoint: "Local/{digits}@callers", CallerID: "Renewals <4420794600>",
 		SafeHarbourMedia: []string{"sound:hello-world"}, Tick: 50 * time.Millisecond,
-		Dialer: dialer.Config{ID: "c1", Mode: dialer.Progressive, IsDNC: func(n string) bool { return n == dnc }},
+		Dialer: dialer.Config{ID: "c1", Mode: dialer.Progressive, IsDNC: func(n string) bool { return dnc[n] }},
 	})
 	if err := w.orch.CampaignStart(w.ctx, "c1"); err != nil {
 		t.Fatal(err)
 	}
-	bots := []*bot{newBot("anna", 30*time.Second, w.clock.Now), newBot("boris", 30*time.Second, w.clock.Now)}
-	st := runCampaign(t, w, "c1", bots, 5*time.Minute, 5*24*time.Hour)
+	bots := []*bot{newBot("anna", 30*time.Second, w.clock.Now), newBot("boris", 30*time.Second, w.clock.Now), newBot("carl", 30*time.Second, w.clock.Now)}
+	st := runCampaign(t, w, "c1", bots, 5*time.Minute, 6*24*time.Hour)
 	t.Logf("progressive: %+v", st)
-	if st.State != "finished" {
-		t.Fatalf("campaign not finished: %+v", st)
-	}
-	if st.Rejected != 1 || st.Abandons != 0 {
-		t.Fatalf("stats %+v", st)
+	if st.State != "finished" || st.Rejected != 5 || st.Abandons != 0 || st.Contacts != 45 || st.Done != 45 {
+		t.Fatalf("campaign %+v", st)
 	}
 
-	recs := w.attempts.Records()
 	zoneOf := map[string]*time.Location{}
-	numOf := map[string]string{}
 	for _, c := range cs {
 		zoneOf[c.ID] = mustZone(t, c.Zone)
-		numOf[c.ID] = c.Numbers[0]
 	}
-	dials := map[string][]time.Time{}    // contact -> dial times
-	outcomes := map[string][]time.Time{} // contact -> outcome times
+	dials := map[string][]cti.AttemptRecord{}
+	outcomes := map[string][]cti.AttemptRecord{}
 	disps := map[string][]cti.AttemptRecord{}
-	var rejected []string
-	for _, r := range recs {
+	rejected := 0
+	for _, r := range w.attempts.Records() {
 		switch r.Event {
 		case cti.AttemptRejected:
-			rejected = append(rejected, r.Contact)
+			rejected++
+			if kindOf[r.Contact] != "invalid" || r.Reason == "" {
+				t.Errorf("rejected %+v", r)
+			}
 		case cti.AttemptDialled:
 			if !inWindow(r.At, zoneOf[r.Contact]) {
 				t.Errorf("%s dialled at %s local: outside its window", r.Contact, r.At.In(zoneOf[r.Contact]))
 			}
-			if r.Number == dnc {
+			if dnc[r.Number] {
 				t.Errorf("DNC number dialled: %+v", r)
 			}
 			if r.Agent == "" {
 				t.Errorf("progressive line without a reserved agent: %+v", r)
 			}
-			dials[r.Contact] = append(dials[r.Contact], r.At)
+			dials[r.Contact] = append(dials[r.Contact], r)
 		case cti.AttemptOutcome:
-			outcomes[r.Contact] = append(outcomes[r.Contact], r.At)
+			outcomes[r.Contact] = append(outcomes[r.Contact], r)
 		case cti.AttemptDisposition:
 			disps[r.Contact] = append(disps[r.Contact], r)
 		case cti.AttemptSafeHarbour:
 			t.Errorf("progressive campaign abandoned a call: %+v", r)
 		}
 	}
-	if len(rejected) != 1 || rejected[0] != "invalid" {
-		t.Errorf("rejected contacts %v", rejected)
-	}
-	for _, id := range []string{"onlist-ldn", "invalid"} {
-		if len(dials[id]) != 0 {
-			t.Errorf("%s dialled %d times", id, len(dials[id]))
-		}
-	}
-	// Retries at the right times, max attempts per number (3).
-	retry := map[string]time.Duration{"busy-ldn": 10 * time.Minute, "busy-nyc": 10 * time.Minute, "noans-ldn": 2 * time.Hour, "cong-nyc": 15 * time.Minute}
-	for id, gap := range retry {
-		if len(dials[id]) != 3 {
-			t.Errorf("%s dialled %d times, want 3 (max attempts)", id, len(dials[id]))
-			continue
-		}
-		for i := 1; i < 3; i++ {
-			d := dials[id][i].Sub(outcomes[id][i-1])
-			if d < gap || d > gap+6*time.Minute {
-				t.Errorf("%s retry %d after %s, want %s (+ the test's 5 min idle step)", id, i, d, gap)
+	if os.Getenv("CAMP_DEBUG") != "" {
+		for _, r := range w.attempts.Records() {
+			if r.At.Before(campStart.Add(90 * time.Minute)) {
+				t.Logf("%s %-12s %-18s %-6s %s %s", r.At.Format("15:04:05"), r.Event, r.Contact, r.Agent, r.Outcome+r.Disposition, r.RetryAt.Format("15:04:05"))
 			}
 		}
-		if s, _, err := w.orch.CampaignContactState(w.ctx, "c1", id); err != nil || s != "done:exhausted" {
-			t.Errorf("%s state %q %v", id, s, err)
+	}
+	if rejected != 5 {
+		t.Errorf("%d contacts rejected, want the 5 invalid ones", rejected)
+	}
+	retry := map[string]time.Duration{"busy": 10 * time.Minute, "noanswer": 2 * time.Hour, "congestion": 15 * time.Minute}
+	for _, c := range cs {
+		kind, d, o, ds := kindOf[c.ID], dials[c.ID], outcomes[c.ID], disps[c.ID]
+		switch kind {
+		case "dnc", "invalid":
+			if len(d) != 0 {
+				t.Errorf("%s dialled %d times", c.ID, len(d))
+			}
+		case "busy", "noanswer", "congestion", "machine":
+			// max attempts per number (3), each retry at its rule's time
+			if len(d) != 3 || len(o) != 3 {
+				t.Errorf("%s: %d dials, %d outcomes, want 3 (max attempts)", c.ID, len(d), len(o))
+				continue
+			}
+			for i := 1; i < 3; i++ {
+				gap := d[i].At.Sub(o[i-1].At)
+				if kind == "machine" {
+					if l := d[i].At.In(zoneOf[c.ID]); gap < 12*time.Hour || l.Hour() != 9 || l.Minute() >= 6 {
+						t.Errorf("%s machine retry %d at %s local (%s later), want the next day's opening", c.ID, i, l, gap)
+					}
+					continue
+				}
+				if gap < retry[kind] || gap > retry[kind]+6*time.Minute {
+					t.Errorf("%s retry %d after %s, want %s (+ the test's 5 min idle step)", c.ID, i, gap, retry[kind])
+				}
+			}
+			if s, _, err := w.orch.CampaignContactState(w.ctx, "c1", c.ID); err != nil || s != "done:exhausted" {
+				t.Errorf("%s state %q %v", c.ID, s, err)
+			}
+		case "callback":
+			if len(ds) != 2 || ds[0].Disposition != "callback" || ds[1].Disposition != "sale" || ds[0].CallbackAgent == "" || len(d) != 2 {
+				t.Errorf("%s: dials %+v dispositions %+v", c.ID, d, ds)
+				continue
+			}
+			if at := d[1].At; at.Before(ds[0].CallbackAt) || at.After(ds[0].CallbackAt.Add(6*time.Minute)) || d[1].Agent != ds[0].CallbackAgent || ds[1].Agent != ds[0].CallbackAgent {
+				t.Errorf("%s: callback dialled at %s for %s, promised at %s by %s", c.ID, at, d[1].Agent, ds[0].CallbackAt, ds[0].CallbackAgent)
+			}
+		default: // answered: one call, the disposition recorded
+			if len(d) != 1 || len(ds) != 1 || ds[0].Disposition != kind || ds[0].Agent != d[0].Agent {
+				t.Errorf("%s: dials %+v dispositions %+v", c.ID, d, ds)
+			}
+			if s, _, err := w.orch.CampaignContactState(w.ctx, "c1", c.ID); err != nil || s != "done:"+kind {
+				t.Errorf("%s state %q %v", c.ID, s, err)
+			}
 		}
-	}
-	// A machine is retried at the next day's opening.
-	if m := dials["machine-ldn"]; len(m) != 3 || m[1].In(zoneOf["machine-ldn"]).Hour() != 9 || m[1].Sub(m[0]) < 12*time.Hour {
-		t.Errorf("machine retries %v", m)
-	}
-	// Tokyo was closed at the start; it was called in its own morning.
-	if d := dials["sale-tyo"]; len(d) != 1 || !d[0].After(campStart.Add(9*time.Hour)) {
-		t.Errorf("tokyo dials %v", d)
-	}
-	// Dispositions recorded; do_not_call is final; the callback came back to its agent at its time.
-	for _, id := range []string{"sale-ldn", "no-nyc", "dnc-ldn", "sale-tyo"} {
-		if len(disps[id]) != 1 || disps[id][0].Disposition != cs[indexOf(cs, id)].Fields["disp"] {
-			t.Errorf("%s dispositions %+v", id, disps[id])
-		}
-	}
-	cb := disps["cb-nyc"]
-	if len(cb) != 2 || cb[0].Disposition != "callback" || cb[1].Disposition != "sale" || cb[0].CallbackAgent == "" {
-		t.Fatalf("callback dispositions %+v", cb)
-	}
-	if d := dials["cb-nyc"]; len(d) != 2 || d[1].Before(cb[0].CallbackAt) || d[1].After(cb[0].CallbackAt.Add(6*time.Minute)) || cb[1].Agent != cb[0].CallbackAgent {
-		t.Errorf("callback dialled at %v for %s, promised %s by %s", d, cb[1].Agent, cb[0].CallbackAt, cb[0].CallbackAgent)
 	}
 	// The screen-pop of an outbound call carries the contact's fields.
-	pop := w.desk.wait(t, cb[1].Agent, "call.offered", func(e map[string]any) bool { return e["contact_id"] == "cb-nyc" })
-	if pop["direction"] != "outbound" || pop["campaign_id"] != "c1" {
+	agent := disps["sale-00"][0].Agent
+	pop := w.desk.wait(t, agent, "call.offered", func(e map[string]any) bool { return e["contact_id"] == "sale-00" })
+	if f, _ := pop["contact"].(map[string]string); pop["direction"] != "outbound" || pop["campaign_id"] != "c1" || f["plan"] != "gold" {
 		t.Errorf("screen-pop %v", pop)
-	}
-	if f, _ := pop["contact"].(map[string]string); f["plan"] != "gold" {
-		t.Errorf("screen-pop contact fields %v", pop["contact"])
 	}
 }
 
