@@ -124,6 +124,7 @@ const (
 	AttemptOutcome     = "outcome"      // line ended without a person (Outcome)
 	AttemptSafeHarbour = "safe_harbour" // abandoned: message played, hung up, lockout
 	AttemptDisposition = "disposition"  // the agent's wrap-up outcome
+	AttemptSkipped     = "skipped"      // preview skipped by the agent
 )
 
 // AttemptRecord is one step of a contact's history.
@@ -405,6 +406,10 @@ type (
 		agent string
 		r     WrapUpResult
 	}
+	campPreviewAnswer struct {
+		agent, callID string
+		dial          bool
+	}
 	campManualDial struct {
 		agent, number string
 		callID        *string
@@ -441,6 +446,7 @@ type campLine struct {
 	endedAt    time.Time // the connected call ended (awaiting the disposition)
 	over       bool      // the call actor is gone
 	manual     bool      // an agent's manual dial: not the dialer's attempt
+	preview    bool      // shown to its agent, not dialled yet
 }
 
 type campaignActor struct {
@@ -589,6 +595,8 @@ func (c *campaignActor) request(ctx context.Context, m any) error {
 		return c.disposition(m)
 	case campManualDial:
 		return c.manualDial(ctx, m)
+	case campPreviewAnswer:
+		return c.previewAnswer(ctx, m)
 	case campStep:
 		return nil // handle steps after every request
 	}
@@ -703,6 +711,11 @@ func (c *campaignActor) step(ctx context.Context) {
 			connects = append(connects, l)
 		}
 		if c.d.State() != dialer.Running {
+			return ds, nil
+		}
+		if c.cfg.Dialer.Mode == dialer.Preview {
+			ds = append(ds, c.previews(e, now, free)...)
+			c.d.Plan(now, dialer.Load{}) // places nothing in preview; finishes an exhausted list
 			return ds, nil
 		}
 		load := dialer.LoadFromEngine(e, now, c.id, c.d.Horizon())
@@ -920,6 +933,11 @@ func (c *campaignActor) effect(ctx context.Context, now time.Time, eff dialer.Ef
 		c.forget(l)
 	case dialer.EffHangup:
 		c.o.tell(queue.CallID(l.callID), campHangupMsg{cause: "ring timeout", noAnswer: true})
+	case dialer.EffAutoDial:
+		l.preview = false
+		l.dial = eff.Dial
+		c.record(c.lineRecord(l, AttemptDialled))
+		c.o.startCampaignCall(ctx, c, l)
 	default:
 		c.log.Debug().Str("effect", eff.Kind.String()).Msg("effect needs no action")
 	}
@@ -1093,4 +1111,94 @@ func (c *campaignActor) manualDial(ctx context.Context, m campManualDial) error 
 	c.o.startCampaignCall(ctx, c, l)
 	*m.callID = callID
 	return nil
+}
+
+// previews shows each free agent of a preview campaign its next contact, the agent
+// reserved in the engine while they read it (inbound cannot take them mid-read).
+// Runs on the engine goroutine (inside step's engine closure).
+func (c *campaignActor) previews(e *queue.Engine, now time.Time, free []queue.AgentID) []queue.Decision {
+	var ds []queue.Decision
+	for _, ag := range free {
+		dl, err := c.d.Preview(now, ag)
+		if errors.Is(err, dialer.ErrNoContact) || errors.Is(err, dialer.ErrNotRunning) {
+			break
+		}
+		if err != nil {
+			c.log.Warn().Err(err).Str("agent", string(ag)).Msg("preview")
+			continue
+		}
+		l := &campLine{dial: dl, callID: c.callID(dl.Attempt), contact: c.contacts[dl.Contact], agent: string(ag), preview: true}
+		out, err := e.DialerReserve(now, queue.CallID(l.callID), ag)
+		if err != nil {
+			c.log.Error().Err(err).Str("agent", string(ag)).Msg("reserving a previewing agent")
+			if serr := c.d.Skip(now, dl.Attempt); serr != nil {
+				c.log.Error().Err(serr).Msg("returning the preview")
+			}
+			continue
+		}
+		ds = append(ds, out...)
+		c.lines[dl.Attempt] = l
+		c.byCall[l.callID] = l
+		c.o.camps.setCall(l.callID, c)
+		f := map[string]any{
+			"call_id": l.callID, "campaign_id": c.id, "campaign": c.cfg.Name, "attempt_id": string(dl.Attempt),
+			"contact_id": string(dl.Contact), "contact_name": l.contact.Name, "contact": l.contact.Fields,
+			"number": dl.Number, "zone": dl.Zone, "callback": dl.Callback, "skippable": true,
+		}
+		if c.cfg.Script != "" {
+			f["script"] = c.cfg.Script
+		}
+		if c.cfg.Dialer.Preview.AutoDial > 0 {
+			f["auto_dial_at"] = now.Add(c.cfg.Dialer.Preview.AutoDial).UTC().Format(time.RFC3339Nano)
+		}
+		c.o.publish(string(ag), "campaign.preview", f)
+	}
+	return ds
+}
+
+// previewAnswer: the agent dials (call.accept) or skips (call.reject) their preview.
+func (c *campaignActor) previewAnswer(ctx context.Context, m campPreviewAnswer) error {
+	l := c.byCall[m.callID]
+	if l == nil || !l.preview {
+		return fmt.Errorf("%w: %s is not a preview", ErrCallState, m.callID)
+	}
+	if l.agent != m.agent {
+		return fmt.Errorf("%w: %s", ErrNotYourCall, m.callID)
+	}
+	now := c.o.now()
+	if m.dial {
+		dl, err := c.d.PreviewDial(now, l.dial.Attempt)
+		if err != nil {
+			if c.d.IsDNC(l.dial.Number) {
+				return fmt.Errorf("%w: %s", ErrDoNotCall, l.dial.Number)
+			}
+			return fmt.Errorf("%w: %w", ErrCallState, err)
+		}
+		l.preview, l.dial = false, dl
+		c.record(c.lineRecord(l, AttemptDialled))
+		c.o.startCampaignCall(ctx, c, l)
+		return nil
+	}
+	if err := c.d.Skip(now, l.dial.Attempt); err != nil {
+		return fmt.Errorf("%w: %w", ErrCallState, err)
+	}
+	r := c.lineRecord(l, AttemptSkipped)
+	c.record(r)
+	c.forget(l)
+	return c.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+		return e.DialerRelease(now, queue.CallID(l.callID))
+	})
+}
+
+// campaignPreview routes call.accept / call.reject of a campaign preview; ok reports
+// whether callID was one.
+func (o *Orchestrator) campaignPreview(ctx context.Context, agent, callID string, dial bool) (bool, error) {
+	c := o.camps.ofCall(callID)
+	if c == nil {
+		return false, nil
+	}
+	if _, err := o.call(callID); err == nil {
+		return false, nil // the line is dialled: an ordinary call from here on
+	}
+	return true, c.ask(ctx, campPreviewAnswer{agent: agent, callID: callID, dial: dial})
 }

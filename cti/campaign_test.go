@@ -654,3 +654,95 @@ func TestCampaignCommandsAndManualDialDNC(t *testing.T) {
 		t.Fatalf("start after stop: %q", code)
 	}
 }
+
+// Preview mode: the agent sees each contact first (campaign.preview) and dials it
+// (call.accept) or skips it (call.reject) — at most twice per contact, which then
+// comes back after the skip delay and must be dialled.
+func TestCampaignPreviewDialAndSkip(t *testing.T) {
+	w := newCampWorld(t, "v1", "anna")
+	w.contacts.Set("v1", []cti.CampaignContact{
+		{ID: "a", Name: "Ada", Numbers: []string{"+442079461001"}, Zone: "Europe/London", Fields: map[string]string{"plan": "silver"}},
+		{ID: "b", Name: "Bob", Numbers: []string{"+442079461002"}, Zone: "Europe/London"},
+	})
+	w.addCampaign(t, cti.CampaignConfig{Name: "Preview", Endpoint: "Local/{digits}@callers", Tick: 50 * time.Millisecond,
+		Dialer: dialer.Config{ID: "v1", Mode: dialer.Preview}})
+	ctx := w.ctx
+	if err := w.orch.CampaignStart(ctx, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	previews := 0
+	next := func(contact string) string {
+		t.Helper()
+		previews++
+		n := previews
+		var e map[string]any
+		for deadline := time.Now().Add(10 * time.Second); e == nil; {
+			if err := w.orch.StepCampaign(ctx, "v1"); err != nil {
+				t.Fatal(err)
+			}
+			w.desk.mu.Lock()
+			k := 0
+			for _, x := range w.desk.events["anna"] {
+				if x["event"] == "campaign.preview" {
+					if k++; k == n {
+						e = x
+					}
+				}
+			}
+			w.desk.mu.Unlock()
+			if time.Now().After(deadline) {
+				t.Fatalf("preview %d never came", n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if e["contact_id"] != contact {
+			t.Fatalf("preview %d: %v, want contact %s", n, e, contact)
+		}
+		id, _ := e["call_id"].(string)
+		return id
+	}
+	talk := func(id, disp string) {
+		t.Helper()
+		if err := w.orch.Accept(ctx, "anna", id); err != nil {
+			t.Fatalf("dial %s: %v", id, err)
+		}
+		w.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { return e["call_id"] == id })
+		if err := w.orch.Hangup(ctx, "anna", id); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.orch.WrapUpDone(ctx, "anna", cti.WrapUpResult{CallID: id, Disposition: disp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.orch.Reject(ctx, "anna", next("a")); err != nil {
+		t.Fatalf("skip: %v", err)
+	}
+	talk(next("b"), "sale")
+	w.clock.Advance(time.Hour) // the skipped contact comes back after the skip delay
+	if err := w.orch.Reject(ctx, "anna", next("a")); err != nil {
+		t.Fatalf("second skip: %v", err)
+	}
+	w.clock.Advance(time.Hour)
+	id := next("a")
+	if err := w.orch.Reject(ctx, "anna", id); !errors.Is(err, cti.ErrCallState) || !errors.Is(err, dialer.ErrSkipLimit) {
+		t.Fatalf("third skip: %v", err)
+	}
+	talk(id, "not_interested")
+	var st cti.CampaignStats
+	for deadline := time.Now().Add(10 * time.Second); st.State != "finished"; {
+		if err := w.orch.StepCampaign(ctx, "v1"); err != nil && !strings.Contains(err.Error(), "ended") {
+			t.Fatal(err)
+		}
+		var err error
+		if st, err = w.orch.CampaignStats(ctx, "v1"); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("preview campaign not finished: %+v", st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st.Dials != 2 || st.Sales != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}

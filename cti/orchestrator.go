@@ -497,6 +497,9 @@ func (o *Orchestrator) AgentLogout(ctx context.Context, agent string) error {
 // Accept takes an offered call: the engine decides atomically (first accept wins
 // for ring-all), then the call's actor connects the agent's device.
 func (o *Orchestrator) Accept(ctx context.Context, agent, callID string) error {
+	if ok, err := o.campaignPreview(ctx, agent, callID, true); ok {
+		return err // a campaign preview: accept = dial
+	}
 	a, err := o.call(callID)
 	if err != nil {
 		return err
@@ -511,6 +514,9 @@ func (o *Orchestrator) Accept(ctx context.Context, agent, callID string) error {
 
 // Reject declines an offered call; the engine re-offers it.
 func (o *Orchestrator) Reject(ctx context.Context, agent, callID string) error {
+	if ok, err := o.campaignPreview(ctx, agent, callID, false); ok {
+		return err // a campaign preview: reject = skip
+	}
 	if _, err := o.call(callID); err != nil {
 		return err
 	}
