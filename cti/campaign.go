@@ -574,7 +574,7 @@ func (c *campaignActor) handle(ctx context.Context, m any) {
 		c.failed(ctx, m)
 		c.step(ctx)
 	case lineEnded:
-		c.ended(m)
+		c.ended(ctx, m)
 		c.step(ctx)
 	default:
 		c.log.Error().Str("message", fmt.Sprintf("%T", m)).Msg("unexpected campaign message")
@@ -854,7 +854,7 @@ func (c *campaignActor) failed(ctx context.Context, m lineFailed) {
 		}); err != nil {
 			c.log.Warn().Err(err).Str("call_id", l.callID).Msg("ending the agent's part of a vanished call")
 		}
-		c.ended(lineEnded{callID: l.callID, connected: true})
+		c.ended(ctx, lineEnded{callID: l.callID, connected: true})
 		return
 	}
 	if !l.answeredAt.IsZero() {
@@ -901,16 +901,21 @@ func (c *campaignActor) forget(l *campLine) {
 	}
 }
 
-// ended: the call actor is gone. A connected call now waits for its disposition.
-func (c *campaignActor) ended(m lineEnded) {
+// ended: the call actor is gone. A connected call now waits for its disposition; a
+// line that vanished unanswered without a verdict (channel lost across an ARI
+// reconnect) counts as not answered, so that it never rings forever in the dialer.
+func (c *campaignActor) ended(ctx context.Context, m lineEnded) {
 	l := c.byCall[m.callID]
-	if l == nil {
+	if l == nil || l.preview {
 		return
 	}
 	l.over = true
-	if l.connected {
+	switch {
+	case l.connected:
 		l.endedAt = c.o.now()
 		c.pending[l.agent] = l
+	case l.answeredAt.IsZero():
+		c.lineOver(ctx, c.o.now(), l, dialer.NoAnswer, "line lost")
 	}
 }
 
