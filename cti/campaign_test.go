@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -744,5 +745,96 @@ func TestCampaignPreviewDialAndSkip(t *testing.T) {
 	}
 	if st.Dials != 2 || st.Sales != 1 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// Blending: inbound takes precedence. An agent with an inbound call offered or
+// waiting is not dialled for; the campaign uses them once the inbound work is done.
+func TestCampaignInboundTakesPrecedence(t *testing.T) {
+	w := newCampWorld(t, "b1", "anna")
+	ctx := w.ctx
+	w.contacts.Set("b1", []cti.CampaignContact{
+		{ID: "x", Numbers: []string{"+442079462001"}, Zone: "Europe/London"},
+		{ID: "y", Numbers: []string{"+442079462002"}, Zone: "Europe/London"},
+	})
+	w.addCampaign(t, cti.CampaignConfig{Name: "Blend", Endpoint: "Local/{digits}@callers", Tick: 50 * time.Millisecond,
+		Dialer: dialer.Config{ID: "b1", Mode: dialer.Progressive}})
+	inbound := func() string {
+		t.Helper()
+		id, err := w.emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: "48221234567", Dialled: "800", Args: []string{"inbound", "sales"}, Behaviour: "talk"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.desk.wait(t, "anna", "call.offered", func(e map[string]any) bool { return e["call_id"] == id })
+		return id
+	}
+	dials := func() int {
+		t.Helper()
+		if err := w.orch.StepCampaign(ctx, "b1"); err != nil {
+			t.Fatal(err)
+		}
+		st, err := w.orch.CampaignStats(ctx, "b1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Dials
+	}
+	in1 := inbound() // offered to anna before the campaign starts
+	if err := w.orch.CampaignStart(ctx, "b1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.orch.Accept(ctx, "anna", in1); err != nil {
+		t.Fatal(err)
+	}
+	w.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { return e["call_id"] == in1 })
+	if n := dials(); n != 0 {
+		t.Fatalf("%d lines dialled for an agent on an inbound call", n)
+	}
+	if err := w.orch.Hangup(ctx, "anna", in1); err != nil {
+		t.Fatal(err)
+	}
+	if n := dials(); n != 0 {
+		t.Fatalf("%d lines dialled for an agent in inbound wrap-up", n)
+	}
+	if err := w.orch.WrapUpDone(ctx, "anna", cti.WrapUpResult{CallID: in1, Disposition: "done"}); err != nil {
+		t.Fatal(err)
+	}
+	// Ready again: the campaign dials for her.
+	var out string
+	w.desk.wait(t, "anna", "call.offered", func(e map[string]any) bool {
+		if e["direction"] == "outbound" && e["contact_id"] == "x" {
+			out, _ = e["call_id"].(string)
+			return true
+		}
+		return false
+	})
+	w.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { return e["call_id"] == out })
+	in2, err := w.emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: "48221234568", Dialled: "800", Args: []string{"inbound", "sales"}, Behaviour: "talk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; { // the caller waits in the queue
+		snap, err := w.orch.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(snap.Calls, func(c queue.CallSnapshot) bool { return string(c.ID) == in2 }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the inbound caller never queued")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := w.orch.Hangup(ctx, "anna", out); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.orch.WrapUpDone(ctx, "anna", cti.WrapUpResult{CallID: out, Disposition: "sale"}); err != nil {
+		t.Fatal(err)
+	}
+	// The waiting inbound caller gets her before the campaign's next contact.
+	w.desk.wait(t, "anna", "call.offered", func(e map[string]any) bool { return e["call_id"] == in2 })
+	if n := dials(); n != 1 {
+		t.Fatalf("%d lines dialled while an inbound caller waited for the agent", n)
 	}
 }
