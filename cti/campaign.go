@@ -45,7 +45,8 @@ type CampaignConfig struct {
 	// an agent becomes Ready and on every line event).
 	Tick time.Duration
 	// DispositionTimeout: a connected call whose agent recorded no disposition this
-	// long after it ended gets "no_decision" (default 10 min; negative: never).
+	// long after it ended gets "no_decision" (or the first disposition with no flag
+	// but Final; default 10 min; negative: never), so the agent is dialled for again.
 	DispositionTimeout time.Duration
 	Script             string // shown in the screen-pop
 }
@@ -1002,11 +1003,17 @@ func (c *campaignActor) disposeStale(now time.Time) {
 	if c.cfg.DispositionTimeout < 0 {
 		return
 	}
+	code := ""
+	for _, d := range c.d.Config().Dispositions {
+		if !d.Callback && !d.DNC && !d.BadNum && !d.Sale && (code == "" || d.Code == "no_decision") {
+			code = d.Code
+		}
+	}
 	for agent, l := range c.pending {
 		if now.Sub(l.endedAt) < c.cfg.DispositionTimeout {
 			continue
 		}
-		if err := c.disposition(campDisposition{agent: agent, r: WrapUpResult{CallID: l.callID, Disposition: "no_decision", Notes: "no disposition recorded"}}); err != nil {
+		if err := c.disposition(campDisposition{agent: agent, r: WrapUpResult{CallID: l.callID, Disposition: code, Notes: "no disposition recorded"}}); err != nil {
 			c.log.Warn().Err(err).Str("agent", agent).Msg("automatic disposition refused; the agent is released")
 			c.forget(l)
 		}

@@ -838,3 +838,52 @@ func TestCampaignInboundTakesPrecedence(t *testing.T) {
 		t.Fatalf("%d lines dialled while an inbound caller waited for the agent", n)
 	}
 }
+
+// An agent who records no disposition does not hold the contact (or themselves) for
+// ever: after DispositionTimeout the call gets no_decision and a follow-up retry.
+func TestCampaignDispositionTimeout(t *testing.T) {
+	w := newCampWorld(t, "d1", "anna")
+	ctx := w.ctx
+	w.contacts.Set("d1", []cti.CampaignContact{{ID: "x", Numbers: []string{"+442079463001"}, Zone: "Europe/London"}})
+	w.addCampaign(t, cti.CampaignConfig{Name: "Timeout", Endpoint: "Local/{digits}@callers", Tick: 50 * time.Millisecond,
+		DispositionTimeout: 2 * time.Minute, Dialer: dialer.Config{ID: "d1", Mode: dialer.Progressive}})
+	if err := w.orch.CampaignStart(ctx, "d1"); err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	w.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { id, _ = e["call_id"].(string); return true })
+	if err := w.orch.Hangup(ctx, "anna", id); err != nil {
+		t.Fatal(err)
+	}
+	state := func() (string, cti.CampaignStats) {
+		t.Helper()
+		if err := w.orch.StepCampaign(ctx, "d1"); err != nil {
+			t.Fatal(err)
+		}
+		st, err := w.orch.CampaignStats(ctx, "d1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _, err := w.orch.CampaignContactState(ctx, "d1", "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, st
+	}
+	if s, st := state(); s != "in-progress" || st.AwaitingDisp != 1 {
+		t.Fatalf("before the timeout: %s %+v", s, st)
+	}
+	w.clock.Advance(2 * time.Minute)
+	if s, st := state(); s != "scheduled" || st.AwaitingDisp != 0 {
+		t.Fatalf("after the timeout: %s %+v", s, st)
+	}
+	var disp cti.AttemptRecord
+	for _, r := range w.attempts.Records() {
+		if r.Event == cti.AttemptDisposition {
+			disp = r
+		}
+	}
+	if disp.Disposition != "no_decision" || disp.Agent != "anna" || disp.RetryAt.Sub(w.clock.Now()) != 24*time.Hour {
+		t.Fatalf("automatic disposition %+v", disp)
+	}
+}
