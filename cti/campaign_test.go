@@ -887,3 +887,61 @@ func TestCampaignDispositionTimeout(t *testing.T) {
 		t.Fatalf("automatic disposition %+v", disp)
 	}
 }
+
+// wrapup.done with callback_at and callback_shared schedules a shared callback,
+// dialled at its time for whichever agent is free.
+func TestCampaignSharedCallbackFromTheDesktop(t *testing.T) {
+	w := newCampWorld(t, "s1", "anna")
+	ctx := w.ctx
+	w.contacts.Set("s1", []cti.CampaignContact{{ID: "x", Numbers: []string{"+442079464001"}, Zone: "Europe/London"}})
+	w.addCampaign(t, cti.CampaignConfig{Name: "Shared", Endpoint: "Local/{digits}@callers", Tick: 50 * time.Millisecond,
+		Dialer: dialer.Config{ID: "s1", Mode: dialer.Progressive}})
+	d, err := cti.NewDesk(cti.DeskParams{Orchestrator: w.orch, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.orch.CampaignStart(ctx, "s1"); err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	w.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { id, _ = e["call_id"].(string); return true })
+	if err := w.orch.Hangup(ctx, "anna", id); err != nil {
+		t.Fatal(err)
+	}
+	anna := desktop.Principal{User: "anna", Role: desktop.RoleAgent}
+	late := w.clock.Now().Add(10 * time.Hour).Format(time.RFC3339) // 00:00 in London: outside the window
+	if _, code := deskCmd(t, ctx, d, anna, `{"id":"1","cmd":"wrapup.done","call_id":"`+id+`","disposition":"callback","callback_at":"`+late+`"}`); code != "invalid_argument" {
+		t.Fatalf("callback outside the window: %q", code)
+	}
+	at := w.clock.Now().Add(time.Hour)
+	if _, code := deskCmd(t, ctx, d, anna, `{"id":"2","cmd":"wrapup.done","call_id":"`+id+`","disposition":"callback","callback_at":"`+at.Format(time.RFC3339)+`","callback_shared":true}`); code != "" {
+		t.Fatalf("wrapup.done: %q", code)
+	}
+	w.clock.Advance(time.Hour)
+	var again string
+	for deadline := time.Now().Add(10 * time.Second); again == ""; {
+		if err := w.orch.StepCampaign(ctx, "s1"); err != nil {
+			t.Fatal(err)
+		}
+		w.desk.mu.Lock()
+		for _, e := range w.desk.events["anna"] {
+			if e["event"] == "call.offered" && e["contact_id"] == "x" && e["callback"] == true {
+				again, _ = e["call_id"].(string)
+			}
+		}
+		w.desk.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("the shared callback was never dialled")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var cb cti.AttemptRecord
+	for _, r := range w.attempts.Records() {
+		if r.Event == cti.AttemptDisposition {
+			cb = r
+		}
+	}
+	if cb.Disposition != "callback" || cb.CallbackAgent != "" || !cb.CallbackAt.Equal(at.Truncate(time.Second)) {
+		t.Fatalf("callback record %+v", cb)
+	}
+}

@@ -125,8 +125,14 @@ func (d *Desk) HandleCommand(ctx context.Context, p desktop.Principal, c desktop
 		err = d.o.Hangup(ctx, agent, call)
 	case "wrapup.done":
 		var a desktop.WrapupArgs
+		var shared struct {
+			CallbackShared bool `json:"callback_shared"` // a campaign callback any agent may take
+		}
 		if err = c.Decode(&a); err == nil {
-			err = d.o.WrapUpDone(ctx, agent, WrapUpResult{CallID: a.CallID, Disposition: a.Disposition, Notes: a.Notes, CallbackAt: a.CallbackAt})
+			if err = c.Decode(&shared); err == nil {
+				err = d.o.WrapUpDone(ctx, agent, WrapUpResult{CallID: a.CallID, Disposition: a.Disposition, Notes: a.Notes,
+					CallbackAt: a.CallbackAt, CallbackShared: shared.CallbackShared})
+			}
 		}
 	case "call.transfer":
 		var a desktop.TransferArgs
