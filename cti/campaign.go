@@ -22,6 +22,7 @@ var (
 	ErrUnknownCampaign = errors.New("cti: unknown campaign")
 	ErrCampaignExists  = errors.New("cti: campaign already added")
 	ErrDoNotCall       = errors.New("cti: number is on a do-not-call list")
+	ErrNoAgents        = errors.New("cti: the campaign has no agents")
 )
 
 // CampaignConfig is one outbound campaign as the orchestrator runs it: the pure
@@ -612,6 +613,16 @@ func (c *campaignActor) lifecycle(ctx context.Context, m campLifecycle) error {
 	if m.start {
 		in = dialer.InResume
 		if c.d.State() == dialer.Draft {
+			n := 0
+			if err := c.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+				n = e.CampaignAgents(c.id)
+				return nil, nil
+			}); err != nil {
+				return err
+			}
+			if n == 0 {
+				return fmt.Errorf("%w: campaign %s: assign agents to it (agents[].campaigns)", ErrNoAgents, c.id)
+			}
 			if err := c.load(ctx); err != nil {
 				return err
 			}

@@ -945,3 +945,35 @@ func TestCampaignSharedCallbackFromTheDesktop(t *testing.T) {
 		t.Fatalf("callback record %+v", cb)
 	}
 }
+
+// Bad campaign input gets clear errors and leaves nothing half-started.
+func TestCampaignBadInput(t *testing.T) {
+	w := newCampWorld(t, "c1", "anna")
+	ctx := w.ctx
+	good := func(id string) cti.CampaignConfig {
+		return cti.CampaignConfig{Name: id, Endpoint: "PJSIP/{number}@trunk", Dialer: dialer.Config{ID: id, Mode: dialer.Predictive}}
+	}
+	for name, cfg := range map[string]cti.CampaignConfig{
+		"endpoint without {number}": func() cti.CampaignConfig { c := good("e"); c.Endpoint = "PJSIP/trunk"; return c }(),
+		"ring timeout under 15 s":   func() cti.CampaignConfig { c := good("r"); c.Dialer.RingTimeout = 10 * time.Second; return c }(),
+		"no id":                     good(""),
+		"margin beyond the rule":    func() cti.CampaignConfig { c := good("m"); c.SafeHarbourMargin = 3 * time.Second; return c }(),
+	} {
+		if err := w.orch.AddCampaign(cfg); !errors.Is(err, cti.ErrInvalidConfig) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	w.addCampaign(t, good("lonely"))
+	if err := w.orch.AddCampaign(good("lonely")); !errors.Is(err, cti.ErrCampaignExists) {
+		t.Errorf("duplicate: %v", err)
+	}
+	if err := w.orch.CampaignStart(ctx, "lonely"); !errors.Is(err, cti.ErrNoAgents) {
+		t.Errorf("campaign without agents started: %v", err)
+	}
+	if st, err := w.orch.CampaignStats(ctx, "lonely"); err != nil || st.State != "draft" || st.Contacts != 0 {
+		t.Errorf("after the refused start: %+v %v", st, err)
+	}
+	if _, err := w.orch.CampaignStats(ctx, "nope"); !errors.Is(err, cti.ErrUnknownCampaign) {
+		t.Errorf("unknown campaign: %v", err)
+	}
+}
