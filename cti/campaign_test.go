@@ -173,9 +173,9 @@ type bot struct {
 	cbs    int
 }
 
-// act hangs up and disposes the calls whose talk time has passed.
+// act hangs up and disposes the calls whose talk time has passed. Bots act
+// concurrently (each from its own goroutine), like agents at their desks.
 func (b *bot) act(t *testing.T, w *campWorld) {
-	t.Helper()
 	w.desk.mu.Lock()
 	var conns []map[string]any
 	pops := map[string]map[string]any{}
@@ -205,14 +205,16 @@ func (b *bot) act(t *testing.T, w *campWorld) {
 		}
 		b.done[id] = true
 		if err := w.orch.Hangup(w.ctx, b.name, id); err != nil {
-			t.Fatalf("%s hanging up %s: %v", b.name, id, err)
+			t.Errorf("%s hanging up %s: %v", b.name, id, err)
+			return
 		}
 		disp, cbAt := b.dispFn(pops[id], b.cbs)
 		if cbAt != nil {
 			b.cbs++
 		}
 		if err := w.orch.WrapUpDone(w.ctx, b.name, cti.WrapUpResult{CallID: id, Disposition: disp, CallbackAt: cbAt}); err != nil {
-			t.Fatalf("%s wrap-up of %s (%s): %v", b.name, id, disp, err)
+			t.Errorf("%s wrap-up of %s (%s): %v", b.name, id, disp, err)
+			return
 		}
 	}
 }
@@ -291,8 +293,13 @@ func runCampaign(t *testing.T, w *campWorld, id string, bots []*bot, idle, limit
 		}
 		dials = st.Dials
 		if st.LinesInUse > 0 || st.AwaitingDisp > 0 {
+			var wg sync.WaitGroup
 			for _, b := range bots {
-				b.act(t, w)
+				wg.Go(func() { b.act(t, w) })
+			}
+			wg.Wait()
+			if t.Failed() {
+				t.FailNow()
 			}
 			if st, err = w.orch.CampaignStats(w.ctx, id); err != nil {
 				t.Fatal(err)
