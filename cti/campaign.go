@@ -292,7 +292,7 @@ func (o *Orchestrator) AddCampaign(cfg CampaignConfig) error {
 		o: o, cfg: cfg, d: d, id: dc.ID, box: newMailbox(), done: make(chan struct{}),
 		kick: make(chan struct{}, 1), log: o.log.With().Str("campaign", dc.ID).Logger(),
 		contacts: map[dialer.ContactID]CampaignContact{}, lines: map[dialer.AttemptID]*campLine{},
-		byCall: map[string]*campLine{}, pending: map[string]*campLine{},
+		byCall: map[string]*campLine{}, pending: map[string]*campLine{}, holding: map[string]*campLine{},
 		nonce: strconv.FormatInt(o.now().UnixNano()%1e9, 36),
 	}
 	o.camps.mu.Lock()
@@ -370,7 +370,10 @@ func (o *Orchestrator) campaignDisposition(ctx context.Context, agent string, r 
 	if c == nil {
 		return nil
 	}
-	return c.ask(ctx, campDisposition{agent: agent, r: r})
+	o.mu.Lock()
+	w, wrapping := o.wrapups[agent]
+	o.mu.Unlock()
+	return c.ask(ctx, campDisposition{agent: agent, r: r, wrapping: wrapping && w.callID == r.CallID})
 }
 
 // kickCampaigns asks every campaign to re-plan (an agent became Ready). Never blocks.
@@ -405,8 +408,9 @@ type (
 		err      error
 	}
 	campDisposition struct {
-		agent string
-		r     WrapUpResult
+		agent    string
+		r        WrapUpResult
+		wrapping bool // the engine has the agent in wrap-up for this call (e.g. after a transfer)
 	}
 	campPreviewAnswer struct {
 		agent, callID string
@@ -466,7 +470,8 @@ type campaignActor struct {
 	rejected int
 	lines    map[dialer.AttemptID]*campLine
 	byCall   map[string]*campLine
-	pending  map[string]*campLine // agent -> connected line awaiting its disposition
+	pending  map[string]*campLine // agent -> ended connected line awaiting its disposition
+	holding  map[string]*campLine // agent -> connected line, from connection to disposition
 	waiting  []*campLine          // answered pooled lines looking for an agent
 	connects int
 	manuals  int
@@ -517,6 +522,7 @@ func (c *campaignActor) run(ctx context.Context) {
 	defer tick.Stop()
 	wake := time.NewTimer(time.Hour)
 	defer wake.Stop()
+	stepNow := false
 	for {
 		for {
 			m, ok := c.box.poll()
@@ -524,6 +530,10 @@ func (c *campaignActor) run(ctx context.Context) {
 				break
 			}
 			c.handle(ctx, m)
+		}
+		if stepNow {
+			c.step(ctx)
+			stepNow = false
 		}
 		if c.over() {
 			c.finalMu.Lock()
@@ -548,11 +558,11 @@ func (c *campaignActor) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			c.step(ctx)
+			stepNow = true
 		case <-wake.C:
-			c.step(ctx)
+			stepNow = true
 		case <-c.kick:
-			c.step(ctx)
+			stepNow = true
 		case <-c.box.signal:
 		}
 	}
@@ -682,7 +692,7 @@ func (c *campaignActor) lineRecord(l *campLine, event string) AttemptRecord {
 // a disposition for one of its calls.
 func (c *campaignActor) freeAgents(e *queue.Engine) []queue.AgentID {
 	free := e.AgentsFree(c.id)
-	return slices.DeleteFunc(free, func(a queue.AgentID) bool { return c.pending[string(a)] != nil })
+	return slices.DeleteFunc(free, func(a queue.AgentID) bool { return c.holding[string(a)] != nil })
 }
 
 // step runs the dialer's deadlines, connects waiting answers and places new lines.
@@ -716,6 +726,9 @@ func (c *campaignActor) step(ctx context.Context) {
 			out, err = e.OfferAccepted(now, queue.CallID(l.callID), ag)
 			if err != nil {
 				c.log.Warn().Err(err).Str("agent", string(ag)).Msg("connecting an agent to an answer")
+				if out, rerr := e.DialerRelease(now, queue.CallID(l.callID)); rerr == nil {
+					ds = append(ds, out...)
+				}
 				continue
 			}
 			ds = append(ds, out...)
@@ -824,6 +837,7 @@ func (c *campaignActor) answered(ctx context.Context, m lineAnswered) {
 		}); err != nil {
 			// The reserved agent is gone (logged out): treat the line as pooled.
 			c.log.Warn().Err(err).Str("agent", string(eff.Agent)).Msg("reserved agent cannot take the answer")
+			c.release(ctx, l.callID)
 			l.agent, l.deadline = "", now.Add(c.d.Config().SafeHarbour)
 			c.waiting = append(c.waiting, l)
 			return
@@ -837,6 +851,7 @@ func (c *campaignActor) answered(ctx context.Context, m lineAnswered) {
 
 // connect: the engine has l.agent Talking on the call; tell the dialer and the call.
 func (c *campaignActor) connect(ctx context.Context, now time.Time, l *campLine) {
+	c.holding[l.agent] = l
 	if l.manual {
 		l.connected = true
 		c.record(c.lineRecord(l, AttemptConnected))
@@ -889,11 +904,7 @@ func (c *campaignActor) lineOver(ctx context.Context, now time.Time, l *campLine
 		}
 	}
 	if eff.Agent != "" {
-		if err := c.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
-			return e.DialerRelease(now, queue.CallID(l.callID))
-		}); err != nil {
-			c.log.Warn().Err(err).Str("agent", string(eff.Agent)).Msg("releasing the reserved agent")
-		}
+		c.release(ctx, l.callID)
 		if l.agent != "" {
 			c.o.publish(l.agent, "call.ended", map[string]any{"call_id": l.callID, "reason": o.String()})
 		}
@@ -908,6 +919,9 @@ func (c *campaignActor) forget(l *campLine) {
 	delete(c.lines, l.dial.Attempt)
 	delete(c.byCall, l.callID)
 	c.o.camps.setCall(l.callID, nil)
+	if l.agent != "" && c.holding[l.agent] == l {
+		delete(c.holding, l.agent)
+	}
 	if l.agent != "" && c.pending[l.agent] == l {
 		delete(c.pending, l.agent)
 	}
@@ -968,6 +982,9 @@ func (c *campaignActor) disposition(m campDisposition) error {
 	}
 	if l.agent != m.agent {
 		return fmt.Errorf("%w: %s", ErrNotYourCall, m.r.CallID)
+	}
+	if !l.over && !m.wrapping {
+		return fmt.Errorf("%w: %s is still in progress; the disposition comes in wrap-up", ErrCallState, m.r.CallID)
 	}
 	if l.manual {
 		disp, ok := c.dispositionOf(m.r.Disposition)
@@ -1111,8 +1128,8 @@ func (c *campaignActor) manualDial(ctx context.Context, m campManualDial) error 
 		c.log.Warn().Str("agent", m.agent).Str("number", m.number).Msg("manual dial of a do-not-call number refused")
 		return fmt.Errorf("%w: %s", ErrDoNotCall, m.number)
 	}
-	if c.pending[m.agent] != nil {
-		return fmt.Errorf("%w: %s owes a disposition for %s", ErrCallState, m.agent, c.pending[m.agent].callID)
+	if c.holding[m.agent] != nil {
+		return fmt.Errorf("%w: %s owes a disposition for %s", ErrCallState, m.agent, c.holding[m.agent].callID)
 	}
 	c.manuals++
 	att := dialer.AttemptID(fmt.Sprintf("%s-manual-%d", c.id, c.manuals))
@@ -1224,4 +1241,13 @@ func (o *Orchestrator) campaignPreview(ctx context.Context, agent, callID string
 		return false, nil // the line is dialled: an ordinary call from here on
 	}
 	return true, c.ask(ctx, campPreviewAnswer{agent: agent, callID: callID, dial: dial})
+}
+
+// release returns an agent reserved for callID to Ready (their line failed).
+func (c *campaignActor) release(ctx context.Context, callID string) {
+	if err := c.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+		return e.DialerRelease(now, queue.CallID(callID))
+	}); err != nil {
+		c.log.Warn().Err(err).Str("call_id", callID).Msg("releasing the reserved agent")
+	}
 }
