@@ -293,7 +293,8 @@ func (o *Orchestrator) AddCampaign(cfg CampaignConfig) error {
 		kick: make(chan struct{}, 1), log: o.log.With().Str("campaign", dc.ID).Logger(),
 		contacts: map[dialer.ContactID]CampaignContact{}, lines: map[dialer.AttemptID]*campLine{},
 		byCall: map[string]*campLine{}, pending: map[string]*campLine{}, holding: map[string]*campLine{},
-		nonce: strconv.FormatInt(o.now().UnixNano()%1e9, 36),
+		lastConn: map[string]time.Time{},
+		nonce:    strconv.FormatInt(o.now().UnixNano()%1e9, 36),
 	}
 	o.camps.mu.Lock()
 	if o.camps.byID[c.id] != nil {
@@ -472,6 +473,7 @@ type campaignActor struct {
 	byCall   map[string]*campLine
 	pending  map[string]*campLine // agent -> ended connected line awaiting its disposition
 	holding  map[string]*campLine // agent -> connected line, from connection to disposition
+	lastConn map[string]time.Time // agent -> last connection (pooled answers: longest idle first)
 	waiting  []*campLine          // answered pooled lines looking for an agent
 	connects int
 	manuals  int
@@ -708,15 +710,19 @@ func (c *campaignActor) step(ctx context.Context) {
 	err := c.o.engine(ctx, func(e *queue.Engine, enow time.Time) ([]queue.Decision, error) {
 		var ds []queue.Decision
 		free := c.freeAgents(e)
+		// answers go to the agent who has waited longest since their last campaign call
+		pooled := slices.Clone(free)
+		slices.SortStableFunc(pooled, func(a, b queue.AgentID) int { return c.lastConn[string(a)].Compare(c.lastConn[string(b)]) })
 		for _, l := range c.waiting {
-			if len(free) == 0 {
+			if len(pooled) == 0 {
 				break
 			}
 			if l.over || now.After(l.deadline) {
 				continue // gone, or the safe-harbour message goes out instead
 			}
-			ag := free[0]
-			free = free[1:]
+			ag := pooled[0]
+			pooled = pooled[1:]
+			free = slices.DeleteFunc(free, func(x queue.AgentID) bool { return x == ag })
 			out, err := e.DialerReserve(now, queue.CallID(l.callID), ag)
 			if err != nil {
 				c.log.Warn().Err(err).Str("agent", string(ag)).Msg("reserving an agent for an answer")
@@ -852,6 +858,7 @@ func (c *campaignActor) answered(ctx context.Context, m lineAnswered) {
 // connect: the engine has l.agent Talking on the call; tell the dialer and the call.
 func (c *campaignActor) connect(ctx context.Context, now time.Time, l *campLine) {
 	c.holding[l.agent] = l
+	c.lastConn[l.agent] = now
 	if l.manual {
 		l.connected = true
 		c.record(c.lineRecord(l, AttemptConnected))
