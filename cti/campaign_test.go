@@ -990,3 +990,83 @@ func TestCampaignBadInput(t *testing.T) {
 		t.Errorf("unknown campaign: %v", err)
 	}
 }
+
+// Pause places no new line while calls in progress go on; stop ends the campaign
+// once the lines still ringing have ended (never leaving a contact in Stasis).
+func TestCampaignPauseResumeStopWithLiveLines(t *testing.T) {
+	w := newCampWorld(t, "l1", "anna")
+	ctx := w.ctx
+	w.contacts.Set("l1", []cti.CampaignContact{
+		{ID: "talk", Numbers: []string{"+442079465001"}, Zone: "Europe/London"},
+		{ID: "ring", Numbers: []string{"+5550002"}, Zone: "Europe/London"}, // never answers
+	})
+	w.addCampaign(t, cti.CampaignConfig{Name: "Lifecycle", Endpoint: "Local/{digits}@callers", Tick: 50 * time.Millisecond,
+		Dialer: dialer.Config{ID: "l1", Mode: dialer.Progressive}})
+	stats := func() cti.CampaignStats {
+		t.Helper()
+		if err := w.orch.StepCampaign(ctx, "l1"); err != nil && !strings.Contains(err.Error(), "ended") {
+			t.Fatal(err)
+		}
+		st, err := w.orch.CampaignStats(ctx, "l1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	if err := w.orch.CampaignStart(ctx, "l1"); err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	w.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { id, _ = e["call_id"].(string); return true })
+	if err := w.orch.CampaignPause(ctx, "l1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.orch.Hangup(ctx, "anna", id); err != nil { // the call went on while paused
+		t.Fatal(err)
+	}
+	if err := w.orch.WrapUpDone(ctx, "anna", cti.WrapUpResult{CallID: id, Disposition: "sale"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		w.clock.Advance(time.Second)
+		if st := stats(); st.Dials != 1 || st.State != "paused" {
+			t.Fatalf("paused campaign: %+v", st)
+		}
+	}
+	if err := w.orch.CampaignStart(ctx, "l1"); err != nil { // resume
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); stats().Ringing != 1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no line after resume: %+v", stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := w.orch.CampaignStop(ctx, "l1"); err != nil {
+		t.Fatal(err)
+	}
+	if st := stats(); st.State != "stopped" || st.Ringing != 1 {
+		t.Fatalf("stopped with a line ringing: %+v", st)
+	}
+	st := stats()
+	for deadline := time.Now().Add(10 * time.Second); st.Ringing != 0 || st.LinesInUse != 0; {
+		w.clock.Advance(time.Second) // up to the ring timeout: ctid hangs the line up
+		st = stats()
+		if time.Now().After(deadline) {
+			t.Fatalf("the ringing line never ended: %+v", st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st.State != "stopped" || st.Dials != 2 {
+		t.Fatalf("after stop: %+v", st)
+	}
+	if s, n, err := w.orch.CampaignContactState(ctx, "l1", "ring"); err != nil || s != "scheduled" || n != 1 {
+		t.Fatalf("ringing contact after stop: %s %d %v", s, n, err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); slices.ContainsFunc(w.emu.ChannelIDs(), func(c string) bool { return strings.HasPrefix(c, "l1-") }); {
+		if time.Now().After(deadline) {
+			t.Fatalf("campaign channels left: %v", w.emu.ChannelIDs())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
