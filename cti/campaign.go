@@ -50,6 +50,9 @@ type CampaignConfig struct {
 	// but Final; default 10 min; negative: never), so the agent is dialled for again.
 	DispositionTimeout time.Duration
 	Script             string // shown in the screen-pop
+	// Teams are the supervisor teams that run the campaign (campaign.* commands);
+	// empty: any supervisor. Admins always may.
+	Teams []string
 }
 
 // WithDefaults returns c with zero fields defaulted (the dialer's too).
@@ -1257,4 +1260,13 @@ func (c *campaignActor) release(ctx context.Context, callID string) {
 	}); err != nil {
 		c.log.Warn().Err(err).Str("call_id", callID).Msg("releasing the reserved agent")
 	}
+}
+
+// CampaignTeams returns the supervisor teams that run a campaign (nil: any).
+func (o *Orchestrator) CampaignTeams(id string) ([]string, error) {
+	c, err := o.camps.get(id)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(c.cfg.Teams), nil
 }

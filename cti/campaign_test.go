@@ -602,7 +602,7 @@ func TestCampaignCommandsAndManualDialDNC(t *testing.T) {
 	// A Tokyo contact: closed at the test's clock, so the campaign stays running idle.
 	w.contacts.Set("m1", []cti.CampaignContact{{ID: "tyo", Numbers: []string{"+81355550100"}, Zone: "Asia/Tokyo"}})
 	w.addCampaign(t, cti.CampaignConfig{
-		Name: "Manual", Endpoint: "Local/{digits}@callers", Tick: 50 * time.Millisecond,
+		Name: "Manual", Endpoint: "Local/{digits}@callers", Tick: 50 * time.Millisecond, Teams: []string{"sales"},
 		Dialer: dialer.Config{ID: "m1", Mode: dialer.Progressive, IsDNC: func(n string) bool { return n == dnc }},
 	})
 	d, err := cti.NewDesk(cti.DeskParams{Orchestrator: w.orch, Log: zerolog.Nop()})
@@ -610,6 +610,10 @@ func TestCampaignCommandsAndManualDialDNC(t *testing.T) {
 		t.Fatal(err)
 	}
 	sam := desktop.Principal{User: "sam", Role: desktop.RoleSupervisor, Teams: []string{"sales"}}
+	sue := desktop.Principal{User: "sue", Role: desktop.RoleSupervisor, Teams: []string{"support"}}
+	if _, code := deskCmd(t, w.ctx, d, sue, `{"id":"0","cmd":"campaign.start","campaign_id":"m1"}`); code != "forbidden" {
+		t.Fatalf("a supervisor of another team starting the campaign: %q", code)
+	}
 	anna := desktop.Principal{User: "anna", Role: desktop.RoleAgent}
 	ctx := w.ctx
 	for _, step := range []struct{ cmd, code, state string }{

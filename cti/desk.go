@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -184,6 +185,10 @@ func (d *Desk) HandleCommand(ctx context.Context, p desktop.Principal, c desktop
 		return desktop.Result{"call_id": id}, nil
 	case "campaign.start", "campaign.pause", "campaign.stop":
 		id := c.String("campaign_id")
+		if err = d.mayRunCampaign(p, id); err != nil {
+			d.record(p, c.Name, "", "campaign="+id, err)
+			break
+		}
 		switch c.Name {
 		case "campaign.start":
 			err = d.o.CampaignStart(ctx, id)
@@ -230,6 +235,21 @@ func (d *Desk) mayManage(ctx context.Context, p desktop.Principal, agent string)
 		return desktop.Errorf("forbidden", "agent %s is not in your teams", agent)
 	}
 	return desktop.Errorf("not_found", "no agent %s", agent)
+}
+
+// mayRunCampaign allows an admin every campaign and a supervisor the campaigns of
+// their teams (a campaign with no teams: any supervisor).
+func (d *Desk) mayRunCampaign(p desktop.Principal, id string) error {
+	teams, err := d.o.CampaignTeams(id)
+	if err != nil || p.Role >= desktop.RoleAdmin || len(teams) == 0 {
+		return err
+	}
+	for _, t := range teams {
+		if slices.Contains(p.Teams, t) {
+			return nil
+		}
+	}
+	return desktop.Errorf("forbidden", "campaign %s is not run by your teams", id)
 }
 
 // record writes a supervisor action to the audit log, whether it succeeded or not.
