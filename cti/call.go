@@ -159,6 +159,8 @@ type callActor struct {
 	extLeg     string     // outside number's leg after a transfer to a number
 	extUp      bool
 
+	camp *campCall // outbound campaign line (campaign_flow.go); nil for other calls
+
 	supervisors    []*monitor
 	monitors       int
 	connectedAgent atomic.Value // string: the agent talking (read by Supervise)
@@ -211,9 +213,12 @@ func (a *callActor) opCtx(ctx context.Context) (context.Context, context.CancelF
 func (a *callActor) run(ctx context.Context) {
 	defer close(a.done)
 	defer a.o.forget(a)
-	if a.callback != "" {
+	switch {
+	case a.camp != nil:
+		a.dialCampaign(ctx)
+	case a.callback != "":
 		a.dialBack(ctx)
-	} else {
+	default:
 		a.start(ctx)
 	}
 	for a.state != stateEnded {
@@ -296,6 +301,8 @@ func (a *callActor) handle(ctx context.Context, m any) {
 		a.onCRM(m)
 	case announceMsg:
 		a.announce(ctx, announcementMedia(m.position, m.ewt))
+	case campaignMsg:
+		a.onCampaignMsg(ctx, m)
 	case offerCallbackMsg:
 		if a.o.cfg.CallbackEndpoint != "" {
 			a.announce(ctx, []string{a.o.cfg.CallbackPrompt})
@@ -349,6 +356,9 @@ func (a *callActor) screenPop(deadline time.Time) map[string]any {
 }
 
 func (a *callActor) onEvent(ctx context.Context, ev telephony.Event) {
+	if a.camp != nil && a.campaignEvent(ctx, ev) {
+		return
+	}
 	switch e := ev.ARI.(type) {
 	case *ari.StasisStart:
 		if a.onSupervisionEvent(ctx, e) || a.onExternalEvent(ctx, e.Channel.ID, true, false) {
@@ -495,7 +505,7 @@ func (a *callActor) connect(ctx context.Context, agent string) error {
 		a.announcing = ""
 	}
 	a.agent = agent
-	if a.callback == "" {
+	if a.callback == "" && a.camp == nil {
 		a.segment(store.SegQueued, "", a.arrived, a.o.now())
 	}
 	a.setState(stateConnecting)
@@ -560,7 +570,7 @@ func (a *callActor) agentLegUp(ctx context.Context) {
 	a.connectedAgent.Store(a.agent)
 	a.talkStart, a.answered = a.o.now(), true
 	a.o.record(func(r Records) error {
-		return r.SaveInteraction(store.Interaction{ID: a.id, Direction: store.Inbound, Created: a.arrived, Answered: a.talkStart})
+		return r.SaveInteraction(store.Interaction{ID: a.id, Direction: a.direction(), Created: a.arrived, Answered: a.talkStart})
 	})
 	a.o.publish(a.agent, "call.connected", map[string]any{"call_id": a.id, "agent": a.agent, "bridge_id": a.bridge})
 }
@@ -729,7 +739,7 @@ func (a *callActor) finish(ctx context.Context, cause string) {
 	}
 	if !a.talkStart.IsZero() {
 		a.segment(store.SegTalking, a.agent, a.talkStart, now)
-	} else if a.callback == "" && (a.state == stateQueued || a.state == stateOffered || a.state == stateArriving) {
+	} else if a.callback == "" && a.camp == nil && (a.state == stateQueued || a.state == stateOffered || a.state == stateArriving) {
 		a.segment(store.SegQueued, "", a.arrived, now)
 	}
 	outcome := "abandoned"
@@ -745,6 +755,9 @@ func (a *callActor) finish(ctx context.Context, cause string) {
 		return r.CloseInteraction(store.InteractionClose{ID: a.id, Ended: now, Outcome: outcome, Cause: cause})
 	})
 	a.setState(stateEnded)
+	if a.camp != nil {
+		a.camp.c.box.send(lineEnded{callID: a.id, connected: a.answered})
+	}
 	a.log.Info().Str("cause", cause).Str("outcome", outcome).Msg("call finished")
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,8 +126,14 @@ func (d *Desk) HandleCommand(ctx context.Context, p desktop.Principal, c desktop
 		err = d.o.Hangup(ctx, agent, call)
 	case "wrapup.done":
 		var a desktop.WrapupArgs
+		var shared struct {
+			CallbackShared bool `json:"callback_shared"` // a campaign callback any agent may take
+		}
 		if err = c.Decode(&a); err == nil {
-			err = d.o.WrapUpDone(ctx, agent, WrapUpResult{CallID: a.CallID, Disposition: a.Disposition, Notes: a.Notes})
+			if err = c.Decode(&shared); err == nil {
+				err = d.o.WrapUpDone(ctx, agent, WrapUpResult{CallID: a.CallID, Disposition: a.Disposition, Notes: a.Notes,
+					CallbackAt: a.CallbackAt, CallbackShared: shared.CallbackShared})
+			}
 		}
 	case "call.transfer":
 		var a desktop.TransferArgs
@@ -166,6 +173,31 @@ func (d *Desk) HandleCommand(ctx context.Context, p desktop.Principal, c desktop
 			err = d.setState(ctx, a)
 		}
 		d.record(p, c.Name, a.Agent, fmt.Sprintf("state=%s reason=%q", a.State, a.Reason), err)
+	case "call.dial":
+		var a desktop.DialArgs
+		if err = c.Decode(&a); err != nil {
+			break
+		}
+		id, derr := d.o.ManualDial(ctx, agent, a.Number, a.CampaignID)
+		if derr != nil {
+			return nil, d.apiError(derr)
+		}
+		return desktop.Result{"call_id": id}, nil
+	case "campaign.start", "campaign.pause", "campaign.stop":
+		id := c.String("campaign_id")
+		if err = d.mayRunCampaign(p, id); err != nil {
+			d.record(p, c.Name, "", "campaign="+id, err)
+			break
+		}
+		switch c.Name {
+		case "campaign.start":
+			err = d.o.CampaignStart(ctx, id)
+		case "campaign.pause":
+			err = d.o.CampaignPause(ctx, id)
+		default:
+			err = d.o.CampaignStop(ctx, id)
+		}
+		d.record(p, c.Name, "", "campaign="+id, err)
 	case "rtc.offer":
 		return d.rtcOffer(ctx, agent, c.String("sdp"))
 	case "rtc.candidate":
@@ -203,6 +235,21 @@ func (d *Desk) mayManage(ctx context.Context, p desktop.Principal, agent string)
 		return desktop.Errorf("forbidden", "agent %s is not in your teams", agent)
 	}
 	return desktop.Errorf("not_found", "no agent %s", agent)
+}
+
+// mayRunCampaign allows an admin every campaign and a supervisor the campaigns of
+// their teams (a campaign with no teams: any supervisor).
+func (d *Desk) mayRunCampaign(p desktop.Principal, id string) error {
+	teams, err := d.o.CampaignTeams(id)
+	if err != nil || p.Role >= desktop.RoleAdmin || len(teams) == 0 {
+		return err
+	}
+	for _, t := range teams {
+		if slices.Contains(p.Teams, t) {
+			return nil
+		}
+	}
+	return desktop.Errorf("forbidden", "campaign %s is not run by your teams", id)
 }
 
 // record writes a supervisor action to the audit log, whether it succeeded or not.
@@ -310,7 +357,15 @@ func (d *Desk) apiError(err error) error {
 	switch {
 	case errors.As(err, &de):
 		return de
-	case errors.Is(err, ErrUnknownCall), errors.Is(err, queue.ErrUnknownCall),
+	case errors.Is(err, ErrDoNotCall):
+		return desktop.Errorf("forbidden", "%v", err)
+	case errors.Is(err, ErrBadDisposition):
+		return desktop.Errorf("invalid_argument", "%v", err)
+	case errors.Is(err, errCampaignGone):
+		return desktop.Errorf("invalid_state", "the campaign has ended")
+	case errors.Is(err, ErrNoAgents):
+		return desktop.Errorf("invalid_state", "%v", err)
+	case errors.Is(err, ErrUnknownCampaign), errors.Is(err, ErrUnknownCall), errors.Is(err, queue.ErrUnknownCall),
 		errors.Is(err, queue.ErrUnknownAgent), errors.Is(err, queue.ErrUnknownQueue):
 		return desktop.Errorf("not_found", "%v", err)
 	case errors.Is(err, ErrNotYourCall), errors.Is(err, queue.ErrNotOffered):

@@ -40,6 +40,10 @@ type Params struct {
 	// Records stores interactions and their segments; nil keeps no records.
 	Records Records
 	Now     func() time.Time
+	// Contacts and Attempts serve outbound campaigns (campaign.go); nil Contacts:
+	// campaigns cannot start, nil Attempts: no attempt history is kept.
+	Contacts ContactSource
+	Attempts AttemptSink
 }
 
 // Orchestrator turns ARI events and agent commands into queue decisions and ARI
@@ -66,6 +70,10 @@ type Orchestrator struct {
 	wrapups   map[string]wrapup     // agent -> the wrap-up in progress
 	callbacks map[string]int        // call id -> callback attempts dialled
 	runCtx    context.Context       // set by Run, for actors started by decisions
+
+	camps    *campaignSet
+	contacts ContactSource
+	attempts AttemptSink
 }
 
 // wrapup is an agent's after-call work for one call.
@@ -94,6 +102,7 @@ func New(p Params) (*Orchestrator, error) {
 		http:      &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16}},
 		kick:      make(chan struct{}, 1),
 		wbReq:     make(chan wbRequest),
+		camps:     newCampaignSet(), contacts: p.Contacts, attempts: p.Attempts,
 		calls:     map[string]*callActor{},
 		byChannel: map[string]*callActor{},
 	}, nil
@@ -420,6 +429,9 @@ func (o *Orchestrator) apply(ds []queue.Decision) {
 			o.tell(d.Call, withdrawMsg{agent: string(d.Agent)})
 		case queue.DecAgentState:
 			o.publish(string(d.Agent), "agent.state", map[string]any{"agent": string(d.Agent), "state": d.State.String(), "reason": d.Reason})
+			if d.State == queue.Ready {
+				o.kickCampaigns()
+			}
 		case queue.DecWrapUpStarted:
 			callID := publicCallID(string(d.Call))
 			o.mu.Lock()
@@ -491,6 +503,9 @@ func (o *Orchestrator) AgentLogout(ctx context.Context, agent string) error {
 // Accept takes an offered call: the engine decides atomically (first accept wins
 // for ring-all), then the call's actor connects the agent's device.
 func (o *Orchestrator) Accept(ctx context.Context, agent, callID string) error {
+	if ok, err := o.campaignPreview(ctx, agent, callID, true); ok {
+		return err // a campaign preview: accept = dial
+	}
 	a, err := o.call(callID)
 	if err != nil {
 		return err
@@ -505,6 +520,9 @@ func (o *Orchestrator) Accept(ctx context.Context, agent, callID string) error {
 
 // Reject declines an offered call; the engine re-offers it.
 func (o *Orchestrator) Reject(ctx context.Context, agent, callID string) error {
+	if ok, err := o.campaignPreview(ctx, agent, callID, false); ok {
+		return err // a campaign preview: reject = skip
+	}
 	if _, err := o.call(callID); err != nil {
 		return err
 	}
@@ -555,6 +573,9 @@ func (o *Orchestrator) WrapUpDone(ctx context.Context, agent string, r WrapUpRes
 	if ok && r.CallID != w.callID {
 		return fmt.Errorf("%w: %s is wrapping up %s, not %s", ErrNotYourCall, agent, w.callID, r.CallID)
 	}
+	if err := o.campaignDisposition(ctx, agent, r); err != nil {
+		return err
+	}
 	if o.records != nil && r.CallID != "" {
 		if err := o.records.SaveDurable(ctx, store.InteractionClose{ID: r.CallID, Disposition: r.Disposition, Notes: r.Notes}); err != nil {
 			return fmt.Errorf("saving the disposition: %w", err)
@@ -583,6 +604,10 @@ type WrapUpResult struct {
 	CallID      string
 	Disposition string
 	Notes       string
+	// CallbackAt schedules a campaign callback (a callback disposition), personal to
+	// the agent unless CallbackShared.
+	CallbackAt     *time.Time
+	CallbackShared bool
 }
 
 // record runs a queued store write; a refused write (backlog full, store closed) is
