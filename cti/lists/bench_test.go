@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,6 +45,7 @@ func BenchmarkImport1M(b *testing.B) {
 	defer cancel()
 	b.ReportAllocs()
 	var peak uint64
+	cpu0 := cpuTime()
 	for i := 0; b.Loop(); i++ {
 		progress := func(Progress) {
 			var ms runtime.MemStats
@@ -62,5 +64,15 @@ func BenchmarkImport1M(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	// CPU time (user+system, all goroutines) per row: comparable across loaded machines.
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(rows*b.N), "cpu-µs/row")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

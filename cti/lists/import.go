@@ -630,7 +630,7 @@ func (p *parser) fatal(err error, g *guard, cr *csv.Reader) error {
 	if errors.As(err, &pe) {
 		return fmt.Errorf("%w: line %d, column %d: %v (a quoted field must end with a quote; quotes inside are doubled)", ErrSyntax, pe.StartLine, pe.Column, pe.Err)
 	}
-	return fmt.Errorf("%w: near line %d: %v", ErrRead, g.line, err)
+	return fmt.Errorf("%w: near line %d: %w", ErrRead, g.line, err)
 }
 
 // guard sits under the CSV reader: it strips a UTF-8 byte-order mark, refuses UTF-16

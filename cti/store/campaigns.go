@@ -420,7 +420,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), rec.ID, rec.ListID, rec.FileName, rec.Mode, r
 		return nil, err
 	}
 	for _, iid := range dead {
-		if err := s.deleteImportRows(ctx, iid); err != nil {
+		if err := s.deleteImportRows(ctx, rec.ListID, iid); err != nil {
 			return nil, errors.Join(err, s.failImport(ctx, rec.ID, "could not clean a failed import", ImportCounts{}))
 		}
 	}
@@ -428,9 +428,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), rec.ID, rec.ListID, rec.FileName, rec.Mode, r
 }
 
 // deleteImportRows removes an import's contacts (and their numbers) in short transactions.
-func (s *Store) deleteImportRows(ctx context.Context, importID string) error {
+func (s *Store) deleteImportRows(ctx context.Context, listID, importID string) error {
 	for {
-		res, err := s.db.ExecContext(ctx, s.d.q(`DELETE FROM contacts WHERE id IN (SELECT id FROM contacts WHERE import_id = ? LIMIT 5000)`), importID)
+		res, err := s.db.ExecContext(ctx, s.d.q(`DELETE FROM contacts WHERE id IN (SELECT id FROM contacts WHERE list_id = ? AND import_id = ? LIMIT 5000)`), listID, importID)
 		if err != nil {
 			return fmt.Errorf("store: removing rows of import %s: %w", importID, err)
 		}
@@ -607,7 +607,7 @@ func (im *Import) Finish(ctx context.Context, n ImportCounts) (ListImport, error
 func (im *Import) Abort(ctx context.Context, reason string, n ImportCounts) (ListImport, error) {
 	err := im.s.failImport(ctx, im.rec.ID, reason, n)
 	if err == nil {
-		err = im.s.deleteImportRows(ctx, im.rec.ID)
+		err = im.s.deleteImportRows(ctx, im.rec.ListID, im.rec.ID)
 	}
 	im.rec.Status, im.rec.Error = ImportFailed, reason
 	im.rec.Rows, im.rec.Rejected, im.rec.Duplicates = n.Rows, n.Rejected, n.Duplicates

@@ -54,8 +54,8 @@ CREATE TABLE contacts (
     fields      TEXT NOT NULL DEFAULT '{}',
     created_at  BIGINT NOT NULL
 );
+-- (list_id, import_id, line) also serves deleting an import's rows.
 CREATE INDEX contacts_list_order ON contacts (list_id, import_id, line);
-CREATE INDEX contacts_import ON contacts (import_id);
 
 CREATE TABLE contact_numbers (
     contact_id TEXT NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
