@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ctid/ctid/cti"
+	"github.com/ctid/ctid/cti/campaigns"
 	"github.com/ctid/ctid/cti/desktop"
 	"github.com/ctid/ctid/cti/store"
 	"github.com/ctid/ctid/queue"
@@ -158,6 +159,18 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 	}()
 	if err := orch.RegisterREST(api); err != nil {
 		return fmt.Errorf("desktop routes: %w", err)
+	}
+	dnc, err := campaigns.LoadDNC(ctx, st)
+	if err != nil {
+		return err
+	}
+	campaignAPI, err := campaigns.NewAPI(campaigns.Params{Store: st, DNC: dnc, Audit: st.Audit,
+		Log: log.With().Str("component", "campaigns").Logger()})
+	if err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+	if err := campaignAPI.Register(api); err != nil {
+		return fmt.Errorf("campaign routes: %w", err)
 	}
 	orch.SetNotifier(api)
 	desk.SetNotifier(api)
