@@ -476,11 +476,12 @@ type normaliser struct {
 	phones []int
 	region string
 	zones  *zones
+	valid  validator
 	pn     phonenumbers.PhoneNumber
 }
 
 func (p *parser) normaliser() *normaliser {
-	return &normaliser{phones: p.phones, region: p.region, zones: newZones()}
+	return &normaliser{phones: p.phones, region: p.region, zones: newZones(), valid: validator{}}
 }
 
 func (nz *normaliser) row(rec []string) []norm {
@@ -497,9 +498,7 @@ func (nz *normaliser) row(rec []string) []norm {
 			out[j].reason = fmt.Sprintf("%q is not a phone number (%v)", raw, err)
 			continue
 		}
-		// Most numbers belong to the default region: checking that region first saves
-		// libphonenumber's search over every region of the country code.
-		if !phonenumbers.IsValidNumberForRegion(&nz.pn, nz.region) && !phonenumbers.IsValidNumber(&nz.pn) {
+		if !nz.valid.valid(&nz.pn, nz.region) {
 			out[j].reason = fmt.Sprintf("%q is not a valid phone number (default region %s)", raw, nz.region)
 			continue
 		}
