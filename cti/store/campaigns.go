@@ -43,7 +43,7 @@ const (
 
 // StaleImport is how long a running import may go without writing before the next
 // import into its list declares it dead (failed) and removes its rows.
-const StaleImport = 10 * time.Minute
+const StaleImport = 2 * time.Minute
 
 // Campaign is a stored campaign: its definition (JSON, owned by the caller) and
 // lifecycle state (queue/dialer State's String() form).
