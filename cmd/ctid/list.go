@@ -68,7 +68,11 @@ skipped. Without --partial one rejected row and nothing is kept. Mapping keys: p
 			if err != nil {
 				return err
 			}
-			defer closeIn()
+			defer func() {
+				if cerr := closeIn(); cerr != nil {
+					fmt.Fprintln(stderr, "ctid: closing the input:", cerr)
+				}
+			}()
 			bar := newProgressBar(stderr, size)
 			spec := store.ImportSpec{CampaignID: campaign, ListName: listName, FileName: name, By: cliUser()}
 			rep, err := lists.Import(ctx, st, spec, in, cfg, m, bar.update)
@@ -126,9 +130,9 @@ func importConfig(ctx context.Context, st *store.Store, campaign, region, delimi
 	return cfg, nil
 }
 
-func openInput(path string, stdin io.Reader) (io.Reader, int64, string, func(), error) {
+func openInput(path string, stdin io.Reader) (io.Reader, int64, string, func() error, error) {
 	if path == "-" {
-		return stdin, 0, "stdin", func() {}, nil
+		return stdin, 0, "stdin", func() error { return nil }, nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -138,7 +142,7 @@ func openInput(path string, stdin io.Reader) (io.Reader, int64, string, func(), 
 	if fi, err := f.Stat(); err == nil {
 		size = fi.Size()
 	}
-	return f, size, filepath.Base(path), func() { _ = f.Close() }, nil //nolint:errcheck // read-only file
+	return f, size, filepath.Base(path), f.Close, nil
 }
 
 func cliUser() string {

@@ -126,6 +126,15 @@ func (a *API) Register(api *desktop.Server) error {
 	return nil
 }
 
+// principal is the authenticated caller (every route here requires a role).
+func principal(w http.ResponseWriter, r *http.Request) (desktop.Principal, bool) {
+	p, ok := desktop.PrincipalFrom(r.Context())
+	if !ok {
+		desktop.WriteError(w, desktop.Errorf(desktop.CodeUnauthenticated, "not logged in"))
+	}
+	return p, ok
+}
+
 func shortCtx(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), 10*time.Second)
 }
@@ -203,9 +212,12 @@ func (a *API) readDef(w http.ResponseWriter, r *http.Request) (Definition, bool)
 }
 
 func (a *API) create(w http.ResponseWriter, r *http.Request) {
-	p, _ := desktop.PrincipalFrom(r.Context())
-	d, ok := a.readDef(w, r)
+	p, ok := principal(w, r)
 	if !ok {
+		return
+	}
+	d, valid := a.readDef(w, r)
+	if !valid {
 		return
 	}
 	body, err := json.Marshal(d)
@@ -256,7 +268,10 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 var editable = []string{dialer.Draft.String(), dialer.Paused.String()}
 
 func (a *API) update(w http.ResponseWriter, r *http.Request) {
-	p, _ := desktop.PrincipalFrom(r.Context())
+	p, ok := principal(w, r)
+	if !ok {
+		return
+	}
 	id := r.PathValue("id")
 	var d Definition
 	if err := desktop.DecodeJSON(r, 1<<20, &d); err != nil {
@@ -295,7 +310,10 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) remove(w http.ResponseWriter, r *http.Request) {
-	p, _ := desktop.PrincipalFrom(r.Context())
+	p, ok := principal(w, r)
+	if !ok {
+		return
+	}
 	id := r.PathValue("id")
 	ctx, cancel := shortCtx(r)
 	defer cancel()
@@ -424,7 +442,10 @@ func importConfig(q map[string][]string, def Definition) (lists.Config, lists.Ma
 }
 
 func (a *API) upload(w http.ResponseWriter, r *http.Request) {
-	p, _ := desktop.PrincipalFrom(r.Context())
+	p, ok := principal(w, r)
+	if !ok {
+		return
+	}
 	id := r.PathValue("id")
 	sctx, scancel := shortCtx(r)
 	c, err := a.p.Store.Campaign(sctx, id)
@@ -575,14 +596,21 @@ type dncAddBody struct {
 // (text/csv; the column named like a phone, else the first) with ?campaign_id=,
 // ?region=, ?reason=. All numbers are checked first: one bad number and none is added.
 func (a *API) dncAdd(w http.ResponseWriter, r *http.Request) {
-	p, _ := desktop.PrincipalFrom(r.Context())
+	p, ok := principal(w, r)
+	if !ok {
+		return
+	}
 	var (
 		body   dncAddBody
 		raws   []string
 		lines  []int
 		source = store.DNCSourceAPI
 	)
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		desktop.WriteError(w, desktop.Errorf(desktop.CodeInvalidArgument, "Content-Type must be application/json, text/csv or multipart/form-data"))
+		return
+	}
 	if mt == "application/json" {
 		if err := desktop.DecodeJSON(r, 1<<20, &body); err != nil {
 			desktop.WriteError(w, err)
@@ -711,7 +739,10 @@ func dncCSV(in io.Reader) ([]string, []int, error) {
 }
 
 func (a *API) dncRemove(w http.ResponseWriter, r *http.Request) {
-	p, _ := desktop.PrincipalFrom(r.Context())
+	p, ok := principal(w, r)
+	if !ok {
+		return
+	}
 	q := r.URL.Query()
 	raw := q.Get("number")
 	if raw == "" {

@@ -67,7 +67,6 @@ CREATE TABLE contact_numbers (
     PRIMARY KEY (contact_id, idx)
 );
 CREATE UNIQUE INDEX contact_numbers_list_number ON contact_numbers (list_id, number);
-CREATE INDEX contact_numbers_number ON contact_numbers (number);
 
 -- scope '' is the internal (global) list; otherwise a campaign id.
 CREATE TABLE dnc (
