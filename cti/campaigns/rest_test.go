@@ -20,6 +20,7 @@ import (
 
 	"github.com/ctid/ctid/cti/desktop"
 	"github.com/ctid/ctid/cti/store"
+	"github.com/ctid/ctid/queue/dialer"
 )
 
 type nopHandler struct{}
@@ -387,4 +388,39 @@ func TestDefinitionDialerConfig(t *testing.T) {
 	require.True(t, called)
 	require.Equal(t, "PJSIP/+447400123001@trunk", d.DialString("+447400123001"))
 	require.Len(t, d.AgentIDs(), 1)
+}
+
+func TestLoadContactsIntoTheDialer(t *testing.T) {
+	h := newHarness(t)
+	code, body := h.do(t, "sam", http.MethodPost, "/api/v1/campaigns", "application/json", strings.NewReader(spring))
+	require.Equal(t, http.StatusCreated, code, body)
+	csv := "Name,Mobile,Home Phone,TZ\nAda,07400 123001,,\nAlan,+1 212 555 0100,07400 123002,\nGrace,07400 123003,,America/Chicago\n"
+	code, body = h.do(t, "sam", http.MethodPost, "/api/v1/campaigns/spring/lists", "text/csv", strings.NewReader(csv))
+	require.Equal(t, http.StatusCreated, code, body)
+
+	var d Definition
+	require.NoError(t, json.Unmarshal([]byte(spring), &d))
+	cfg, err := d.DialerConfig(h.dnc.For(d.ID))
+	require.NoError(t, err)
+	dl, err := dialer.New(cfg)
+	require.NoError(t, err)
+	batches := 0
+	require.NoError(t, LoadContacts(testCtx(t), h.st, "spring", 2, func(cs []dialer.Contact) error {
+		batches++
+		return dl.AddContacts(cs)
+	}))
+	require.Equal(t, 2, batches)
+	var all []dialer.Contact
+	require.NoError(t, LoadContacts(testCtx(t), h.st, "spring", 10, func(cs []dialer.Contact) error { all = append(all, cs...); return nil }))
+	require.Len(t, all, 3)
+	require.Equal(t, []string{"+447400123001"}, all[0].Numbers)
+	require.Equal(t, "Europe/London", all[0].Zone)
+	require.Nil(t, all[0].NumberZones)
+	require.Equal(t, []string{"+12125550100", "+447400123002"}, all[1].Numbers)
+	require.Equal(t, "America/New_York", all[1].Zone)
+	require.Equal(t, []string{"America/New_York", "Europe/London"}, all[1].NumberZones, "each number keeps its own zone")
+	require.Equal(t, "America/Chicago", all[2].Zone)
+	st, _, err := dl.ContactState(all[1].ID)
+	require.NoError(t, err)
+	require.NotEmpty(t, st)
 }
