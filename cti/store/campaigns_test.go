@@ -2,6 +2,8 @@ package store
 
 import (
 	"encoding/json"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -223,5 +225,52 @@ func TestAttemptsCallbacksLockouts(t *testing.T) {
 		lo, err = s.ActiveLockouts(ctx, t0.Add(73*time.Hour))
 		require.NoError(t, err)
 		require.Empty(t, lo)
+	})
+}
+
+// TestImportLargeChunksAndRace: full-size multi-row inserts (prepared once per import)
+// on both engines, and two imports racing for one list: exactly one runs.
+func TestImportLargeChunksAndRace(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e engine) {
+		s := mustOpen(t, e.config(t))
+		ctx := testCtx(t)
+		require.NoError(t, s.CreateCampaign(ctx, Campaign{ID: "c1", Name: "c1", State: "draft", Config: json.RawMessage(`{}`)}))
+		im, err := s.BeginImport(ctx, ImportSpec{CampaignID: "c1", ListName: "big", Mode: ImportAllOrNothing})
+		require.NoError(t, err)
+		for b := 0; b < 2; b++ {
+			cs := make([]Contact, 0, 700)
+			for i := 0; i < 700; i++ {
+				n := b*700 + i
+				cs = append(cs, importContacts(n+2, fmt.Sprintf("+4474001%05d", n), fmt.Sprintf("+4420794%05d", n)))
+			}
+			require.NoError(t, im.Add(ctx, cs))
+		}
+		_, err = im.Finish(ctx, ImportCounts{Rows: 1400, Imported: 1400})
+		require.NoError(t, err)
+		n, nums := 0, 0
+		require.NoError(t, s.EachContact(ctx, "c1", func(c Contact) error { n++; nums += len(c.Numbers); return nil }))
+		require.Equal(t, 1400, n)
+		require.Equal(t, 2800, nums)
+
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		ims := make([]*Import, 2)
+		for i := range 2 {
+			wg.Go(func() {
+				ims[i], errs[i] = s.BeginImport(ctx, ImportSpec{CampaignID: "c1", ListName: "race", Mode: ImportPartial})
+			})
+		}
+		wg.Wait()
+		ok := 0
+		for i, err := range errs {
+			if err == nil {
+				ok++
+				_, err := ims[i].Abort(ctx, "test", ImportCounts{})
+				require.NoError(t, err)
+				continue
+			}
+			require.ErrorIs(t, err, ErrConflict)
+		}
+		require.Equal(t, 1, ok, "exactly one of two racing imports runs")
 	})
 }
