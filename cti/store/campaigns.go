@@ -691,9 +691,8 @@ FROM list_imports i JOIN contact_lists l ON l.id = i.list_id WHERE l.campaign_id
 }
 
 // EachContact streams the campaign's visible contacts in dialling order (lists by
-// creation, imports by start, then file line), numbers in their order. fn must not
-// write to the store on the same goroutine while SQLite holds the read (it may queue
-// records).
+// creation, imports by start, then file line), numbers in their order. fn runs while
+// the query holds one pooled connection; an error from fn stops the stream.
 func (s *Store) EachContact(ctx context.Context, campaignID string, fn func(Contact) error) error {
 	rows, err := s.db.QueryContext(ctx, s.d.q(`SELECT c.id, c.list_id, c.line, c.external_id, c.first_name, c.last_name,
     c.zone, c.fields, n.number, n.zone, n.label
