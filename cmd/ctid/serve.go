@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -164,8 +165,10 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 	if err != nil {
 		return err
 	}
+	// calls.default_region also reads DNC numbers given without a country code.
 	campaignAPI, err := campaigns.NewAPI(campaigns.Params{Store: st, DNC: dnc, Audit: st.Audit,
-		Log: log.With().Str("component", "campaigns").Logger()})
+		Config: campaigns.Config{DefaultRegion: strings.ToUpper(fc.Calls.DefaultRegion)},
+		Log:    log.With().Str("component", "campaigns").Logger()})
 	if err != nil {
 		return fmt.Errorf("%w: %w", errConfig, err)
 	}
