@@ -220,6 +220,13 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 			errs <- fmt.Errorf("orchestrator: %w", err)
 		}
 	})
+	if fc.Store.Driver == store.DriverPostgres { // other nodes may add DNC entries
+		wg.Go(func() {
+			dnc.Run(ctx, time.Minute, func(err error) {
+				log.Error().Err(err).Msg("reloading the do-not-call lists failed; the current lists stay in force")
+			})
+		})
+	}
 	wg.Go(func() {
 		err := srv.Serve(ctx, func(a net.Addr) {
 			scheme := "http"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/ctid/ctid/cti/store"
 )
@@ -24,9 +25,19 @@ type DNCStore interface {
 // It cannot be bypassed by how a number is typed: CheckDial normalises to E.164 first,
 // and a number that does not normalise is refused rather than dialled unchecked.
 type DNC struct {
-	st   DNCStore
-	mu   sync.RWMutex
-	sets map[string]map[uint64]struct{} // scope ("" = internal list) → numbers
+	st       DNCStore
+	reloadMu sync.Mutex // one Reload at a time
+	mu       sync.RWMutex
+	sets     map[string]map[uint64]struct{} // scope ("" = internal list) → numbers
+	// While a Reload reads the store, additions are also noted here and merged into
+	// the new sets, so none is lost between the read and the swap.
+	reloading bool
+	during    []dncKey
+}
+
+type dncKey struct {
+	scope string
+	key   uint64
 }
 
 func key(e164 string) (uint64, bool) {
@@ -49,6 +60,16 @@ func LoadDNC(ctx context.Context, st DNCStore) (*DNC, error) {
 // Reload replaces the in-memory lists with the store's (e.g. periodically when
 // several ctid nodes share one PostgreSQL database).
 func (d *DNC) Reload(ctx context.Context) error {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	d.mu.Lock()
+	d.reloading, d.during = true, nil
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.reloading, d.during = false, nil
+		d.mu.Unlock()
+	}()
 	sets := map[string]map[uint64]struct{}{}
 	err := d.st.EachDNC(ctx, func(e store.DNCEntry) error {
 		k, ok := key(e.Number)
@@ -67,9 +88,39 @@ func (d *DNC) Reload(ctx context.Context) error {
 		return fmt.Errorf("loading do-not-call lists: %w", err)
 	}
 	d.mu.Lock()
+	for _, k := range d.during {
+		addKey(sets, k.scope, k.key)
+	}
 	d.sets = sets
 	d.mu.Unlock()
 	return nil
+}
+
+func addKey(sets map[string]map[uint64]struct{}, scope string, k uint64) {
+	s := sets[scope]
+	if s == nil {
+		s = map[uint64]struct{}{}
+		sets[scope] = s
+	}
+	s[k] = struct{}{}
+}
+
+// Run reloads the lists every interval until ctx ends: for several ctid nodes sharing
+// one PostgreSQL database, so an entry added on another node is in force here too.
+// A failed reload keeps the current lists and is reported to onErr.
+func (d *DNC) Run(ctx context.Context, every time.Duration, onErr func(error)) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := d.Reload(ctx); err != nil && ctx.Err() == nil && onErr != nil {
+				onErr(err)
+			}
+		}
+	}
 }
 
 // Blocked reports whether an E.164 number is on the internal list or on campaign's
@@ -128,12 +179,10 @@ func (d *DNC) Add(ctx context.Context, entries ...store.DNCEntry) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for i, e := range entries {
-		s := d.sets[e.Scope]
-		if s == nil {
-			s = map[uint64]struct{}{}
-			d.sets[e.Scope] = s
+		addKey(d.sets, e.Scope, keys[i])
+		if d.reloading {
+			d.during = append(d.during, dncKey{e.Scope, keys[i]})
 		}
-		s[keys[i]] = struct{}{}
 	}
 	return n, nil
 }

@@ -424,3 +424,55 @@ func TestLoadContactsIntoTheDialer(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, st)
 }
+
+// slowDNCStore lets an Add happen while a Reload is reading.
+type slowDNCStore struct {
+	*store.Store
+	reading chan struct{}
+	goOn    chan struct{}
+}
+
+func (s *slowDNCStore) EachDNC(ctx context.Context, fn func(store.DNCEntry) error) error {
+	err := s.Store.EachDNC(ctx, fn)
+	if s.reading != nil {
+		close(s.reading)
+		<-s.goOn
+		s.reading = nil
+	}
+	return err
+}
+
+func TestDNCReloadKeepsConcurrentAdds(t *testing.T) {
+	h := newHarness(t)
+	ss := &slowDNCStore{Store: h.st}
+	d, err := LoadDNC(testCtx(t), ss)
+	require.NoError(t, err)
+	// Another node adds a number straight to the shared store.
+	_, err = h.st.AddDNC(testCtx(t), store.DNCEntry{Number: "+447400123010", Source: store.DNCSourceAPI, AddedBy: "node2"})
+	require.NoError(t, err)
+	require.False(t, d.Blocked("", "+447400123010"))
+
+	ss.reading, ss.goOn = make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- d.Reload(testCtx(t)) }()
+	<-ss.reading // the reload has read the store; add here before it swaps
+	_, err = d.Add(testCtx(t), store.DNCEntry{Number: "+447400123011", Source: store.DNCSourceAPI, AddedBy: "sam"})
+	require.NoError(t, err)
+	close(ss.goOn)
+	require.NoError(t, <-done)
+	require.True(t, d.Blocked("", "+447400123010"), "the other node's entry is in force after the reload")
+	require.True(t, d.Blocked("", "+447400123011"), "an add during the reload is not lost")
+
+	ctx, cancel := context.WithCancel(testCtx(t))
+	stopped := make(chan struct{})
+	go func() { d.Run(ctx, 10*time.Millisecond, func(err error) { t.Error(err) }); close(stopped) }()
+	_, err = h.st.AddDNC(testCtx(t), store.DNCEntry{Number: "+447400123012", Source: store.DNCSourceAPI, AddedBy: "node2"})
+	require.NoError(t, err)
+	deadline := time.Now().Add(20 * time.Second)
+	for !d.Blocked("", "+447400123012") {
+		require.True(t, time.Now().Before(deadline), "Run never reloaded")
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-stopped
+}
