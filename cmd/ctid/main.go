@@ -72,6 +72,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "log level: trace, debug, info, warn, error")
 	root.AddCommand(newServeCmd(&g, stderr), newCheckCmd(&g, stdout, stderr), newEmulatorCmd(&g, stderr), newVersionCmd(stdout),
 		newUserCmd(&g, stdout), newSimCmd(stdout))
+	root.AddCommand(newListCmd(&g, stdout, stderr))
 	return root
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ctid/ctid/cti"
+	"github.com/ctid/ctid/cti/campaigns"
 	"github.com/ctid/ctid/cti/desktop"
 	"github.com/ctid/ctid/cti/store"
 	"github.com/ctid/ctid/queue"
@@ -163,6 +165,20 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 	if err := orch.RegisterREST(api); err != nil {
 		return fmt.Errorf("desktop routes: %w", err)
 	}
+	dnc, err := campaigns.LoadDNC(ctx, st)
+	if err != nil {
+		return err
+	}
+	// calls.default_region also reads DNC numbers given without a country code.
+	campaignAPI, err := campaigns.NewAPI(campaigns.Params{Store: st, DNC: dnc, Audit: st.Audit,
+		Config: campaigns.Config{DefaultRegion: strings.ToUpper(fc.Calls.DefaultRegion)},
+		Log:    log.With().Str("component", "campaigns").Logger()})
+	if err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+	if err := campaignAPI.Register(api); err != nil {
+		return fmt.Errorf("campaign routes: %w", err)
+	}
 	orch.SetNotifier(api)
 	desk.SetNotifier(api)
 
@@ -215,6 +231,13 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 		cancel()
 		wg.Wait()
 		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+	if fc.Store.Driver == store.DriverPostgres { // other nodes may add DNC entries
+		wg.Go(func() {
+			dnc.Run(ctx, time.Minute, func(err error) {
+				log.Error().Err(err).Msg("reloading the do-not-call lists failed; the current lists stay in force")
+			})
+		})
 	}
 	wg.Go(func() {
 		err := srv.Serve(ctx, func(a net.Addr) {

@@ -26,6 +26,12 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, rec Record) error {
 		return s.applyUser(ctx, tx, r)
 	case Callback:
 		return s.applyCallback(ctx, tx, r)
+	case CampaignAttempt:
+		return s.applyAttempt(ctx, tx, r)
+	case CampaignCallback:
+		return s.applyCampaignCallback(ctx, tx, r)
+	case Lockout:
+		return s.applyLockout(ctx, tx, r)
 	}
 	return fmt.Errorf("%w: unsupported record type %T", ErrInvalidRecord, rec)
 }
