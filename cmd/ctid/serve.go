@@ -22,6 +22,7 @@ import (
 	"github.com/ctid/ctid/cti/store"
 	"github.com/ctid/ctid/queue"
 	"github.com/ctid/ctid/softphone"
+	"github.com/ctid/ctid/softphone/console"
 	"github.com/ctid/ctid/telephony"
 	"github.com/ctid/ctid/telephony/ariemu"
 )
@@ -187,6 +188,7 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 			"store": st.Ready,
 		},
 		Mount: api.Routes,
+		Pages: console.AgentHandler(),
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", errConfig, err)

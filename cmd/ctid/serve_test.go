@@ -92,7 +92,7 @@ func TestServeOnEmbeddedEmulatorHealthReadyMetricsAndShutdown(t *testing.T) {
 	if emu == nil {
 		t.Fatal("no embedded emulator in emulator mode")
 	}
-	if code, body := get(t, base+"/"); code != 200 || !strings.Contains(body, "ctid is running") {
+	if code, body := get(t, base+"/"); code != 200 || !strings.Contains(body, "agent console") {
 		t.Fatalf("index %d %q", code, body)
 	}
 	if code, _ := get(t, base+"/nope"); code != 404 {
