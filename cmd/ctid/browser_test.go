@@ -405,4 +405,3 @@ func TestAgentConsoleInChromium(t *testing.T) {
 		t.Fatalf("the page logged errors:\n%s", c)
 	}
 }
-
