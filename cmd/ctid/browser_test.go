@@ -283,6 +283,16 @@ func TestAgentConsoleInChromium(t *testing.T) {
 	br.waitJS("the softphone connected over ICE on loopback", `window.ctidConsole.state.rtc === "connected"`)
 	br.waitJS("the state bar", `document.getElementById("agent-name").textContent === "Anna Nowak"`)
 
+	// Polish and English: the browser's language by default, switchable.
+	const switchLang = `((l) => { const s = document.getElementById("lang"); s.value = l; s.dispatchEvent(new Event("change"));
+	  return document.documentElement.lang + ":" + document.getElementById("btn-ready").textContent; })`
+	if got := eval[string](br, switchLang+`("pl")`); got != "pl:Gotowy" {
+		t.Fatalf("switching to Polish: %q", got)
+	}
+	if got := eval[string](br, switchLang+`("en")`); got != "en:Ready" {
+		t.Fatalf("switching back to English: %q", got)
+	}
+
 	// Ready.
 	br.waitJS("Ready enabled", `!document.getElementById("btn-ready").disabled`)
 	br.do("click Ready", chromedp.Click(chromedp.ID("btn-ready")))
@@ -340,6 +350,18 @@ func TestAgentConsoleInChromium(t *testing.T) {
 	ms := eval[float64](br, "window.ctidConsole.metrics.acceptToAudioMs")
 	t.Logf("accept → first inbound audio packet at the browser: %.1f ms", ms)
 
+	// Keypad: DTMF to the caller.
+	br.do("press 5 on the keypad", chromedp.Click(chromedp.CSS(`#dtmf-pad button[aria-label="DTMF 5"]`)))
+	waitFor(t, "DTMF 5 sent to the caller", func() bool { return countARI(st.emu, "POST", "/channels/{channelId}/dtmf", "dtmf", "5") == 1 })
+	// Mute with the button, unmute with Alt+M.
+	mutes, unmutes := countARI(st.emu, "POST", "/channels/{channelId}/mute", "", ""), countARI(st.emu, "DELETE", "/channels/{channelId}/mute", "", "")
+	br.do("click Mute", chromedp.Click(chromedp.ID("btn-mute")))
+	br.waitJS("muted", `document.getElementById("btn-mute").getAttribute("aria-pressed") === "true"`)
+	waitFor(t, "the agent leg muted", func() bool { return countARI(st.emu, "POST", "/channels/{channelId}/mute", "", "") == mutes+1 })
+	br.do("Alt+M", chromedp.KeyEvent("m", chromedp.KeyModifiers(chromedp.ModifierAlt)))
+	br.waitJS("unmuted", `document.getElementById("btn-mute").getAttribute("aria-pressed") === "false"`)
+	waitFor(t, "the agent leg unmuted", func() bool { return countARI(st.emu, "DELETE", "/channels/{channelId}/mute", "", "") == unmutes+1 })
+
 	// Hold: music on hold for the caller, the agent's audio stops.
 	br.do("click Hold", chromedp.Click(chromedp.ID("btn-hold")))
 	br.waitJS("held", `window.ctidConsole.state.call.phase === "held"`)
@@ -360,8 +382,8 @@ func TestAgentConsoleInChromium(t *testing.T) {
 		t.Fatalf("hold button says %q while held", txt)
 	}
 
-	// Resume: no more music, the agent's audio flows again.
-	br.do("click Resume", chromedp.Click(chromedp.ID("btn-hold")))
+	// Resume (keyboard shortcut Alt+O): no more music, the agent's audio flows again.
+	br.do("Alt+O", chromedp.KeyEvent("o", chromedp.KeyModifiers(chromedp.ModifierAlt)))
 	br.waitJS("talking again", `window.ctidConsole.state.call.phase === "talking"`)
 	waitFor(t, "music on hold stopped", func() bool {
 		ch, ok := st.emu.Channel(caller)
@@ -375,7 +397,7 @@ func TestAgentConsoleInChromium(t *testing.T) {
 	// Hang up, wrap up.
 	br.do("click Hang up", chromedp.Click(chromedp.ID("btn-hangup")))
 	br.waitJS("the wrap-up form", `!window.ctidConsole.state.call && !document.getElementById("wrapup").hidden`)
-	br.waitJS("wrap-up state", `window.ctidConsole.state.agent === "wrap_up"`)
+	br.waitJS("wrap-up state with its countdown", `window.ctidConsole.state.agent === "wrap_up" && /^\d+:\d\d$/.test(document.getElementById("wrapup-countdown").textContent)`)
 	br.do("fill the wrap-up form",
 		chromedp.SetValue(chromedp.ID("wu-disposition"), "resolved"),
 		chromedp.SendKeys(chromedp.ID("wu-notes"), "Invoice 42 explained"),
@@ -404,4 +426,16 @@ func TestAgentConsoleInChromium(t *testing.T) {
 	if c := br.console.String(); strings.Contains(c, "Content Security Policy") || strings.Contains(c, "exception") {
 		t.Fatalf("the page logged errors:\n%s", c)
 	}
+}
+
+// countARI counts the ARI requests the emulator served with method and route
+// template (and, when key is set, that query value), answered 2xx.
+func countARI(emu *ariemu.Emulator, method, path, key, value string) int {
+	n := 0
+	for _, r := range emu.Requests() {
+		if r.Method == method && r.Path == path && r.Status/100 == 2 && (key == "" || r.Query.Get(key) == value) {
+			n++
+		}
+	}
+	return n
 }

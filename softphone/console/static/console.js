@@ -717,7 +717,7 @@
     $("state-pill").className = "pill st-" + st;
     var c = S.call;
     var online = S.wsOpen;
-    $("btn-ready").disabled = !online || st === "ready" || !!(c && c.phase !== "offered");
+    $("btn-ready").disabled = !online || !(st === "not_ready" || st === "logged_out" || st === "wrap_up" || st === "wrapup");
     $("btn-not-ready").disabled = !online || (st === "not_ready" && !c);
     // Offer toast and screen-pop.
     show("offer", !!(c && c.phase === "offered"));
