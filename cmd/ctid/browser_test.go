@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -423,6 +424,45 @@ func TestAgentConsoleInChromium(t *testing.T) {
 	if resp.StatusCode != 200 || ix["disposition"] != "resolved" || ix["notes"] != "Invoice 42 explained" {
 		t.Fatalf("interaction %s: %d %v", caller, resp.StatusCode, ix)
 	}
+	// A reload (F5 during the shift) keeps the session and sets up audio again.
+	br.do("reload", chromedp.Reload())
+	br.waitJS("the desktop socket after a reload", "window.ctidConsole.state.ws")
+	br.waitJS("the softphone after a reload", `window.ctidConsole.state.rtc === "connected"`)
+	// Wrap-up done made the agent ready again; the reloaded page shows it (snapshot).
+	br.waitJS("state ready after a reload", `window.ctidConsole.state.agent === "ready" && document.getElementById("btn-ready").disabled`)
+	caller2, err := st.emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: "221234568", Dialled: "800", Args: []string{"inbound", "sales"}, Behaviour: "talk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	br.waitJS("the second offer", `!document.getElementById("offer").hidden && !document.getElementById("btn-accept").disabled`)
+	br.do("click Accept", chromedp.Click(chromedp.ID("btn-accept")))
+	base := eval[int](br, packetsReceivedJS)
+	waitFor(t, "audio of the second call in the reloaded page", func() bool { return eval[int](br, packetsReceivedJS) >= base+25 })
+	waitFor(t, "the reloaded page's microphone at the emulator", func() bool {
+		_, got := st.emu.RTPStats(caller2 + "-agent")
+		return got >= 25
+	})
+
+	// A reload in the middle of the call: the page gets the call back from the
+	// snapshot and its audio moves to the new peer connection (same RTP port).
+	br.do("reload during the call", chromedp.Reload())
+	br.waitJS("the call back after a reload", `window.ctidConsole.state.call && window.ctidConsole.state.call.phase === "talking" && window.ctidConsole.state.call.id === `+strconv.Quote(caller2))
+	br.waitJS("the softphone after a reload mid-call", `window.ctidConsole.state.rtc === "connected"`)
+	waitFor(t, "the call's audio in the reloaded page", func() bool { return eval[int](br, packetsReceivedJS) >= 25 })
+	_, before := st.emu.RTPStats(caller2 + "-agent")
+	waitFor(t, "the reloaded page's microphone reaching the caller", func() bool {
+		_, got := st.emu.RTPStats(caller2 + "-agent")
+		return got >= before+25
+	})
+	br.waitJS("Hang up enabled", `!document.getElementById("btn-hangup").disabled`)
+	br.do("click Hang up", chromedp.Click(chromedp.ID("btn-hangup")))
+	br.waitJS("the wrap-up form after the reloaded call", `!window.ctidConsole.state.call && !document.getElementById("wrapup").hidden`)
+	br.do("wrap up the second call",
+		chromedp.SetValue(chromedp.ID("wu-disposition"), "follow_up"),
+		chromedp.Click(chromedp.ID("btn-wrapup")),
+	)
+	br.waitJS("the wrap-up form closed", `document.getElementById("wrapup").hidden`)
+
 	if c := br.console.String(); strings.Contains(c, "Content Security Policy") || strings.Contains(c, "exception") {
 		t.Fatalf("the page logged errors:\n%s", c)
 	}
