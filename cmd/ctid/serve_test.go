@@ -78,8 +78,8 @@ func TestServeOnEmbeddedEmulatorHealthReadyMetricsAndShutdown(t *testing.T) {
 		base = "http://" + a.String()
 	case err := <-done:
 		t.Fatalf("serve exited: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not start")
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve did not start:\n%s", logs.String())
 	}
 	emu := <-emuc
 	spec, err := os.ReadFile("../../docs/openapi.yaml")
