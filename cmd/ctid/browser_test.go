@@ -150,10 +150,10 @@ type browser struct {
 func startBrowser(t *testing.T, ctx context.Context) *browser {
 	t.Helper()
 	exe := chromiumPath(t)
-	userData := t.TempDir() // removed after the browser has exited (cleanups run last-in first-out)
+	// No UserDataDir option: chromedp makes a fresh temporary user-data-dir and
+	// removes it once Chromium and its children have exited.
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
-		chromedp.UserDataDir(userData),
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
 		chromedp.NoFirstRun,
