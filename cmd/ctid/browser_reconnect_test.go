@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 	"github.com/coder/websocket"
 
@@ -187,4 +188,30 @@ func TestAgentConsoleReconnectsAndResumes(t *testing.T) {
 	}
 	// The call is still offered to the console that took over again.
 	br.waitJS("the offer still shown", `!document.getElementById("offer").hidden && !document.getElementById("btn-accept").disabled`)
+}
+
+// TestAgentConsoleMicrophoneDenied: with the microphone blocked the agent gets a
+// clear, lasting explanation, and the softphone still connects (receive only) so
+// the caller can be heard.
+func TestAgentConsoleMicrophoneDenied(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	st := startConsoleStack(t, ctx)
+	// Without the fake permission UI, so that the denial below applies.
+	br := startBrowser(t, ctx, chromedp.Flag("use-fake-ui-for-media-stream", false), chromedp.Flag("deny-permission-prompts", true))
+	pctx, pcancel := context.WithTimeout(br.ctx, 20*time.Second)
+	defer pcancel()
+	if _, err := chromedp.CallBrowser(pctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
+		Permission: &cdpbrowser.PermissionDescriptor{Name: "microphone"}, Setting: cdpbrowser.PermissionSettingDenied, Origin: st.base,
+	}); err != nil {
+		t.Fatalf("deny the microphone: %v", err)
+	}
+	br.do("open the console and log in", chromedp.Navigate(st.base+"/"),
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SendKeys(chromedp.ID("username"), "anna"),
+		chromedp.SendKeys(chromedp.ID("password"), consolePassword),
+		chromedp.Click(chromedp.ID("btn-login")),
+	)
+	br.waitJS("the microphone-denied notice", `(document.querySelector('[data-id="mic"]') || {textContent: ""}).textContent.includes("Microphone access was denied")`)
+	br.waitJS("receive-only audio connected", `window.ctidConsole.state.rtc === "connected"`)
 }

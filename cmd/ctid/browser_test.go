@@ -147,7 +147,7 @@ type browser struct {
 	console *syncBuffer
 }
 
-func startBrowser(t *testing.T, ctx context.Context) *browser {
+func startBrowser(t *testing.T, ctx context.Context, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	exe := chromiumPath(t)
 	// No UserDataDir option: chromedp makes a fresh temporary user-data-dir and
@@ -168,6 +168,7 @@ func startBrowser(t *testing.T, ctx context.Context) *browser {
 		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns,Translate"),
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 	)
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	b := &browser{t: t, ctx: bctx, console: &syncBuffer{}}

@@ -761,7 +761,34 @@
     // Idle hint.
     show("idle", !c && !S.wrap);
     $("idle-hint").textContent = st === "ready" ? t("idle.ready") : t("idle.notReady");
+    ring(!!(c && c.phase === "offered"));
     tick();
+  }
+
+  // ring plays the Polish ring cadence (425 Hz, 1 s on, 4 s off) on this
+  // computer's speakers while a call is offered.
+  function ring(on) {
+    if (!on) {
+      clearInterval(S.ringTimer);
+      S.ringTimer = 0;
+      if (S.ringOsc) { try { S.ringOsc.stop(); } catch (e) { /* already stopped */ } S.ringOsc = null; }
+      return;
+    }
+    if (S.ringTimer || !S.audioCtx) return;
+    var beep = function () {
+      try {
+        var ctx = S.audioCtx, o = ctx.createOscillator(), g = ctx.createGain();
+        o.frequency.value = 425;
+        g.gain.value = 0.08;
+        o.connect(g);
+        g.connect(ctx.destination);
+        o.start();
+        o.stop(ctx.currentTime + 1);
+        S.ringOsc = o;
+      } catch (e) { /* no speakers: the toast and the title still show the call */ }
+    };
+    beep();
+    S.ringTimer = setInterval(beep, 5000);
   }
 
   function tick() {
@@ -828,6 +855,8 @@
   }
 
   function unlockAudio() {
+    var AC = window.AudioContext || window.webkitAudioContext;
+    if (!S.audioCtx && AC) { try { S.audioCtx = new AC(); } catch (e) { /* no Web Audio: no ring, no meter */ } }
     var el = $("remote-audio");
     if (el.srcObject) { var p = el.play(); if (p && p.catch) p.catch(function () {}); }
     if (S.audioCtx && S.audioCtx.state === "suspended") S.audioCtx.resume().catch(function () {});
