@@ -73,13 +73,19 @@ queues:
     service_level: 20s
     script: "Thank you for calling. May I have your customer number?"
     crm_link: "https://crm.example/search?phone={caller}"
+  - id: support
+    strategy: longest-idle
+    members: [boris]
+    wrapup: 60s
 agents:
   - id: anna
     skills: "lang:pl=5"
+  - id: boris
 desktop:
   auth:
     users:
       - {username: anna, display_name: Anna Nowak, role: agent, password_hash: %q}
+      - {username: boris, display_name: Boris Kowalski, role: agent, password_hash: %q}
 softphone:
   enabled: true
   media_port_min: 46100
@@ -88,7 +94,7 @@ softphone:
   ice_network_types: [udp4]
   ice_include_loopback: true
   ice_interfaces: [lo]
-`, filepath.Join(dir, "ctid.db"), string(hash))
+`, filepath.Join(dir, "ctid.db"), string(hash), string(hash))
 	path := filepath.Join(dir, "ctid.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@
     call: null,   // {id, pop, phase: offered|connecting|talking|held|consulting, since, muted, consult}
     wrap: null,   // {callId, deadline, pop}
     lastPop: {},  // call_id -> pop, for the wrap-up form
+    consulted: {}, // call_id -> true when another agent consulted me about their caller
     pc: null, sender: null, micStream: null, micTrack: null, micId: "",
     remoteReady: false, pendingRemote: [], offerAcked: false, pendingLocal: [], makingOffer: false,
     rtcState: "new", packetsReceived: 0,
@@ -235,7 +236,7 @@
       case "call.offered":
         S.lastPop[e.call_id] = e;
         S.call = { id: e.call_id, pop: e, phase: "offered", since: Date.now(), muted: false, consult: null,
-          expiresAt: e.offer_expires_at ? Date.parse(e.offer_expires_at) : 0 };
+          consulted: (S.consulted[e.call_id] = e.direction === "consult"), expiresAt: e.offer_expires_at ? Date.parse(e.offer_expires_at) : 0 };
         document.title = "☎ " + callerLabel(e) + " — ctid";
         var f = document.activeElement;
         if (!f || f === document.body || f.tagName === "BUTTON") setTimeout(function () { $("btn-accept").focus(); }, 0);
@@ -255,6 +256,9 @@
         if (!S.call || S.call.id !== e.call_id) {
           S.call = { id: e.call_id, pop: S.lastPop[e.call_id] || null, muted: false, consult: null };
         }
+        if (e.consult) S.call.consulted = true; // another agent consults me about their caller
+        if (e.transferred_from) S.call.consulted = false; // now the caller is mine
+        S.consulted[e.call_id] = S.call.consulted;
         S.call.phase = "talking";
         S.call.since = Date.now();
         S.call.muted = false;
@@ -275,7 +279,11 @@
             S.call.phase = "consulting";
             setMicSending(true);
           } else {
+            // cancelled: back with the caller; ended (the other agent left): the
+            // caller is still on hold (call.held follows).
             S.call.consult = null;
+            S.call.phase = e.state === "cancelled" ? "talking" : "held";
+            setMicSending(e.state === "cancelled");
           }
         }
         break;
@@ -289,19 +297,30 @@
       case "call.transferred": {
         var to = e.to || {};
         notify(t("transfer.done", { target: to.agent || to.queue || to.number || "" }), { kind: "info" });
+        // My part of the call is over (a transfer to a queue sends no call.ended);
+        // the wrap-up, if any, comes with wrapup.started.
+        if (S.call && S.call.id === e.call_id) {
+          S.call = null;
+          document.title = "ctid — agent console";
+          setMicSending(false);
+        }
         break;
       }
       case "call.ended":
         if (S.call && S.call.id === e.call_id) {
-          var pop = S.call.pop;
+          var pop = S.call.pop, consulted = S.call.consulted;
           S.call = null;
           document.title = "ctid — agent console";
           notify(t("call.ended", { reason: e.reason || "" }), { kind: "info" });
-          if (!S.wrap && e.reason !== "abandoned" && e.reason !== "transferred") openWrap(e.call_id, pop, 0);
+          // The wrap-up form also opens without wrapup.started (a queue with no
+          // wrap-up time), but not for a caller who left before, went elsewhere, or
+          // was another agent's (a consultation).
+          if (!S.wrap && !consulted && e.reason !== "abandoned" && e.reason !== "transferred") openWrap(e.call_id, pop, 0);
         }
         setMicSending(false);
         break;
       case "wrapup.started":
+        if (S.consulted[e.call_id]) break; // another agent's caller: nothing to record here
         openWrap(e.call_id, S.lastPop[e.call_id] || (S.wrap && S.wrap.pop), Date.parse(e.deadline || e.until || "") || 0);
         break;
       case "rtc.answer":
@@ -922,7 +941,7 @@
     var to = {};
     to[kind] = target;
     act("call.transfer", { call_id: c.id, to: to, mode: mode }).then(function (r) {
-      if (r && mode === "attended" && S.call === c) {
+      if (r && mode === "attended" && S.call === c && !c.consult) {
         c.consult = { target: target, state: "ringing" };
         c.phase = "consulting";
         render();
