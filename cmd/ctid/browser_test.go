@@ -301,6 +301,12 @@ func TestAgentConsoleInChromium(t *testing.T) {
 		t.Fatalf("switching back to English: %q", got)
 	}
 
+	// Every form control has a label, every button a name.
+	if bad := eval[[]string](br, `[...document.querySelectorAll("input, select, textarea")].filter(e => !e.labels.length && !e.getAttribute("aria-label")).map(e => e.id)
+	  .concat([...document.querySelectorAll("button")].filter(e => !(e.getAttribute("aria-label") || e.textContent.trim())).map(e => e.id || e.outerHTML))`); len(bad) > 0 {
+		t.Fatalf("controls without a label or name: %v", bad)
+	}
+
 	// Ready.
 	br.waitJS("Ready enabled", `!document.getElementById("btn-ready").disabled`)
 	br.do("click Ready", chromedp.Click(chromedp.ID("btn-ready")))
@@ -454,6 +460,7 @@ func TestAgentConsoleInChromium(t *testing.T) {
 	// snapshot and its audio moves to the new peer connection (same RTP port).
 	br.do("reload during the call", chromedp.Reload())
 	br.waitJS("the call back after a reload", `window.ctidConsole.state.call && window.ctidConsole.state.call.phase === "talking" && window.ctidConsole.state.call.id === `+strconv.Quote(caller2))
+	br.waitJS("the screen-pop kept across the reload", `document.getElementById("pop-number").textContent === "+48221234568"`)
 	br.waitJS("the softphone after a reload mid-call", `window.ctidConsole.state.rtc === "connected"`)
 	waitFor(t, "the call's audio in the reloaded page", func() bool { return eval[int](br, packetsReceivedJS) >= 25 })
 	_, before := st.emu.RTPStats(caller2 + "-agent")

@@ -235,6 +235,7 @@
         break;
       case "call.offered":
         S.lastPop[e.call_id] = e;
+        savePops();
         S.call = { id: e.call_id, pop: e, phase: "offered", since: Date.now(), muted: false, consult: null,
           consulted: (S.consulted[e.call_id] = e.direction === "consult"), expiresAt: e.offer_expires_at ? Date.parse(e.offer_expires_at) : 0 };
         document.title = "☎ " + callerLabel(e) + " — ctid";
@@ -244,6 +245,7 @@
       case "call.updated":
         if (S.lastPop[e.call_id]) {
           Object.keys(e).forEach(function (k) { if (k !== "seq" && k !== "event") S.lastPop[e.call_id][k] = e[k]; });
+          savePops();
         }
         break;
       case "call.withdrawn":
@@ -336,6 +338,21 @@
         break;
     }
     render();
+  }
+
+  // savePops keeps the last screen-pops in this tab's sessionStorage, so that a
+  // reload in the middle of a call still shows who is on the line.
+  function savePops() {
+    var ids = Object.keys(S.lastPop);
+    while (ids.length > 5) delete S.lastPop[ids.shift()];
+    try { sessionStorage.setItem("ctid.pops", JSON.stringify(S.lastPop)); } catch (e) { /* private mode or full */ }
+  }
+
+  function loadPops() {
+    try {
+      var p = JSON.parse(sessionStorage.getItem("ctid.pops") || "{}");
+      if (p && typeof p === "object") S.lastPop = p;
+    } catch (e) { S.lastPop = {}; }
   }
 
   function setAgentState(state, reason, since) {
@@ -863,7 +880,8 @@
     closePC();
     clearInterval(S.statsTimer);
     S.token = ""; S.user = null; S.call = null; S.wrap = null; S.agentState = "logged_out";
-    try { sessionStorage.removeItem("ctid.token"); sessionStorage.removeItem("ctid.user"); } catch (e) { /* private mode */ }
+    S.lastPop = {};
+    try { ["ctid.token", "ctid.user", "ctid.pops"].forEach(function (k) { sessionStorage.removeItem(k); }); } catch (e) { /* private mode */ }
     render();
     setTimeout(function () { $("username").focus(); }, 0);
   }
@@ -973,6 +991,7 @@
       if (!r) return;
       if (S.wrap === w) S.wrap = null;
       delete S.lastPop[w.callId];
+      savePops();
       notify(args.callback_at ? t("wrapup.callbackNote", { at: new Date(args.callback_at).toLocaleString(i18n.lang) }) : t("wrapup.saved"), { kind: "info" });
       render();
     });
@@ -1052,6 +1071,7 @@
     } catch (e) { token = ""; }
     if (token) {
       S.token = token;
+      loadPops();
       api("GET", "/api/v1/me").then(function (r) {
         if (r.status === 200) startSession(token, (r.body && (r.body.user || r.body)) || user);
         else { S.token = ""; endSession(); }
