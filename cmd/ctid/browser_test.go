@@ -242,6 +242,24 @@ func (b *browser) waitJS(what, expr string) {
 	}
 }
 
+// screenshot saves a PNG of the page to bin/test-artifacts/name.
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot: %v", err)
+	}
+	dir := filepath.Join("..", "..", "bin", "test-artifacts")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
 // packetsReceived is the browser's inbound-rtp audio packet count (getStats).
 const packetsReceivedJS = `(async () => {
   const pc = window.ctidConsole.pc; if (!pc) return 0;
@@ -329,22 +347,7 @@ func TestAgentConsoleInChromium(t *testing.T) {
 		!strings.Contains(pop["script"], "customer number") || !strings.HasPrefix(pop["crm"], "https://crm.example/search?phone=") {
 		t.Fatalf("screen-pop in the DOM: %v", pop)
 	}
-	shot := func() []byte {
-		sctx, scancel := context.WithTimeout(br.ctx, 20*time.Second)
-		defer scancel()
-		png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot: %v", err)
-		}
-		return png
-	}()
-	artifacts := filepath.Join("..", "..", "bin", "test-artifacts")
-	if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(artifacts, "console-screenpop.png"), shot, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	br.screenshot("console-screenpop.png")
 
 	// Accept: audio both ways.
 	br.do("click Accept", chromedp.Click(chromedp.ID("btn-accept")))
@@ -363,6 +366,7 @@ func TestAgentConsoleInChromium(t *testing.T) {
 	br.waitJS("the accept-to-audio measurement", `window.ctidConsole.metrics.acceptToAudioMs !== null`)
 	ms := eval[float64](br, "window.ctidConsole.metrics.acceptToAudioMs")
 	t.Logf("accept → first inbound audio packet at the browser: %.1f ms", ms)
+	br.screenshot("console-call.png")
 
 	// Keypad: DTMF to the caller.
 	br.do("press 5 on the keypad", chromedp.Click(chromedp.CSS(`#dtmf-pad button[aria-label="DTMF 5"]`)))
@@ -412,6 +416,7 @@ func TestAgentConsoleInChromium(t *testing.T) {
 	br.do("click Hang up", chromedp.Click(chromedp.ID("btn-hangup")))
 	br.waitJS("the wrap-up form", `!window.ctidConsole.state.call && !document.getElementById("wrapup").hidden`)
 	br.waitJS("wrap-up state with its countdown", `window.ctidConsole.state.agent === "wrap_up" && /^\d+:\d\d$/.test(document.getElementById("wrapup-countdown").textContent)`)
+	br.screenshot("console-wrapup.png")
 	br.do("fill the wrap-up form",
 		chromedp.SetValue(chromedp.ID("wu-disposition"), "resolved"),
 		chromedp.SendKeys(chromedp.ID("wu-notes"), "Invoice 42 explained"),
