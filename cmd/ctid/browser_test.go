@@ -417,11 +417,11 @@ func TestAgentConsoleInChromium(t *testing.T) {
 	br.waitJS("the wrap-up form", `!window.ctidConsole.state.call && !document.getElementById("wrapup").hidden`)
 	br.waitJS("wrap-up state with its countdown", `window.ctidConsole.state.agent === "wrap_up" && /^\d+:\d\d$/.test(document.getElementById("wrapup-countdown").textContent)`)
 	br.screenshot("console-wrapup.png")
-	br.do("fill the wrap-up form",
-		chromedp.SetValue(chromedp.ID("wu-disposition"), "resolved"),
-		chromedp.SendKeys(chromedp.ID("wu-notes"), "Invoice 42 explained"),
-		chromedp.Click(chromedp.ID("btn-wrapup")),
-	)
+	br.do("type the notes", chromedp.SendKeys(chromedp.ID("wu-notes"), "Invoice 42 explained"))
+	// A reload during wrap-up keeps the form and the draft.
+	br.do("reload during wrap-up", chromedp.Reload())
+	br.waitJS("the wrap-up form after a reload", `!document.getElementById("wrapup").hidden && document.getElementById("wu-notes").value === "Invoice 42 explained"`)
+	br.do("pick the disposition and send", chromedp.SetValue(chromedp.ID("wu-disposition"), "resolved"), chromedp.Click(chromedp.ID("btn-wrapup")))
 	br.waitJS("the wrap-up form closed", `document.getElementById("wrapup").hidden`)
 
 	token := eval[string](br, `sessionStorage.getItem("ctid.token")`)

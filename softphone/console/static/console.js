@@ -348,11 +348,15 @@
     try { sessionStorage.setItem("ctid.pops", JSON.stringify(S.lastPop)); } catch (e) { /* private mode or full */ }
   }
 
+  // loadPops restores the screen-pops and an unfinished wrap-up after a reload.
   function loadPops() {
+    var w = null;
     try {
       var p = JSON.parse(sessionStorage.getItem("ctid.pops") || "{}");
       if (p && typeof p === "object") S.lastPop = p;
+      w = JSON.parse(sessionStorage.getItem("ctid.wrap") || "null");
     } catch (e) { S.lastPop = {}; }
+    if (w && typeof w.callId === "string" && w.callId) openWrap(w.callId, S.lastPop[w.callId] || null, w.deadline || 0);
   }
 
   function setAgentState(state, reason, since) {
@@ -364,10 +368,15 @@
   function openWrap(callId, pop, deadline) {
     var same = S.wrap && S.wrap.callId === callId;
     S.wrap = { callId: callId, pop: pop || null, deadline: deadline || (same ? S.wrap.deadline : 0) };
+    // Survives a reload: the outcome of the call is still to be recorded.
+    try { sessionStorage.setItem("ctid.wrap", JSON.stringify({ callId: callId, deadline: S.wrap.deadline })); } catch (e) { /* private mode */ }
     if (!same) {
       fillDispositions(pop);
-      $("wu-notes").value = "";
-      $("wu-callback").value = "";
+      var draft = {};
+      try { draft = JSON.parse(sessionStorage.getItem("ctid.wrap." + callId) || "{}") || {}; } catch (e) { draft = {}; }
+      $("wu-notes").value = draft.notes || "";
+      $("wu-callback").value = draft.callback || "";
+      if (draft.disposition) $("wu-disposition").value = draft.disposition;
       setTimeout(function () { if (!S.call || S.call.phase !== "offered") $("wu-disposition").focus(); }, 0);
     }
   }
@@ -881,7 +890,7 @@
     clearInterval(S.statsTimer);
     S.token = ""; S.user = null; S.call = null; S.wrap = null; S.agentState = "logged_out";
     S.lastPop = {};
-    try { ["ctid.token", "ctid.user", "ctid.pops"].forEach(function (k) { sessionStorage.removeItem(k); }); } catch (e) { /* private mode */ }
+    try { ["ctid.token", "ctid.user", "ctid.pops", "ctid.wrap"].forEach(function (k) { sessionStorage.removeItem(k); }); } catch (e) { /* private mode */ }
     render();
     setTimeout(function () { $("username").focus(); }, 0);
   }
@@ -989,12 +998,19 @@
     act("wrapup.done", args).then(function (r) {
       $("btn-wrapup").disabled = false;
       if (!r) return;
+      try { sessionStorage.removeItem("ctid.wrap." + w.callId); sessionStorage.removeItem("ctid.wrap"); } catch (e) { /* private mode */ }
       if (S.wrap === w) S.wrap = null;
       delete S.lastPop[w.callId];
       savePops();
       notify(args.callback_at ? t("wrapup.callbackNote", { at: new Date(args.callback_at).toLocaleString(i18n.lang) }) : t("wrapup.saved"), { kind: "info" });
       render();
     });
+  }
+
+  function saveWrapDraft() {
+    if (!S.wrap) return;
+    var d = { disposition: $("wu-disposition").value, notes: $("wu-notes").value, callback: $("wu-callback").value };
+    try { sessionStorage.setItem("ctid.wrap." + S.wrap.callId, JSON.stringify(d)); } catch (e) { /* private mode or full */ }
   }
 
   function switchMic() {
@@ -1059,6 +1075,11 @@
     $("btn-conference").addEventListener("click", function () { consultEnd("call.conference"); });
     $("xfer-kind").addEventListener("change", render);
     $("wrapup-form").addEventListener("submit", wrapDone);
+    // Keep the wrap-up draft in this tab, so that a reload does not lose the notes.
+    ["wu-disposition", "wu-notes", "wu-callback"].forEach(function (id) {
+      $(id).addEventListener("input", saveWrapDraft);
+      $(id).addEventListener("change", saveWrapDraft);
+    });
     $("mic").addEventListener("change", switchMic);
     $("dial-form").addEventListener("submit", function (e) { e.preventDefault(); });
     document.addEventListener("keydown", onKey);
