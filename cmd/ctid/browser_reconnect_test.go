@@ -188,6 +188,27 @@ func TestAgentConsoleReconnectsAndResumes(t *testing.T) {
 	}
 	// The call is still offered to the console that took over again.
 	br.waitJS("the offer still shown", `!document.getElementById("offer").hidden && !document.getElementById("btn-accept").disabled`)
+
+	// The session is revoked while the console is away: back at the sign-in form
+	// with an explanation, not an endless reconnect.
+	px.pause(true)
+	px.cut()
+	br.waitJS("the connection-lost notice", `!window.ctidConsole.state.ws`)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, st.base+"/api/v1/logout", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	px.pause(false)
+	br.waitJS("the sign-in form with the session-ended notice", `!document.getElementById("login").hidden && document.getElementById("errors").textContent.includes("Your session has ended")`)
 }
 
 // TestAgentConsoleMicrophoneDenied: with the microphone blocked the agent gets a

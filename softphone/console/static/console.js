@@ -108,6 +108,8 @@
       if (Object.prototype.hasOwnProperty.call(m, "ok") && Object.prototype.hasOwnProperty.call(m, "id")) { onReply(m); return; }
       if (typeof m.event === "string") onFrame(m);
     };
+    var opened = false;
+    ws.addEventListener("open", function () { opened = true; });
     ws.onclose = function (ev) {
       if (S.ws !== ws) return;
       S.ws = null;
@@ -118,6 +120,11 @@
       if (ev.code === 4002) { expired(); return; }
       scheduleReconnect();
       render();
+      if (!opened) {
+        // Refused before opening: a token ctid no longer knows (it restarted, or
+        // the session was revoked) means signing in again, not retrying forever.
+        api("GET", "/api/v1/me").then(function (r) { if (r.status === 401 && S.token) expired(); }, function () { /* ctid unreachable: keep retrying */ });
+      }
     };
   }
 
@@ -223,10 +230,13 @@
         var a = e.agent;
         if (a) {
           setAgentState(a.state, a.reason, a.since);
-          if (a.call_id && !S.call && (a.state === "talking" || a.state === "on_hold" || a.state === "busy")) {
-            S.call = { id: a.call_id, pop: S.lastPop[a.call_id] || null, phase: a.state === "on_hold" ? "held" : "talking", since: Date.now(), muted: false };
+          // The snapshot names the engine's call (a consultation's has a suffix).
+          var id = (a.call_id || "").replace(/-consult-\d+$/, "");
+          var phase = { reserved: "offered", offered: "offered", talking: "talking", busy: "talking", on_hold: "held" }[a.state];
+          if (S.call && (S.call.id !== id || !phase)) S.call = null;
+          if (id && phase && !S.call) {
+            S.call = { id: id, pop: S.lastPop[id] || null, phase: phase, since: Date.now(), muted: false, consult: null, consulted: !!S.consulted[id] };
           }
-          if (S.call && !a.call_id && S.call.phase !== "offered") S.call = null;
         }
         break;
       }
