@@ -128,17 +128,24 @@
     };
   }
 
+  // scheduleReconnect retries with exponential backoff (0.5 s doubling to 8 s,
+  // with jitter so that a whole floor does not reconnect in step).
   function scheduleReconnect() {
     if (S.stopped) return;
-    S.backoff = Math.min(S.backoff ? S.backoff * 2 : 500, 15000);
+    clearTimeout(S.reconnectTimer);
+    S.backoff = Math.min(S.backoff ? S.backoff * 2 : 500, 8000);
     var wait = Math.round(S.backoff * (0.75 + Math.random() * 0.5));
     S.reconnectAt = Date.now() + wait;
     setConn("offline");
+    if (!$("errors").querySelector('[data-id="offline"]')) {
+      notify(t("err.offline"), { sticky: true, id: "offline", action: { label: t("conn.retry"), run: function () { S.backoff = 0; connect(); } } });
+    }
     S.reconnectTimer = setTimeout(connect, wait);
   }
 
   function replaced() {
     S.stopped = true;
+    clearNotice("offline");
     setConn("offline");
     notify(t("err.replaced"), { sticky: true, id: "replaced", action: { label: t("err.useHere"), run: function () { S.epoch = ""; connect(); } } });
     render();
@@ -893,6 +900,7 @@
 
   function endSession() {
     S.stopped = true;
+    clearNotice("offline");
     clearTimeout(S.reconnectTimer);
     if (S.ws) { try { S.ws.close(1000, "logout"); } catch (e) { /* closed */ } }
     S.ws = null; S.wsOpen = false;
