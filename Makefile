@@ -23,7 +23,8 @@ run: build
 
 # Installs what the tests need when it is missing: PostgreSQL from Debian for the
 # store suite (the tests start their own server in a temp dir; the system cluster is
-# stopped so nothing is left on port 5432).
+# stopped so nothing is left on port 5432), and Chromium from Debian for the agent
+# console test (headless, fake microphone).
 test-prereqs:
 	@test -d ../shared/ari-api-docs || { echo "make test: ../shared/ari-api-docs is missing (the ARI contract the tests check against); clone the project with shared/ beside it" >&2; exit 1; }
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
@@ -32,6 +33,11 @@ test-prereqs:
 	  $$SUDO apt-get update && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql && \
 	  { $$SUDO service postgresql stop || true; }; }
+	@test -x /usr/bin/chromium || [ -n "$$CTID_CHROMIUM" ] || { \
+	  echo "make test: installing Chromium (Debian package chromium) for the agent console browser test"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  { $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } || \
+	  { echo "make test: could not install chromium (apt-get install -y chromium); TestAgentConsoleInChromium needs it (or CTID_CHROMIUM=/path/to/chromium)" >&2; exit 1; }; }
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

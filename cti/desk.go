@@ -28,6 +28,7 @@ type Desk struct {
 	media  *AgentMedia
 	notify Notifier
 	log    zerolog.Logger
+	peers  peerBook // browser peer connection per softphone session (deskpeer.go)
 }
 
 // DeskParams are the Desk's dependencies.
@@ -281,7 +282,7 @@ func (d *Desk) rtcOffer(ctx context.Context, agent, sdp string) (desktop.Result,
 	if d.gw == nil {
 		return nil, desktop.Errorf("invalid_state", "browser audio is not enabled on this ctid (softphone)")
 	}
-	s, err := d.session(agent)
+	s, err := d.session(ctx, agent, sdp)
 	if err != nil {
 		return nil, d.apiError(err)
 	}
@@ -315,9 +316,10 @@ func (d *Desk) rtcCandidate(ctx context.Context, agent string, c desktop.Command
 	return s.AddCandidate(ctx, cand)
 }
 
-// session returns the agent's softphone session, creating it on the first offer.
-func (d *Desk) session(agent string) (*softphone.Session, error) {
-	if s, err := d.media.session(agent); err == nil {
+// session returns the agent's softphone session, creating it on the first offer
+// and when the offer comes from a new browser peer connection (a reloaded console).
+func (d *Desk) session(ctx context.Context, agent, offer string) (*softphone.Session, error) {
+	if s, err := d.media.session(agent); err == nil && !d.peers.newPeer(s, offer) {
 		return s, nil
 	}
 	s, err := d.gw.NewSession(softphone.SessionParams{
@@ -337,10 +339,9 @@ func (d *Desk) session(agent string) (*softphone.Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.peers.remember(s, offer)
 	if old := d.media.SetSession(agent, s); old != nil {
-		if err := old.Close(); err != nil {
-			d.log.Warn().Err(err).Str("agent", agent).Msg("closing the previous softphone session")
-		}
+		d.handOver(ctx, agent, old, s)
 	}
 	return s, nil
 }

@@ -66,6 +66,9 @@ type ServerParams struct {
 	Ready map[string]ReadyFunc
 	// Mount adds routes (the desktop API) to the server's mux.
 	Mount func(mux *http.ServeMux)
+	// Pages serves the embedded web pages at GET / and GET /static/ (nil: a
+	// placeholder page at /).
+	Pages http.Handler
 }
 
 // Server is ctid's HTTP front: health, readiness and metrics now; the desktop API
@@ -90,10 +93,15 @@ func NewServer(p ServerParams) (*Server, error) {
 		_, _ = w.Write([]byte("ok\n")) //nolint:errcheck // client gone is not our problem
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write([]byte(indexPage)) //nolint:errcheck // client gone
-	})
+	if p.Pages != nil {
+		s.mux.Handle("GET /{$}", p.Pages)
+		s.mux.Handle("GET /static/", p.Pages)
+	} else {
+		s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = w.Write([]byte(indexPage)) //nolint:errcheck // client gone
+		})
+	}
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(p.Gatherer, promhttp.HandlerOpts{}))
 	if p.Mount != nil {
 		p.Mount(s.mux)

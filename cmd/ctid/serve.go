@@ -24,6 +24,7 @@ import (
 	"github.com/ctid/ctid/cti/store"
 	"github.com/ctid/ctid/queue"
 	"github.com/ctid/ctid/softphone"
+	"github.com/ctid/ctid/softphone/console"
 	"github.com/ctid/ctid/telephony"
 	"github.com/ctid/ctid/telephony/ariemu"
 )
@@ -210,6 +211,7 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 			api.Routes(mux)
 			mountSupervisor(mux)
 		},
+		Pages: console.AgentHandler(),
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", errConfig, err)
