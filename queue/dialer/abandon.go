@@ -73,15 +73,16 @@ func (t *AbandonTracker) Counts(now time.Time) (answered, abandons int) {
 	return t.answered, t.abandons
 }
 
-// AnsweredAhead is the live-answered calls in the window ending at now that are still
-// in the window ending at now+ahead (the abandon budget's denominator for calls that
-// may end up to ahead from now). It does not change the tracker.
+// AnsweredAhead is the live-answered calls up to now that are certainly still in the
+// exact window ending at now+ahead: only buckets that start inside it count (the
+// abandon budget's denominator for calls that may end up to ahead from now; a lower
+// bound, where Counts keeps up to one bucket more). It does not change the tracker.
 func (t *AbandonTracker) AnsweredAhead(now time.Time, ahead time.Duration) int {
 	cut := now.UnixNano() + int64(ahead) - t.window
 	n := 0
 	for i := range t.b {
 		b := &t.b[i]
-		if b.start != 0 && b.start+t.width > cut && b.start <= now.UnixNano() {
+		if b.start != 0 && b.start >= cut && b.start <= now.UnixNano() {
 			n += b.answered
 		}
 	}
