@@ -495,12 +495,13 @@ func indexOf(cs []cti.CampaignContact, id string) int {
 
 // The predictive campaign floods answers (every number answers, the connect-rate
 // prior says 5 %, so the model wants ~20 lines per agent): the hard abandon budget
-// holds the 3 % cap from the first call of the day — no over-dial at all until the
-// window has 34 live-answered calls, then only as many lines beyond the free agents
-// as ⌊3 % × live answered⌋ leaves room for. Answers no agent can take within the
-// 2-second rule get the safe-harbour message and count as abandons; the rolling rate
-// is within the cap at every abandon; locked-out numbers are called again only after
-// 72 h; no contact is ever connected to two agents.
+// holds the 3 % cap from the first call of the day — reserved (progressive) lines
+// until 3 % of the live-answered calls plus the answers that could come makes room
+// for one abandon, then only as many lines beyond the free agents as that budget
+// leaves room for, so no abandon before 34 live-answered calls. Answers no agent can
+// take within the 2-second rule get the safe-harbour message and count as abandons;
+// the rolling rate is within the cap at every abandon; locked-out numbers are called
+// again only after 72 h; no contact is ever connected to two agents.
 func TestCampaignPredictiveSafeHarbourAndAbandonCap(t *testing.T) {
 	agents := []string{"anna", "boris", "carl"}
 	w := newCampWorld(t, "p1", agents...)

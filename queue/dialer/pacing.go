@@ -68,7 +68,7 @@ func withinBudget(in PaceInput, answers, agents int) bool {
 }
 
 // largest is the largest n in [0, hi] with ok(n), for ok true up to some n and false
-// above (ok(0) is assumed).
+// above; 0 when it holds for no n > 0 (whether or not ok(0) holds).
 func largest(hi int, ok func(int) bool) int {
 	lo := 0
 	if hi <= 0 {
