@@ -219,7 +219,8 @@ func (s CampaignStats) fields() map[string]any {
 		"ringing": s.Ringing, "waiting": s.Waiting, "sales": s.Sales,
 		"rejected_contacts": s.Rejected, "progress": s.Progress, "awaiting_disposition": s.AwaitingDisp,
 		"pacing": map[string]any{"lines": s.Pace.Lines, "reserve": s.Pace.Reserve, "brake": s.Pace.Brake,
-			"target": s.Pace.Target, "available": s.Pace.Available, "expected": s.Pace.Expected, "reason": s.Pace.Reason},
+			"target": s.Pace.Target, "available": s.Pace.Available, "expected": s.Pace.Expected, "reason": s.Pace.Reason,
+			"worst_case_abandons": s.Pace.Worst, "abandon_budget": s.Pace.Budget},
 	}
 }
 

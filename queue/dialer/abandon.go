@@ -73,6 +73,22 @@ func (t *AbandonTracker) Counts(now time.Time) (answered, abandons int) {
 	return t.answered, t.abandons
 }
 
+// AnsweredAhead is the live-answered calls up to now that are certainly still in the
+// exact window ending at now+ahead: only buckets that start inside it count (the
+// abandon budget's denominator for calls that may end up to ahead from now; a lower
+// bound, where Counts keeps up to one bucket more). It does not change the tracker.
+func (t *AbandonTracker) AnsweredAhead(now time.Time, ahead time.Duration) int {
+	cut := now.UnixNano() + int64(ahead) - t.window
+	n := 0
+	for i := range t.b {
+		b := &t.b[i]
+		if b.start != 0 && b.start >= cut && b.start <= now.UnixNano() {
+			n += b.answered
+		}
+	}
+	return n
+}
+
 // Rate is abandons / live-answered in the window (0 with no calls).
 func (t *AbandonTracker) Rate(now time.Time) float64 {
 	a, x := t.Counts(now)

@@ -582,6 +582,13 @@ func (d *Dialer) Horizon() time.Duration {
 	return time.Duration(d.ansDly*float64(time.Second)) + d.cfg.SafeHarbour
 }
 
+// budgetAhead is how long after now a line placed now can still end in an abandon
+// (ring timeout, then the safe-harbour time, with slack for the line's last events):
+// the abandon budget counts only live-answered calls still in the window by then.
+func (d *Dialer) budgetAhead() time.Duration {
+	return d.cfg.RingTimeout + d.cfg.SafeHarbour + 10*time.Second
+}
+
 // inFlight lists, per ringing line, the probability p_i that it is answered by a
 // person given it has rung for t_i (exponential answer delay with the measured mean
 // D: p·e^(−t/D) / (p·e^(−t/D) + 1 − p)). The slice is reused.
@@ -668,10 +675,17 @@ func (d *Dialer) Plan(now time.Time, load Load) Plan {
 		if load.Busy > 0 {
 			soon = float64(load.Busy) * (1 - math.Exp(-d.Horizon().Seconds()/d.aht))
 		}
+		pooled := 0
+		for _, a := range d.live {
+			if a.st == aRinging && a.agent == "" {
+				pooled++
+			}
+		}
 		pl.Pace = Pace(PaceInput{
 			Free: free, Soon: soon, Waiting: d.waiting, Ringing: d.ringing,
 			InFlight: qs, ConnectRate: p, AbandonRate: rate, Sample: ans,
 			Limit: d.cfg.AbandonLimit, MaxLines: d.cfg.MaxLines - d.lines() + d.ringing + d.waiting, Pacing: d.cfg.Pacing,
+			Pooled: pooled, Abandons: ab, Answered: d.abandon.AnsweredAhead(now, d.budgetAhead()),
 		})
 		if pl.Pace.Reserve {
 			reserveEach(pl.Pace.Lines)

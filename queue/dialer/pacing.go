@@ -19,6 +19,15 @@ type PaceInput struct {
 	Limit       float64 // the abandon cap (0.03)
 	MaxLines    int     // the campaign's line cap
 	Pacing      PacingConfig
+
+	// The hard abandon budget (docs/DIALER.md) looks at the worst case, not the model:
+	// Pooled is the ringing lines with no agent reserved (Waiting answers and these
+	// need one of the Free agents); Answered is the live-answered calls in the rolling
+	// window that are still in it when every line placed now has ended; Abandons is the
+	// abandons in the window now.
+	Pooled   int
+	Answered int
+	Abandons int
 }
 
 // PaceDecision is the model's answer, with the numbers that explain it.
@@ -29,7 +38,54 @@ type PaceDecision struct {
 	Target    float64 // per-decision expected-abandon target used
 	Available float64 // agents counted as available for the answers to come
 	Expected  float64 // expected live answers from ringing + new lines
-	Reason    string
+	// Worst is the abandons if every pooled line in flight and every new line were
+	// answered live at once with only the free agents to take them; Budget is what the
+	// window can absorb then: AbandonBudget(limit, answered, abandons, those answers).
+	// New lines are placed only when, with them, Worst is 0 or at most Budget.
+	Worst, Budget int
+	Reason        string
+}
+
+// AbandonBudget is how many more abandons the rolling window can take if answers
+// more live-answered calls come on top of answered: ⌊limit × (answered + answers)⌋ −
+// abandons (negative when the window is already over).
+func AbandonBudget(limit float64, answered, abandons, answers int) int {
+	// the epsilon keeps 0.03 × 100 at 3 despite binary floating point
+	return int(math.Floor(limit*float64(answered+answers)+1e-9)) - abandons
+}
+
+// worstCase is the abandons if answers live answers came at once to agents free
+// agents, and the budget for them.
+func worstCase(in PaceInput, answers, agents int) (worst, budget int) {
+	return max(0, answers-agents), AbandonBudget(in.Limit, in.Answered, in.Abandons, answers)
+}
+
+// withinBudget: no abandon is possible even in the worst case, or the worst case fits
+// the budget.
+func withinBudget(in PaceInput, answers, agents int) bool {
+	w, b := worstCase(in, answers, agents)
+	return w == 0 || w <= b
+}
+
+// largest is the largest n in [0, hi] with ok(n), for ok true up to some n and false
+// above; 0 when it holds for no n > 0 (whether or not ok(0) holds).
+func largest(hi int, ok func(int) bool) int {
+	lo := 0
+	if hi <= 0 {
+		return 0
+	}
+	if ok(hi) {
+		return hi
+	}
+	for hi-lo > 1 { // ok(lo) && !ok(hi)
+		mid := (lo + hi) / 2
+		if ok(mid) {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo
 }
 
 // Brake is the brake factor for the abandon rate measured over the rolling window
@@ -124,7 +180,11 @@ func normCDF(z float64) float64 { return 0.5 * math.Erfc(-z/math.Sqrt2) }
 // agents − waiting answers + brake × agents likely free within the answer horizon
 // and Target = TargetShare × limit × brake. At full brake (rolling abandon rate at the
 // limit) it places one reserved line per free agent not already covered: progressive.
-// Lines are capped by MaxLines and MaxRatio lines per available agent.
+// Lines are capped by MaxLines and MaxRatio lines per available agent, and by the hard
+// abandon budget: with every pooled line in flight and every new one answered at once
+// and only the free agents to take them, the abandons must fit within
+// AbandonBudget(limit, Answered, Abandons, those answers); the over-dial beyond it is
+// not placed, and when no over-dial fits at all the lines are reserved (progressive).
 func Pace(in PaceInput) PaceDecision {
 	p := in.ConnectRate
 	var mean, vr float64
@@ -135,6 +195,7 @@ func Pace(in PaceInput) PaceDecision {
 	room := in.MaxLines - in.Ringing - in.Waiting
 	br := Brake(in.AbandonRate, in.Sample, in.Limit, in.Pacing)
 	d := PaceDecision{Brake: br}
+	d.Worst, d.Budget = worstCase(in, in.Waiting+in.Pooled, in.Free)
 	if room <= 0 {
 		d.Reason = "max-lines"
 		return d
@@ -143,9 +204,15 @@ func Pace(in PaceInput) PaceDecision {
 		// Progressive fallback: agents expected to be taken by answers already coming
 		// are not reserved again.
 		cover := int(math.Ceil(mean + 2*math.Sqrt(vr)))
-		n := in.Free - in.Waiting - cover
-		d.Lines, d.Reserve, d.Available, d.Expected = clamp(n, 0, room), true, float64(in.Free-in.Waiting), mean
+		n := clamp(in.Free-in.Waiting-cover, 0, room)
 		d.Reason = "brake: abandon rate at limit, progressive"
+		// each reserved line takes an agent away from the pooled answers in flight
+		if nb := largest(n, func(k int) bool { return withinBudget(in, in.Waiting+in.Pooled, in.Free-k) }); nb < n {
+			n = nb
+			d.Reason = "brake and abandon budget: progressive"
+		}
+		d.Lines, d.Reserve, d.Available, d.Expected = n, true, float64(in.Free-in.Waiting), mean
+		d.Worst, d.Budget = worstCase(in, in.Waiting+in.Pooled, in.Free-n)
 		return d
 	}
 	a := float64(in.Free-in.Waiting) + br*in.Pacing.SoonWeight*max(in.Soon, 0)
@@ -172,22 +239,27 @@ func Pace(in PaceInput) PaceDecision {
 		}
 		return d
 	}
-	lo := 0 // ok(lo) holds
-	if ok(hi) {
-		lo = hi
-	} else {
-		for hi-lo > 1 { // ok(lo) && !ok(hi)
-			mid := (lo + hi) / 2
-			if ok(mid) {
-				lo = mid
-			} else {
-				hi = mid
-			}
+	n := largest(hi, ok)
+	d.Reason = "model"
+	// The hard abandon budget: the over-dial must fit even if every pooled line in
+	// flight and every new one were answered at once.
+	if nb := largest(n, func(k int) bool { return withinBudget(in, in.Waiting+in.Pooled+k, in.Free) }); nb < n {
+		n = nb
+		d.Reason = "abandon budget"
+		if nb <= in.Free-in.Waiting-in.Pooled {
+			// no over-dial fits at all: progressive for the agents the worst case
+			// leaves uncovered, each reserved (no inbound call or pause can take it)
+			d.Reserve = true
+			d.Reason = "abandon budget: progressive"
 		}
 	}
-	d.Lines = lo
-	d.Expected = mean + float64(lo)*p
-	d.Reason = "model"
+	d.Lines = n
+	d.Expected = mean + float64(n)*p
+	if d.Reserve {
+		d.Worst, d.Budget = worstCase(in, in.Waiting+in.Pooled, in.Free-n)
+	} else {
+		d.Worst, d.Budget = worstCase(in, in.Waiting+in.Pooled+n, in.Free)
+	}
 	return d
 }
 

@@ -151,6 +151,7 @@ type ModeResult struct {
 	Conversations   int     // live answers connected to an agent
 	Abandons        int     // safe-harbour abandons
 	AbandonPct      float64 // abandons / live answers × 100
+	MaxRollingPct   float64 // the highest rolling-window abandon rate right after an abandon, × 100 (the cap must hold at each)
 	TalkMinPerHour  float64 // agent talk minutes per logged agent-hour
 	HandleMinPerHr  float64 // talk + wrap-up minutes per logged agent-hour (occupancy × 60)
 	ContactsPerHour float64 // conversations per logged agent-hour
@@ -203,12 +204,12 @@ func WriteSimTable(w io.Writer, r SimResult) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	if _, err := fmt.Fprintln(tw, "mode\tdials\tconnects\tabandons\tabandon %\ttalk min/agent-h\thandle min/agent-h\tcontacts/agent-h\tidle %\tready-idle %\tpeak lines\t"); err != nil {
+	if _, err := fmt.Fprintln(tw, "mode\tdials\tconnects\tabandons\tabandon %\tmax rolling %\ttalk min/agent-h\thandle min/agent-h\tcontacts/agent-h\tidle %\tready-idle %\tpeak lines\t"); err != nil {
 		return err
 	}
 	for _, m := range r.Results {
-		if _, err := fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t\n", m.Mode, m.Dials, m.Connects, m.Abandons,
-			m.AbandonPct, m.TalkMinPerHour, m.HandleMinPerHr, m.ContactsPerHour, m.IdlePct, m.ReadyPct, m.PeakLines); err != nil {
+		if _, err := fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.2f\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t\n", m.Mode, m.Dials, m.Connects, m.Abandons,
+			m.AbandonPct, m.MaxRollingPct, m.TalkMinPerHour, m.HandleMinPerHr, m.ContactsPerHour, m.IdlePct, m.ReadyPct, m.PeakLines); err != nil {
 			return err
 		}
 	}
@@ -290,6 +291,8 @@ type sim struct {
 	wrap    time.Duration
 	convs   int
 	peak    int
+	// maxRolling is the highest rolling abandon rate right after an abandon
+	maxRolling float64
 }
 
 const simCampaign = "sim"
@@ -443,6 +446,7 @@ func (s *sim) handle(e simEvent) error {
 	case evSafeHarbour:
 		for _, eff := range s.d.Tick(s.now) {
 			if eff.Kind == EffSafeHarbour {
+				s.maxRolling = max(s.maxRolling, s.d.abandon.Rate(s.now))
 				for i, id := range s.waiting {
 					if id == eff.Attempt {
 						s.waiting = append(s.waiting[:i], s.waiting[i+1:]...)
@@ -598,6 +602,7 @@ func (s *sim) result() ModeResult {
 		ContactsPerHour: float64(s.convs) / hours,
 		ReadyPct:        100 * idle.Hours() / hours,
 		PeakLines:       s.peak,
+		MaxRollingPct:   100 * s.maxRolling,
 	}
 	if st.Humans > 0 {
 		r.AbandonPct = 100 * float64(st.Abandons) / float64(st.Humans)

@@ -48,6 +48,11 @@ func TestSimulateModes(t *testing.T) {
 	if pd.AbandonPct > 3 {
 		t.Fatalf("predictive abandon %.2f%% over the cap", pd.AbandonPct)
 	}
+	// the hard budget: the rolling rate is within the cap right after every abandon
+	// (no agent leaves a simulated floor, so nothing the budget does not cover)
+	if pd.MaxRollingPct > 3 {
+		t.Fatalf("predictive rolling abandon rate reached %.2f%% at an abandon", pd.MaxRollingPct)
+	}
 	if !(pd.TalkMinPerHour > pg.TalkMinPerHour && pg.TalkMinPerHour > pv.TalkMinPerHour) {
 		t.Fatalf("talk min/h: preview %.1f, progressive %.1f, predictive %.1f", pv.TalkMinPerHour, pg.TalkMinPerHour, pd.TalkMinPerHour)
 	}
@@ -68,6 +73,24 @@ func TestSimulateModes(t *testing.T) {
 		if !strings.Contains(buf.String(), s) {
 			t.Fatalf("table lacks %q:\n%s", s, buf.String())
 		}
+	}
+}
+
+// Two hours of a 20-agent predictive floor from an empty window: the first abandons
+// come once the budget allows them, and the rolling rate is within the 3 % cap right
+// after every one of them.
+func TestSimulateCapHoldsAtEveryAbandon(t *testing.T) {
+	r := Simulate(SimConfig{Seed: 1, Agents: 20, Duration: 2 * time.Hour, Modes: []Mode{Predictive}})
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	pd := r.Results[0]
+	t.Logf("predictive: %d abandons / %d live answers, max rolling %.2f %%", pd.Abandons, pd.Connects, pd.MaxRollingPct)
+	if pd.Abandons == 0 || pd.MaxRollingPct <= 0 {
+		t.Fatalf("no abandon in two hours: the budget never let an over-dialled line through: %+v", pd)
+	}
+	if pd.MaxRollingPct > 3 {
+		t.Fatalf("rolling abandon rate %.2f %% right after an abandon: over the 3 %% cap", pd.MaxRollingPct)
 	}
 }
 
