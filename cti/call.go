@@ -288,6 +288,8 @@ func (a *callActor) handle(ctx context.Context, m any) {
 		a.leaveQueue(ctx, m)
 	case callerGone:
 		a.callerLeft(ctx, m.cause)
+	case resyncMsg:
+		a.onResync(ctx, m)
 	case crmResult:
 		a.onCRM(m)
 	case announceMsg:

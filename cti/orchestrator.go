@@ -278,17 +278,19 @@ func (o *Orchestrator) resync(ctx context.Context, rs *telephony.Resync) {
 		alive[ch.ID] = true
 	}
 	o.mu.Lock()
-	var gone []*callActor
+	var gone int
+	actors := make([]*callActor, 0, len(o.calls))
 	for _, a := range o.calls {
 		if !alive[a.channel] {
-			gone = append(gone, a)
+			gone++
 		}
+		actors = append(actors, a)
 	}
 	o.mu.Unlock()
-	for _, a := range gone {
-		a.box.send(callerGone{cause: "channel gone after ARI reconnect"})
+	for _, a := range actors { // each actor checks its own legs (resync.go)
+		a.box.send(resyncMsg{alive: alive})
 	}
-	o.log.Info().Int("channels", len(rs.Channels)).Int("calls_lost", len(gone)).Msg("reconciled calls after ARI reconnect")
+	o.log.Info().Int("channels", len(rs.Channels)).Int("calls", len(actors)).Int("calls_lost", gone).Msg("reconciled calls after ARI reconnect")
 }
 
 func (o *Orchestrator) forget(a *callActor) {

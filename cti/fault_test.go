@@ -1,0 +1,348 @@
+package cti_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ctid/ctid/cti"
+	"github.com/ctid/ctid/cti/store"
+	"github.com/ctid/ctid/queue"
+	"github.com/ctid/ctid/telephony"
+	"github.com/ctid/ctid/telephony/ariemu"
+)
+
+// faultWorld is newWorldCfg with the ARI adapter at hand (its counters tell when a
+// reconnect happened).
+type faultWorld struct {
+	*world
+	cli *telephony.Client
+}
+
+func newFaultWorld(t *testing.T, qc queue.Config, cc cti.Config) *faultWorld {
+	t.Helper()
+	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	tc := telephony.DefaultConfig()
+	tc.URL, tc.Username, tc.Password = srv.URL+"/ari", "ctid", "pw"
+	tc.RequestTimeout = 2 * time.Second
+	tc.ReconnectMax = time.Second
+	cli, err := telephony.New(tc, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := queue.NewEngine(qc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := store.DefaultConfig()
+	sc.Path = filepath.Join(t.TempDir(), "ctid.db")
+	st, err := store.Open(context.Background(), sc, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{store: st, emu: emu, desk: newDesk(), media: &udpMedia{socks: map[string]net.PacketConn{}, got: map[string]int{}}}
+	w.orch, err = cti.New(cti.Params{Config: cc, Log: testLog(t), ARI: cli, Engine: eng, Media: w.media, Notify: w.desk, Records: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.ctx = ctx
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := cli.Run(ctx); err != nil {
+			t.Errorf("ari: %v", err)
+		}
+	})
+	wg.Go(func() {
+		if err := w.orch.Run(ctx); err != nil {
+			t.Errorf("orchestrator: %v", err)
+		}
+	})
+	t.Cleanup(func() {
+		emu.ClearHTTPFault()
+		cancel()
+		wg.Wait()
+		w.media.mu.Lock()
+		ids := make([]string, 0, len(w.media.socks))
+		for id := range w.media.socks {
+			ids = append(ids, id)
+		}
+		w.media.mu.Unlock()
+		for _, id := range ids {
+			_ = w.media.DetachCall(context.Background(), "", id)
+		}
+		w.media.wg.Wait()
+		cli.Close()
+		srv.CloseClientConnections()
+		srv.Close()
+		if err := emu.Close(); err != nil {
+			t.Errorf("emulator: %v", err)
+		}
+		if err := st.Close(); err != nil {
+			t.Errorf("store: %v", err)
+		}
+	})
+	waitUntil(t, 10*time.Second, "ARI connected", cli.Ready)
+	return &faultWorld{world: w, cli: cli}
+}
+
+// waitUntil polls cond (generous deadline; no timing is asserted).
+func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// manyAgents is one queue (longest-idle, no wrap-up timer surprises: 60 s) with n
+// agents named a00.. and an offer timeout long enough for the offers to outlive
+// the fault.
+func manyAgents(n int) (queue.Config, []string) {
+	var names []string
+	for i := range n {
+		names = append(names, fmt.Sprintf("a%02d", i))
+	}
+	qc := salesConfig(names...)
+	qc.OfferTimeout = 2 * time.Minute
+	qc.Queues[0].WrapUp = time.Minute
+	return qc, names
+}
+
+func (w *faultWorld) snapshot(t *testing.T) queue.Snapshot {
+	t.Helper()
+	s, err := w.orch.Snapshot(w.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// queuedOrder lists the waiting calls by position, with their arrival times.
+func queuedOrder(s queue.Snapshot) ([]string, map[string]time.Time) {
+	byPos := map[int]string{}
+	arrived := map[string]time.Time{}
+	for _, c := range s.Calls {
+		if c.State == queue.CallWaiting {
+			byPos[c.Position] = string(c.ID)
+			arrived[string(c.ID)] = c.Arrived
+		}
+	}
+	out := make([]string, 0, len(byPos))
+	for p := 1; p <= len(byPos); p++ {
+		out = append(out, byPos[p])
+	}
+	return out, arrived
+}
+
+func agentState(s queue.Snapshot, agent string) queue.AgentSnapshot {
+	for _, a := range s.Agents {
+		if string(a.ID) == agent {
+			return a
+		}
+	}
+	return queue.AgentSnapshot{}
+}
+
+// callsUp puts up talking calls (agents accept), ringing offers (not accepted) and
+// waiting callers, in that order, and returns the call ids of each kind with the
+// agent of each talking and ringing call.
+func (w *faultWorld) callsUp(t *testing.T, agents []string, talking, ringing, queued int) (tk, rg, qd []string, agentOf map[string]string) {
+	t.Helper()
+	agentOf = map[string]string{}
+	inject := func(n int) []string {
+		var ids []string
+		for range n {
+			id, err := w.emu.InjectCall(w.ctx, ariemu.CallSpec{CallerNumber: fmt.Sprintf("4822%06d", len(agentOf)+len(ids)), Dialled: "800",
+				Args: []string{"inbound", "sales"}, Behaviour: "talk"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	offered := func(ids []string) {
+		for _, id := range ids {
+			waitUntil(t, 20*time.Second, "offer of "+id, func() bool {
+				for _, a := range agents {
+					if w.desk.countFor(a, "call.offered", id) > 0 {
+						agentOf[id] = a
+						return true
+					}
+				}
+				return false
+			})
+		}
+	}
+	for _, a := range agents[:talking] {
+		w.ready(t, a)
+	}
+	tk = inject(talking)
+	offered(tk)
+	for _, id := range tk {
+		if err := w.orch.Accept(w.ctx, agentOf[id], id); err != nil {
+			t.Fatalf("accept %s by %s: %v", id, agentOf[id], err)
+		}
+	}
+	for _, id := range tk {
+		w.desk.wait(t, agentOf[id], "call.connected", func(e map[string]any) bool { return e["call_id"] == id })
+	}
+	for _, a := range agents[talking : talking+ringing] {
+		w.ready(t, a)
+	}
+	rg = inject(ringing)
+	offered(rg)
+	qd = inject(queued)
+	waitUntil(t, 20*time.Second, "callers queued", func() bool {
+		order, _ := queuedOrder(w.snapshot(t))
+		return len(order) == queued
+	})
+	return tk, rg, qd, agentOf
+}
+
+// The ARI events WebSocket is cut with 100 calls up (40 talking, 20 ringing, 40
+// waiting). Events of the gap are lost; three things happen in it: a waiting caller
+// and a talking caller hang up, and one agent's leg vanishes. After reconnect and
+// resync: those three calls are closed, nothing else is lost or duplicated, waiting
+// callers keep their order and arrival time, talking calls keep their bridges and
+// RTP, and every ringing offer can still be accepted.
+func TestARIEventsDroppedWithHundredCallsUp(t *testing.T) {
+	const talking, ringing, queued = 40, 20, 40
+	qc, agents := manyAgents(talking + ringing)
+	w := newFaultWorld(t, qc, cti.DefaultConfig())
+	tk, rg, qd, agentOf := w.callsUp(t, agents, talking, ringing, queued)
+
+	before, arrivedBefore := queuedOrder(w.snapshot(t))
+	bridgeOf := map[string]string{}
+	for _, id := range tk {
+		e := w.desk.wait(t, agentOf[id], "call.connected", func(e map[string]any) bool { return e["call_id"] == id })
+		bridgeOf[id], _ = e["bridge_id"].(string)
+	}
+	abandoner, hungUp, legLost := before[5], tk[3], tk[7]
+
+	reconnects := w.cli.Stats().Reconnects
+	start := time.Now()
+	if n := w.emu.DropEventSockets("ctid"); n != 1 {
+		t.Fatalf("dropped %d sockets", n)
+	}
+	// The gap: events of these go nowhere.
+	for _, id := range []string{abandoner, hungUp} {
+		if err := w.emu.Hangup(id, 16); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.emu.Hangup(legLost+"-agent", 16); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 20*time.Second, "ARI reconnected", func() bool { return w.cli.Stats().Reconnects > reconnects && w.cli.Ready() })
+	t.Logf("events socket back %v after the drop (resync included)", time.Since(start))
+
+	// Calls ended in the gap are closed with their cause; their agents wrap up.
+	w.desk.wait(t, agentOf[hungUp], "wrapup.started", func(e map[string]any) bool { return e["call_id"] == hungUp })
+	w.desk.wait(t, agentOf[legLost], "wrapup.started", func(e map[string]any) bool { return e["call_id"] == legLost })
+	waitUntil(t, 10*time.Second, "the lost agent leg's caller hung up", func() bool {
+		_, up := w.emu.Channel(legLost)
+		return !up
+	})
+	waitUntil(t, 10*time.Second, "the gap's calls closed", func() bool {
+		for _, id := range []string{abandoner, hungUp, legLost} {
+			if err := w.store.Sync(w.ctx); err != nil {
+				t.Fatal(err)
+			}
+			ix, err := w.store.Interaction(w.ctx, id)
+			if err != nil || ix.Ended.IsZero() {
+				return false
+			}
+		}
+		return true
+	})
+	if ix := w.interaction(t, abandoner); ix.Outcome != "abandoned" {
+		t.Fatalf("caller who left while waiting: %+v", ix)
+	}
+	if ix := w.interaction(t, hungUp); ix.Outcome != "answered" {
+		t.Fatalf("talking caller who hung up in the gap: %+v", ix)
+	}
+
+	// Waiting callers keep their order and arrival time.
+	after, arrivedAfter := queuedOrder(w.snapshot(t))
+	var want []string
+	for _, id := range before {
+		if id != abandoner {
+			want = append(want, id)
+		}
+	}
+	if fmt.Sprint(after) != fmt.Sprint(want) {
+		t.Fatalf("queue order changed:\nbefore %v\nafter  %v", want, after)
+	}
+	for _, id := range after {
+		if !arrivedAfter[id].Equal(arrivedBefore[id]) {
+			t.Fatalf("%s arrival moved from %v to %v", id, arrivedBefore[id], arrivedAfter[id])
+		}
+	}
+	// Talking calls keep their bridge (caller + agent leg) and audio both ways.
+	for _, id := range tk {
+		if id == hungUp || id == legLost {
+			continue
+		}
+		if m := bridgeMembers(w.emu, bridgeOf[id]); len(m) != 2 || !contains(m, id) || !contains(m, id+"-agent") {
+			t.Fatalf("bridge of %s after resync: %v", id, m)
+		}
+	}
+	for _, id := range tk[:5] {
+		if id == hungUp {
+			continue
+		}
+		got, _ := w.emu.RTPStats(id + "-agent")
+		_, back := w.emu.RTPStats(id + "-agent")
+		waitUntil(t, 10*time.Second, "RTP still flowing for "+id, func() bool {
+			g, b := w.emu.RTPStats(id + "-agent")
+			return g > got+25 && b > back+25
+		})
+	}
+	// Ringing offers are still live: each agent accepts and is connected.
+	for _, id := range rg {
+		if err := w.orch.Accept(w.ctx, agentOf[id], id); err != nil {
+			t.Fatalf("accepting %s after resync: %v", id, err)
+		}
+		w.desk.wait(t, agentOf[id], "call.connected", func(e map[string]any) bool { return e["call_id"] == id })
+	}
+	// Nothing duplicated: one offer per call, one connect per connected call, the
+	// engine holds exactly the calls still up, and the emulator no stray leg.
+	for _, id := range append(append([]string{}, tk...), rg...) {
+		if n := w.desk.countFor(agentOf[id], "call.offered", id); n != 1 {
+			t.Fatalf("%s offered %d times", id, n)
+		}
+		if n := w.desk.countFor(agentOf[id], "call.connected", id); n != 1 {
+			t.Fatalf("%s connected %d times", id, n)
+		}
+	}
+	s := w.snapshot(t)
+	if len(s.Calls) != talking+ringing+queued-3 {
+		t.Fatalf("engine holds %d calls, want %d", len(s.Calls), talking+ringing+queued-3)
+	}
+	for _, id := range qd {
+		for _, a := range agents {
+			if w.desk.countFor(a, "call.offered", id) > 0 {
+				t.Fatalf("waiting caller %s was offered to %s (no agent was free)", id, a)
+			}
+		}
+	}
+	if n := len(w.emu.Bridges()); n != talking-2+ringing {
+		t.Fatalf("%d bridges, want %d", n, talking-2+ringing)
+	}
+}
