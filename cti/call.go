@@ -229,14 +229,17 @@ func (a *callActor) run(ctx context.Context) {
 
 // start answers the caller, starts music on hold and queues the call.
 func (a *callActor) start(ctx context.Context) {
-	octx, cancel := a.opCtx(ctx)
-	defer cancel()
 	a.log.Info().Str("caller", a.caller.Number).Int("priority", a.in.priority).Bool("adopted", a.adopted).Msg("inbound call")
-	if err := a.o.ari.Answer(octx, a.channel); err != nil && !a.adopted {
-		a.log.Error().Err(err).Msg("answer failed")
+	// A caller arriving while ARI answers 5xx or nothing is answered once it
+	// recovers (bounded), not dropped.
+	if err := a.o.retryTransient(ctx, func(c context.Context) error { return a.o.ari.Answer(c, a.channel) }); err != nil && !a.adopted {
+		a.log.Error().Err(err).Msg("answer failed; applying fallback")
 		a.finish(ctx, "answer failed")
+		a.o.fallback(ctx, a.channel, a.log)
 		return
 	}
+	octx, cancel := a.opCtx(ctx)
+	defer cancel()
 	if err := a.o.ari.SetVar(octx, a.channel, argsVar, a.in.args()); err != nil {
 		a.log.Warn().Err(err).Msg("could not mark the call for re-adoption after a restart")
 	}
@@ -652,11 +655,13 @@ func (a *callActor) endTalk(ctx context.Context, cause string, hangupCaller bool
 	if a.agentLeg != "" {
 		if err := a.o.ari.Hangup(octx, a.agentLeg, "normal"); err != nil && !errors.Is(err, telephony.ErrNotFound) {
 			a.log.Warn().Err(err).Msg("hang up agent leg")
+			a.o.strandLeg(a.agentLeg, err)
 		}
 	}
 	if hangupCaller {
 		if err := a.o.ari.Hangup(octx, a.channel, "normal"); err != nil && !errors.Is(err, telephony.ErrNotFound) {
 			a.log.Warn().Err(err).Msg("hang up caller")
+			a.o.strand(a.channel, err)
 		}
 	}
 	if a.queued {
@@ -694,6 +699,7 @@ func (a *callActor) leaveQueue(ctx context.Context, m leaveQueueMsg) {
 	}
 	if err != nil && !errors.Is(err, telephony.ErrNotFound) {
 		a.log.Error().Err(err).Msg("leaving the queue failed")
+		a.o.strand(a.channel, err)
 	}
 	a.finish(ctx, m.reason)
 }
@@ -707,6 +713,7 @@ func (a *callActor) finish(ctx context.Context, cause string) {
 	if a.bridge != "" {
 		if err := a.o.ari.DestroyBridge(octx, a.bridge); err != nil && !errors.Is(err, telephony.ErrNotFound) {
 			a.log.Warn().Err(err).Msg("destroy bridge")
+			a.o.strandBridge(a.bridge, err)
 		}
 	}
 	if a.mediaAgent != "" && a.o.media != nil {

@@ -346,3 +346,69 @@ func TestARIEventsDroppedWithHundredCallsUp(t *testing.T) {
 		t.Fatalf("%d bridges, want %d", n, talking-2+ringing)
 	}
 }
+
+// ARI's HTTP side fails for 10 s — 5 s of 500s, then 5 s of requests held without an
+// answer — while the events socket is cut in the middle. A caller arriving in the
+// storm is answered and queued once it passes; a call the agent hangs up in it is
+// released (no caller left in Stasis); waiting callers keep their places; ctid
+// reconnects and an agent takes the next caller.
+func TestARIHTTPErrorsAndTimeoutsForTenSeconds(t *testing.T) {
+	qc, agents := manyAgents(2)
+	w := newFaultWorld(t, qc, cti.DefaultConfig())
+	tk, _, qd, agentOf := w.callsUp(t, agents[:1], 1, 0, 1)
+	talk, waiting := tk[0], qd[0]
+
+	w.emu.SetHTTPFault(ariemu.HTTPFault{Status: 500})
+	stormStart := time.Now()
+	late, err := w.emu.InjectCall(w.ctx, ariemu.CallSpec{CallerNumber: "48229999999", Dialled: "800", Args: []string{"inbound", "sales"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The agent hangs up in the storm: the reply comes (the engine moves on) even
+	// though Asterisk cannot be told yet.
+	if err := w.orch.Hangup(w.ctx, agentOf[talk], talk); err != nil {
+		t.Fatalf("hangup in the storm: %v", err)
+	}
+	w.desk.wait(t, agentOf[talk], "wrapup.started", func(e map[string]any) bool { return e["call_id"] == talk })
+	time.Sleep(time.Until(stormStart.Add(2500 * time.Millisecond)))
+	reconnects := w.cli.Stats().Reconnects
+	w.emu.DropEventSockets("ctid")
+	time.Sleep(time.Until(stormStart.Add(5 * time.Second)))
+	w.emu.SetHTTPFault(ariemu.HTTPFault{Hang: true})
+	time.Sleep(time.Until(stormStart.Add(10 * time.Second)))
+	if w.cli.Ready() {
+		t.Fatal("the events socket came back while ARI was failing")
+	}
+	w.emu.ClearHTTPFault()
+	t.Logf("%d ARI requests failed or were held in the storm", w.emu.FaultedRequests())
+
+	waitUntil(t, 20*time.Second, "ARI reconnected", func() bool { return w.cli.Stats().Reconnects > reconnects && w.cli.Ready() })
+	waitUntil(t, 20*time.Second, "the hung-up call's caller released from Stasis", func() bool {
+		_, up := w.emu.Channel(talk)
+		return !up
+	})
+	waitUntil(t, 20*time.Second, "the storm's caller queued behind the waiting one", func() bool {
+		order, _ := queuedOrder(w.snapshot(t))
+		return fmt.Sprint(order) == fmt.Sprint([]string{waiting, late})
+	})
+	if ch, ok := w.emu.Channel(late); !ok || ch.State != "Up" || !ch.MOH {
+		t.Fatalf("storm caller %+v (alive %v): want answered with music", ch, ok)
+	}
+	w.ready(t, agents[1])
+	w.desk.wait(t, agents[1], "call.offered", func(e map[string]any) bool { return e["call_id"] == waiting })
+	if err := w.orch.Accept(w.ctx, agents[1], waiting); err != nil {
+		t.Fatal(err)
+	}
+	w.desk.wait(t, agents[1], "call.connected", func(e map[string]any) bool { return e["call_id"] == waiting })
+	if ix := w.interaction(t, talk); ix.Ended.IsZero() || ix.Outcome != "answered" {
+		t.Fatalf("the storm's hung-up call: %+v", ix)
+	}
+	waitUntil(t, 20*time.Second, "the hung-up call's bridge destroyed", func() bool { return len(w.emu.Bridges()) == 1 })
+	// Nothing in Stasis that ctid does not own: the two callers and one agent leg
+	// (and the callers' far ends).
+	for _, id := range w.emu.ChannelIDs() {
+		if id == talk || id == talk+"-agent" {
+			t.Fatalf("%s still up after the storm", id)
+		}
+	}
+}

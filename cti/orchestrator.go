@@ -58,6 +58,8 @@ type Orchestrator struct {
 
 	kick chan struct{}
 
+	stranded *mailbox // channel ids whose fallback failed transiently (stranded.go)
+
 	mu        sync.Mutex
 	wg        sync.WaitGroup
 	calls     map[string]*callActor // by call id
@@ -92,6 +94,7 @@ func New(p Params) (*Orchestrator, error) {
 		callbacks: map[string]int{},
 		http:      &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16}},
 		kick:      make(chan struct{}, 1),
+		stranded:  newMailbox(),
 		calls:     map[string]*callActor{},
 		byChannel: map[string]*callActor{},
 	}, nil
@@ -116,6 +119,7 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 		}
 	})
 	wg.Go(func() { o.timers(ctx) })
+	wg.Go(func() { o.retryStranded(ctx) })
 	o.pump(ctx)
 	cancel()
 	wg.Wait()
@@ -202,6 +206,7 @@ func (o *Orchestrator) fallback(ctx context.Context, channelID string, log zerol
 	}
 	if err != nil && !errors.Is(err, telephony.ErrNotFound) {
 		log.Error().Err(err).Str("fallback", o.cfg.Fallback).Msg("fallback failed")
+		o.strand(channelID, err)
 		return
 	}
 	log.Info().Str("fallback", o.cfg.Fallback).Msg("fallback applied")
