@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -411,4 +413,93 @@ func TestARIHTTPErrorsAndTimeoutsForTenSeconds(t *testing.T) {
 			t.Fatalf("%s still up after the storm", id)
 		}
 	}
+}
+
+// The PBX restarts (every channel and bridge gone, no event) with calls talking,
+// ringing and waiting, and stays down for 2 s. ctid closes every affected
+// interaction with a clear cause, sends talking agents to wrap-up and ringing agents
+// back to ready, releases their softphone legs, and takes calls again once the PBX
+// is back.
+func TestPBXRestartClosesCallsAndRecovers(t *testing.T) {
+	const talking, ringing, queued = 3, 2, 3
+	qc, agents := manyAgents(talking + ringing)
+	w := newFaultWorld(t, qc, cti.DefaultConfig())
+	tk, rg, qd, agentOf := w.callsUp(t, agents, talking, ringing, queued)
+	reconnects := w.cli.Stats().Reconnects
+
+	w.emu.SetHTTPFault(ariemu.HTTPFault{Status: 503})
+	if lost := w.emu.Restart(); lost < talking+ringing+queued {
+		t.Fatalf("restart lost only %d channels", lost)
+	}
+	time.Sleep(2 * time.Second) // the PBX is down
+	w.emu.ClearHTTPFault()
+	waitUntil(t, 20*time.Second, "ARI reconnected", func() bool { return w.cli.Stats().Reconnects > reconnects && w.cli.Ready() })
+
+	all := append(append(append([]string{}, tk...), rg...), qd...)
+	waitUntil(t, 20*time.Second, "every interaction closed", func() bool {
+		if err := w.store.Sync(w.ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range all {
+			ix, err := w.store.Interaction(w.ctx, id)
+			if err != nil || ix.Ended.IsZero() {
+				return false
+			}
+		}
+		return true
+	})
+	for _, id := range all {
+		ix := w.interaction(t, id)
+		want := "abandoned"
+		if slices.Contains(tk, id) {
+			want = "answered"
+		}
+		if ix.Outcome != want || !strings.Contains(ix.Cause, "PBX restart") {
+			t.Fatalf("interaction %s: outcome %q cause %q, want %q with a cause naming the PBX restart", id, ix.Outcome, ix.Cause, want)
+		}
+	}
+	for _, id := range tk {
+		w.desk.wait(t, agentOf[id], "call.ended", func(e map[string]any) bool { return e["call_id"] == id })
+		w.desk.wait(t, agentOf[id], "wrapup.started", func(e map[string]any) bool { return e["call_id"] == id })
+	}
+	s := w.snapshot(t)
+	if len(s.Calls) != 0 {
+		t.Fatalf("engine still holds calls after the PBX restart: %+v", s.Calls)
+	}
+	for _, a := range agents[:talking] {
+		if st := agentState(s, a).State; st != queue.WrapUp {
+			t.Fatalf("talking agent %s is %v after the restart, want wrap_up", a, st)
+		}
+	}
+	for _, a := range agents[talking:] {
+		if st := agentState(s, a).State; st != queue.Ready {
+			t.Fatalf("ringing agent %s is %v after the restart, want ready", a, st)
+		}
+	}
+	waitUntil(t, 10*time.Second, "softphone legs released", func() bool {
+		w.media.mu.Lock()
+		defer w.media.mu.Unlock()
+		return len(w.media.socks) == 0
+	})
+
+	// The PBX is back: the next caller is offered, connected, and has audio.
+	id, err := w.emu.InjectCall(w.ctx, ariemu.CallSpec{CallerNumber: "48221110000", Dialled: "800", Args: []string{"inbound", "sales"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var agent string
+	waitUntil(t, 10*time.Second, "offer after the restart", func() bool {
+		for _, a := range agents {
+			if w.desk.countFor(a, "call.offered", id) > 0 {
+				agent = a
+				return true
+			}
+		}
+		return false
+	})
+	if err := w.orch.Accept(w.ctx, agent, id); err != nil {
+		t.Fatal(err)
+	}
+	w.desk.wait(t, agent, "call.connected", func(e map[string]any) bool { return e["call_id"] == id })
+	waitRTPBothWays(t, w.emu, w.media, id)
 }
