@@ -556,6 +556,9 @@ func (o *Orchestrator) WrapUpDone(ctx context.Context, agent string, r WrapUpRes
 	if ok && r.CallID != w.callID {
 		return fmt.Errorf("%w: %s is wrapping up %s, not %s", ErrNotYourCall, agent, w.callID, r.CallID)
 	}
+	if !ok && r.CallID != "" { // nobody writes the disposition of a call they are not wrapping up
+		return fmt.Errorf("%w: %s is not wrapping up %s", ErrNotYourCall, agent, r.CallID)
+	}
 	if o.records != nil && r.CallID != "" {
 		if err := o.records.SaveDurable(ctx, store.InteractionClose{ID: r.CallID, Disposition: r.Disposition, Notes: r.Notes}); err != nil {
 			return fmt.Errorf("saving the disposition: %w", err)
