@@ -38,6 +38,9 @@ type Call struct {
 	Queue    QueueID
 	Priority int    // 1..10, higher is more urgent; 0 = Config.DefaultPriority
 	Skills   string // required skill expression; "" = the queue's
+	// Arrived, when set and earlier than now, is when the caller first arrived: a
+	// caller re-adopted after a ctid restart keeps their wait and their place.
+	Arrived time.Time
 }
 
 type offerEnd uint8
@@ -887,6 +890,9 @@ func (e *Engine) CallArrived(now time.Time, in Call) ([]Decision, error) {
 	}
 	c := e.newCall()
 	c.id, c.priority, c.arrived, c.seq, c.skills = in.ID, prio, now, e.nextSeq(), in.Skills
+	if !in.Arrived.IsZero() && in.Arrived.Before(now) {
+		c.arrived = in.Arrived
+	}
 	c.hidx = -1
 	for i := range c.tidx {
 		c.tidx[i] = -1
