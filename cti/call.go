@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -148,6 +149,9 @@ type callActor struct {
 	outcome  string // set when the call ends some other way than answered/abandoned
 	callback string // number to call back (callback actors only)
 	adopted  bool   // a waiting caller of an earlier ctid run
+	restored bool   // a conversation of an earlier ctid run, taken over talking (adopt.go)
+	// pendingLeg is a fresh browser-audio leg replacing a restored call's stale one.
+	pendingLeg string
 
 	engineCall string     // the engine's id for the current agent's part ("" = a.id)
 	mediaCall  string     // the softphone leg's key for the current agent ("" = a.id)
@@ -208,9 +212,12 @@ func (a *callActor) opCtx(ctx context.Context) (context.Context, context.CancelF
 func (a *callActor) run(ctx context.Context) {
 	defer close(a.done)
 	defer a.o.forget(a)
-	if a.callback != "" {
+	switch {
+	case a.callback != "":
 		a.dialBack(ctx)
-	} else {
+	case a.restored:
+		a.reattachMedia(ctx)
+	default:
 		a.start(ctx)
 	}
 	for a.state != stateEnded {
@@ -243,6 +250,9 @@ func (a *callActor) start(ctx context.Context) {
 	if err := a.o.ari.SetVar(octx, a.channel, argsVar, a.in.args()); err != nil {
 		a.log.Warn().Err(err).Msg("could not mark the call for re-adoption after a restart")
 	}
+	if err := a.o.ari.SetVar(octx, a.channel, arrivedVar, strconv.FormatInt(a.arrived.UnixNano(), 10)); err != nil {
+		a.log.Warn().Err(err).Msg("could not mark the caller's arrival for re-adoption after a restart")
+	}
 	if err := a.o.ari.StartMOH(octx, a.channel, a.o.cfg.MOHClass); err != nil {
 		a.log.Warn().Err(err).Msg("music on hold failed; the caller waits in silence")
 	}
@@ -255,7 +265,7 @@ func (a *callActor) start(ctx context.Context) {
 	})
 	err := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
 		return e.CallArrived(now, queue.Call{ID: queue.CallID(a.id), Queue: queue.QueueID(a.in.queue),
-			Priority: a.in.priority, Skills: a.in.skills})
+			Priority: a.in.priority, Skills: a.in.skills, Arrived: a.arrived})
 	})
 	if err != nil {
 		a.log.Warn().Err(err).Msg("cannot queue the call; applying fallback")
@@ -350,6 +360,9 @@ func (a *callActor) screenPop(deadline time.Time) map[string]any {
 func (a *callActor) onEvent(ctx context.Context, ev telephony.Event) {
 	switch e := ev.ARI.(type) {
 	case *ari.StasisStart:
+		if a.onMediaLegUp(ctx, e) {
+			return
+		}
 		if a.onSupervisionEvent(ctx, e) || a.onExternalEvent(ctx, e.Channel.ID, true, false) {
 			return
 		}
@@ -554,6 +567,9 @@ func (a *callActor) agentLegUp(ctx context.Context) {
 	a.setState(stateTalking)
 	a.connectedAgent.Store(a.agent)
 	a.talkStart, a.answered = a.o.now(), true
+	if err := a.o.ari.SetVar(octx, a.channel, agentVar, a.agentMark()); err != nil {
+		a.log.Warn().Err(err).Msg("could not mark the conversation for restoring after a restart")
+	}
 	a.o.record(func(r Records) error {
 		return r.SaveInteraction(store.Interaction{ID: a.id, Direction: store.Inbound, Created: a.arrived, Answered: a.talkStart})
 	})

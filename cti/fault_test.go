@@ -503,3 +503,190 @@ func TestPBXRestartClosesCallsAndRecovers(t *testing.T) {
 	w.desk.wait(t, agent, "call.connected", func(e map[string]any) bool { return e["call_id"] == id })
 	waitRTPBothWays(t, w.emu, w.media, id)
 }
+
+// ctidRun is one ctid run (ARI adapter + orchestrator) against a shared emulator and
+// store; stop ends it the way a killed process does for Asterisk: the events socket
+// goes and nothing is hung up.
+type ctidRun struct {
+	orch  *cti.Orchestrator
+	desk  *desk
+	media *udpMedia
+	stop  func()
+}
+
+func startRun(t *testing.T, srvURL string, qc queue.Config, st *store.Store) *ctidRun {
+	t.Helper()
+	tc := telephony.DefaultConfig()
+	tc.URL, tc.Username, tc.Password = srvURL+"/ari", "ctid", "pw"
+	cli, err := telephony.New(tc, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := queue.NewEngine(qc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &ctidRun{desk: newDesk(), media: &udpMedia{socks: map[string]net.PacketConn{}, got: map[string]int{}}}
+	r.orch, err = cti.New(cti.Params{Config: cti.DefaultConfig(), Log: testLog(t), ARI: cli, Engine: eng, Notify: r.desk, Media: r.media, Records: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = cli.Run(ctx) })
+	wg.Go(func() { _ = r.orch.Run(ctx) })
+	var once sync.Once
+	r.stop = func() {
+		once.Do(func() {
+			cancel()
+			wg.Wait()
+			cli.Close()
+			r.media.mu.Lock()
+			ids := make([]string, 0, len(r.media.socks))
+			for id := range r.media.socks {
+				ids = append(ids, id)
+			}
+			r.media.mu.Unlock()
+			for _, id := range ids {
+				_ = r.media.DetachCall(context.Background(), "", id)
+			}
+			r.media.wg.Wait()
+		})
+	}
+	t.Cleanup(r.stop)
+	waitUntil(t, 10*time.Second, "ARI connected", cli.Ready)
+	return r
+}
+
+// ctid stops with one call talking (browser agent, audio both ways) and two callers
+// waiting; the next run takes them over from the channel variables: the
+// conversation is restored with its agent, bridge and (on a fresh leg) audio, the
+// waiting callers keep their order and arrival time, and each interaction is one
+// record closed once.
+func TestRestartRestoresTalkingAndWaitingCalls(t *testing.T) {
+	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	sc := store.DefaultConfig()
+	sc.Path = filepath.Join(t.TempDir(), "ctid.db")
+	db, err := store.Open(context.Background(), sc, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		if err := emu.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	ctx := context.Background()
+	qc := salesConfig("anna", "boris")
+	run1 := startRun(t, srv.URL, qc, db)
+	if err := run1.orch.AgentLogin(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run1.orch.AgentReady(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	talk, err := emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: "100", Dialled: "1", Args: []string{"inbound", "sales"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run1.desk.wait(t, "anna", "call.offered", nil)
+	if err := run1.orch.Accept(ctx, "anna", talk); err != nil {
+		t.Fatal(err)
+	}
+	conn := run1.desk.wait(t, "anna", "call.connected", nil)
+	waitRTPBothWays(t, emu, run1.media, talk)
+	var waiting []string
+	for _, n := range []string{"201", "202"} {
+		id, err := emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: n, Dialled: "1", Args: []string{"inbound", "sales", "priority=4"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waiting = append(waiting, id)
+	}
+	var before map[string]time.Time
+	waitUntil(t, 10*time.Second, "two callers waiting", func() bool {
+		s, err := run1.orch.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var order []string
+		order, before = queuedOrder(s)
+		return len(order) == 2
+	})
+	time.Sleep(200 * time.Millisecond) // some talk time before the stop
+	run1.stop()
+
+	run2 := startRun(t, srv.URL, qc, db)
+	// The conversation is back: anna is talking with the same call and bridge.
+	restored := run2.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { return e["call_id"] == talk })
+	if restored["bridge_id"] != conn["bridge_id"] || restored["restored"] != true {
+		t.Fatalf("restored %v, before %v", restored, conn)
+	}
+	waitUntil(t, 10*time.Second, "audio on a fresh leg", func() bool {
+		m := bridgeMembers(emu, conn["bridge_id"].(string))
+		return len(m) == 2 && contains(m, talk) && contains(m, talk+"-agent-2") && run2.media.packets(talk) >= 25
+	})
+	s, err := run2.orch.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := agentState(s, "anna"); a.State != queue.Talking || string(a.Call) != talk {
+		t.Fatalf("anna after the restart: %+v", a)
+	}
+	order, after := queuedOrder(s)
+	if fmt.Sprint(order) != fmt.Sprint(waiting) {
+		t.Fatalf("waiting order %v, want %v", order, waiting)
+	}
+	for _, id := range waiting {
+		if !after[id].Equal(before[id]) {
+			t.Fatalf("%s arrived %v before the restart, %v after", id, before[id], after[id])
+		}
+	}
+	// Boris gets the longest-waiting caller first.
+	if err := run2.orch.AgentLogin(ctx, "boris"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run2.orch.AgentReady(ctx, "boris"); err != nil {
+		t.Fatal(err)
+	}
+	pop := run2.desk.wait(t, "boris", "call.offered", nil)
+	if pop["call_id"] != waiting[0] || pop["priority"] != 4 {
+		t.Fatalf("first offer after the restart %v", pop)
+	}
+	// Anna ends the restored call as any other: one record, closed once.
+	if err := run2.orch.Hangup(ctx, "anna", talk); err != nil {
+		t.Fatal(err)
+	}
+	run2.desk.wait(t, "anna", "wrapup.started", func(e map[string]any) bool { return e["call_id"] == talk })
+	if err := db.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := db.Interaction(ctx, talk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var talkSegs int
+	for _, sg := range ix.Segments {
+		if sg.Kind == store.SegTalking {
+			talkSegs++
+			if sg.Agent != "anna" || sg.End.Sub(sg.Start) < 200*time.Millisecond {
+				t.Fatalf("talking segment %+v", sg)
+			}
+		}
+	}
+	if ix.Outcome != "answered" || ix.Ended.IsZero() || talkSegs != 1 {
+		t.Fatalf("restored call's record %+v", ix)
+	}
+	if list, err := db.InteractionsByNumber(ctx, "100", 10); err != nil || len(list) != 1 {
+		t.Fatalf("records for the restored caller: %d %v", len(list), err)
+	}
+}
