@@ -473,6 +473,8 @@ func (a *callActor) request(ctx context.Context, r request) error {
 			return fmt.Errorf("%w: transfer in state %s", ErrCallState, a.state)
 		}
 		return a.transferToQueue(ctx, r.queue)
+	case agentLostMsg:
+		return a.requeueLostAgent(ctx)
 	case hangupMsg:
 		if a.state != stateTalking && a.state != stateHeld && a.state != stateConnecting && a.state != stateConsulting {
 			return fmt.Errorf("%w: hangup in state %s", ErrCallState, a.state)

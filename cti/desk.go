@@ -60,6 +60,7 @@ func (d *Desk) SessionOpened(p desktop.Principal) {
 	if p.Role != desktop.RoleAgent {
 		return
 	}
+	d.o.DesktopOpened(p.User)
 	ctx, cancel := context.WithTimeout(context.Background(), d.o.cfg.OpTimeout)
 	defer cancel()
 	if err := d.o.AgentLogin(ctx, p.User); err != nil && !errors.Is(err, queue.ErrAlreadyLoggedIn) {
@@ -67,10 +68,14 @@ func (d *Desk) SessionOpened(p desktop.Principal) {
 	}
 }
 
-// SessionClosed keeps the agent logged in: a desktop that reconnects resumes
-// (calls stay up in Asterisk). Logging out is the agent's or a supervisor's act.
+// SessionClosed keeps the agent logged in and their calls up for the grace period
+// (calls.desktop_grace): a desktop that reconnects resumes. After it the agent is
+// logged out and their caller queued again (presence.go).
 func (d *Desk) SessionClosed(p desktop.Principal, reason string) {
 	d.log.Info().Str("agent", p.User).Str("reason", reason).Msg("desktop disconnected")
+	if p.Role == desktop.RoleAgent && reason != desktop.ReasonReplaced && reason != desktop.ReasonShutdown {
+		d.o.DesktopClosed(p.User)
+	}
 }
 
 // Snapshot is the agent's view of the engine for a desktop that resumes too late.

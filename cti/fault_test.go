@@ -690,3 +690,121 @@ func TestRestartRestoresTalkingAndWaitingCalls(t *testing.T) {
 		t.Fatalf("records for the restored caller: %d %v", len(list), err)
 	}
 }
+
+// agentsState reads an agent's state from GET /api/v1/agents (a supervisor's view).
+func agentsState(t *testing.T, base, token, agent string) string {
+	t.Helper()
+	_, out := getJSON(t, base+"/api/v1/agents", token)
+	list, _ := out["agents"].([]any)
+	for _, x := range list {
+		if m, ok := x.(map[string]any); ok && m["agent"] == agent {
+			s, _ := m["state"].(string)
+			return s
+		}
+	}
+	return ""
+}
+
+func lastSeq(d *deskClient) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, e := range d.events {
+		if s, ok := e["seq"].(float64); ok && int(s) > n {
+			n = int(s)
+		}
+	}
+	return n
+}
+
+// An agent's browser drops mid-call. Within the grace period the call stays up and
+// the reconnected desktop gets what it missed (here: the caller hanging up, and the
+// wrap-up). Past the grace period the agent is logged out and the caller is queued
+// again ahead of a caller who came later.
+func TestAgentDesktopDropGraceThenRequeue(t *testing.T) {
+	cc := cti.DefaultConfig()
+	cc.DesktopGrace = 3 * time.Second
+	st := newSecStack(t, secOpts{calls: &cc})
+	ctx := st.ctx
+	samTok := loginAs(t, st.web, "sam")
+	annaTok := loginAs(t, st.web, "anna")
+	anna := openDesk(t, ctx, st.web, annaTok)
+	if r := anna.do(ctx, "agent.ready", nil); r["ok"] != true {
+		t.Fatal(r)
+	}
+	call1, err := st.emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: "48220000001", Dialled: "800", Args: []string{"inbound", "sales"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	anna.event("call.offered", nil)
+	if r := anna.do(ctx, "call.accept", map[string]any{"call_id": call1}); r["ok"] != true {
+		t.Fatal(r)
+	}
+	conn := anna.event("call.connected", nil)
+	seq := lastSeq(anna)
+
+	// Within the grace period.
+	if err := anna.conn.CloseNow(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if ch, ok := st.emu.Channel(call1); !ok || ch.Bridge != conn["bridge_id"] {
+		t.Fatalf("the call did not stay up while anna's desktop was away: %+v %v", ch, ok)
+	}
+	if err := st.emu.Hangup(call1, 16); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "anna in wrap-up", func() bool { return agentsState(t, st.web, samTok, "anna") == "wrap_up" })
+	anna = openDesk(t, ctx, st.web, annaTok)
+	if r := anna.do(ctx, "resume", map[string]any{"after": seq}); r["ok"] != true || r["snapshot"] != false {
+		t.Fatalf("resume %v", r)
+	}
+	anna.event("call.ended", func(e map[string]any) bool { return e["call_id"] == call1 })
+	anna.event("wrapup.started", func(e map[string]any) bool { return e["call_id"] == call1 })
+	time.Sleep(cc.DesktopGrace + time.Second) // the grace timer was cancelled by the reconnect
+	if s := agentsState(t, st.web, samTok, "anna"); s != "wrap_up" {
+		t.Fatalf("anna %s after reconnecting within the grace period", s)
+	}
+	if r := anna.do(ctx, "wrapup.done", map[string]any{"call_id": call1, "disposition": "ok"}); r["ok"] != true {
+		t.Fatal(r)
+	}
+
+	// Past the grace period.
+	call2, err := st.emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: "48220000002", Dialled: "800", Args: []string{"inbound", "sales"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	anna.event("call.offered", func(e map[string]any) bool { return e["call_id"] == call2 })
+	if r := anna.do(ctx, "call.accept", map[string]any{"call_id": call2}); r["ok"] != true {
+		t.Fatal(r)
+	}
+	anna.event("call.connected", func(e map[string]any) bool { return e["call_id"] == call2 })
+	if err := anna.conn.CloseNow(); err != nil {
+		t.Fatal(err)
+	}
+	call3, err := st.emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: "48220000003", Dialled: "800", Args: []string{"inbound", "sales"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 15*time.Second, "anna logged out after the grace period", func() bool {
+		return agentsState(t, st.web, samTok, "anna") == "logged_out"
+	})
+	if ch, ok := st.emu.Channel(call2); !ok || ch.Bridge != "" || !ch.MOH {
+		t.Fatalf("call2 after anna's grace period: %+v %v (want up, out of the bridge, with music)", ch, ok)
+	}
+	if _, ok := st.emu.Channel(call2 + "-agent"); ok {
+		t.Fatal("anna's leg still up")
+	}
+	boris := openDesk(t, ctx, st.web, loginAs(t, st.web, "boris"))
+	if r := boris.do(ctx, "agent.ready", nil); r["ok"] != true {
+		t.Fatal(r)
+	}
+	pop := boris.event("call.offered", nil)
+	if pop["call_id"] != call2 {
+		t.Fatalf("boris was offered %v first; want the re-queued %s ahead of %s", pop["call_id"], call2, call3)
+	}
+	if r := boris.do(ctx, "call.accept", map[string]any{"call_id": call2}); r["ok"] != true {
+		t.Fatal(r)
+	}
+	boris.event("call.connected", func(e map[string]any) bool { return e["call_id"] == call2 })
+}

@@ -59,6 +59,7 @@ type Orchestrator struct {
 	kick chan struct{}
 
 	stranded *mailbox // channel ids whose fallback failed transiently (stranded.go)
+	presence presence // agents whose desktop is gone (presence.go)
 
 	mu        sync.Mutex
 	wg        sync.WaitGroup
@@ -109,6 +110,7 @@ func (o *Orchestrator) SetNotifier(n Notifier) { o.notify = n }
 func (o *Orchestrator) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer o.stopPresence()
 	o.mu.Lock()
 	o.runCtx = ctx
 	o.mu.Unlock()

@@ -37,6 +37,7 @@ const (
 type secOpts struct {
 	log      io.Writer     // every component's log (nil: discarded)
 	tokenTTL time.Duration // 0: the default
+	calls    *cti.Config   // nil: cti.DefaultConfig()
 }
 
 // newSecStack is newStackCfg with every component logging into opts.log at debug
@@ -74,7 +75,11 @@ func newSecStack(t *testing.T, opts secOpts) *stack {
 		t.Fatal(err)
 	}
 	st.store = db
-	orch, err := cti.New(cti.Params{Config: cti.DefaultConfig(), Log: log, ARI: cli, Engine: eng, Media: udp, Records: db})
+	cc := cti.DefaultConfig()
+	if opts.calls != nil {
+		cc = *opts.calls
+	}
+	orch, err := cti.New(cti.Params{Config: cc, Log: log, ARI: cli, Engine: eng, Media: udp, Records: db})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,6 +64,8 @@ type callsSection struct {
 	ExternalEndpoint string `mapstructure:"external_endpoint"`
 	// DefaultRegion (ISO 3166, e.g. PL) for showing national caller numbers in E.164.
 	DefaultRegion string `mapstructure:"default_region"`
+	// DesktopGrace: an agent whose desktop dropped keeps calls this long (0: forever).
+	DesktopGrace time.Duration `mapstructure:"desktop_grace"`
 }
 
 // queueSection is one entry of `queues:`.
@@ -161,6 +163,7 @@ func defaults() fileConfig {
 			MOHClass: cti.DefaultConfig().MOHClass, Fallback: cti.DefaultConfig().Fallback,
 			FallbackReason: cti.DefaultConfig().FallbackReason, OfferTimeout: 20 * time.Second,
 			CallbackPrompt: cti.DefaultConfig().CallbackPrompt,
+			DesktopGrace:   cti.DefaultConfig().DesktopGrace,
 		},
 	}
 }
@@ -301,6 +304,7 @@ func (fc fileConfig) callsConfig() cti.Config {
 	c.MOHClass, c.Fallback, c.FallbackReason = fc.Calls.MOHClass, fc.Calls.Fallback, fc.Calls.FallbackReason
 	c.CallbackEndpoint, c.CallbackPrompt, c.CallbackCallerID = fc.Calls.CallbackEndpoint, fc.Calls.CallbackPrompt, fc.Calls.CallbackCallerID
 	c.ExternalEndpoint, c.DefaultRegion = fc.Calls.ExternalEndpoint, fc.Calls.DefaultRegion
+	c.DesktopGrace = fc.Calls.DesktopGrace
 	for _, q := range fc.Queues {
 		if q.CRMURL != "" || q.CRMLink != "" || q.Script != "" || q.KBLink != "" {
 			c.Desks = append(c.Desks, cti.QueueDesk{Queue: q.ID, CRMURL: q.CRMURL, CRMMethod: q.CRMMethod,
