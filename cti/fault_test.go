@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/rs/zerolog"
 
 	"github.com/ctid/ctid/cti"
@@ -807,4 +809,58 @@ func TestAgentDesktopDropGraceThenRequeue(t *testing.T) {
 		t.Fatal(r)
 	}
 	boris.event("call.connected", func(e map[string]any) bool { return e["call_id"] == call2 })
+}
+
+// A desktop that stops reading its socket while the engine keeps publishing to it
+// (large screen-pop updates) is disconnected as a slow consumer; meanwhile another
+// agent's call goes through offer, accept, talk and hang-up as usual: neither the
+// engine nor other desktops wait for the stuck one.
+func TestSlowDesktopNeverBlocksEngineOrOthers(t *testing.T) {
+	var logs secretLog
+	st, srv := newSecStackServer(t, secOpts{sendBuffer: 8, log: &logs})
+	ctx := st.ctx
+	// anna's desktop connects and never reads again.
+	stuck, _, err := websocket.Dial(ctx, strings.Replace(st.web, "http", "ws", 1)+"/api/v1/ws",
+		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + loginAs(t, st.web, "anna")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.CloseNow()
+	boris := openDesk(t, ctx, st.web, loginAs(t, st.web, "boris"))
+	if r := boris.do(ctx, "agent.ready", nil); r["ok"] != true {
+		t.Fatal(r)
+	}
+	slowGone := func() bool {
+		return strings.Contains(logs.String(), `"agent":"anna","reason":"slow_consumer"`)
+	}
+	big := strings.Repeat("x", 64<<10)
+	done := make(chan int)
+	go func() {
+		n := 0
+		for ; n < 2000 && !slowGone(); n++ {
+			srv.Publish("anna", "call.updated", map[string]any{"call_id": "x", "crm": map[string]any{"pad": big}})
+		}
+		done <- n
+	}()
+	caller, err := st.emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: "48221112222", Dialled: "800", Args: []string{"inbound", "sales"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boris.event("call.offered", func(e map[string]any) bool { return e["call_id"] == caller })
+	if r := boris.do(ctx, "call.accept", map[string]any{"call_id": caller}); r["ok"] != true {
+		t.Fatal(r)
+	}
+	boris.event("call.connected", func(e map[string]any) bool { return e["call_id"] == caller })
+	if r := boris.do(ctx, "call.hangup", map[string]any{"call_id": caller}); r["ok"] != true {
+		t.Fatal(r)
+	}
+	boris.event("wrapup.started", func(e map[string]any) bool { return e["call_id"] == caller })
+	var published int
+	select {
+	case published = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("publishing to a stuck desktop blocked")
+	}
+	waitUntil(t, 15*time.Second, "anna's stuck desktop disconnected as a slow consumer", slowGone)
+	t.Logf("anna's desktop was cut after %d unread events of 64 KiB", published)
 }

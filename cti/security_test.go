@@ -38,11 +38,20 @@ type secOpts struct {
 	log      io.Writer     // every component's log (nil: discarded)
 	tokenTTL time.Duration // 0: the default
 	calls    *cti.Config   // nil: cti.DefaultConfig()
+	// sendBuffer, when > 0, is websocket.send_buffer (and a resume ring of 64).
+	sendBuffer int
 }
 
 // newSecStack is newStackCfg with every component logging into opts.log at debug
 // level, an ARI password to look for, and a choice of token lifetime.
 func newSecStack(t *testing.T, opts secOpts) *stack {
+	t.Helper()
+	st, _ := newSecStackServer(t, opts)
+	return st
+}
+
+// newSecStackServer is newSecStack that also hands out the desktop server.
+func newSecStackServer(t *testing.T, opts secOpts) (*stack, *desktop.Server) {
 	t.Helper()
 	logw := opts.log
 	if logw == nil {
@@ -102,6 +111,9 @@ func newSecStack(t *testing.T, opts secOpts) *stack {
 	if opts.tokenTTL > 0 {
 		dc.Auth.TokenTTL = opts.tokenTTL
 	}
+	if opts.sendBuffer > 0 {
+		dc.WebSocket.SendBuffer, dc.WebSocket.ResumeBuffer = opts.sendBuffer, 64
+	}
 	dc.Auth.Users = []desktop.UserConfig{
 		{Username: "anna", Role: "agent", PasswordHash: hash},
 		{Username: "boris", Role: "agent", PasswordHash: hash},
@@ -154,7 +166,7 @@ func newSecStack(t *testing.T, opts secOpts) *stack {
 		}
 	})
 	waitUntil(t, 10*time.Second, "ARI connected", cli.Ready)
-	return st
+	return st, server
 }
 
 // documentedRoutes reads every operation of docs/openapi.yaml with its minimum role.
