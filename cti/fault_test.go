@@ -30,7 +30,7 @@ type faultWorld struct {
 	cli *telephony.Client
 }
 
-func newFaultWorld(t *testing.T, qc queue.Config, cc cti.Config) *faultWorld {
+func newFaultWorld(t testing.TB, qc queue.Config, cc cti.Config) *faultWorld {
 	t.Helper()
 	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
 	if err != nil {
@@ -102,7 +102,7 @@ func newFaultWorld(t *testing.T, qc queue.Config, cc cti.Config) *faultWorld {
 }
 
 // waitUntil polls cond (generous deadline; no timing is asserted).
-func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
+func waitUntil(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
