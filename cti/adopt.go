@@ -325,3 +325,33 @@ func (a *callActor) onMediaLegUp(ctx context.Context, e *ari.StasisStart) bool {
 	a.log.Info().Str("agent_leg", leg).Msg("the agent's browser audio is back on the restored call")
 	return true
 }
+
+// reattachMsg: the agent's softphone is back; a restored call without browser audio
+// can get its fresh leg now.
+type reattachMsg struct{}
+
+// SoftphoneReady is told when an agent's browser softphone (re)negotiated: a call
+// restored from an earlier run that could not get the agent's audio at take-over
+// (no softphone session then) gets it now.
+func (o *Orchestrator) SoftphoneReady(agent string) {
+	o.mu.Lock()
+	var target *callActor
+	for _, a := range o.calls {
+		if a.talkingWith() == agent {
+			target = a
+			break
+		}
+	}
+	o.mu.Unlock()
+	if target != nil {
+		target.box.send(reattachMsg{})
+	}
+}
+
+// onReattach retries the audio leg of a restored call that has none.
+func (a *callActor) onReattach(ctx context.Context) {
+	if !a.restored || a.mediaAgent != "" || a.pendingLeg != "" || (a.state != stateTalking && a.state != stateHeld) {
+		return
+	}
+	a.reattachMedia(ctx)
+}

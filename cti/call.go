@@ -303,6 +303,8 @@ func (a *callActor) handle(ctx context.Context, m any) {
 		a.callerLeft(ctx, m.cause)
 	case resyncMsg:
 		a.onResync(ctx, m)
+	case reattachMsg:
+		a.onReattach(ctx)
 	case crmResult:
 		a.onCRM(m)
 	case announceMsg:

@@ -246,6 +246,7 @@ func (d *Desk) rtcOffer(ctx context.Context, agent, sdp string) (desktop.Result,
 	if _, err := s.Offer(ctx, sdp); err != nil {
 		return nil, d.apiError(err)
 	}
+	d.o.SoftphoneReady(agent) // a call restored after a restart gets its audio back
 	// The answer goes out as rtc.answer from OnAnswer, ahead of its candidates.
 	return desktop.Result{}, nil
 }

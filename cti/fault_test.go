@@ -2,6 +2,7 @@ package cti_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -516,7 +517,7 @@ type ctidRun struct {
 	stop  func()
 }
 
-func startRun(t *testing.T, srvURL string, qc queue.Config, st *store.Store) *ctidRun {
+func startRun(t *testing.T, srvURL string, qc queue.Config, st *store.Store, wrap ...func(*udpMedia) cti.Media) *ctidRun {
 	t.Helper()
 	tc := telephony.DefaultConfig()
 	tc.URL, tc.Username, tc.Password = srvURL+"/ari", "ctid", "pw"
@@ -529,7 +530,11 @@ func startRun(t *testing.T, srvURL string, qc queue.Config, st *store.Store) *ct
 		t.Fatal(err)
 	}
 	r := &ctidRun{desk: newDesk(), media: &udpMedia{socks: map[string]net.PacketConn{}, got: map[string]int{}}}
-	r.orch, err = cti.New(cti.Params{Config: cti.DefaultConfig(), Log: testLog(t), ARI: cli, Engine: eng, Notify: r.desk, Media: r.media, Records: st})
+	var media cti.Media = r.media
+	for _, w := range wrap {
+		media = w(r.media)
+	}
+	r.orch, err = cti.New(cti.Params{Config: cti.DefaultConfig(), Log: testLog(t), ARI: cli, Engine: eng, Notify: r.desk, Media: media, Records: st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -863,4 +868,91 @@ func TestSlowDesktopNeverBlocksEngineOrOthers(t *testing.T) {
 	}
 	waitUntil(t, 15*time.Second, "anna's stuck desktop disconnected as a slow consumer", slowGone)
 	t.Logf("anna's desktop was cut after %d unread events of 64 KiB", published)
+}
+
+// gatedMedia is the UDP stand-in whose AttachCall fails until the agent's softphone
+// is "back" (as AgentMedia does without a softphone session).
+type gatedMedia struct {
+	*udpMedia
+	mu   sync.Mutex
+	open bool
+}
+
+func (g *gatedMedia) AttachCall(ctx context.Context, agent, callID string) (string, error) {
+	g.mu.Lock()
+	open := g.open
+	g.mu.Unlock()
+	if !open {
+		return "", errors.New("no softphone session for " + agent)
+	}
+	return g.udpMedia.AttachCall(ctx, agent, callID)
+}
+
+// A conversation restored while the agent's softphone is not back keeps its call
+// up without audio to the agent; when the softphone renegotiates, the call gets a
+// fresh audio leg and RTP flows.
+func TestRestoredCallGetsAudioWhenSoftphoneReturns(t *testing.T) {
+	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	sc := store.DefaultConfig()
+	sc.Path = filepath.Join(t.TempDir(), "ctid.db")
+	db, err := store.Open(context.Background(), sc, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		if err := emu.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	ctx := context.Background()
+	qc := salesConfig("anna")
+	run1 := startRun(t, srv.URL, qc, db)
+	if err := run1.orch.AgentLogin(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run1.orch.AgentReady(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	talk, err := emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: "300", Dialled: "1", Args: []string{"inbound", "sales"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run1.desk.wait(t, "anna", "call.offered", nil)
+	if err := run1.orch.Accept(ctx, "anna", talk); err != nil {
+		t.Fatal(err)
+	}
+	conn := run1.desk.wait(t, "anna", "call.connected", nil)
+	bridge, _ := conn["bridge_id"].(string)
+	run1.stop()
+
+	var gate *gatedMedia
+	run2 := startRun(t, srv.URL, qc, db, func(m *udpMedia) cti.Media {
+		gate = &gatedMedia{udpMedia: m}
+		return gate
+	})
+	run2.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { return e["call_id"] == talk && e["restored"] == true })
+	if m := bridgeMembers(emu, bridge); len(m) != 2 || !contains(m, talk+"-agent") {
+		t.Fatalf("bridge before the softphone is back: %v", m)
+	}
+	gate.mu.Lock()
+	gate.open = true
+	gate.mu.Unlock()
+	run2.orch.SoftphoneReady("anna")
+	waitUntil(t, 10*time.Second, "audio on a fresh leg", func() bool {
+		m := bridgeMembers(emu, bridge)
+		return len(m) == 2 && contains(m, talk+"-agent-2") && run2.media.packets(talk) >= 25
+	})
+	if err := run2.orch.Hangup(ctx, "anna", talk); err != nil {
+		t.Fatal(err)
+	}
+	run2.desk.wait(t, "anna", "wrapup.started", nil)
 }
