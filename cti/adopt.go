@@ -212,6 +212,7 @@ func (o *Orchestrator) restoreTalking(ctx context.Context, a *callActor, ad adop
 	a.log.Info().Str("agent", a.agent).Str("bridge_id", a.bridge).Time("answered", a.talkStart).
 		Msg("restored a conversation connected by an earlier ctid run")
 	o.publish(a.agent, "call.connected", map[string]any{"call_id": a.id, "agent": a.agent, "bridge_id": a.bridge, "restored": true})
+	o.expectDesktop(a.agent) // an agent who never comes back is handled like a dropped desktop
 	o.wg.Go(func() { a.run(ctx) })
 	return nil
 }

@@ -519,6 +519,11 @@ type ctidRun struct {
 
 func startRun(t *testing.T, srvURL string, qc queue.Config, st *store.Store, wrap ...func(*udpMedia) cti.Media) *ctidRun {
 	t.Helper()
+	return startRunCfg(t, srvURL, qc, cti.DefaultConfig(), st, wrap...)
+}
+
+func startRunCfg(t *testing.T, srvURL string, qc queue.Config, cc cti.Config, st *store.Store, wrap ...func(*udpMedia) cti.Media) *ctidRun {
+	t.Helper()
 	tc := telephony.DefaultConfig()
 	tc.URL, tc.Username, tc.Password = srvURL+"/ari", "ctid", "pw"
 	cli, err := telephony.New(tc, zerolog.Nop())
@@ -534,7 +539,7 @@ func startRun(t *testing.T, srvURL string, qc queue.Config, st *store.Store, wra
 	for _, w := range wrap {
 		media = w(r.media)
 	}
-	r.orch, err = cti.New(cti.Params{Config: cti.DefaultConfig(), Log: testLog(t), ARI: cli, Engine: eng, Notify: r.desk, Media: media, Records: st})
+	r.orch, err = cti.New(cti.Params{Config: cc, Log: testLog(t), ARI: cli, Engine: eng, Notify: r.desk, Media: media, Records: st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -955,4 +960,67 @@ func TestRestoredCallGetsAudioWhenSoftphoneReturns(t *testing.T) {
 		t.Fatal(err)
 	}
 	run2.desk.wait(t, "anna", "wrapup.started", nil)
+}
+
+// After a restart, an agent whose conversation was restored but whose desktop never
+// comes back is handled like a dropped desktop: past the grace period they are
+// logged out and the caller is queued again.
+func TestRestoredAgentWhoNeverReturnsIsLoggedOut(t *testing.T) {
+	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	sc := store.DefaultConfig()
+	sc.Path = filepath.Join(t.TempDir(), "ctid.db")
+	db, err := store.Open(context.Background(), sc, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		if err := emu.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	ctx := context.Background()
+	qc := salesConfig("anna")
+	run1 := startRun(t, srv.URL, qc, db)
+	if err := run1.orch.AgentLogin(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run1.orch.AgentReady(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	talk, err := emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: "400", Dialled: "1", Args: []string{"inbound", "sales"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run1.desk.wait(t, "anna", "call.offered", nil)
+	if err := run1.orch.Accept(ctx, "anna", talk); err != nil {
+		t.Fatal(err)
+	}
+	run1.desk.wait(t, "anna", "call.connected", nil)
+	run1.stop()
+
+	cc := cti.DefaultConfig()
+	cc.DesktopGrace = time.Second
+	run2 := startRunCfg(t, srv.URL, qc, cc, db)
+	run2.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { return e["restored"] == true })
+	run2.desk.wait(t, "anna", "call.ended", func(e map[string]any) bool { return e["call_id"] == talk })
+	waitUntil(t, 10*time.Second, "anna logged out and the caller waiting again", func() bool {
+		s, err := run2.orch.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		order, _ := queuedOrder(s)
+		return agentState(s, "anna").State == queue.LoggedOut && len(order) == 1 && order[0] == talk
+	})
+	if ch, ok := emu.Channel(talk); !ok || ch.Bridge != "" || !ch.MOH {
+		t.Fatalf("caller %+v %v: want up, out of the bridge, with music", ch, ok)
+	}
 }

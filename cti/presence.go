@@ -21,6 +21,7 @@ type presence struct {
 	mu      sync.Mutex
 	stopped bool
 	gone    map[string]*time.Timer
+	online  map[string]bool // agents with a desktop connected now
 }
 
 // DesktopOpened cancels the grace period of an agent whose desktop is back.
@@ -28,6 +29,10 @@ func (o *Orchestrator) DesktopOpened(agent string) {
 	p := &o.presence
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.online == nil {
+		p.online = map[string]bool{}
+	}
+	p.online[agent] = true
 	if t := p.gone[agent]; t != nil {
 		t.Stop()
 		delete(p.gone, agent)
@@ -37,13 +42,28 @@ func (o *Orchestrator) DesktopOpened(agent string) {
 
 // DesktopClosed starts the grace period of an agent whose desktop went away.
 func (o *Orchestrator) DesktopClosed(agent string) {
-	if o.cfg.DesktopGrace <= 0 {
-		return
-	}
 	p := &o.presence
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.stopped {
+	delete(p.online, agent)
+	o.startGrace(agent)
+}
+
+// expectDesktop starts the grace period of an agent given a call by a restart
+// (restored conversation) unless their desktop is already connected.
+func (o *Orchestrator) expectDesktop(agent string) {
+	p := &o.presence
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.online[agent] && p.gone[agent] == nil {
+		o.startGrace(agent)
+	}
+}
+
+// startGrace (p.mu held) arms the agent's grace timer.
+func (o *Orchestrator) startGrace(agent string) {
+	p := &o.presence
+	if o.cfg.DesktopGrace <= 0 || p.stopped {
 		return
 	}
 	if p.gone == nil {
