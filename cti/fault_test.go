@@ -735,7 +735,7 @@ func lastSeq(d *deskClient) int {
 // again ahead of a caller who came later.
 func TestAgentDesktopDropGraceThenRequeue(t *testing.T) {
 	cc := cti.DefaultConfig()
-	cc.DesktopGrace = 3 * time.Second
+	cc.DesktopGrace = 4 * time.Second
 	st := newSecStack(t, secOpts{calls: &cc})
 	ctx := st.ctx
 	samTok := loginAs(t, st.web, "sam")
@@ -759,20 +759,20 @@ func TestAgentDesktopDropGraceThenRequeue(t *testing.T) {
 	if err := anna.conn.CloseNow(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
+	time.Sleep(300 * time.Millisecond)
 	if ch, ok := st.emu.Channel(call1); !ok || ch.Bridge != conn["bridge_id"] {
 		t.Fatalf("the call did not stay up while anna's desktop was away: %+v %v", ch, ok)
 	}
 	if err := st.emu.Hangup(call1, 16); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 10*time.Second, "anna in wrap-up", func() bool { return agentsState(t, st.web, samTok, "anna") == "wrap_up" })
 	anna = openDesk(t, ctx, st.web, annaTok)
 	if r := anna.do(ctx, "resume", map[string]any{"after": seq}); r["ok"] != true || r["snapshot"] != false {
 		t.Fatalf("resume %v", r)
 	}
 	anna.event("call.ended", func(e map[string]any) bool { return e["call_id"] == call1 })
 	anna.event("wrapup.started", func(e map[string]any) bool { return e["call_id"] == call1 })
+	waitUntil(t, 10*time.Second, "anna in wrap-up", func() bool { return agentsState(t, st.web, samTok, "anna") == "wrap_up" })
 	time.Sleep(cc.DesktopGrace + time.Second) // the grace timer was cancelled by the reconnect
 	if s := agentsState(t, st.web, samTok, "anna"); s != "wrap_up" {
 		t.Fatalf("anna %s after reconnecting within the grace period", s)
