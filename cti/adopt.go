@@ -80,13 +80,52 @@ func (o *Orchestrator) adoptLater(ctx context.Context, rs *telephony.Resync) {
 		}
 		// Oldest first: a caller who waited longest is queued (and offered) first.
 		slices.SortStableFunc(unknown, func(x, y adoptee) int { return x.arrived.Compare(y.arrived) })
+		var unmarked []adoptee
 		for _, ad := range unknown {
 			if ctx.Err() != nil {
 				return
 			}
+			if ad.err == nil && ad.args == "" && !isCtidLeg(ad.ch.ID) && ad.bridge == nil {
+				unmarked = append(unmarked, ad)
+				continue
+			}
 			o.adopt(ctx, ad, alive)
 		}
+		o.releaseUnmarked(ctx, unmarked)
 	})
+}
+
+// unmarkedGrace is how long a caller in the application that no call owns and ctid
+// never marked may be a brand-new caller whose StasisStart is still on its way.
+const unmarkedGrace = 2 * time.Second
+
+// releaseUnmarked applies the fallback to callers that entered the application but
+// were never marked by ctid (an earlier run died between their StasisStart and
+// queueing them): their Stasis arguments are unknown, so they cannot be queued, and
+// must not stay in silence. A channel some call owns by then (its StasisStart was
+// just late) is left to that call.
+func (o *Orchestrator) releaseUnmarked(ctx context.Context, unmarked []adoptee) {
+	if len(unmarked) == 0 {
+		return
+	}
+	t := time.NewTimer(unmarkedGrace)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-t.C:
+	}
+	for _, ad := range unmarked {
+		o.mu.Lock()
+		owned := o.byChannel[ad.ch.ID] != nil
+		o.mu.Unlock()
+		if owned || ctx.Err() != nil {
+			continue
+		}
+		log := o.log.With().Str("channel_id", ad.ch.ID).Logger()
+		log.Warn().Msg("a caller in the application that no ctid run queued (its arguments are unknown); applying fallback")
+		o.fallback(ctx, ad.ch.ID, log)
+	}
 }
 
 // readAdoptee reads the channel variables ctid left on a channel.

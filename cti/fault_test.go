@@ -1024,3 +1024,51 @@ func TestRestoredAgentWhoNeverReturnsIsLoggedOut(t *testing.T) {
 		t.Fatalf("caller %+v %v: want up, out of the bridge, with music", ch, ok)
 	}
 }
+
+// ctid dies after a caller entered the application but before it could answer and
+// mark them (ARI failing at that moment): the next run cannot know their queue, so
+// it applies the fallback instead of leaving them in silence.
+func TestRestartReleasesCallerNeverMarked(t *testing.T) {
+	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	sc := store.DefaultConfig()
+	sc.Path = filepath.Join(t.TempDir(), "ctid.db")
+	db, err := store.Open(context.Background(), sc, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		emu.ClearHTTPFault()
+		srv.CloseClientConnections()
+		srv.Close()
+		if err := emu.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	ctx := context.Background()
+	qc := salesConfig("anna")
+	run1 := startRun(t, srv.URL, qc, db)
+	emu.SetHTTPFault(ariemu.HTTPFault{Status: 500})
+	caller, err := emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: "500", Dialled: "1", Args: []string{"inbound", "sales"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	faulted := emu.FaultedRequests()
+	waitUntil(t, 10*time.Second, "run 1 trying to answer", func() bool { return emu.FaultedRequests() > faulted })
+	run1.stop()
+	emu.ClearHTTPFault()
+	if _, ok := emu.Channel(caller); !ok {
+		t.Fatal("the caller should still be in Asterisk")
+	}
+	startRun(t, srv.URL, qc, db)
+	waitUntil(t, 15*time.Second, "the unmarked caller released", func() bool {
+		_, ok := emu.Channel(caller)
+		return !ok
+	})
+}
