@@ -350,14 +350,14 @@ func (a *callActor) onMediaLegUp(ctx context.Context, e *ari.StasisStart) bool {
 	if err := a.o.ari.AddChannel(octx, a.bridge, leg); err != nil {
 		a.log.Warn().Err(err).Msg("joining the restored call's new audio leg")
 		if herr := a.o.ari.Hangup(octx, leg, "normal"); herr != nil && !errors.Is(herr, telephony.ErrNotFound) {
-			a.o.strandLeg(leg, herr)
+			a.o.strandHangup(leg, herr)
 		}
 		return true
 	}
 	old := a.agentLeg
 	a.agentLeg = leg
 	if err := a.o.ari.Hangup(octx, old, "normal"); err != nil && !errors.Is(err, telephony.ErrNotFound) {
-		a.o.strandLeg(old, err)
+		a.o.strandHangup(old, err)
 	}
 	if err := a.o.ari.SetVar(octx, a.channel, agentVar, a.agentMark()); err != nil {
 		a.log.Warn().Err(err).Msg("could not mark the conversation for restoring after a restart")

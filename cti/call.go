@@ -675,13 +675,13 @@ func (a *callActor) endTalk(ctx context.Context, cause string, hangupCaller bool
 	if a.agentLeg != "" {
 		if err := a.o.ari.Hangup(octx, a.agentLeg, "normal"); err != nil && !errors.Is(err, telephony.ErrNotFound) {
 			a.log.Warn().Err(err).Msg("hang up agent leg")
-			a.o.strandLeg(a.agentLeg, err)
+			a.o.strandHangup(a.agentLeg, err)
 		}
 	}
 	if hangupCaller {
 		if err := a.o.ari.Hangup(octx, a.channel, "normal"); err != nil && !errors.Is(err, telephony.ErrNotFound) {
 			a.log.Warn().Err(err).Msg("hang up caller")
-			a.o.strand(a.channel, err)
+			a.o.strandHangup(a.channel, err)
 		}
 	}
 	if a.queued {

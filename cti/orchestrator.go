@@ -58,7 +58,7 @@ type Orchestrator struct {
 
 	kick chan struct{}
 
-	stranded *mailbox // channel ids whose fallback failed transiently (stranded.go)
+	stranded *mailbox // channels and bridges whose release failed transiently (stranded.go)
 	presence presence // agents whose desktop is gone (presence.go)
 
 	mu        sync.Mutex

@@ -57,18 +57,18 @@ func (o *Orchestrator) retryTransient(ctx context.Context, op func(context.Conte
 type strandKind int
 
 const (
-	strandFallback strandKind = iota // a caller: the configured fallback
-	strandHangup                     // a leg of ctid's making: hang it up
-	strandBridge                     // a bridge of a finished call: destroy it
+	retryFallback      strandKind = iota // a caller: the configured fallback
+	retryHangup                          // a channel to hang up normally
+	retryDestroyBridge                   // a bridge of a finished call: destroy it
 )
 
 func (k strandKind) String() string {
 	switch k {
-	case strandFallback:
+	case retryFallback:
 		return "fallback"
-	case strandHangup:
+	case retryHangup:
 		return "hangup"
-	case strandBridge:
+	case retryDestroyBridge:
 		return "destroy bridge"
 	}
 	return "strandKind(?)"
@@ -83,17 +83,18 @@ type stranded struct {
 // err is that failure: only transient ones are retried (a refusal would be refused
 // again).
 func (o *Orchestrator) strand(channelID string, err error) {
-	o.strandAs(strandFallback, channelID, err)
+	o.strandAs(retryFallback, channelID, err)
 }
 
-// strandLeg does the same for a leg ctid created (agent, supervisor, outside party).
-func (o *Orchestrator) strandLeg(channelID string, err error) {
-	o.strandAs(strandHangup, channelID, err)
+// strandHangup does the same for a channel to hang up normally: a leg ctid created,
+// or a caller whose conversation is over.
+func (o *Orchestrator) strandHangup(channelID string, err error) {
+	o.strandAs(retryHangup, channelID, err)
 }
 
 // strandBridge does the same for the bridge of a finished call.
 func (o *Orchestrator) strandBridge(bridgeID string, err error) {
-	o.strandAs(strandBridge, bridgeID, err)
+	o.strandAs(retryDestroyBridge, bridgeID, err)
 }
 
 func (o *Orchestrator) strandAs(kind strandKind, id string, err error) {
@@ -104,8 +105,8 @@ func (o *Orchestrator) strandAs(kind strandKind, id string, err error) {
 	o.stranded.send(stranded{kind: kind, id: id})
 }
 
-// retryStranded owns the stranded set: it applies the fallback to each channel
-// until it succeeds or the channel is gone.
+// retryStranded owns the stranded set: it retries each channel's fallback or
+// hang-up, or each bridge's teardown, until it succeeds or the resource is gone.
 func (o *Orchestrator) retryStranded(ctx context.Context) {
 	pending := map[stranded]bool{}
 	wait := strandRetryMin
@@ -154,11 +155,11 @@ func (o *Orchestrator) releaseOnce(ctx context.Context, s stranded) bool {
 	defer cancel()
 	var err error
 	switch {
-	case s.kind == strandBridge:
+	case s.kind == retryDestroyBridge:
 		err = o.ari.DestroyBridge(octx, s.id)
-	case s.kind == strandFallback && o.cfg.Fallback == FallbackContinue:
+	case s.kind == retryFallback && o.cfg.Fallback == FallbackContinue:
 		err = o.ari.Continue(octx, s.id, "", "", 0)
-	case s.kind == strandFallback:
+	case s.kind == retryFallback:
 		err = o.ari.Hangup(octx, s.id, o.cfg.FallbackReason)
 	default:
 		err = o.ari.Hangup(octx, s.id, "normal")

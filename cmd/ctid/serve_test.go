@@ -57,6 +57,7 @@ func TestServeOnEmbeddedEmulatorHealthReadyMetricsAndShutdown(t *testing.T) {
 	vp.Set("asterisk.mode", "emulator")
 	vp.Set("log.level", "debug")
 	vp.Set("store.path", t.TempDir()+"/ctid.db")
+	vp.Set("desktop.auth.bcrypt_cost", 4) // cost 12 (the unknown-user dummy hash) takes seconds under -race
 	fc, err := loadConfig(vp, "")
 	if err != nil {
 		t.Fatal(err)
