@@ -63,7 +63,9 @@ func (o *Orchestrator) adoptLater(ctx context.Context, rs *telephony.Resync) {
 	o.mu.Lock()
 	var unknown []adoptee
 	for _, ch := range rs.Channels {
-		if o.byChannel[ch.ID] == nil {
+		// A channel ctid is still letting go of (its hang-up failed while ARI was
+		// failing) is no caller to take over.
+		if o.byChannel[ch.ID] == nil && !o.stranded.releasing(ch.ID) {
 			unknown = append(unknown, adoptee{ch: ch, bridge: bridgeOf[ch.ID]})
 		}
 	}

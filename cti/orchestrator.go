@@ -58,8 +58,8 @@ type Orchestrator struct {
 
 	kick chan struct{}
 
-	stranded *mailbox // channels and bridges whose release failed transiently (stranded.go)
-	presence presence // agents whose desktop is gone (presence.go)
+	stranded *strandedSet // channels and bridges whose release failed transiently (stranded.go)
+	presence presence     // agents whose desktop is gone (presence.go)
 
 	mu        sync.Mutex
 	wg        sync.WaitGroup
@@ -95,7 +95,7 @@ func New(p Params) (*Orchestrator, error) {
 		callbacks: map[string]int{},
 		http:      &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16}},
 		kick:      make(chan struct{}, 1),
-		stranded:  newMailbox(),
+		stranded:  newStrandedSet(),
 		calls:     map[string]*callActor{},
 		byChannel: map[string]*callActor{},
 	}, nil

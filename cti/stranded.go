@@ -3,6 +3,7 @@ package cti
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/ctid/ctid/telephony"
@@ -102,7 +103,10 @@ func (o *Orchestrator) strandAs(kind strandKind, id string, err error) {
 		return
 	}
 	o.log.Warn().Str("id", id).Str("retry", kind.String()).Err(err).Msg("ARI failing: retried until it succeeds")
-	o.stranded.send(stranded{kind: kind, id: id})
+	if kind != retryDestroyBridge {
+		o.stranded.mark(id, true)
+	}
+	o.stranded.box.send(stranded{kind: kind, id: id})
 }
 
 // retryStranded owns the stranded set: it retries each channel's fallback or
@@ -123,7 +127,7 @@ func (o *Orchestrator) retryStranded(ctx context.Context) {
 				t.Stop()
 			}
 			return
-		case <-o.stranded.signal:
+		case <-o.stranded.box.signal:
 		case <-fire:
 			for s := range pending {
 				if ctx.Err() != nil {
@@ -131,6 +135,7 @@ func (o *Orchestrator) retryStranded(ctx context.Context) {
 				}
 				if o.releaseOnce(ctx, s) {
 					delete(pending, s)
+					o.stranded.mark(s.id, false)
 				}
 			}
 			wait = min(2*wait, strandRetryMax)
@@ -141,7 +146,7 @@ func (o *Orchestrator) retryStranded(ctx context.Context) {
 		if t != nil {
 			t.Stop()
 		}
-		for _, m := range o.stranded.drain() {
+		for _, m := range o.stranded.box.drain() {
 			if s, ok := m.(stranded); ok {
 				pending[s] = true
 			}
@@ -177,4 +182,32 @@ func (o *Orchestrator) releaseOnce(ctx context.Context, s stranded) bool {
 		log.Error().Err(err).Msg("stranded resource refused; giving up on it")
 		return true
 	}
+}
+
+// strandedSet hands stranded resources to the retry loop and remembers the channels
+// being released, so that a resync after a reconnect does not take them over again
+// as callers of an earlier run.
+type strandedSet struct {
+	box *mailbox
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+func newStrandedSet() *strandedSet { return &strandedSet{box: newMailbox(), ids: map[string]bool{}} }
+
+func (s *strandedSet) mark(id string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if on {
+		s.ids[id] = true
+	} else {
+		delete(s.ids, id)
+	}
+}
+
+// releasing reports whether ctid is still letting go of channel id.
+func (s *strandedSet) releasing(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ids[id]
 }
