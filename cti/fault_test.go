@@ -641,8 +641,9 @@ func TestRestartRestoresTalkingAndWaitingCalls(t *testing.T) {
 	if restored["bridge_id"] != conn["bridge_id"] || restored["restored"] != true {
 		t.Fatalf("restored %v, before %v", restored, conn)
 	}
+	bridgeID, _ := conn["bridge_id"].(string)
 	waitUntil(t, 10*time.Second, "audio on a fresh leg", func() bool {
-		m := bridgeMembers(emu, conn["bridge_id"].(string))
+		m := bridgeMembers(emu, bridgeID)
 		return len(m) == 2 && contains(m, talk) && contains(m, talk+"-agent-2") && run2.media.packets(talk) >= 25
 	})
 	s, err := run2.orch.Snapshot(ctx)
@@ -833,7 +834,7 @@ func TestSlowDesktopNeverBlocksEngineOrOthers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stuck.CloseNow()
+	defer func() { _ = stuck.CloseNow() }()
 	boris := openDesk(t, ctx, st.web, loginAs(t, st.web, "boris"))
 	if r := boris.do(ctx, "agent.ready", nil); r["ok"] != true {
 		t.Fatal(r)

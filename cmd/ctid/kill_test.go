@@ -384,7 +384,11 @@ func TestKillNineMidTrafficAndRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer func() {
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
 	for i, id := range append([]string{talk}, waiting...) {
 		ix, err := db.Interaction(ctx, id)
 		if err != nil {
