@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -151,6 +152,9 @@ type callActor struct {
 	outcome  string // set when the call ends some other way than answered/abandoned
 	callback string // number to call back (callback actors only)
 	adopted  bool   // a waiting caller of an earlier ctid run
+	restored bool   // a conversation of an earlier ctid run, taken over talking (adopt.go)
+	// pendingLeg is a fresh browser-audio leg replacing a restored call's stale one.
+	pendingLeg string
 
 	engineCall string     // the engine's id for the current agent's part ("" = a.id)
 	mediaCall  string     // the softphone leg's key for the current agent ("" = a.id)
@@ -218,6 +222,8 @@ func (a *callActor) run(ctx context.Context) {
 		a.dialCampaign(ctx)
 	case a.callback != "":
 		a.dialBack(ctx)
+	case a.restored:
+		a.reattachMedia(ctx)
 	default:
 		a.start(ctx)
 	}
@@ -237,16 +243,22 @@ func (a *callActor) run(ctx context.Context) {
 
 // start answers the caller, starts music on hold and queues the call.
 func (a *callActor) start(ctx context.Context) {
-	octx, cancel := a.opCtx(ctx)
-	defer cancel()
 	a.log.Info().Str("caller", a.caller.Number).Int("priority", a.in.priority).Bool("adopted", a.adopted).Msg("inbound call")
-	if err := a.o.ari.Answer(octx, a.channel); err != nil && !a.adopted {
-		a.log.Error().Err(err).Msg("answer failed")
+	// A caller arriving while ARI answers 5xx or nothing is answered once it
+	// recovers (bounded), not dropped.
+	if err := a.o.retryTransient(ctx, func(c context.Context) error { return a.o.ari.Answer(c, a.channel) }); err != nil && !a.adopted {
+		a.log.Error().Err(err).Msg("answer failed; applying fallback")
 		a.finish(ctx, "answer failed")
+		a.o.fallback(ctx, a.channel, a.log)
 		return
 	}
+	octx, cancel := a.opCtx(ctx)
+	defer cancel()
 	if err := a.o.ari.SetVar(octx, a.channel, argsVar, a.in.args()); err != nil {
 		a.log.Warn().Err(err).Msg("could not mark the call for re-adoption after a restart")
+	}
+	if err := a.o.ari.SetVar(octx, a.channel, arrivedVar, strconv.FormatInt(a.arrived.UnixNano(), 10)); err != nil {
+		a.log.Warn().Err(err).Msg("could not mark the caller's arrival for re-adoption after a restart")
 	}
 	if err := a.o.ari.StartMOH(octx, a.channel, a.o.cfg.MOHClass); err != nil {
 		a.log.Warn().Err(err).Msg("music on hold failed; the caller waits in silence")
@@ -261,7 +273,7 @@ func (a *callActor) start(ctx context.Context) {
 	})
 	err := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
 		return e.CallArrived(now, queue.Call{ID: queue.CallID(a.id), Queue: queue.QueueID(a.in.queue),
-			Priority: a.in.priority, Skills: a.in.skills})
+			Priority: a.in.priority, Skills: a.in.skills, Arrived: a.arrived})
 	})
 	if err != nil {
 		a.log.Warn().Err(err).Msg("cannot queue the call; applying fallback")
@@ -297,6 +309,10 @@ func (a *callActor) handle(ctx context.Context, m any) {
 		a.leaveQueue(ctx, m)
 	case callerGone:
 		a.callerLeft(ctx, m.cause)
+	case resyncMsg:
+		a.onResync(ctx, m)
+	case reattachMsg:
+		a.onReattach(ctx)
 	case crmResult:
 		a.onCRM(m)
 	case announceMsg:
@@ -361,6 +377,9 @@ func (a *callActor) onEvent(ctx context.Context, ev telephony.Event) {
 	}
 	switch e := ev.ARI.(type) {
 	case *ari.StasisStart:
+		if a.onMediaLegUp(ctx, e) {
+			return
+		}
 		if a.onSupervisionEvent(ctx, e) || a.onExternalEvent(ctx, e.Channel.ID, true, false) {
 			return
 		}
@@ -479,6 +498,8 @@ func (a *callActor) request(ctx context.Context, r request) error {
 			return fmt.Errorf("%w: transfer in state %s", ErrCallState, a.state)
 		}
 		return a.transferToQueue(ctx, r.queue)
+	case agentLostMsg:
+		return a.requeueLostAgent(ctx)
 	case hangupMsg:
 		if a.state != stateTalking && a.state != stateHeld && a.state != stateConnecting && a.state != stateConsulting {
 			return fmt.Errorf("%w: hangup in state %s", ErrCallState, a.state)
@@ -569,6 +590,9 @@ func (a *callActor) agentLegUp(ctx context.Context) {
 	a.setState(stateTalking)
 	a.connectedAgent.Store(a.agent)
 	a.talkStart, a.answered = a.o.now(), true
+	if err := a.o.ari.SetVar(octx, a.channel, agentVar, a.agentMark()); err != nil {
+		a.log.Warn().Err(err).Msg("could not mark the conversation for restoring after a restart")
+	}
 	a.o.record(func(r Records) error {
 		return r.SaveInteraction(store.Interaction{ID: a.id, Direction: a.direction(), Created: a.arrived, Answered: a.talkStart})
 	})
@@ -670,11 +694,13 @@ func (a *callActor) endTalk(ctx context.Context, cause string, hangupCaller bool
 	if a.agentLeg != "" {
 		if err := a.o.ari.Hangup(octx, a.agentLeg, "normal"); err != nil && !errors.Is(err, telephony.ErrNotFound) {
 			a.log.Warn().Err(err).Msg("hang up agent leg")
+			a.o.strandHangup(a.agentLeg, err)
 		}
 	}
 	if hangupCaller {
 		if err := a.o.ari.Hangup(octx, a.channel, "normal"); err != nil && !errors.Is(err, telephony.ErrNotFound) {
 			a.log.Warn().Err(err).Msg("hang up caller")
+			a.o.strandHangup(a.channel, err)
 		}
 	}
 	if a.queued {
@@ -712,6 +738,7 @@ func (a *callActor) leaveQueue(ctx context.Context, m leaveQueueMsg) {
 	}
 	if err != nil && !errors.Is(err, telephony.ErrNotFound) {
 		a.log.Error().Err(err).Msg("leaving the queue failed")
+		a.o.strand(a.channel, err)
 	}
 	a.finish(ctx, m.reason)
 }
@@ -725,6 +752,7 @@ func (a *callActor) finish(ctx context.Context, cause string) {
 	if a.bridge != "" {
 		if err := a.o.ari.DestroyBridge(octx, a.bridge); err != nil && !errors.Is(err, telephony.ErrNotFound) {
 			a.log.Warn().Err(err).Msg("destroy bridge")
+			a.o.strandBridge(a.bridge, err)
 		}
 	}
 	if a.mediaAgent != "" && a.o.media != nil {

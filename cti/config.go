@@ -66,6 +66,11 @@ type Config struct {
 	DefaultRegion string
 	// Wallboard configures the live supervisor wallboard (cti/wallboard.go).
 	Wallboard WallboardConfig
+	// DesktopGrace is how long an agent whose desktop dropped keeps their calls and
+	// stays logged in; a desktop back within it resumes. After it the agent is
+	// logged out and a caller they were talking with is queued again ahead of later
+	// callers. 0 keeps agents logged in until they or a supervisor log them out.
+	DesktopGrace time.Duration
 }
 
 // DefaultConfig returns the defaults.
@@ -81,6 +86,7 @@ func DefaultConfig() Config {
 		ExternalAnswerTimeout:    30 * time.Second,
 		TransferKeepsEnqueueTime: true,
 		Wallboard:                DefaultWallboardConfig(),
+		DesktopGrace:             2 * time.Minute,
 	}
 }
 
@@ -96,6 +102,9 @@ func (c Config) Validate() error {
 	}
 	if c.AgentAnswerTimeout < time.Second {
 		return fmt.Errorf("%w: calls.agent_answer_timeout: %q: must be at least 1s", ErrInvalidConfig, c.AgentAnswerTimeout)
+	}
+	if c.DesktopGrace < 0 {
+		return fmt.Errorf("%w: calls.desktop_grace: %q: must not be negative", ErrInvalidConfig, c.DesktopGrace)
 	}
 	if c.OpTimeout <= 0 {
 		return fmt.Errorf("%w: calls.op_timeout: %q: must be positive", ErrInvalidConfig, c.OpTimeout)

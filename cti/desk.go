@@ -62,6 +62,7 @@ func (d *Desk) SessionOpened(p desktop.Principal) {
 	if p.Role != desktop.RoleAgent {
 		return
 	}
+	d.o.DesktopOpened(p.User)
 	ctx, cancel := context.WithTimeout(context.Background(), d.o.cfg.OpTimeout)
 	defer cancel()
 	if err := d.o.AgentLogin(ctx, p.User); err != nil && !errors.Is(err, queue.ErrAlreadyLoggedIn) {
@@ -69,10 +70,14 @@ func (d *Desk) SessionOpened(p desktop.Principal) {
 	}
 }
 
-// SessionClosed keeps the agent logged in: a desktop that reconnects resumes
-// (calls stay up in Asterisk). Logging out is the agent's or a supervisor's act.
+// SessionClosed keeps the agent logged in and their calls up for the grace period
+// (calls.desktop_grace): a desktop that reconnects resumes. After it the agent is
+// logged out and their caller queued again (presence.go).
 func (d *Desk) SessionClosed(p desktop.Principal, reason string) {
 	d.log.Info().Str("agent", p.User).Str("reason", reason).Msg("desktop disconnected")
+	if p.Role == desktop.RoleAgent && reason != desktop.ReasonReplaced && reason != desktop.ReasonShutdown {
+		d.o.DesktopClosed(p.User)
+	}
 }
 
 // Snapshot is the agent's view of the engine for a desktop that resumes too late.
@@ -289,6 +294,7 @@ func (d *Desk) rtcOffer(ctx context.Context, agent, sdp string) (desktop.Result,
 	if _, err := s.Offer(ctx, sdp); err != nil {
 		return nil, d.apiError(err)
 	}
+	d.o.SoftphoneReady(agent) // a call restored after a restart gets its audio back
 	// The answer goes out as rtc.answer from OnAnswer, ahead of its candidates.
 	return desktop.Result{}, nil
 }

@@ -61,3 +61,12 @@ func (b *mailbox) receive(ctx context.Context) (any, bool) {
 		}
 	}
 }
+
+// drain returns and removes every queued message without waiting.
+func (b *mailbox) drain() []any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := b.items
+	b.items = nil
+	return out
+}

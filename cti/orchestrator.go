@@ -63,6 +63,9 @@ type Orchestrator struct {
 	kick  chan struct{}
 	wbReq chan wbRequest // wallboard snapshot requests (cti/wallboard.go)
 
+	stranded *strandedSet // channels and bridges whose release failed transiently (stranded.go)
+	presence presence     // agents whose desktop is gone (presence.go)
+
 	mu        sync.Mutex
 	wg        sync.WaitGroup
 	calls     map[string]*callActor // by call id
@@ -103,6 +106,7 @@ func New(p Params) (*Orchestrator, error) {
 		kick:      make(chan struct{}, 1),
 		wbReq:     make(chan wbRequest),
 		camps:     newCampaignSet(), contacts: p.Contacts, attempts: p.Attempts,
+		stranded:  newStrandedSet(),
 		calls:     map[string]*callActor{},
 		byChannel: map[string]*callActor{},
 	}, nil
@@ -117,6 +121,7 @@ func (o *Orchestrator) SetNotifier(n Notifier) { o.notify = n }
 func (o *Orchestrator) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer o.stopPresence()
 	o.mu.Lock()
 	o.runCtx = ctx
 	o.mu.Unlock()
@@ -128,6 +133,7 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 	})
 	wg.Go(func() { o.timers(ctx) })
 	wg.Go(func() { o.runWallboard(ctx) })
+	wg.Go(func() { o.retryStranded(ctx) })
 	o.pump(ctx)
 	cancel()
 	wg.Wait()
@@ -214,6 +220,7 @@ func (o *Orchestrator) fallback(ctx context.Context, channelID string, log zerol
 	}
 	if err != nil && !errors.Is(err, telephony.ErrNotFound) {
 		log.Error().Err(err).Str("fallback", o.cfg.Fallback).Msg("fallback failed")
+		o.strand(channelID, err)
 		return
 	}
 	log.Info().Str("fallback", o.cfg.Fallback).Msg("fallback applied")
@@ -290,17 +297,19 @@ func (o *Orchestrator) resync(ctx context.Context, rs *telephony.Resync) {
 		alive[ch.ID] = true
 	}
 	o.mu.Lock()
-	var gone []*callActor
+	var gone int
+	actors := make([]*callActor, 0, len(o.calls))
 	for _, a := range o.calls {
 		if !alive[a.channel] {
-			gone = append(gone, a)
+			gone++
 		}
+		actors = append(actors, a)
 	}
 	o.mu.Unlock()
-	for _, a := range gone {
-		a.box.send(callerGone{cause: "channel gone after ARI reconnect"})
+	for _, a := range actors { // each actor checks its own legs (resync.go)
+		a.box.send(resyncMsg{alive: alive})
 	}
-	o.log.Info().Int("channels", len(rs.Channels)).Int("calls_lost", len(gone)).Msg("reconciled calls after ARI reconnect")
+	o.log.Info().Int("channels", len(rs.Channels)).Int("calls", len(actors)).Int("calls_lost", gone).Msg("reconciled calls after ARI reconnect")
 }
 
 func (o *Orchestrator) forget(a *callActor) {
@@ -572,6 +581,11 @@ func (o *Orchestrator) WrapUpDone(ctx context.Context, agent string, r WrapUpRes
 	}
 	if ok && r.CallID != w.callID {
 		return fmt.Errorf("%w: %s is wrapping up %s, not %s", ErrNotYourCall, agent, w.callID, r.CallID)
+	}
+	// A campaign call is checked by its campaign (the agent holding the line, in
+	// wrap-up or with the call over); any other needs the agent's wrap-up.
+	if !ok && r.CallID != "" && o.camps.ofCall(r.CallID) == nil {
+		return fmt.Errorf("%w: %s is not wrapping up %s", ErrNotYourCall, agent, r.CallID)
 	}
 	if err := o.campaignDisposition(ctx, agent, r); err != nil {
 		return err

@@ -38,10 +38,10 @@ type Call struct {
 	Queue    QueueID
 	Priority int    // 1..10, higher is more urgent; 0 = Config.DefaultPriority
 	Skills   string // required skill expression; "" = the queue's
-	// Arrived is the caller's original arrival when it is earlier than now (a
-	// caller transferred from another queue keeping their enqueue time): it counts
-	// for the queue's wait KPIs (service level, ASA, abandon wait, longest wait)
-	// and for the caller's place. Zero (or later than now) = now.
+	// Arrived is the caller's original arrival when it is earlier than now (a caller
+	// transferred from another queue keeping their enqueue time, or re-adopted after
+	// a ctid restart): it counts for the queue's wait KPIs (service level, ASA,
+	// abandon wait, longest wait) and for the caller's place. Zero (or later) = now.
 	Arrived time.Time
 }
 

@@ -71,6 +71,8 @@ type callsSection struct {
 	TransferKeepsEnqueueTime bool `mapstructure:"transfer_keeps_enqueue_time"`
 	// DefaultRegion (ISO 3166, e.g. PL) for showing national caller numbers in E.164.
 	DefaultRegion string `mapstructure:"default_region"`
+	// DesktopGrace: an agent whose desktop dropped keeps calls this long (0: forever).
+	DesktopGrace time.Duration `mapstructure:"desktop_grace"`
 }
 
 // queueSection is one entry of `queues:`.
@@ -173,6 +175,7 @@ func defaults() fileConfig {
 
 			ExternalAnswerTimeout:    cti.DefaultConfig().ExternalAnswerTimeout,
 			TransferKeepsEnqueueTime: cti.DefaultConfig().TransferKeepsEnqueueTime,
+			DesktopGrace:             cti.DefaultConfig().DesktopGrace,
 		},
 		Wallboard: defaultWallboardSection(),
 		Demo:      demo.DefaultConfig(),
@@ -325,6 +328,7 @@ func (fc fileConfig) callsConfig() cti.Config {
 	if wb, err := fc.wallboardConfig(); err == nil { // an invalid one fails in validate
 		c.Wallboard = wb
 	}
+	c.DesktopGrace = fc.Calls.DesktopGrace
 	for _, q := range fc.Queues {
 		if q.CRMURL != "" || q.CRMLink != "" || q.Script != "" || q.KBLink != "" {
 			c.Desks = append(c.Desks, cti.QueueDesk{Queue: q.ID, CRMURL: q.CRMURL, CRMMethod: q.CRMMethod,

@@ -245,7 +245,11 @@ func (s *session) handleFrame(ctx context.Context, data []byte) {
 		return
 	}
 	if !s.p.Role.AtLeast(spec.MinRole) {
-		s.enqueue(replyErr(cmd.ID, Errorf(CodeForbidden, "%s needs the %s role", cmd.Name, spec.MinRole)))
+		refusal := Errorf(CodeForbidden, "%s needs the %s role", cmd.Name, spec.MinRole)
+		if ra, ok := s.srv.handler.(RefusalAuditor); ok {
+			ra.CommandRefused(s.p, cmd, refusal)
+		}
+		s.enqueue(replyErr(cmd.ID, refusal))
 		return
 	}
 	if spec.Validate != nil {

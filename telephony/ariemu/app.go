@@ -89,6 +89,8 @@ type Emulator struct {
 	snoopSeq  int
 	rtpSeq    int
 	wg        sync.WaitGroup
+
+	faults faultState // fault switches (faults.go)
 }
 
 // New builds an Emulator.

@@ -226,6 +226,9 @@ func writeResult(w http.ResponseWriter, res result) {
 func (e *Emulator) serveARI(w http.ResponseWriter, r *http.Request, table []routeEntry) {
 	path := strings.TrimPrefix(r.URL.Path, "/ari")
 	segs := strings.Split(strings.Trim(path, "/"), "/")
+	if e.httpFault(w, r) {
+		return
+	}
 	if !e.authOK(r) {
 		e.record(r.Method, path, r.URL.Query(), nil, 401)
 		writeResult(w, fail(401, "Authentication required"))

@@ -1,0 +1,70 @@
+package queue
+
+import (
+	"fmt"
+	"time"
+)
+
+// RestoreConnected puts back a call that was already connected to an agent when the
+// process driving the engine restarted (the PBX kept the conversation up): the call
+// is known again as connected to agent since answered, and the agent, signed in if
+// needed, is Talking. Only an idle agent (logged out, not ready or ready) can be
+// restored onto a call; anything else is ErrInvalidTransition. Queue counters are
+// not touched (the call was counted by the earlier run).
+func (e *Engine) RestoreConnected(now time.Time, in Call, agentID AgentID, answered time.Time) ([]Decision, error) {
+	e.begin()
+	q, ok := e.queues[in.Queue]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownQueue, in.Queue)
+	}
+	if in.ID == "" {
+		return nil, fmt.Errorf("%w: empty call id", ErrUnknownCall)
+	}
+	if _, dup := e.calls[in.ID]; dup {
+		return nil, fmt.Errorf("%w: %q", ErrDuplicateCall, in.ID)
+	}
+	a, err := e.agent(agentID)
+	if err != nil {
+		return nil, err
+	}
+	switch a.state {
+	case LoggedOut, NotReady, Ready:
+	default:
+		return nil, &TransitionError{Agent: a.id, From: a.state, Input: "restore_connected"}
+	}
+	prio := in.Priority
+	if prio == 0 {
+		prio = e.cfg.DefaultPriority
+	}
+	if prio < 1 || prio > MaxPriority {
+		return nil, fmt.Errorf("%w: %d not in 1..%d", ErrBadPriority, in.Priority, MaxPriority)
+	}
+	p, err := e.planFor(q, in.Skills, false)
+	if err != nil {
+		return nil, err
+	}
+	if answered.IsZero() || answered.After(now) {
+		answered = now
+	}
+	arrived := answered
+	if !in.Arrived.IsZero() && in.Arrived.Before(answered) {
+		arrived = in.Arrived
+	}
+	c := e.newCall()
+	c.id, c.priority, c.arrived, c.seq, c.skills = in.ID, prio, arrived, e.nextSeq(), in.Skills
+	c.hidx = -1
+	for i := range c.tidx {
+		c.tidx[i] = -1
+	}
+	c.q, c.plan, c.stage, c.enq = q, p, 0, arrived
+	c.cls = p.stages[0]
+	c.state, c.agent, c.answered = CallConnected, a, answered
+	e.calls[c.id] = c
+	if a.state == LoggedOut {
+		e.setAgentState(a, NotReady, "login", now)
+	}
+	e.removeReady(a)
+	a.call = c
+	e.setAgentState(a, Talking, "restored", now)
+	return e.out, nil
+}

@@ -1,0 +1,68 @@
+package queue
+
+import (
+	"testing"
+	"time"
+)
+
+func restoreConfig() Config {
+	return Config{OfferTimeout: 10 * time.Second, Agents: []AgentConfig{{ID: "ann"}, {ID: "bob"}},
+		Queues: []QueueConfig{{ID: "sales", WrapUp: 30 * time.Second,
+			Members: []Member{{Agent: "ann", Tier: 1}, {Agent: "bob", Tier: 1}}}}}
+}
+
+// A call connected before a restart is restored onto its (logged-out) agent, who is
+// Talking with it; when it ends the agent wraps up as after any call.
+func TestRestoreConnectedThenEnds(t *testing.T) {
+	e := mustEngine(t, restoreConfig())
+	ds := must(t)(e.RestoreConnected(at(100), Call{ID: "c1", Queue: "sales", Arrived: at(10)}, "ann", at(40)))
+	if st := ofKind(ds, DecAgentState); len(st) != 2 || st[1].State != Talking {
+		t.Fatalf("decisions %+v", ds)
+	}
+	s := e.Snapshot(at(100))
+	if len(s.Calls) != 1 || s.Calls[0].State != CallConnected || !s.Calls[0].Arrived.Equal(at(10)) {
+		t.Fatalf("calls %+v", s.Calls)
+	}
+	if s.Agents[0].State != Talking || s.Agents[0].Call != "c1" {
+		t.Fatalf("agent %+v", s.Agents[0])
+	}
+	// Another call does not go to the restored agent.
+	must(t)(e.AgentLogin(at(101), "bob"))
+	must(t)(e.AgentReady(at(101), "bob"))
+	if got := offers(must(t)(e.CallArrived(at(102), Call{ID: "c2", Queue: "sales"}))); len(got) != 1 || got[0] != "c2>bob" {
+		t.Fatalf("offers %v", got)
+	}
+	ds = must(t)(e.CallEnded(at(160), "c1"))
+	if w := ofKind(ds, DecWrapUpStarted); len(w) != 1 || w[0].Agent != "ann" {
+		t.Fatalf("end %+v", ds)
+	}
+	if e.Snapshot(at(160)).Agents[0].TalkTime != 120*time.Second {
+		t.Fatalf("talk time counted from the original answer: %v", e.Snapshot(at(160)).Agents[0].TalkTime)
+	}
+	// Restoring onto a busy agent or a known call is refused.
+	ds, err := e.RestoreConnected(at(161), Call{ID: "c2", Queue: "sales"}, "ann", at(161))
+	mustErr(t, ErrDuplicateCall, ds, err)
+	ds, err = e.RestoreConnected(at(161), Call{ID: "c3", Queue: "sales"}, "bob", at(161))
+	mustErr(t, ErrInvalidTransition, ds, err)
+}
+
+// A re-queued caller with their original arrival keeps their place ahead of callers
+// who came later, whatever the order they are queued again in.
+func TestRequeuedCallersKeepTheirPlace(t *testing.T) {
+	e := mustEngine(t, restoreConfig())
+	must(t)(e.CallArrived(at(100), Call{ID: "late", Queue: "sales", Arrived: at(50)}))
+	must(t)(e.CallArrived(at(100), Call{ID: "early", Queue: "sales", Arrived: at(20)}))
+	must(t)(e.CallArrived(at(100), Call{ID: "future", Queue: "sales", Arrived: at(500)})) // ignored: not before now
+	pos := map[CallID]int{}
+	arr := map[CallID]time.Time{}
+	for _, c := range e.Snapshot(at(100)).Calls {
+		pos[c.ID], arr[c.ID] = c.Position, c.Arrived
+	}
+	if pos["early"] != 1 || pos["late"] != 2 || pos["future"] != 3 || !arr["early"].Equal(at(20)) || !arr["future"].Equal(at(100)) {
+		t.Fatalf("positions %v arrivals %v", pos, arr)
+	}
+	must(t)(e.AgentLogin(at(101), "ann"))
+	if got := offers(must(t)(e.AgentReady(at(101), "ann"))); len(got) != 1 || got[0] != "early>ann" {
+		t.Fatalf("first offer %v", got)
+	}
+}
