@@ -53,6 +53,12 @@ type CampaignConfig struct {
 	// Teams are the supervisor teams that run the campaign (campaign.* commands);
 	// empty: any supervisor. Admins always may.
 	Teams []string
+	// CheckDial, when set, normalises a manually dialled number and checks it against
+	// the do-not-call lists (campaigns.DNC.CheckDial): ErrDoNotCall or ErrCallState.
+	CheckDial func(number string) (string, error)
+	// OnDNC, when set, records a do-not-call disposition (campaigns.DNC.OnDisposition)
+	// before the disposition is accepted; an error refuses the disposition.
+	OnDNC func(agent, number, code string) error
 }
 
 // WithDefaults returns c with zero fields defaulted (the dialer's too).
@@ -228,6 +234,8 @@ type campaignSet struct {
 	mu     sync.Mutex
 	byID   map[string]*campaignActor
 	byCall map[string]*campaignActor
+	// catalog: stored campaigns (campaign_store.go)
+	catalog CampaignCatalog
 }
 
 func newCampaignSet() *campaignSet {
@@ -327,7 +335,7 @@ func (o *Orchestrator) CampaignStop(ctx context.Context, id string) error {
 
 // CampaignStats returns a campaign's progress.
 func (o *Orchestrator) CampaignStats(ctx context.Context, id string) (CampaignStats, error) {
-	c, err := o.camps.get(id)
+	c, err := o.campaign(ctx, id)
 	if err != nil {
 		return CampaignStats{}, err
 	}
@@ -342,7 +350,7 @@ func (o *Orchestrator) CampaignStats(ctx context.Context, id string) (CampaignSt
 // CampaignContactState is the dialer's view of one contact ("new", "scheduled",
 // "callback", "in-progress", "done:<reason>") and its attempts.
 func (o *Orchestrator) CampaignContactState(ctx context.Context, campaign, contact string) (string, int, error) {
-	c, err := o.camps.get(campaign)
+	c, err := o.campaign(ctx, campaign)
 	if err != nil {
 		return "", 0, err
 	}
@@ -360,7 +368,7 @@ func (o *Orchestrator) CampaignContactState(ctx context.Context, campaign, conta
 }
 
 func (o *Orchestrator) campaignAsk(ctx context.Context, id string, m any) error {
-	c, err := o.camps.get(id)
+	c, err := o.campaign(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -485,6 +493,8 @@ type campaignActor struct {
 
 	finalMu sync.Mutex
 	final   CampaignStats
+
+	savedState string // the lifecycle state last written to the catalog
 }
 
 func (c *campaignActor) ask(ctx context.Context, m any) error {
@@ -540,6 +550,7 @@ func (c *campaignActor) run(ctx context.Context) {
 			c.step(ctx)
 			stepNow = false
 		}
+		c.stateChanged(ctx)
 		if c.over() {
 			c.finalMu.Lock()
 			c.final = c.stats()
@@ -616,6 +627,8 @@ func (c *campaignActor) request(ctx context.Context, m any) error {
 		return c.previewAnswer(ctx, m)
 	case campStep:
 		return nil // handle steps after every request
+	case campResume:
+		return c.resume(ctx)
 	}
 	return fmt.Errorf("%w: unknown campaign request %T", ErrCallState, m)
 }
@@ -648,6 +661,7 @@ func (c *campaignActor) lifecycle(ctx context.Context, m campLifecycle) error {
 		return fmt.Errorf("%w: %w", ErrCallState, err)
 	}
 	c.log.Info().Str("input", in.String()).Str("state", c.d.State().String()).Msg("campaign lifecycle")
+	c.stateChanged(ctx)
 	c.push(true)
 	return nil
 }
@@ -996,6 +1010,12 @@ func (c *campaignActor) disposition(m campDisposition) error {
 	if !l.over && !m.wrapping {
 		return fmt.Errorf("%w: %s is still in progress; the disposition comes in wrap-up", ErrCallState, m.r.CallID)
 	}
+	if d, ok := c.dispositionOf(m.r.Disposition); ok && d.DNC && c.cfg.OnDNC != nil {
+		// saved on the internal list before the disposition is accepted
+		if err := c.cfg.OnDNC(m.agent, l.dial.Number, d.Code); err != nil {
+			return fmt.Errorf("%w: recording do-not-call: %w", ErrBadDisposition, err)
+		}
+	}
 	if l.manual {
 		disp, ok := c.dispositionOf(m.r.Disposition)
 		if !ok {
@@ -1115,16 +1135,22 @@ func (o *Orchestrator) ManualDial(ctx context.Context, agent, number, campaign s
 	if campaign == "" {
 		return "", fmt.Errorf("%w: manual dial needs campaign_id (its endpoint, caller id and do-not-call lists)", ErrCallState)
 	}
+	c, err := o.campaign(ctx, campaign)
+	if err != nil {
+		return "", err
+	}
 	n := number
-	if !strings.HasPrefix(n, "+") || e164(n, "") == "" {
+	if c.cfg.CheckDial != nil {
+		// normalised and checked against every do-not-call list before the actor's own check
+		if n, err = c.cfg.CheckDial(number); err != nil {
+			c.log.Warn().Err(err).Str("agent", agent).Str("number", number).Msg("manual dial refused")
+			return "", err
+		}
+	} else if !strings.HasPrefix(n, "+") || e164(n, "") == "" {
 		n = e164(number, o.cfg.DefaultRegion)
 	}
 	if n == "" {
 		return "", fmt.Errorf("%w: %q is not a phone number", ErrCallState, number)
-	}
-	c, err := o.camps.get(campaign)
-	if err != nil {
-		return "", err
 	}
 	var id string
 	if err := c.ask(ctx, campManualDial{agent: agent, number: n, callID: &id}); err != nil {
@@ -1264,7 +1290,9 @@ func (c *campaignActor) release(ctx context.Context, callID string) {
 
 // CampaignTeams returns the supervisor teams that run a campaign (nil: any).
 func (o *Orchestrator) CampaignTeams(id string) ([]string, error) {
-	c, err := o.camps.get(id)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := o.campaign(ctx, id)
 	if err != nil {
 		return nil, err
 	}
