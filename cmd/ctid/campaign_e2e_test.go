@@ -467,3 +467,82 @@ func waitCampaignState(t *testing.T, ctx context.Context, s *campaignStack, id, 
 		}
 	}
 }
+
+// A campaign running when ctid stops resumes when it starts again, without a new
+// start command: its contacts are loaded from the store and dialled; a paused one
+// stays paused.
+func TestCampaignRunningAtShutdownResumesAfterRestart(t *testing.T) {
+	dbPath := t.TempDir() + "/ctid.db"
+	fc := campaignConfig(t, dbPath)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+
+	s := startCampaignStack(t, fc)
+	sam := loginToken(t, s.base, "sam", "secret-pw")
+	for _, id := range []string{"winter", "spring"} {
+		def := `{"id":"` + id + `","name":"` + id + `","mode":"progressive","endpoint":"PJSIP/{number}@trunk",
+		  "agents":["a1","a2"],"default_region":"GB",
+		  "windows":[{"days":["mon","tue","wed","thu","fri","sat","sun"],"from":"00:00","to":"24:00"}]}`
+		if code, body := restCall(t, http.MethodPost, s.base+"/api/v1/campaigns", sam, "application/json", def); code != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", id, code, body)
+		}
+		csv := "first_name,phone\n"
+		for i := range 4 {
+			d := 20 + i
+			if id == "spring" {
+				d = 40 + i
+			}
+			csv += fmt.Sprintf("C%d,020 7946 01%02d\n", i, d)
+		}
+		if code, body := restCall(t, http.MethodPost, s.base+"/api/v1/campaigns/"+id+"/lists", sam, "text/csv", csv); code != http.StatusCreated {
+			t.Fatalf("upload %s: %d %s", id, code, body)
+		}
+		// no agent is Ready: nothing is dialled before the restart
+		if code, body := restCall(t, http.MethodPost, s.base+"/api/v1/campaigns/"+id+"/start", sam, "", ""); code != 200 || !strings.Contains(body, `"state":"running"`) {
+			t.Fatalf("start %s: %d %s", id, code, body)
+		}
+	}
+	if code, body := restCall(t, http.MethodPost, s.base+"/api/v1/campaigns/spring/pause", sam, "", ""); code != 200 || !strings.Contains(body, `"state":"paused"`) {
+		t.Fatalf("pause: %d %s", code, body)
+	}
+	if code, body := restCall(t, http.MethodPost, s.base+"/api/v1/campaigns/spring/pause", sam, "", ""); code != http.StatusConflict {
+		t.Fatalf("pausing a paused campaign: %d %s, want 409", code, body)
+	}
+	s.stop(t)
+
+	s = startCampaignStack(t, fc)
+	defer s.stop(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	botCtx, stopBots := context.WithCancel(ctx)
+	defer func() { stopBots(); wg.Wait() }()
+	for _, a := range []string{"a1", "a2"} {
+		ws := dialWS(t, ctx, s.base, loginToken(t, s.base, a, "secret-pw"))
+		if r, err := ws.do(ctx, "agent.ready", nil); err != nil || replyErr(r) != "" {
+			t.Fatalf("%s ready: %v %v", a, err, r)
+		}
+		wg.Go(func() { agentBot(botCtx, t, ws, func(string) string { return "not_interested" }, errs) })
+	}
+	waitCampaignState(t, ctx, s, "winter", "finished", errs)
+	stopBots()
+	wg.Wait()
+
+	db := openStore(t, dbPath)
+	as, err := db.CampaignAttempts(ctx, "winter", "", 100)
+	if err != nil || len(as) != 4 {
+		t.Fatalf("winter attempts after the restart: %d %v", len(as), err)
+	}
+	for _, a := range as {
+		if a.Disposition != "not_interested" {
+			t.Errorf("attempt %+v", a)
+		}
+	}
+	as, err = db.CampaignAttempts(ctx, "spring", "", 100)
+	if err != nil || len(as) != 0 {
+		t.Errorf("the paused campaign dialled after the restart: %+v %v", as, err)
+	}
+	c, err := db.Campaign(ctx, "spring")
+	if err != nil || c.State != "paused" {
+		t.Errorf("spring after the restart: %+v %v", c, err)
+	}
+}
