@@ -113,6 +113,11 @@ type CampaignContact struct {
 	Zone        string   // IANA zone; "" = the campaign's default
 	NumberZones []string // optional, per number
 	Fields      map[string]string
+	// History of an earlier run (restart): attempts and lockouts per number, and a
+	// pending callback (CallbackAt, personal to CallbackAgent unless "").
+	History       []dialer.NumberHistory
+	CallbackAt    time.Time
+	CallbackAgent string
 }
 
 // ContactSource reads a campaign's contacts when it starts (the list store).
@@ -684,6 +689,7 @@ func (c *campaignActor) load(ctx context.Context) error {
 			continue
 		}
 		c.contacts[dc.ID] = x
+		c.restore(x)
 	}
 	c.log.Info().Int("contacts", len(c.contacts)).Int("rejected", c.rejected).Msg("campaign contacts loaded")
 	return nil

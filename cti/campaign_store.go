@@ -189,6 +189,22 @@ func (c *campaignActor) stateChanged(ctx context.Context) {
 	c.savedState = st
 }
 
+// restore gives the dialer a loaded contact's history from an earlier run.
+func (c *campaignActor) restore(x CampaignContact) {
+	for _, h := range x.History {
+		if err := c.d.Restore(h); err != nil {
+			c.log.Warn().Err(err).Str("contact", x.ID).Msg("contact history not restored")
+		}
+	}
+	if x.CallbackAt.IsZero() {
+		return
+	}
+	cb := dialer.CallbackRequest{At: x.CallbackAt, Agent: queue.AgentID(x.CallbackAgent)}
+	if err := c.d.ScheduleCallback(dialer.ContactID(x.ID), cb); err != nil {
+		c.log.Warn().Err(err).Str("contact", x.ID).Msg("pending callback not restored")
+	}
+}
+
 // --- the store-backed catalog, contacts and attempts ----------------------------------
 
 // CampaignStore is what StoreCampaigns needs of the store (*store.Store).
@@ -198,6 +214,8 @@ type CampaignStore interface {
 	SetCampaignState(ctx context.Context, id, from, to string) error
 	EachContact(ctx context.Context, campaignID string, fn func(store.Contact) error) error
 	CampaignAttempts(ctx context.Context, campaignID, contactID string, limit int) ([]store.CampaignAttempt, error)
+	CampaignCallbacks(ctx context.Context, campaignID string, status store.CallbackStatus) ([]store.CampaignCallback, error)
+	ActiveLockouts(ctx context.Context, now time.Time) ([]store.Lockout, error)
 	Enqueue(rec store.Record) error
 }
 
@@ -211,6 +229,7 @@ type StoreCampaignsParams struct {
 	// Tick is the campaigns' planning period (default 1 s).
 	Tick time.Duration
 	Log  zerolog.Logger
+	Now  func() time.Time // default time.Now
 }
 
 // StoreCampaigns is the CampaignCatalog, ContactSource and AttemptSink over the store.
@@ -225,6 +244,9 @@ type StoreCampaigns struct {
 func NewStoreCampaigns(p StoreCampaignsParams) (*StoreCampaigns, error) {
 	if p.Store == nil || p.DNC == nil {
 		return nil, fmt.Errorf("%w: store campaigns: store and DNC are required", ErrInvalidConfig)
+	}
+	if p.Now == nil {
+		p.Now = time.Now
 	}
 	return &StoreCampaigns{p: p, lockout: map[string]time.Duration{}, final: map[string]map[string]bool{}}, nil
 }
@@ -312,44 +334,88 @@ func (s *StoreCampaigns) ActiveCampaigns(ctx context.Context) ([]string, error) 
 	return ids, nil
 }
 
-// CampaignContacts implements ContactSource: the campaign's imported contacts, less
-// those an earlier run already closed with a final disposition (resume after restart).
+// CampaignContacts implements ContactSource: the campaign's imported contacts with
+// what an earlier run did (resume after a restart): contacts closed by a final
+// disposition are left out; the others carry their attempts per number, lockouts in
+// force and a pending callback not dialled since it was promised.
 func (s *StoreCampaigns) CampaignContacts(ctx context.Context, campaign string) ([]CampaignContact, error) {
-	closed, err := s.closedContacts(ctx, campaign)
+	h, err := s.history(ctx, campaign)
 	if err != nil {
 		return nil, err
 	}
 	var out []CampaignContact
 	err = s.p.Store.EachContact(ctx, campaign, func(c store.Contact) error {
-		if closed[c.ID] {
+		if h.closed[c.ID] {
 			return nil
 		}
 		dc := campaigns.DialerContact(c)
-		name := strings.TrimSpace(c.FirstName + " " + c.LastName)
-		out = append(out, CampaignContact{ID: c.ID, Name: name, Numbers: dc.Numbers, Zone: dc.Zone, NumberZones: dc.NumberZones, Fields: c.Fields})
+		x := CampaignContact{ID: c.ID, Name: strings.TrimSpace(c.FirstName + " " + c.LastName), Numbers: dc.Numbers,
+			Zone: dc.Zone, NumberZones: dc.NumberZones, Fields: c.Fields}
+		for _, n := range dc.Numbers {
+			k := c.ID + "\x00" + n
+			if h.attempts[k] > 0 || !h.locked[n].IsZero() {
+				x.History = append(x.History, dialer.NumberHistory{Contact: dialer.ContactID(c.ID), Number: n,
+					Attempts: h.attempts[k], LockedUntil: h.locked[n]})
+			}
+		}
+		if cb, ok := h.callback[c.ID]; ok && !h.lastPlaced[c.ID].After(cb.Created) {
+			x.CallbackAt, x.CallbackAgent = cb.Due, cb.Agent
+		}
+		out = append(out, x)
 		return nil
 	})
 	return out, err
 }
 
-func (s *StoreCampaigns) closedContacts(ctx context.Context, campaign string) (map[string]bool, error) {
+type campaignHistory struct {
+	closed     map[string]bool
+	attempts   map[string]int       // contact \x00 number -> dials
+	lastPlaced map[string]time.Time // contact -> last dial
+	locked     map[string]time.Time // number -> lockout end
+	callback   map[string]store.CampaignCallback
+}
+
+// history reads an earlier run's attempts (the first 10000), lockouts and pending
+// callbacks.
+func (s *StoreCampaigns) history(ctx context.Context, campaign string) (campaignHistory, error) {
 	s.mu.Lock()
 	final := s.final[campaign]
 	s.mu.Unlock()
-	closed := map[string]bool{}
-	if len(final) == 0 {
-		return closed, nil
-	}
+	h := campaignHistory{closed: map[string]bool{}, attempts: map[string]int{}, lastPlaced: map[string]time.Time{},
+		locked: map[string]time.Time{}, callback: map[string]store.CampaignCallback{}}
 	as, err := s.p.Store.CampaignAttempts(ctx, campaign, "", 10_000)
 	if err != nil {
-		return nil, err
+		return h, err
 	}
 	for _, a := range as {
 		if final[a.Disposition] {
-			closed[a.ContactID] = true
+			h.closed[a.ContactID] = true
+		}
+		if a.Outcome == "skipped" {
+			continue // a preview skipped, never dialled
+		}
+		h.attempts[a.ContactID+"\x00"+a.Number]++
+		if a.Placed.After(h.lastPlaced[a.ContactID]) {
+			h.lastPlaced[a.ContactID] = a.Placed
 		}
 	}
-	return closed, nil
+	ls, err := s.p.Store.ActiveLockouts(ctx, s.p.Now())
+	if err != nil {
+		return h, err
+	}
+	for _, l := range ls {
+		h.locked[l.Number] = l.Until
+	}
+	cbs, err := s.p.Store.CampaignCallbacks(ctx, campaign, store.CallbackPending)
+	if err != nil {
+		return h, err
+	}
+	for _, cb := range cbs {
+		if cur, ok := h.callback[cb.ContactID]; !ok || cb.Created.After(cur.Created) {
+			h.callback[cb.ContactID] = cb
+		}
+	}
+	return h, nil
 }
 
 // RecordAttempt implements AttemptSink: each step updates the attempt's row (queued
@@ -363,7 +429,12 @@ func (s *StoreCampaigns) RecordAttempt(r AttemptRecord) error {
 	if contact == "" {
 		contact = "manual"
 	}
-	a := store.CampaignAttempt{ID: r.Attempt, CampaignID: r.Campaign, ContactID: contact, Number: r.Number, Agent: r.Agent,
+	// The dialer numbers attempts from 1 in each run; the call id is unique across runs.
+	id := r.Attempt
+	if r.CallID != "" {
+		id = r.CallID
+	}
+	a := store.CampaignAttempt{ID: id, CampaignID: r.Campaign, ContactID: contact, Number: r.Number, Agent: r.Agent,
 		InteractionID: r.CallID}
 	var extra store.Record
 	switch r.Event {
@@ -389,7 +460,7 @@ func (s *StoreCampaigns) RecordAttempt(r AttemptRecord) error {
 	case AttemptDisposition:
 		a.Disposition, a.Notes = r.Disposition, r.Notes
 		if !r.CallbackAt.IsZero() {
-			extra = store.CampaignCallback{ID: r.Attempt + "-cb", CampaignID: r.Campaign, ContactID: contact, Agent: r.CallbackAgent,
+			extra = store.CampaignCallback{ID: id + "-cb", CampaignID: r.Campaign, ContactID: contact, Agent: r.CallbackAgent,
 				Due: r.CallbackAt, Status: store.CallbackPending, CreatedBy: r.Agent, Created: r.At}
 		}
 	default:
