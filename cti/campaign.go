@@ -239,8 +239,10 @@ type campaignSet struct {
 	mu     sync.Mutex
 	byID   map[string]*campaignActor
 	byCall map[string]*campaignActor
-	// catalog: stored campaigns (campaign_store.go)
-	catalog CampaignCatalog
+	// catalog: stored campaigns; manualCheck: manual dials without a campaign
+	// (campaign_store.go)
+	catalog     CampaignCatalog
+	manualCheck func(number string) (string, error)
 }
 
 func newCampaignSet() *campaignSet {
@@ -1112,7 +1114,7 @@ func (c *campaignActor) talking() int {
 // push sends campaign.stats to supervisors, at most once a second unless forced.
 func (c *campaignActor) push(force bool) {
 	b, ok := c.o.notify.(broadcaster)
-	if !ok {
+	if !ok || c.id == manualCampaign {
 		return
 	}
 	now := c.o.now()
@@ -1139,7 +1141,10 @@ func (c *campaignActor) dispositionOf(code string) (dialer.Disposition, bool) {
 // It returns the call id.
 func (o *Orchestrator) ManualDial(ctx context.Context, agent, number, campaign string) (string, error) {
 	if campaign == "" {
-		return "", fmt.Errorf("%w: manual dial needs campaign_id (its endpoint, caller id and do-not-call lists)", ErrCallState)
+		if !o.manualDialEnabled() {
+			return "", fmt.Errorf("%w: manual dial needs campaign_id (its endpoint, caller id and do-not-call lists)", ErrCallState)
+		}
+		campaign = manualCampaign
 	}
 	c, err := o.campaign(ctx, campaign)
 	if err != nil {

@@ -57,11 +57,52 @@ func (o *Orchestrator) catalog() CampaignCatalog {
 	return o.camps.catalog
 }
 
+// manualCampaign is the hidden campaign that places agents' manual dials without a
+// campaign_id (not a valid stored campaign id, never broadcast).
+const manualCampaign = "_manual"
+
+// EnableManualDial lets agents dial without a campaign (call.dial without
+// campaign_id) through calls.external_endpoint, each number normalised and checked
+// by check (the internal do-not-call list: campaigns.DNC.CheckDial with scope "")
+// first. Needs calls.external_endpoint.
+func (o *Orchestrator) EnableManualDial(check func(number string) (string, error)) error {
+	if o.cfg.ExternalEndpoint == "" || check == nil {
+		return fmt.Errorf("%w: manual dial needs calls.external_endpoint and a do-not-call check", ErrInvalidConfig)
+	}
+	o.camps.mu.Lock()
+	defer o.camps.mu.Unlock()
+	o.camps.manualCheck = check
+	return nil
+}
+
+func (o *Orchestrator) manualDialEnabled() bool {
+	o.camps.mu.Lock()
+	defer o.camps.mu.Unlock()
+	return o.camps.manualCheck != nil
+}
+
+// manualConfig is the hidden campaign of manual dials.
+func (o *Orchestrator) manualConfig() CampaignConfig {
+	o.camps.mu.Lock()
+	check := o.camps.manualCheck
+	o.camps.mu.Unlock()
+	all := []time.Weekday{time.Sunday, time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday}
+	return CampaignConfig{Name: "Manual dial", Endpoint: o.cfg.ExternalEndpoint, CallerID: o.cfg.CallbackCallerID, CheckDial: check,
+		Dialer: dialer.Config{ID: manualCampaign, Mode: dialer.Progressive,
+			Windows: []dialer.Window{{Days: all, From: 0, To: 24 * time.Hour}}}}
+}
+
 // campaign returns the actor of a campaign, registering a stored one on first use.
 func (o *Orchestrator) campaign(ctx context.Context, id string) (*campaignActor, error) {
 	c, err := o.camps.get(id)
 	if err == nil || !errors.Is(err, ErrUnknownCampaign) {
 		return c, err
+	}
+	if id == manualCampaign && o.manualDialEnabled() {
+		if err := o.AddCampaign(o.manualConfig()); err != nil && !errors.Is(err, ErrCampaignExists) {
+			return nil, err
+		}
+		return o.camps.get(id)
 	}
 	cat := o.catalog()
 	if cat == nil {
@@ -275,16 +316,7 @@ func (s *StoreCampaigns) LoadCampaign(ctx context.Context, id string) (CampaignD
 		region = s.p.DefaultRegion
 	}
 	cfg := CampaignConfig{Dialer: dc, Name: d.Name, Endpoint: d.Endpoint, CallerID: d.CallerID, Script: d.Script, Tick: s.p.Tick,
-		CheckDial: func(number string) (string, error) {
-			n, err := s.p.DNC.CheckDial(id, number, region)
-			switch {
-			case errors.Is(err, campaigns.ErrDNC):
-				return n, fmt.Errorf("%w: %w", ErrDoNotCall, err)
-			case err != nil:
-				return "", fmt.Errorf("%w: %w", ErrCallState, err)
-			}
-			return n, nil
-		},
+		CheckDial: s.checkDial(id, region),
 		OnDNC: func(agent, number, code string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -305,6 +337,27 @@ func (s *StoreCampaigns) LoadCampaign(ctx context.Context, id string) (CampaignD
 	s.final[id] = final
 	s.mu.Unlock()
 	return CampaignDef{Config: cfg, Agents: d.AgentIDs(), Queue: queue.QueueID(d.Queue), State: sc.State}, nil
+}
+
+// checkDial is the do-not-call check of manual dials in scope (a campaign id, or
+// store.DNCGlobal for dials without a campaign), in the runner's errors.
+func (s *StoreCampaigns) checkDial(scope, region string) func(string) (string, error) {
+	return func(number string) (string, error) {
+		n, err := s.p.DNC.CheckDial(scope, number, region)
+		switch {
+		case errors.Is(err, campaigns.ErrDNC):
+			return n, fmt.Errorf("%w: %w", ErrDoNotCall, err)
+		case err != nil:
+			return "", fmt.Errorf("%w: %w", ErrCallState, err)
+		}
+		return n, nil
+	}
+}
+
+// ManualCheck is the check of manual dials without a campaign (EnableManualDial):
+// the internal do-not-call list, numbers read in DefaultRegion.
+func (s *StoreCampaigns) ManualCheck(number string) (string, error) {
+	return s.checkDial(store.DNCGlobal, s.p.DefaultRegion)(number)
 }
 
 // CampaignState implements CampaignCatalog.

@@ -181,6 +181,7 @@ store:
   path: %s
 calls:
   default_region: GB
+  external_endpoint: "Local/{number}@callers"
 softphone:
   enabled: false
 demo:
@@ -244,7 +245,7 @@ func (s *campaignStack) stop(t *testing.T) {
 
 // agentBot is an agent at their desk: Ready, and for every connected campaign call
 // hang up, then record the disposition dispFor gives the number.
-func agentBot(ctx context.Context, t *testing.T, ws *wsClient, dispFor func(number string) string, errs chan<- error) {
+func agentBot(ctx context.Context, ws *wsClient, dispFor func(number string) string, disposed chan<- string, errs chan<- error) {
 	handled := map[string]bool{}
 	numbers := map[string]string{}
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -279,6 +280,10 @@ func agentBot(ctx context.Context, t *testing.T, ws *wsClient, dispFor func(numb
 					return
 				}
 				if replyErr(r) == "" {
+					select {
+					case disposed <- numbers[id]:
+					default:
+					}
 					break
 				}
 				if time.Now().After(deadline) {
@@ -329,6 +334,7 @@ func TestCampaignEndToEndOverRESTAndWebSocket(t *testing.T) {
 	}
 	const dncNumber = "+442079460103" // on the internal list before the start
 	const optOut = "+442079460107"    // the contact asks not to be called again
+	const manualNumber = "+442079460150"
 	if code, body := restCall(t, http.MethodPost, s.base+"/api/v1/campaigns/autumn/lists", sam, "text/csv", csv.String()); code != http.StatusCreated {
 		t.Fatalf("upload: %d %s", code, body)
 	}
@@ -340,27 +346,33 @@ func TestCampaignEndToEndOverRESTAndWebSocket(t *testing.T) {
 	samWS := dialWS(t, ctx, s.base, sam)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
+	disposed := make(chan string, 32)
 	botCtx, stopBots := context.WithCancel(ctx)
 	defer func() { stopBots(); wg.Wait() }()
 	for _, a := range []string{"a1", "a2"} {
 		ws := dialWS(t, ctx, s.base, loginToken(t, s.base, a, "secret-pw"))
 		// A manual dial of the DNC number is refused (the agent cannot override it).
-		for _, typed := range []string{dncNumber} {
-			r, err := ws.do(ctx, "call.dial", map[string]any{"number": typed, "campaign_id": "autumn"})
+		for _, args := range []map[string]any{{"number": dncNumber, "campaign_id": "autumn"}, {"number": dncNumber}} {
+			r, err := ws.do(ctx, "call.dial", args)
 			if err != nil || !strings.HasPrefix(replyErr(r), "forbidden") {
-				t.Fatalf("%s manual dial of %q (DNC): %v %v", a, typed, err, r)
+				t.Fatalf("%s manual dial %v (DNC): %v %v", a, args, err, r)
 			}
 		}
 		if r, err := ws.do(ctx, "agent.ready", nil); err != nil || replyErr(r) != "" {
 			t.Fatalf("%s ready: %v %v", a, err, r)
 		}
+		if a == "a1" { // a manual dial without a campaign goes out through calls.external_endpoint
+			if r, err := ws.do(ctx, "call.dial", map[string]any{"number": manualNumber}); err != nil || replyErr(r) != "" {
+				t.Fatalf("manual dial without a campaign: %v %v", err, r)
+			}
+		}
 		wg.Go(func() {
-			agentBot(botCtx, t, ws, func(n string) string {
+			agentBot(botCtx, ws, func(n string) string {
 				if n == optOut {
 					return "do_not_call"
 				}
 				return "sale"
-			}, errs)
+			}, disposed, errs)
 		})
 	}
 	if r, err := samWS.do(ctx, "campaign.start", map[string]any{"campaign_id": "autumn"}); err != nil || replyErr(r) != "" {
@@ -368,6 +380,16 @@ func TestCampaignEndToEndOverRESTAndWebSocket(t *testing.T) {
 	}
 
 	waitCampaignState(t, ctx, s, "autumn", "finished", errs)
+	for got := map[string]bool{}; !got[manualNumber]; {
+		select {
+		case n := <-disposed:
+			got[n] = true
+		case err := <-errs:
+			t.Fatal(err)
+		case <-ctx.Done():
+			t.Fatal("the manual dial was never disposed")
+		}
+	}
 	stopBots()
 	wg.Wait()
 	select {
@@ -418,6 +440,10 @@ func TestCampaignEndToEndOverRESTAndWebSocket(t *testing.T) {
 	}
 	if len(entries) != 2 || entries[0].Scope != store.DNCGlobal || entries[0].Source != store.DNCSourceDisposition {
 		t.Errorf("do_not_call disposition: DNC entries %+v, want the internal and the campaign's list", entries)
+	}
+	md, err := db.CampaignAttempts(ctx, "_manual", "", 10)
+	if err != nil || len(md) != 1 || md[0].Number != manualNumber || md[0].Agent != "a1" || md[0].Disposition != "sale" {
+		t.Errorf("manual dial without a campaign: %+v %v", md, err)
 	}
 	c, err := db.Campaign(ctx, "autumn")
 	if err != nil || c.State != "finished" {
@@ -521,7 +547,7 @@ func TestCampaignRunningAtShutdownResumesAfterRestart(t *testing.T) {
 		if r, err := ws.do(ctx, "agent.ready", nil); err != nil || replyErr(r) != "" {
 			t.Fatalf("%s ready: %v %v", a, err, r)
 		}
-		wg.Go(func() { agentBot(botCtx, t, ws, func(string) string { return "not_interested" }, errs) })
+		wg.Go(func() { agentBot(botCtx, ws, func(string) string { return "not_interested" }, nil, errs) })
 	}
 	waitCampaignState(t, ctx, s, "winter", "finished", errs)
 	stopBots()

@@ -178,6 +178,11 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 		return fmt.Errorf("desktop routes: %w", err)
 	}
 	orch.SetCampaignCatalog(storeCamps)
+	if params.Config.ExternalEndpoint != "" { // call.dial without campaign_id
+		if err := orch.EnableManualDial(storeCamps.ManualCheck); err != nil {
+			return fmt.Errorf("%w: %w", errConfig, err)
+		}
+	}
 	if err := desk.RegisterCampaignREST(api); err != nil {
 		return fmt.Errorf("campaign routes: %w", err)
 	}
