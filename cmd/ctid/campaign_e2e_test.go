@@ -496,7 +496,7 @@ func waitCampaignState(t *testing.T, ctx context.Context, s *campaignStack, id, 
 
 // A campaign running when ctid stops resumes when it starts again, without a new
 // start command: its contacts are loaded from the store and dialled; a paused one
-// stays paused.
+// stays paused until it is stopped (saved; it cannot start again).
 func TestCampaignRunningAtShutdownResumesAfterRestart(t *testing.T) {
 	dbPath := t.TempDir() + "/ctid.db"
 	fc := campaignConfig(t, dbPath)
@@ -537,7 +537,12 @@ func TestCampaignRunningAtShutdownResumesAfterRestart(t *testing.T) {
 	s.stop(t)
 
 	s = startCampaignStack(t, fc)
-	defer s.stop(t)
+	stopped := false
+	defer func() {
+		if !stopped {
+			s.stop(t)
+		}
+	}()
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	botCtx, stopBots := context.WithCancel(ctx)
@@ -552,6 +557,15 @@ func TestCampaignRunningAtShutdownResumesAfterRestart(t *testing.T) {
 	waitCampaignState(t, ctx, s, "winter", "finished", errs)
 	stopBots()
 	wg.Wait()
+	sam = loginToken(t, s.base, "sam", "secret-pw")
+	if code, body := restCall(t, http.MethodPost, s.base+"/api/v1/campaigns/spring/stop", sam, "", ""); code != 200 || !strings.Contains(body, `"state":"stopped"`) {
+		t.Fatalf("stop: %d %s", code, body)
+	}
+	if code, body := restCall(t, http.MethodPost, s.base+"/api/v1/campaigns/spring/start", sam, "", ""); code != http.StatusConflict {
+		t.Fatalf("starting a stopped campaign: %d %s, want 409", code, body)
+	}
+	s.stop(t) // the store's writer flushes every queued attempt
+	stopped = true
 
 	db := openStore(t, dbPath)
 	as, err := db.CampaignAttempts(ctx, "winter", "", 100)
@@ -568,7 +582,7 @@ func TestCampaignRunningAtShutdownResumesAfterRestart(t *testing.T) {
 		t.Errorf("the paused campaign dialled after the restart: %+v %v", as, err)
 	}
 	c, err := db.Campaign(ctx, "spring")
-	if err != nil || c.State != "paused" {
+	if err != nil || c.State != "stopped" {
 		t.Errorf("spring after the restart: %+v %v", c, err)
 	}
 }
