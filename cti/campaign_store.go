@@ -417,6 +417,10 @@ func (s *StoreCampaigns) CampaignContacts(ctx context.Context, campaign string) 
 		out = append(out, x)
 		return nil
 	})
+	if err == nil && (len(h.closed) > 0 || len(h.attempts) > 0) {
+		s.p.Log.Info().Str("campaign", campaign).Int("closed", len(h.closed)).Int("numbers_with_history", len(h.attempts)).
+			Int("lockouts", len(h.locked)).Int("callbacks", len(h.callback)).Msg("campaign history from an earlier run")
+	}
 	return out, err
 }
 
