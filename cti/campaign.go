@@ -53,6 +53,12 @@ type CampaignConfig struct {
 	// Teams are the supervisor teams that run the campaign (campaign.* commands);
 	// empty: any supervisor. Admins always may.
 	Teams []string
+	// CheckDial, when set, normalises a manually dialled number and checks it against
+	// the do-not-call lists (campaigns.DNC.CheckDial): ErrDoNotCall or ErrCallState.
+	CheckDial func(number string) (string, error)
+	// OnDNC, when set, records a do-not-call disposition (campaigns.DNC.OnDisposition)
+	// before the disposition is accepted; an error refuses the disposition.
+	OnDNC func(agent, number, code string) error
 }
 
 // WithDefaults returns c with zero fields defaulted (the dialer's too).
@@ -107,6 +113,11 @@ type CampaignContact struct {
 	Zone        string   // IANA zone; "" = the campaign's default
 	NumberZones []string // optional, per number
 	Fields      map[string]string
+	// History of an earlier run (restart): attempts and lockouts per number, and a
+	// pending callback (CallbackAt, personal to CallbackAgent unless "").
+	History       []dialer.NumberHistory
+	CallbackAt    time.Time
+	CallbackAgent string
 }
 
 // ContactSource reads a campaign's contacts when it starts (the list store).
@@ -229,6 +240,10 @@ type campaignSet struct {
 	mu     sync.Mutex
 	byID   map[string]*campaignActor
 	byCall map[string]*campaignActor
+	// catalog: stored campaigns; manualCheck: manual dials without a campaign
+	// (campaign_store.go)
+	catalog     CampaignCatalog
+	manualCheck func(number string) (string, error)
 }
 
 func newCampaignSet() *campaignSet {
@@ -328,7 +343,7 @@ func (o *Orchestrator) CampaignStop(ctx context.Context, id string) error {
 
 // CampaignStats returns a campaign's progress.
 func (o *Orchestrator) CampaignStats(ctx context.Context, id string) (CampaignStats, error) {
-	c, err := o.camps.get(id)
+	c, err := o.campaign(ctx, id)
 	if err != nil {
 		return CampaignStats{}, err
 	}
@@ -343,7 +358,7 @@ func (o *Orchestrator) CampaignStats(ctx context.Context, id string) (CampaignSt
 // CampaignContactState is the dialer's view of one contact ("new", "scheduled",
 // "callback", "in-progress", "done:<reason>") and its attempts.
 func (o *Orchestrator) CampaignContactState(ctx context.Context, campaign, contact string) (string, int, error) {
-	c, err := o.camps.get(campaign)
+	c, err := o.campaign(ctx, campaign)
 	if err != nil {
 		return "", 0, err
 	}
@@ -361,7 +376,7 @@ func (o *Orchestrator) CampaignContactState(ctx context.Context, campaign, conta
 }
 
 func (o *Orchestrator) campaignAsk(ctx context.Context, id string, m any) error {
-	c, err := o.camps.get(id)
+	c, err := o.campaign(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -486,6 +501,8 @@ type campaignActor struct {
 
 	finalMu sync.Mutex
 	final   CampaignStats
+
+	savedState string // the lifecycle state last written to the catalog
 }
 
 func (c *campaignActor) ask(ctx context.Context, m any) error {
@@ -541,6 +558,7 @@ func (c *campaignActor) run(ctx context.Context) {
 			c.step(ctx)
 			stepNow = false
 		}
+		c.stateChanged(ctx)
 		if c.over() {
 			c.finalMu.Lock()
 			c.final = c.stats()
@@ -617,6 +635,8 @@ func (c *campaignActor) request(ctx context.Context, m any) error {
 		return c.previewAnswer(ctx, m)
 	case campStep:
 		return nil // handle steps after every request
+	case campResume:
+		return c.resume(ctx)
 	}
 	return fmt.Errorf("%w: unknown campaign request %T", ErrCallState, m)
 }
@@ -649,6 +669,7 @@ func (c *campaignActor) lifecycle(ctx context.Context, m campLifecycle) error {
 		return fmt.Errorf("%w: %w", ErrCallState, err)
 	}
 	c.log.Info().Str("input", in.String()).Str("state", c.d.State().String()).Msg("campaign lifecycle")
+	c.stateChanged(ctx)
 	c.push(true)
 	return nil
 }
@@ -671,6 +692,7 @@ func (c *campaignActor) load(ctx context.Context) error {
 			continue
 		}
 		c.contacts[dc.ID] = x
+		c.restore(x)
 	}
 	c.log.Info().Int("contacts", len(c.contacts)).Int("rejected", c.rejected).Msg("campaign contacts loaded")
 	return nil
@@ -997,6 +1019,12 @@ func (c *campaignActor) disposition(m campDisposition) error {
 	if !l.over && !m.wrapping {
 		return fmt.Errorf("%w: %s is still in progress; the disposition comes in wrap-up", ErrCallState, m.r.CallID)
 	}
+	if d, ok := c.dispositionOf(m.r.Disposition); ok && d.DNC && c.cfg.OnDNC != nil {
+		// saved on the internal list before the disposition is accepted
+		if err := c.cfg.OnDNC(m.agent, l.dial.Number, d.Code); err != nil {
+			return fmt.Errorf("%w: recording do-not-call: %w", ErrBadDisposition, err)
+		}
+	}
 	if l.manual {
 		disp, ok := c.dispositionOf(m.r.Disposition)
 		if !ok {
@@ -1087,7 +1115,7 @@ func (c *campaignActor) talking() int {
 // push sends campaign.stats to supervisors, at most once a second unless forced.
 func (c *campaignActor) push(force bool) {
 	b, ok := c.o.notify.(broadcaster)
-	if !ok {
+	if !ok || c.id == manualCampaign {
 		return
 	}
 	now := c.o.now()
@@ -1114,18 +1142,27 @@ func (c *campaignActor) dispositionOf(code string) (dialer.Disposition, bool) {
 // It returns the call id.
 func (o *Orchestrator) ManualDial(ctx context.Context, agent, number, campaign string) (string, error) {
 	if campaign == "" {
-		return "", fmt.Errorf("%w: manual dial needs campaign_id (its endpoint, caller id and do-not-call lists)", ErrCallState)
+		if !o.manualDialEnabled() {
+			return "", fmt.Errorf("%w: manual dial needs campaign_id (its endpoint, caller id and do-not-call lists)", ErrCallState)
+		}
+		campaign = manualCampaign
+	}
+	c, err := o.campaign(ctx, campaign)
+	if err != nil {
+		return "", err
 	}
 	n := number
-	if !strings.HasPrefix(n, "+") || e164(n, "") == "" {
+	if c.cfg.CheckDial != nil {
+		// normalised and checked against every do-not-call list before the actor's own check
+		if n, err = c.cfg.CheckDial(number); err != nil {
+			c.log.Warn().Err(err).Str("agent", agent).Str("number", number).Msg("manual dial refused")
+			return "", err
+		}
+	} else if !strings.HasPrefix(n, "+") || e164(n, "") == "" {
 		n = e164(number, o.cfg.DefaultRegion)
 	}
 	if n == "" {
 		return "", fmt.Errorf("%w: %q is not a phone number", ErrCallState, number)
-	}
-	c, err := o.camps.get(campaign)
-	if err != nil {
-		return "", err
 	}
 	var id string
 	if err := c.ask(ctx, campManualDial{agent: agent, number: n, callID: &id}); err != nil {
@@ -1265,7 +1302,9 @@ func (c *campaignActor) release(ctx context.Context, callID string) {
 
 // CampaignTeams returns the supervisor teams that run a campaign (nil: any).
 func (o *Orchestrator) CampaignTeams(id string) ([]string, error) {
-	c, err := o.camps.get(id)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := o.campaign(ctx, id)
 	if err != nil {
 		return nil, err
 	}

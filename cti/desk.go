@@ -370,7 +370,7 @@ func (d *Desk) apiError(err error) error {
 		return desktop.Errorf("invalid_argument", "%v", err)
 	case errors.Is(err, errCampaignGone):
 		return desktop.Errorf("invalid_state", "the campaign has ended")
-	case errors.Is(err, ErrNoAgents):
+	case errors.Is(err, ErrNoAgents), errors.Is(err, ErrCampaignOver), errors.Is(err, ErrInvalidConfig):
 		return desktop.Errorf("invalid_state", "%v", err)
 	case errors.Is(err, ErrUnknownCampaign), errors.Is(err, ErrUnknownCall), errors.Is(err, queue.ErrUnknownCall),
 		errors.Is(err, queue.ErrUnknownAgent), errors.Is(err, queue.ErrUnknownQueue):

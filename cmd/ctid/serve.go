@@ -136,7 +136,19 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 			}
 		}()
 	}
-	params := cti.Params{Config: fc.callsConfig(), Log: log, ARI: ari, Engine: engine, Records: st}
+	dnc, err := campaigns.LoadDNC(ctx, st)
+	if err != nil {
+		return err
+	}
+	// Outbound campaigns: definitions, contacts and attempts in the store, every dial
+	// through the do-not-call lists.
+	storeCamps, err := cti.NewStoreCampaigns(cti.StoreCampaignsParams{Store: st, DNC: dnc,
+		DefaultRegion: strings.ToUpper(fc.Calls.DefaultRegion), Log: log.With().Str("component", "campaigns").Logger()})
+	if err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+	params := cti.Params{Config: fc.callsConfig(), Log: log, ARI: ari, Engine: engine, Records: st,
+		Contacts: storeCamps, Attempts: storeCamps}
 	if gw != nil {
 		params.Media = media
 	}
@@ -166,9 +178,14 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 	if err := orch.RegisterREST(api); err != nil {
 		return fmt.Errorf("desktop routes: %w", err)
 	}
-	dnc, err := campaigns.LoadDNC(ctx, st)
-	if err != nil {
-		return err
+	orch.SetCampaignCatalog(storeCamps)
+	if params.Config.ExternalEndpoint != "" { // call.dial without campaign_id
+		if err := orch.EnableManualDial(storeCamps.ManualCheck); err != nil {
+			return fmt.Errorf("%w: %w", errConfig, err)
+		}
+	}
+	if err := desk.RegisterCampaignREST(api); err != nil {
+		return fmt.Errorf("campaign routes: %w", err)
 	}
 	// calls.default_region also reads DNC numbers given without a country code.
 	campaignAPI, err := campaigns.NewAPI(campaigns.Params{Store: st, DNC: dnc, Audit: st.Audit,
@@ -234,6 +251,11 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 		wg.Wait()
 		return fmt.Errorf("%w: %w", errConfig, err)
 	}
+	wg.Go(func() { // campaigns running or paused when ctid stopped
+		if err := orch.ResumeCampaigns(ctx); err != nil && ctx.Err() == nil {
+			log.Error().Err(err).Msg("resuming campaigns")
+		}
+	})
 	if fc.Store.Driver == store.DriverPostgres { // other nodes may add DNC entries
 		wg.Go(func() {
 			dnc.Run(ctx, time.Minute, func(err error) {

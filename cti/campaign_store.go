@@ -1,0 +1,533 @@
+package cti
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ctid/ctid/cti/campaigns"
+	"github.com/ctid/ctid/cti/store"
+	"github.com/ctid/ctid/queue"
+	"github.com/ctid/ctid/queue/dialer"
+)
+
+// Campaigns defined over the REST API (package campaigns, stored in cti/store) reach
+// the runner through a CampaignCatalog: a campaign the runner does not know yet is
+// loaded from it on first use (campaign.start, stats, manual dial), its lifecycle
+// changes are written back, and on start-up the campaigns that were running or paused
+// resume. StoreCampaigns is the catalog, ContactSource and AttemptSink over the store.
+
+// ErrCampaignOver: the stored campaign is finished or stopped; it cannot run again.
+var ErrCampaignOver = errors.New("cti: campaign is finished or stopped")
+
+// CampaignDef is a stored campaign as the runner registers it.
+type CampaignDef struct {
+	Config CampaignConfig
+	Agents []queue.AgentID // assigned agents (engine ids)
+	Queue  queue.QueueID   // or the members of this queue
+	State  string          // stored lifecycle state (draft, running, paused, ...)
+}
+
+// CampaignCatalog is where the runner finds campaigns and records their state.
+type CampaignCatalog interface {
+	LoadCampaign(ctx context.Context, id string) (CampaignDef, error)
+	// CampaignState records a lifecycle change (to: draft, running, paused, finished,
+	// stopped). It must not block for long: it runs on the campaign's actor.
+	CampaignState(ctx context.Context, id, to string) error
+	// ActiveCampaigns lists the ids of the stored campaigns that are running or paused.
+	ActiveCampaigns(ctx context.Context) ([]string, error)
+}
+
+// SetCampaignCatalog connects the runner to the stored campaigns (call before Run).
+func (o *Orchestrator) SetCampaignCatalog(c CampaignCatalog) {
+	o.camps.mu.Lock()
+	defer o.camps.mu.Unlock()
+	o.camps.catalog = c
+}
+
+func (o *Orchestrator) catalog() CampaignCatalog {
+	o.camps.mu.Lock()
+	defer o.camps.mu.Unlock()
+	return o.camps.catalog
+}
+
+// manualCampaign is the hidden campaign that places agents' manual dials without a
+// campaign_id (not a valid stored campaign id, never broadcast).
+const manualCampaign = "_manual"
+
+// EnableManualDial lets agents dial without a campaign (call.dial without
+// campaign_id) through calls.external_endpoint, each number normalised and checked
+// by check (the internal do-not-call list: campaigns.DNC.CheckDial with scope "")
+// first. Needs calls.external_endpoint.
+func (o *Orchestrator) EnableManualDial(check func(number string) (string, error)) error {
+	if o.cfg.ExternalEndpoint == "" || check == nil {
+		return fmt.Errorf("%w: manual dial needs calls.external_endpoint and a do-not-call check", ErrInvalidConfig)
+	}
+	o.camps.mu.Lock()
+	defer o.camps.mu.Unlock()
+	o.camps.manualCheck = check
+	return nil
+}
+
+func (o *Orchestrator) manualDialEnabled() bool {
+	o.camps.mu.Lock()
+	defer o.camps.mu.Unlock()
+	return o.camps.manualCheck != nil
+}
+
+// manualConfig is the hidden campaign of manual dials.
+func (o *Orchestrator) manualConfig() CampaignConfig {
+	o.camps.mu.Lock()
+	check := o.camps.manualCheck
+	o.camps.mu.Unlock()
+	all := []time.Weekday{time.Sunday, time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday}
+	return CampaignConfig{Name: "Manual dial", Endpoint: o.cfg.ExternalEndpoint, CallerID: o.cfg.CallbackCallerID, CheckDial: check,
+		Dialer: dialer.Config{ID: manualCampaign, Mode: dialer.Progressive,
+			Windows: []dialer.Window{{Days: all, From: 0, To: 24 * time.Hour}}}}
+}
+
+// campaign returns the actor of a campaign, registering a stored one on first use.
+func (o *Orchestrator) campaign(ctx context.Context, id string) (*campaignActor, error) {
+	c, err := o.camps.get(id)
+	if err == nil || !errors.Is(err, ErrUnknownCampaign) {
+		return c, err
+	}
+	if id == manualCampaign && o.manualDialEnabled() {
+		if err := o.AddCampaign(o.manualConfig()); err != nil && !errors.Is(err, ErrCampaignExists) {
+			return nil, err
+		}
+		return o.camps.get(id)
+	}
+	cat := o.catalog()
+	if cat == nil {
+		return nil, err
+	}
+	def, lerr := cat.LoadCampaign(ctx, id)
+	if lerr != nil {
+		if errors.Is(lerr, store.ErrNotFound) {
+			return nil, fmt.Errorf("%w: %q", ErrUnknownCampaign, id)
+		}
+		return nil, lerr
+	}
+	if err := o.registerCampaign(ctx, def); err != nil {
+		return nil, err
+	}
+	return o.camps.get(id)
+}
+
+// registerCampaign adds a stored campaign to the runner and its agents to the engine.
+func (o *Orchestrator) registerCampaign(ctx context.Context, def CampaignDef) error {
+	id := def.Config.Dialer.ID
+	if err := o.engine(ctx, func(e *queue.Engine, _ time.Time) ([]queue.Decision, error) {
+		_, unknown, err := e.AssignCampaign(id, def.Agents, def.Queue)
+		if len(unknown) > 0 {
+			o.log.Warn().Str("campaign", id).Interface("agents", unknown).Msg("campaign agents not configured in agents: (left out)")
+		}
+		return nil, err
+	}); err != nil {
+		return fmt.Errorf("campaign %s agents: %w", id, err)
+	}
+	if err := o.AddCampaign(def.Config); err != nil && !errors.Is(err, ErrCampaignExists) {
+		return err
+	}
+	return nil
+}
+
+// ResumeCampaigns restarts the stored campaigns that were running or paused when
+// ctid stopped (call once Run has started). A campaign that cannot resume is logged
+// and the others go on; the errors are returned together.
+func (o *Orchestrator) ResumeCampaigns(ctx context.Context) error {
+	cat := o.catalog()
+	if cat == nil {
+		return nil
+	}
+	if err := o.waitRunning(ctx); err != nil {
+		return err
+	}
+	ids, err := cat.ActiveCampaigns(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, id := range ids {
+		c, err := o.campaign(ctx, id)
+		if err == nil {
+			err = c.ask(ctx, campResume{})
+		}
+		if err != nil {
+			o.log.Error().Err(err).Str("campaign", id).Msg("campaign not resumed")
+			errs = append(errs, fmt.Errorf("campaign %s: %w", id, err))
+			continue
+		}
+		o.log.Info().Str("campaign", id).Msg("campaign resumed after restart")
+	}
+	return errors.Join(errs...)
+}
+
+// waitRunning waits until Run has started (or ctx ends).
+func (o *Orchestrator) waitRunning(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		o.mu.Lock()
+		running := o.runCtx != nil
+		o.mu.Unlock()
+		if running {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// campResume starts a registered campaign in the state the store has for it.
+type campResume struct{}
+
+func (c *campaignActor) resume(ctx context.Context) error {
+	cat := c.o.catalog()
+	if cat == nil {
+		return nil
+	}
+	def, err := cat.LoadCampaign(ctx, c.id)
+	if err != nil {
+		return err
+	}
+	if err := c.lifecycle(ctx, campLifecycle{start: true}); err != nil {
+		return err
+	}
+	if def.State == "paused" {
+		return c.lifecycle(ctx, campLifecycle{in: dialer.InPause})
+	}
+	return nil
+}
+
+// stateChanged writes the dialer's state to the catalog when it moved.
+func (c *campaignActor) stateChanged(ctx context.Context) {
+	st := c.d.State().String()
+	if st == c.savedState || c.d.State() == dialer.Draft {
+		return // nothing moved (a draft is the store's own state: never written back)
+	}
+	cat := c.o.catalog()
+	if cat == nil {
+		c.savedState = st
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := cat.CampaignState(sctx, c.id, st); err != nil {
+		c.log.Error().Err(err).Str("state", st).Msg("campaign state not saved")
+		return
+	}
+	c.savedState = st
+}
+
+// restore gives the dialer a loaded contact's history from an earlier run.
+func (c *campaignActor) restore(x CampaignContact) {
+	for _, h := range x.History {
+		if err := c.d.Restore(h); err != nil {
+			c.log.Warn().Err(err).Str("contact", x.ID).Msg("contact history not restored")
+		}
+	}
+	if x.CallbackAt.IsZero() {
+		return
+	}
+	cb := dialer.CallbackRequest{At: x.CallbackAt, Agent: queue.AgentID(x.CallbackAgent)}
+	if err := c.d.ScheduleCallback(dialer.ContactID(x.ID), cb); err != nil {
+		c.log.Warn().Err(err).Str("contact", x.ID).Msg("pending callback not restored")
+	}
+}
+
+// --- the store-backed catalog, contacts and attempts ----------------------------------
+
+// CampaignStore is what StoreCampaigns needs of the store (*store.Store).
+type CampaignStore interface {
+	Campaign(ctx context.Context, id string) (store.Campaign, error)
+	Campaigns(ctx context.Context) ([]store.Campaign, error)
+	SetCampaignState(ctx context.Context, id, from, to string) error
+	EachContact(ctx context.Context, campaignID string, fn func(store.Contact) error) error
+	CampaignAttempts(ctx context.Context, campaignID, contactID string, limit int) ([]store.CampaignAttempt, error)
+	CampaignCallbacks(ctx context.Context, campaignID string, status store.CallbackStatus) ([]store.CampaignCallback, error)
+	ActiveLockouts(ctx context.Context, now time.Time) ([]store.Lockout, error)
+	Enqueue(rec store.Record) error
+}
+
+// StoreCampaignsParams are StoreCampaigns' dependencies.
+type StoreCampaignsParams struct {
+	Store CampaignStore
+	DNC   *campaigns.DNC // every dial is checked against it
+	// DefaultRegion reads manually dialled numbers without a country code when the
+	// campaign has no default_region (calls.default_region).
+	DefaultRegion string
+	// Tick is the campaigns' planning period (default 1 s).
+	Tick time.Duration
+	Log  zerolog.Logger
+	Now  func() time.Time // default time.Now
+}
+
+// StoreCampaigns is the CampaignCatalog, ContactSource and AttemptSink over the store.
+type StoreCampaigns struct {
+	p       StoreCampaignsParams
+	mu      sync.Mutex
+	lockout map[string]time.Duration // campaign -> lockout after a safe-harbour abandon
+	final   map[string]map[string]bool
+}
+
+// NewStoreCampaigns checks the params.
+func NewStoreCampaigns(p StoreCampaignsParams) (*StoreCampaigns, error) {
+	if p.Store == nil || p.DNC == nil {
+		return nil, fmt.Errorf("%w: store campaigns: store and DNC are required", ErrInvalidConfig)
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	return &StoreCampaigns{p: p, lockout: map[string]time.Duration{}, final: map[string]map[string]bool{}}, nil
+}
+
+// LoadCampaign implements CampaignCatalog: the stored definition as the runner's config,
+// every dial through the DNC check.
+func (s *StoreCampaigns) LoadCampaign(ctx context.Context, id string) (CampaignDef, error) {
+	sc, err := s.p.Store.Campaign(ctx, id)
+	if err != nil {
+		return CampaignDef{}, err
+	}
+	if sc.State == "finished" || sc.State == "stopped" {
+		return CampaignDef{}, fmt.Errorf("%w: %s is %s", ErrCampaignOver, id, sc.State)
+	}
+	var d campaigns.Definition
+	if err := json.Unmarshal(sc.Config, &d); err != nil {
+		return CampaignDef{}, fmt.Errorf("%w: campaign %s definition: %w", ErrInvalidConfig, id, err)
+	}
+	d.ID = sc.ID
+	dc, err := d.DialerConfig(s.p.DNC.For(id))
+	if err != nil {
+		return CampaignDef{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	region := d.DefaultRegion
+	if region == "" {
+		region = s.p.DefaultRegion
+	}
+	cfg := CampaignConfig{Dialer: dc, Name: d.Name, Endpoint: d.Endpoint, CallerID: d.CallerID, Script: d.Script, Tick: s.p.Tick,
+		CheckDial: s.checkDial(id, region),
+		OnDNC: func(agent, number, code string) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return s.p.DNC.OnDisposition(ctx, campaigns.DispositionEvent{Campaign: id, Number: number, Agent: agent, Code: code, DNC: true})
+		},
+	}
+	if d.SafeHarbourMedia != "" {
+		cfg.SafeHarbourMedia = []string{d.SafeHarbourMedia}
+	}
+	final := map[string]bool{}
+	for _, x := range dc.Dispositions {
+		if x.Final || x.DNC || x.Sale || x.BadNum {
+			final[x.Code] = true
+		}
+	}
+	s.mu.Lock()
+	s.lockout[id] = dc.WithDefaults().Lockout
+	s.final[id] = final
+	s.mu.Unlock()
+	return CampaignDef{Config: cfg, Agents: d.AgentIDs(), Queue: queue.QueueID(d.Queue), State: sc.State}, nil
+}
+
+// checkDial is the do-not-call check of manual dials in scope (a campaign id, or
+// store.DNCGlobal for dials without a campaign), in the runner's errors.
+func (s *StoreCampaigns) checkDial(scope, region string) func(string) (string, error) {
+	return func(number string) (string, error) {
+		n, err := s.p.DNC.CheckDial(scope, number, region)
+		switch {
+		case errors.Is(err, campaigns.ErrDNC):
+			return n, fmt.Errorf("%w: %w", ErrDoNotCall, err)
+		case err != nil:
+			return "", fmt.Errorf("%w: %w", ErrCallState, err)
+		}
+		return n, nil
+	}
+}
+
+// ManualCheck is the check of manual dials without a campaign (EnableManualDial):
+// the internal do-not-call list, numbers read in DefaultRegion.
+func (s *StoreCampaigns) ManualCheck(number string) (string, error) {
+	return s.checkDial(store.DNCGlobal, s.p.DefaultRegion)(number)
+}
+
+// CampaignState implements CampaignCatalog.
+func (s *StoreCampaigns) CampaignState(ctx context.Context, id, to string) error {
+	sc, err := s.p.Store.Campaign(ctx, id)
+	if err != nil {
+		return err
+	}
+	if sc.State == to {
+		return nil
+	}
+	return s.p.Store.SetCampaignState(ctx, id, sc.State, to)
+}
+
+// ActiveCampaigns implements CampaignCatalog.
+func (s *StoreCampaigns) ActiveCampaigns(ctx context.Context) ([]string, error) {
+	all, err := s.p.Store.Campaigns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, c := range all {
+		if c.State == "running" || c.State == "paused" {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids, nil
+}
+
+// CampaignContacts implements ContactSource: the campaign's imported contacts with
+// what an earlier run did (resume after a restart): contacts closed by a final
+// disposition are left out; the others carry their attempts per number, lockouts in
+// force and a pending callback not dialled since it was promised.
+func (s *StoreCampaigns) CampaignContacts(ctx context.Context, campaign string) ([]CampaignContact, error) {
+	h, err := s.history(ctx, campaign)
+	if err != nil {
+		return nil, err
+	}
+	var out []CampaignContact
+	err = s.p.Store.EachContact(ctx, campaign, func(c store.Contact) error {
+		if h.closed[c.ID] {
+			return nil
+		}
+		dc := campaigns.DialerContact(c)
+		x := CampaignContact{ID: c.ID, Name: strings.TrimSpace(c.FirstName + " " + c.LastName), Numbers: dc.Numbers,
+			Zone: dc.Zone, NumberZones: dc.NumberZones, Fields: c.Fields}
+		for _, n := range dc.Numbers {
+			k := c.ID + "\x00" + n
+			if h.attempts[k] > 0 || !h.locked[n].IsZero() {
+				x.History = append(x.History, dialer.NumberHistory{Contact: dialer.ContactID(c.ID), Number: n,
+					Attempts: h.attempts[k], LockedUntil: h.locked[n]})
+			}
+		}
+		if cb, ok := h.callback[c.ID]; ok && !h.lastPlaced[c.ID].After(cb.Created) {
+			x.CallbackAt, x.CallbackAgent = cb.Due, cb.Agent
+		}
+		out = append(out, x)
+		return nil
+	})
+	if err == nil && (len(h.closed) > 0 || len(h.attempts) > 0) {
+		s.p.Log.Info().Str("campaign", campaign).Int("closed", len(h.closed)).Int("numbers_with_history", len(h.attempts)).
+			Int("lockouts", len(h.locked)).Int("callbacks", len(h.callback)).Msg("campaign history from an earlier run")
+	}
+	return out, err
+}
+
+type campaignHistory struct {
+	closed     map[string]bool
+	attempts   map[string]int       // contact \x00 number -> dials
+	lastPlaced map[string]time.Time // contact -> last dial
+	locked     map[string]time.Time // number -> lockout end
+	callback   map[string]store.CampaignCallback
+}
+
+// history reads an earlier run's attempts (the first 10000), lockouts and pending
+// callbacks.
+func (s *StoreCampaigns) history(ctx context.Context, campaign string) (campaignHistory, error) {
+	s.mu.Lock()
+	final := s.final[campaign]
+	s.mu.Unlock()
+	h := campaignHistory{closed: map[string]bool{}, attempts: map[string]int{}, lastPlaced: map[string]time.Time{},
+		locked: map[string]time.Time{}, callback: map[string]store.CampaignCallback{}}
+	as, err := s.p.Store.CampaignAttempts(ctx, campaign, "", 10_000)
+	if err != nil {
+		return h, err
+	}
+	for _, a := range as {
+		if final[a.Disposition] {
+			h.closed[a.ContactID] = true
+		}
+		if a.Outcome == "skipped" {
+			continue // a preview skipped, never dialled
+		}
+		h.attempts[a.ContactID+"\x00"+a.Number]++
+		if a.Placed.After(h.lastPlaced[a.ContactID]) {
+			h.lastPlaced[a.ContactID] = a.Placed
+		}
+	}
+	ls, err := s.p.Store.ActiveLockouts(ctx, s.p.Now())
+	if err != nil {
+		return h, err
+	}
+	for _, l := range ls {
+		h.locked[l.Number] = l.Until
+	}
+	cbs, err := s.p.Store.CampaignCallbacks(ctx, campaign, store.CallbackPending)
+	if err != nil {
+		return h, err
+	}
+	for _, cb := range cbs {
+		if cur, ok := h.callback[cb.ContactID]; !ok || cb.Created.After(cur.Created) {
+			h.callback[cb.ContactID] = cb
+		}
+	}
+	return h, nil
+}
+
+// RecordAttempt implements AttemptSink: each step updates the attempt's row (queued
+// to the store's writer); a safe-harbour abandon also saves the number's lockout and
+// a callback disposition the campaign callback.
+func (s *StoreCampaigns) RecordAttempt(r AttemptRecord) error {
+	if r.Attempt == "" {
+		return nil // a contact not loaded: counted in the campaign's stats, not an attempt
+	}
+	contact := r.Contact
+	if contact == "" {
+		contact = "manual"
+	}
+	// The dialer numbers attempts from 1 in each run; the call id is unique across runs.
+	id := r.Attempt
+	if r.CallID != "" {
+		id = r.CallID
+	}
+	a := store.CampaignAttempt{ID: id, CampaignID: r.Campaign, ContactID: contact, Number: r.Number, Agent: r.Agent,
+		InteractionID: r.CallID}
+	var extra store.Record
+	switch r.Event {
+	case AttemptDialled:
+		a.Placed = r.At
+	case AttemptAnswered:
+		a.Answered = r.At
+	case AttemptConnected:
+		a.Connected = r.At
+	case AttemptOutcome:
+		a.Outcome, a.Ended = r.Outcome, r.At
+	case AttemptSkipped:
+		a.Outcome, a.Ended = "skipped", r.At
+	case AttemptSafeHarbour:
+		a.Outcome, a.Ended = "abandoned", r.At
+		s.mu.Lock()
+		d := s.lockout[r.Campaign]
+		s.mu.Unlock()
+		if d <= 0 {
+			d = 72 * time.Hour
+		}
+		extra = store.Lockout{Number: r.Number, CampaignID: r.Campaign, Until: r.At.Add(d), Reason: "safe-harbour abandon", Created: r.At}
+	case AttemptDisposition:
+		a.Disposition, a.Notes = r.Disposition, r.Notes
+		if !r.CallbackAt.IsZero() {
+			extra = store.CampaignCallback{ID: id + "-cb", CampaignID: r.Campaign, ContactID: contact, Agent: r.CallbackAgent,
+				Due: r.CallbackAt, Status: store.CallbackPending, CreatedBy: r.Agent, Created: r.At}
+		}
+	default:
+		return nil
+	}
+	if err := s.p.Store.Enqueue(a); err != nil {
+		return err
+	}
+	if extra != nil {
+		return s.p.Store.Enqueue(extra)
+	}
+	return nil
+}
