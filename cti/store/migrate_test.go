@@ -44,7 +44,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 		v, err = s.SchemaVersion(ctx)
 		require.NoError(t, err)
 		require.Equal(t, LatestSchemaVersion(), v)
-		require.Equal(t, 2, v)
+		require.Equal(t, 4, v)
 		ix, err := s.Interaction(ctx, "v1")
 		require.NoError(t, err)
 		require.Equal(t, "answered", ix.Outcome)
@@ -61,7 +61,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 		s = mustOpen(t, cfg)
 		v, err = s.SchemaVersion(ctx)
 		require.NoError(t, err)
-		require.Equal(t, 2, v)
+		require.Equal(t, LatestSchemaVersion(), v)
 		ix, err = s.Interaction(ctx, "v1")
 		require.NoError(t, err)
 		require.Equal(t, "rec-v1", ix.RecordingName)
@@ -88,7 +88,7 @@ func TestMigrationFiles(t *testing.T) {
 	for _, d := range []dialect{sqliteDialect, postgresDialect} {
 		ms, err := loadMigrations(d)
 		require.NoError(t, err)
-		require.Len(t, ms, 2)
+		require.Len(t, ms, 4)
 		for _, m := range ms {
 			require.NotEmpty(t, m.stmts)
 			for _, st := range m.stmts {

@@ -26,6 +26,8 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, rec Record) error {
 		return s.applyUser(ctx, tx, r)
 	case Callback:
 		return s.applyCallback(ctx, tx, r)
+	case SurveyAnswer:
+		return s.applySurveyAnswer(ctx, tx, r)
 	}
 	return fmt.Errorf("%w: unsupported record type %T", ErrInvalidRecord, rec)
 }
