@@ -125,8 +125,8 @@ func TestQueueMetricsScrape(t *testing.T) {
 		want   float64
 	}{
 		{"ctid_queue_stats_up", nil, 1},
-		{"ctid_queue_calls_waiting", map[string]string{"queue": "sales"}, 1},             // c2
-		{"ctid_queue_longest_wait_seconds", map[string]string{"queue": "sales"}, 30},     // c2 since 10 s
+		{"ctid_queue_calls_waiting", map[string]string{"queue": "sales"}, 1},              // c2
+		{"ctid_queue_longest_wait_seconds", map[string]string{"queue": "sales"}, 30},      // c2 since 10 s
 		{"ctid_queue_agents", map[string]string{"queue": "sales", "state": "talking"}, 1}, // anna
 		{"ctid_queue_agents", map[string]string{"queue": "sales", "state": "not_ready"}, 1},
 		{"ctid_queue_agents", map[string]string{"queue": "sales", "state": "ready"}, 0},
