@@ -34,6 +34,7 @@ type fileConfig struct {
 	Agents    []agentSection   `mapstructure:"agents"`
 	Desktop   desktop.Config   `mapstructure:"desktop"`
 	Softphone softphoneSection `mapstructure:"softphone"`
+	Reports   reportsSection   `mapstructure:"reports"`
 }
 
 // softphoneSection configures the browser softphone gateway.
@@ -77,6 +78,8 @@ type queueSection struct {
 	MaxWait      time.Duration `mapstructure:"max_wait"`
 	MaxLength    int           `mapstructure:"max_length"`
 	ServiceLevel time.Duration `mapstructure:"service_level"`
+	ShortAbandon time.Duration `mapstructure:"short_abandon"` // abandons within this are short (default 5s)
+	SLFormula    string        `mapstructure:"sl_formula"`    // abandons-met (default), answered-only, abandons-against, short-abandons-neutral
 	// Screen-pop extras.
 	CRMURL     string        `mapstructure:"crm_url"` // e.g. https://crm.example/lookup?phone={caller}
 	CRMMethod  string        `mapstructure:"crm_method"`
@@ -150,6 +153,7 @@ func defaults() fileConfig {
 			ReconnectMin: a.ReconnectMin, ReconnectMax: a.ReconnectMax, MaxQueuedEvents: a.MaxQueuedEvents,
 		},
 		Emulator: emulatorSection{Listen: "127.0.0.1:8088", Username: "ctid"},
+		Reports:  defaultReports(),
 		Store:    store.DefaultConfig(),
 		Desktop:  desktop.DefaultConfig(),
 		Softphone: func() softphoneSection {
@@ -263,6 +267,9 @@ func (fc fileConfig) validate() error {
 	if _, err := fc.queueConfig(); err != nil {
 		return err
 	}
+	if err := fc.reportsConfig().Validate(); err != nil {
+		return err
+	}
 	if fc.Asterisk.Mode == modeExternal {
 		// In emulator mode the URL and credentials are filled in at start-up.
 		return fc.ariConfig().Validate()
@@ -342,6 +349,7 @@ func (fc fileConfig) queueConfig() (queue.Config, error) {
 		}
 		c := queue.QueueConfig{ID: queue.QueueID(q.ID), Strategy: st, Skills: q.Skills, WrapUp: q.WrapUp,
 			OfferTimeout: q.OfferTimeout, MaxWait: q.MaxWait, MaxLength: q.MaxLength, ServiceLevel: q.ServiceLevel}
+		c.ShortAbandon = q.ShortAbandon
 		for j, m := range q.Members {
 			name, tierStr, hasTier := strings.Cut(m, ":")
 			tier := 1

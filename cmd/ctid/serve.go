@@ -168,6 +168,10 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 		reg.MustRegister(softphone.NewCollector(gw))
 	}
 	registerARIMetrics(reg, ari)
+	rpt, err := wireReports(fc, st, api, orch, reg, log)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
 
 	srv, err := cti.NewServer(cti.ServerParams{
 		Config:   fc.serverConfig(),
@@ -186,7 +190,7 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 			},
 			"store": st.Ready,
 		},
-		Mount: api.Routes,
+		Mount: rpt.mount,
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", errConfig, err)
@@ -199,6 +203,7 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 			errs <- fmt.Errorf("ari: %w", err)
 		}
 	})
+	wg.Go(func() { rpt.run(ctx) })
 	wg.Go(func() {
 		if err := orch.Run(ctx); err != nil {
 			errs <- fmt.Errorf("orchestrator: %w", err)
