@@ -38,8 +38,8 @@ type RetentionParams struct {
 
 // RetentionJob runs the retention purge once a day until its context ends.
 type RetentionJob struct {
-	p        RetentionParams
-	hh, mm   int
+	p      RetentionParams
+	hh, mm int
 }
 
 // ParseTimeOfDay parses "HH:MM" (24 h).
