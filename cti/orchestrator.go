@@ -414,6 +414,7 @@ func (o *Orchestrator) apply(ds []queue.Decision) {
 			o.tell(d.Call, withdrawMsg{agent: string(d.Agent)})
 		case queue.DecAgentState:
 			o.publish(string(d.Agent), "agent.state", map[string]any{"agent": string(d.Agent), "state": d.State.String(), "reason": d.Reason})
+			o.logAgentState(d)
 		case queue.DecWrapUpStarted:
 			callID := publicCallID(string(d.Call))
 			o.mu.Lock()
