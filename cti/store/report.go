@@ -389,7 +389,8 @@ const waitExpr = "(COALESCE(answered_at, ended_at) - COALESCE(queued_at, created
 func (s *Store) queueFacts(ctx context.Context, b *buckets, spec *QueueSpec, from, to int64, fcr time.Duration, f []facts) error {
 	sl, short := spec.SLThreshold.Microseconds(), spec.ShortAbandon.Microseconds()
 	base := []any{spec.Queue, from, to}
-	// Calls: offered, answered, abandoned, waits.
+	// One read of the covering index interactions_report: calls, waits, the segment
+	// totals the writer keeps per interaction, and FCR from next_contact_at.
 	err := s.eachRow(ctx, "calls", `SELECT created_at / `+fmt.Sprint(slotMicros)+` AS slot, COUNT(*),
     CAST(SUM(CASE WHEN answered_at IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT),
     CAST(SUM(CASE WHEN answered_at IS NOT NULL AND `+waitExpr+` <= ? THEN 1 ELSE 0 END) AS BIGINT),
@@ -397,12 +398,19 @@ func (s *Store) queueFacts(ctx context.Context, b *buckets, spec *QueueSpec, fro
     CAST(SUM(CASE WHEN answered_at IS NULL AND outcome = 'abandoned' THEN 1 ELSE 0 END) AS BIGINT),
     CAST(SUM(CASE WHEN answered_at IS NULL AND outcome = 'abandoned' AND `+waitExpr+` <= ? THEN 1 ELSE 0 END) AS BIGINT),
     CAST(SUM(CASE WHEN answered_at IS NULL AND outcome = 'abandoned' AND `+waitExpr+` <= ? THEN 1 ELSE 0 END) AS BIGINT),
-    MAX(`+waitExpr+`)
+    MAX(`+waitExpr+`),
+    CAST(SUM(connected_us) AS BIGINT), CAST(SUM(hold_us) AS BIGINT), CAST(SUM(wrapup_us) AS BIGINT),
+    CAST(SUM(transfers) AS BIGINT),
+    CAST(SUM(CASE WHEN answered_at IS NOT NULL AND caller_number <> '' THEN 1 ELSE 0 END) AS BIGINT),
+    CAST(SUM(CASE WHEN answered_at IS NOT NULL AND caller_number <> ''
+        AND (next_contact_at IS NULL OR next_contact_at > created_at + ?) THEN 1 ELSE 0 END) AS BIGINT)
 FROM interactions WHERE direction = 'inbound' AND queue = ? AND created_at >= ? AND created_at < ?
-GROUP BY created_at / `+fmt.Sprint(slotMicros), append([]any{sl, sl, short}, base...), func(rows *sql.Rows) error {
+GROUP BY created_at / `+fmt.Sprint(slotMicros), append([]any{sl, sl, short, fcr.Microseconds()}, base...), func(rows *sql.Rows) error {
 		var slot, offered, answered, within, wait, abandoned, abWithin, abShort int64
+		var connected, hold, wrapup, transfers, fcrCalls, fcrResolved int64
 		var longest sql.NullInt64
-		if err := rows.Scan(&slot, &offered, &answered, &within, &wait, &abandoned, &abWithin, &abShort, &longest); err != nil {
+		if err := rows.Scan(&slot, &offered, &answered, &within, &wait, &abandoned, &abWithin, &abShort, &longest,
+			&connected, &hold, &wrapup, &transfers, &fcrCalls, &fcrResolved); err != nil {
 			return err
 		}
 		x := &f[b.slot(slot)]
@@ -416,39 +424,12 @@ GROUP BY created_at / `+fmt.Sprint(slotMicros), append([]any{sl, sl, short}, bas
 		if w := time.Duration(longest.Int64) * usec; longest.Valid && w > x.longestWait {
 			x.longestWait = w
 		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	// Segments: connected (talking, which includes hold), hold, wrap-up, transfers.
-	err = s.eachRow(ctx, "segments", `SELECT i.created_at / `+fmt.Sprint(slotMicros)+` AS slot, s.kind, COUNT(*),
-    CAST(SUM(COALESCE(s.ended_at, s.started_at) - s.started_at) AS BIGINT)
-FROM interactions i JOIN interaction_segments s ON s.interaction_id = i.id
-WHERE i.direction = 'inbound' AND i.queue = ? AND i.created_at >= ? AND i.created_at < ?
-    AND s.kind IN ('talking', 'hold', 'wrapup', 'transfer')
-GROUP BY i.created_at / `+fmt.Sprint(slotMicros)+`, s.kind`, base, func(rows *sql.Rows) error {
-		return scanSegmentFacts(rows, b, f)
-	})
-	if err != nil {
-		return err
-	}
-	// FCR: answered calls with a number, and those with no repeat call within the window.
-	err = s.eachRow(ctx, "fcr", `SELECT i.created_at / `+fmt.Sprint(slotMicros)+` AS slot, COUNT(*),
-    CAST(SUM(CASE WHEN NOT EXISTS (SELECT 1 FROM interactions j WHERE j.direction = 'inbound'
-        AND j.caller_number = i.caller_number AND j.created_at > i.created_at AND j.created_at <= i.created_at + ?)
-    THEN 1 ELSE 0 END) AS BIGINT)
-FROM interactions i
-WHERE i.direction = 'inbound' AND i.queue = ? AND i.created_at >= ? AND i.created_at < ?
-    AND i.answered_at IS NOT NULL AND i.caller_number <> ''
-GROUP BY i.created_at / `+fmt.Sprint(slotMicros), append([]any{fcr.Microseconds()}, base...), func(rows *sql.Rows) error {
-		var slot, calls, resolved int64
-		if err := rows.Scan(&slot, &calls, &resolved); err != nil {
-			return err
-		}
-		x := &f[b.slot(slot)]
-		x.fcrCalls += int(calls)
-		x.fcrResolved += int(resolved)
+		x.connected += time.Duration(connected) * usec
+		x.hold += time.Duration(hold) * usec
+		x.wrapup += time.Duration(wrapup) * usec
+		x.transfers += int(transfers)
+		x.fcrCalls += int(fcrCalls)
+		x.fcrResolved += int(fcrResolved)
 		return nil
 	})
 	if err != nil {
@@ -698,9 +679,7 @@ GROUP BY started_at / `+fmt.Sprint(slotMicros)+`, kind`, base, func(rows *sql.Ro
 		return err
 	}
 	err = s.eachRow(ctx, "agent fcr", `SELECT t.slot, COUNT(*),
-    CAST(SUM(CASE WHEN NOT EXISTS (SELECT 1 FROM interactions j WHERE j.direction = 'inbound'
-        AND j.caller_number = i.caller_number AND j.created_at > i.created_at AND j.created_at <= i.created_at + ?)
-    THEN 1 ELSE 0 END) AS BIGINT)
+    CAST(SUM(CASE WHEN i.next_contact_at IS NULL OR i.next_contact_at > i.created_at + ? THEN 1 ELSE 0 END) AS BIGINT)
 FROM (SELECT interaction_id, MIN(started_at) / `+fmt.Sprint(slotMicros)+` AS slot FROM interaction_segments
       WHERE agent = ? AND kind = 'talking' AND started_at >= ? AND started_at < ?
       GROUP BY interaction_id) t
