@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ctid/ctid/queue"
@@ -363,22 +364,75 @@ func (s *Store) QueueReport(ctx context.Context, req ReportRequest, specs []Queu
 		now = s.now()
 	}
 	from, to := b.rangeArgs()
-	out := make([]QueueReportRow, 0, len(specs)*len(b.starts))
-	for i := range specs {
+	perQueue, err := s.parallel(ctx, len(specs), len(b.starts), func(ctx context.Context, i int, f []facts) error {
 		spec := &specs[i]
-		f := make([]facts, len(b.starts))
 		if err := s.queueFacts(ctx, b, spec, from, to, req.FCRWindow, f); err != nil {
-			return nil, err
+			return err
 		}
 		for _, agent := range spec.Members {
 			if err := s.stateFacts(ctx, b, agent, now, f); err != nil {
-				return nil, err
+				return err
 			}
 		}
-		for j := range f {
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]QueueReportRow, 0, len(specs)*len(b.starts))
+	for i := range specs {
+		for j := range perQueue[i] {
 			start, end := b.bounds(j)
-			out = append(out, QueueReportRow{Queue: spec.Queue, KPIs: f[j].kpis(start, end, spec)})
+			out = append(out, QueueReportRow{Queue: specs[i].Queue, KPIs: perQueue[i][j].kpis(start, end, &specs[i])})
 		}
+	}
+	return out, nil
+}
+
+// reportParallelism bounds the queries one report runs at once (SQLite in WAL mode
+// and PostgreSQL both serve concurrent readers; the pool has store.max_open_conns).
+const reportParallelism = 4
+
+// parallel runs work for items 0..n-1, at most reportParallelism at a time, each with
+// its own facts (one per bucket); the first error cancels the rest.
+func (s *Store) parallel(ctx context.Context, n, nBuckets int, work func(ctx context.Context, i int, f []facts) error) ([][]facts, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := make([][]facts, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, min(reportParallelism, max(s.cfg.MaxOpenConns-1, 1)))
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[i] = ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			f := make([]facts, nBuckets)
+			if err := work(ctx, i, f); err != nil {
+				errs[i] = err
+				cancel()
+				return
+			}
+			out[i] = f
+		})
+	}
+	wg.Wait()
+	// Report the first real error, not the cancellations it caused.
+	var first error
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		return nil, first
 	}
 	return out, nil
 }
@@ -621,22 +675,26 @@ func (s *Store) AgentReport(ctx context.Context, req ReportRequest, agents []str
 	if now.IsZero() {
 		now = s.now()
 	}
-	from, to := b.rangeArgs()
-	out := make([]AgentReportRow, 0, len(agents)*len(b.starts))
 	for _, agent := range agents {
 		if strings.TrimSpace(agent) == "" {
 			return nil, fmt.Errorf("%w: empty agent name", ErrInvalidReport)
 		}
-		f := make([]facts, len(b.starts))
-		if err := s.agentFacts(ctx, b, agent, from, to, req.FCRWindow, f); err != nil {
-			return nil, err
+	}
+	from, to := b.rangeArgs()
+	perAgent, err := s.parallel(ctx, len(agents), len(b.starts), func(ctx context.Context, i int, f []facts) error {
+		if err := s.agentFacts(ctx, b, agents[i], from, to, req.FCRWindow, f); err != nil {
+			return err
 		}
-		if err := s.stateFacts(ctx, b, agent, now, f); err != nil {
-			return nil, err
-		}
-		for j := range f {
+		return s.stateFacts(ctx, b, agents[i], now, f)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AgentReportRow, 0, len(agents)*len(b.starts))
+	for i, agent := range agents {
+		for j := range perAgent[i] {
 			start, end := b.bounds(j)
-			out = append(out, AgentReportRow{Agent: agent, KPIs: f[j].kpis(start, end, nil)})
+			out = append(out, AgentReportRow{Agent: agent, KPIs: perAgent[i][j].kpis(start, end, nil)})
 		}
 	}
 	return out, nil

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -329,4 +330,20 @@ func TestSurveyAnswerValidation(t *testing.T) {
 	p, err := SurveyAnswer{Kind: SurveyCSAT, Score: 5}.prepared(now)
 	require.NoError(t, err)
 	require.Equal(t, SurveyAnswer{Kind: SurveyCSAT, Score: 5, At: now}, p)
+}
+
+func TestReportCancelled(t *testing.T) {
+	s := mustOpen(t, engines()[0].config(t))
+	ctx, cancel := context.WithCancel(testCtx(t))
+	cancel()
+	day := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	req := ReportRequest{From: day, To: day.AddDate(0, 0, 1), Interval: IntervalHour, FCRWindow: time.Hour}
+	_, err := s.QueueReport(ctx, req, benchSpecs())
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = s.AgentReport(ctx, req, benchAgents())
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = s.AgentReport(testCtx(t), req, []string{" "})
+	require.ErrorIs(t, err, ErrInvalidReport)
+	_, err = s.QueueReport(testCtx(t), ReportRequest{From: day, To: day.Add(time.Hour), Interval: IntervalHour}, nil)
+	require.ErrorIs(t, err, ErrInvalidReport, "no FCR window")
 }

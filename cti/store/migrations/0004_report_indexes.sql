@@ -43,6 +43,7 @@ CREATE TABLE survey_answers (
     score          INTEGER NOT NULL,
     at             BIGINT NOT NULL
 );
-CREATE INDEX survey_answers_queue_at ON survey_answers (queue, at);
-CREATE INDEX survey_answers_agent_at ON survey_answers (agent, at);
+-- Covering: a report reads kind and score from the index.
+CREATE INDEX survey_answers_queue_at ON survey_answers (queue, at, kind, score);
+CREATE INDEX survey_answers_agent_at ON survey_answers (agent, at, kind, score);
 CREATE INDEX survey_answers_at ON survey_answers (at);
