@@ -54,6 +54,8 @@ type Config struct {
 	// DefaultRegion (ISO 3166 code such as PL) lets the screen-pop show national
 	// caller numbers in E.164; numbers with + or 00 are normalised without it.
 	DefaultRegion string
+	// Recordings sets per-queue call recording (a queue not listed is never recorded).
+	Recordings []QueueRecording
 }
 
 // DefaultConfig returns the defaults.
@@ -97,6 +99,9 @@ func (c Config) Validate() error {
 		if err := q.validate(i); err != nil {
 			return err
 		}
+	}
+	if err := validateRecordings(c.Recordings); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for i, d := range c.Devices {
