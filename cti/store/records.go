@@ -67,7 +67,7 @@ func (s *Store) applyInteraction(ctx context.Context, tx *sql.Tx, ix Interaction
 		return err
 	}
 	if ix.Segments == nil {
-		return s.linkContacts(ctx, tx, ix.ID)
+		return s.linkIfNumbered(ctx, tx, ix)
 	}
 	if err := s.exec(ctx, tx, "DELETE FROM interaction_segments WHERE interaction_id = ?", ix.ID); err != nil {
 		return err
@@ -81,7 +81,7 @@ VALUES (?, ?, ?, ?, ?, ?)`, ix.ID, sg.Seq, sg.Kind.String(), sg.Agent, micros(sg
 	if err := s.refreshTotals(ctx, tx, ix.ID); err != nil {
 		return err
 	}
-	return s.linkContacts(ctx, tx, ix.ID)
+	return s.linkIfNumbered(ctx, tx, ix)
 }
 
 func (s *Store) applySegment(ctx context.Context, tx *sql.Tx, sg Segment) error {

@@ -165,7 +165,7 @@ func benchStore(b *testing.B) *Store {
 func BenchmarkQueueReportDay(b *testing.B) {
 	s := benchStore(b)
 	day := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	generateDays(b, s, day.AddDate(0, 0, -1), 3, 300_000) // the day before and after too
+	generateDays(b, s, day, 1, 100_000)
 	req := ReportRequest{From: day, To: day.AddDate(0, 0, 1), Interval: IntervalHour, FCRWindow: 7 * 24 * time.Hour, Now: day.AddDate(0, 0, 2)}
 	specs := benchSpecs()
 	b.ResetTimer()
@@ -181,7 +181,7 @@ func BenchmarkQueueReportDay(b *testing.B) {
 func BenchmarkAgentReportDay(b *testing.B) {
 	s := benchStore(b)
 	day := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	generateDays(b, s, day.AddDate(0, 0, -1), 3, 300_000)
+	generateDays(b, s, day, 1, 100_000)
 	req := ReportRequest{From: day, To: day.AddDate(0, 0, 1), Interval: IntervalHour, FCRWindow: 7 * 24 * time.Hour, Now: day.AddDate(0, 0, 2)}
 	agents := benchAgents()
 	b.ResetTimer()

@@ -20,10 +20,19 @@ func (s *Store) refreshTotals(ctx context.Context, tx *sql.Tx, id string) error 
 WHERE id = ?`, id, id, id, id, id)
 }
 
+// linkIfNumbered links an inbound interaction saved with its caller number (the first
+// save of a call; later saves of the same call carry no number and change nothing here).
+func (s *Store) linkIfNumbered(ctx context.Context, tx *sql.Tx, ix Interaction) error {
+	if ix.Direction != Inbound || ix.CallerNumber == "" {
+		return nil
+	}
+	return s.linkContacts(ctx, tx, ix.ID)
+}
+
 // linkContacts keeps next_contact_at (the creation time of the same number's next
-// inbound interaction, for FCR) right when an inbound interaction is saved: earlier
-// contacts of the number whose next contact is later (or none) now point at it, and it
-// points at the first later one (interactions may be saved out of order).
+// inbound interaction, for FCR) right when an inbound interaction is saved: the
+// number's latest earlier contact now points at it if it pointed later (or nowhere),
+// and it points at the first later one (interactions may be saved out of order).
 func (s *Store) linkContacts(ctx context.Context, tx *sql.Tx, id string) error {
 	var (
 		number  string
@@ -37,8 +46,12 @@ WHERE id = ? AND direction = 'inbound'`), id).Scan(&number, &created)
 	if err != nil {
 		return err
 	}
+	// Only the latest earlier contact can point past this one: the contacts before it
+	// already point at it or earlier. Index seeks only, however often the number calls
+	// (withheld numbers all share one caller_number).
 	if err := s.exec(ctx, tx, `UPDATE interactions SET next_contact_at = ?
-WHERE direction = 'inbound' AND caller_number = ? AND created_at < ?
+WHERE id = (SELECT id FROM interactions WHERE direction = 'inbound' AND caller_number = ? AND created_at < ?
+        ORDER BY created_at DESC LIMIT 1)
     AND (next_contact_at IS NULL OR next_contact_at > ?)`, created, number, created, created); err != nil {
 		return err
 	}

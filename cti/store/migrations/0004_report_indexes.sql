@@ -25,7 +25,7 @@ UPDATE interactions SET next_contact_at = (SELECT MIN(j.created_at) FROM interac
 WHERE direction = 'inbound' AND caller_number <> '';
 
 -- A queue report reads only this index (it covers every column the report uses).
-CREATE INDEX interactions_report ON interactions (direction, queue, created_at, queued_at, answered_at,
+CREATE INDEX interactions_report ON interactions (queue, direction, created_at, queued_at, answered_at,
     ended_at, outcome, caller_number, connected_us, hold_us, wrapup_us, transfers, next_contact_at);
 -- The writer finds the same caller's earlier and later inbound contacts.
 CREATE INDEX interactions_direction_caller_created ON interactions (direction, caller_number, created_at);
