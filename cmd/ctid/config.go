@@ -80,6 +80,10 @@ type queueSection struct {
 	ServiceLevel time.Duration `mapstructure:"service_level"`
 	ShortAbandon time.Duration `mapstructure:"short_abandon"` // abandons within this are short (default 5s)
 	SLFormula    string        `mapstructure:"sl_formula"`    // abandons-met (default), answered-only, abandons-against, short-abandons-neutral
+
+	// Call recording.
+	Recording       string `mapstructure:"recording"`        // never (default) or always
+	RecordingFormat string `mapstructure:"recording_format"` // wav (default), wav16, gsm, ulaw, alaw, sln
 	// Screen-pop extras.
 	CRMURL     string        `mapstructure:"crm_url"` // e.g. https://crm.example/lookup?phone={caller}
 	CRMMethod  string        `mapstructure:"crm_method"`
@@ -308,6 +312,7 @@ func (fc fileConfig) callsConfig() cti.Config {
 	c.MOHClass, c.Fallback, c.FallbackReason = fc.Calls.MOHClass, fc.Calls.Fallback, fc.Calls.FallbackReason
 	c.CallbackEndpoint, c.CallbackPrompt, c.CallbackCallerID = fc.Calls.CallbackEndpoint, fc.Calls.CallbackPrompt, fc.Calls.CallbackCallerID
 	c.ExternalEndpoint, c.DefaultRegion = fc.Calls.ExternalEndpoint, fc.Calls.DefaultRegion
+	c.Recordings = fc.recordings()
 	for _, q := range fc.Queues {
 		if q.CRMURL != "" || q.CRMLink != "" || q.Script != "" || q.KBLink != "" {
 			c.Desks = append(c.Desks, cti.QueueDesk{Queue: q.ID, CRMURL: q.CRMURL, CRMMethod: q.CRMMethod,

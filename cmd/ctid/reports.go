@@ -45,6 +45,17 @@ func (fc fileConfig) reportsConfig() cti.ReportsConfig {
 	return c
 }
 
+// recordings lists the queues' recording policies.
+func (fc fileConfig) recordings() []cti.QueueRecording {
+	var out []cti.QueueRecording
+	for _, q := range fc.Queues {
+		if q.Recording != "" || q.RecordingFormat != "" {
+			out = append(out, cti.QueueRecording{Queue: q.ID, Policy: q.Recording, Format: q.RecordingFormat})
+		}
+	}
+	return out
+}
+
 // reporting is what serve needs from the reports wiring.
 type reporting struct {
 	mount func(mux *http.ServeMux)  // the desktop API, timed by the HTTP latency histogram
@@ -61,6 +72,9 @@ func wireReports(fc fileConfig, st *store.Store, api *desktop.Server, orch *cti.
 	}
 	if err := rep.RegisterREST(api); err != nil {
 		return reporting{}, fmt.Errorf("report routes: %w", err)
+	}
+	if err := orch.RegisterRecordingREST(api); err != nil {
+		return reporting{}, fmt.Errorf("recording route: %w", err)
 	}
 	formulas := map[string]queue.SLFormula{}
 	for _, q := range rc.Queues {
