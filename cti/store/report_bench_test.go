@@ -169,12 +169,15 @@ func BenchmarkQueueReportDay(b *testing.B) {
 	req := ReportRequest{From: day, To: day.AddDate(0, 0, 1), Interval: IntervalHour, FCRWindow: 7 * 24 * time.Hour, Now: day.AddDate(0, 0, 2)}
 	specs := benchSpecs()
 	b.ResetTimer()
+	cpu0, n := cpuTime(), 0
 	for b.Loop() {
 		rows, err := s.QueueReport(context.Background(), req, specs)
 		if err != nil || len(rows) != 4*24 {
 			b.Fatalf("%d rows, %v", len(rows), err)
 		}
+		n++
 	}
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(n)/1e6, "cpu-ms/op")
 }
 
 // BenchmarkAgentReportDay: the hourly report of all 60 agents for the same day.
@@ -185,12 +188,15 @@ func BenchmarkAgentReportDay(b *testing.B) {
 	req := ReportRequest{From: day, To: day.AddDate(0, 0, 1), Interval: IntervalHour, FCRWindow: 7 * 24 * time.Hour, Now: day.AddDate(0, 0, 2)}
 	agents := benchAgents()
 	b.ResetTimer()
+	cpu0, n := cpuTime(), 0
 	for b.Loop() {
 		rows, err := s.AgentReport(context.Background(), req, agents)
 		if err != nil || len(rows) != 60*24 {
 			b.Fatalf("%d rows, %v", len(rows), err)
 		}
+		n++
 	}
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(n)/1e6, "cpu-ms/op")
 }
 
 // BenchmarkWriterThroughput: interactions with 4 segments each through the batched
@@ -217,6 +223,7 @@ func BenchmarkWriterThroughput(b *testing.B) {
 			}()
 			t0 := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
 			b.ResetTimer()
+			cpu0 := cpuTime()
 			i := 0
 			for b.Loop() {
 				at := t0.Add(time.Duration(i) * time.Second)
@@ -251,6 +258,7 @@ func BenchmarkWriterThroughput(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "interactions/s")
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(max(i, 1))/1e3, "cpu-µs/interaction")
 		})
 	}
 }
