@@ -738,14 +738,13 @@ GROUP BY started_at / `+fmt.Sprint(slotMicros)+`, kind`, base, func(rows *sql.Ro
 	}
 	// FCR of the calls the agent talked to: a lookup by id per call (a join let the
 	// planner scan every inbound interaction).
-	err = s.eachRow(ctx, "agent fcr", `SELECT t.slot, COUNT(*), CAST(SUM(t.resolved) AS BIGINT)
+	err = s.eachRow(ctx, "agent fcr", `SELECT t.slot, COUNT(t.resolved), CAST(COALESCE(SUM(t.resolved), 0) AS BIGINT)
 FROM (SELECT s.interaction_id, MIN(s.started_at) / `+fmt.Sprint(slotMicros)+` AS slot,
         (SELECT CASE WHEN i.next_contact_at IS NULL OR i.next_contact_at > i.created_at + ? THEN 1 ELSE 0 END
          FROM interactions i WHERE i.id = s.interaction_id AND i.direction = 'inbound' AND i.caller_number <> '') AS resolved
       FROM interaction_segments s
       WHERE s.agent = ? AND s.kind = 'talking' AND s.started_at >= ? AND s.started_at < ?
       GROUP BY s.interaction_id) t
-WHERE t.resolved IS NOT NULL
 GROUP BY t.slot`, append([]any{fcr.Microseconds()}, base...), func(rows *sql.Rows) error {
 		var slot, calls, resolved int64
 		if err := rows.Scan(&slot, &calls, &resolved); err != nil {

@@ -29,8 +29,10 @@ CREATE INDEX interactions_report ON interactions (queue, direction, created_at, 
     ended_at, outcome, caller_number, connected_us, hold_us, wrapup_us, transfers, next_contact_at);
 -- The writer finds the same caller's earlier and later inbound contacts.
 CREATE INDEX interactions_direction_caller_created ON interactions (direction, caller_number, created_at);
--- Agent reports read one agent's segments of some kinds by start time.
-CREATE INDEX interaction_segments_agent_kind_started ON interaction_segments (agent, kind, started_at);
+-- Agent reports read one agent's segments of some kinds by start time, and the agent
+-- state log, from these indexes alone.
+CREATE INDEX interaction_segments_agent_kind_started ON interaction_segments (agent, kind, started_at, ended_at, interaction_id);
+CREATE INDEX agent_state_log_agent_at_state ON agent_state_log (agent, at, state);
 -- Callback first-response times per queue.
 CREATE INDEX callbacks_queue_requested ON callbacks (queue, requested_at);
 
