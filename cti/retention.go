@@ -114,7 +114,8 @@ func (j *RetentionJob) Run(ctx context.Context) error {
 		default:
 			at = j.next(now)
 			j.p.Log.Info().Int64("interactions", res.Interactions).Int64("agent_states", res.AgentStates).
-				Int64("audit", res.Audit).Int64("callbacks", res.Callbacks).Time("next_run", at).Msg("retention purge done")
+				Int64("audit", res.Audit).Int64("callbacks", res.Callbacks).Int64("surveys", res.Surveys).
+				Time("next_run", at).Msg("retention purge done")
 		}
 	}
 }

@@ -90,3 +90,31 @@ func TestMigrateToVersion4BackfillsReportTotals(t *testing.T) {
 		require.Equal(t, totals{}, readTotals(t, s, "b"))
 	})
 }
+
+// Survey answers are personal data too: they go with the interactions' retention,
+// linked or not.
+func TestPurgeSurveyAnswers(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e engine) {
+		cfg := e.config(t)
+		cfg.Retention.InteractionsDays = 30
+		s := mustOpen(t, cfg)
+		ctx := testCtx(t)
+		now := t0.Add(100 * 24 * time.Hour)
+		old, recent := now.Add(-40*24*time.Hour), now.Add(-5*24*time.Hour)
+		require.NoError(t, s.SaveDurable(ctx, Interaction{ID: "new", Direction: Inbound, Created: recent}))
+		for _, a := range []SurveyAnswer{
+			{Kind: SurveyNPS, Score: 9, At: old},                           // orphan, old
+			{InteractionID: "new", Kind: SurveyCSAT, Score: 4, At: old},    // old answer
+			{InteractionID: "new", Kind: SurveyCSAT, Score: 5, At: recent}, // kept
+		} {
+			require.NoError(t, s.SaveSurveyAnswer(a))
+		}
+		require.NoError(t, s.Sync(ctx))
+		res, err := s.Purge(ctx, now)
+		require.NoError(t, err)
+		require.Equal(t, int64(2), res.Surveys)
+		var n int
+		require.NoError(t, s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM survey_answers").Scan(&n))
+		require.Equal(t, 1, n)
+	})
+}
