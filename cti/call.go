@@ -597,6 +597,7 @@ func (a *callActor) agentLegUp(ctx context.Context) {
 		return r.SaveInteraction(store.Interaction{ID: a.id, Direction: a.direction(), Created: a.arrived, Answered: a.talkStart})
 	})
 	a.o.publish(a.agent, "call.connected", map[string]any{"call_id": a.id, "agent": a.agent, "bridge_id": a.bridge})
+	a.startRecording(ctx)
 }
 
 func (a *callActor) connectFailed(ctx context.Context, err error) {

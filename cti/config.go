@@ -71,6 +71,8 @@ type Config struct {
 	// logged out and a caller they were talking with is queued again ahead of later
 	// callers. 0 keeps agents logged in until they or a supervisor log them out.
 	DesktopGrace time.Duration
+	// Recordings sets per-queue call recording (a queue not listed is never recorded).
+	Recordings []QueueRecording
 }
 
 // DefaultConfig returns the defaults.
@@ -128,6 +130,9 @@ func (c Config) Validate() error {
 		if err := q.validate(i); err != nil {
 			return err
 		}
+	}
+	if err := validateRecordings(c.Recordings); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for i, d := range c.Devices {

@@ -441,6 +441,7 @@ func (o *Orchestrator) apply(ds []queue.Decision) {
 			if d.State == queue.Ready {
 				o.kickCampaigns()
 			}
+			o.logAgentState(d)
 		case queue.DecWrapUpStarted:
 			callID := publicCallID(string(d.Call))
 			o.mu.Lock()

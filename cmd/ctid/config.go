@@ -37,6 +37,7 @@ type fileConfig struct {
 	Softphone softphoneSection `mapstructure:"softphone"`
 	Wallboard wallboardSection `mapstructure:"wallboard"`
 	Demo      demo.Config      `mapstructure:"demo"`
+	Reports   reportsSection   `mapstructure:"reports"`
 }
 
 // softphoneSection configures the browser softphone gateway.
@@ -86,7 +87,12 @@ type queueSection struct {
 	MaxWait      time.Duration `mapstructure:"max_wait"`
 	MaxLength    int           `mapstructure:"max_length"`
 	ServiceLevel time.Duration `mapstructure:"service_level"`
-	SLFormula    string        `mapstructure:"sl_formula"` // shown on the wallboard; default wallboard.sl_formula
+	ShortAbandon time.Duration `mapstructure:"short_abandon"` // abandons within this are short (default 5s)
+	SLFormula    string        `mapstructure:"sl_formula"`    // abandons-met (default), answered-only, abandons-against, short-abandons-neutral
+
+	// Call recording.
+	Recording       string `mapstructure:"recording"`        // never (default) or always
+	RecordingFormat string `mapstructure:"recording_format"` // wav (default), wav16, gsm, ulaw, alaw, sln
 	// Screen-pop extras.
 	CRMURL     string        `mapstructure:"crm_url"` // e.g. https://crm.example/lookup?phone={caller}
 	CRMMethod  string        `mapstructure:"crm_method"`
@@ -161,6 +167,7 @@ func defaults() fileConfig {
 			ReconnectMin: a.ReconnectMin, ReconnectMax: a.ReconnectMax, MaxQueuedEvents: a.MaxQueuedEvents,
 		},
 		Emulator: emulatorSection{Listen: "127.0.0.1:8088", Username: "ctid"},
+		Reports:  defaultReports(),
 		Store:    store.DefaultConfig(),
 		Desktop:  desktop.DefaultConfig(),
 		Softphone: func() softphoneSection {
@@ -286,6 +293,9 @@ func (fc fileConfig) validate() error {
 	if err := fc.validateDemo(); err != nil {
 		return err
 	}
+	if err := fc.reportsConfig().Validate(); err != nil {
+		return err
+	}
 	if fc.Asterisk.Mode == modeExternal {
 		// In emulator mode the URL and credentials are filled in at start-up.
 		return fc.ariConfig().Validate()
@@ -329,6 +339,7 @@ func (fc fileConfig) callsConfig() cti.Config {
 		c.Wallboard = wb
 	}
 	c.DesktopGrace = fc.Calls.DesktopGrace
+	c.Recordings = fc.recordings()
 	for _, q := range fc.Queues {
 		if q.CRMURL != "" || q.CRMLink != "" || q.Script != "" || q.KBLink != "" {
 			c.Desks = append(c.Desks, cti.QueueDesk{Queue: q.ID, CRMURL: q.CRMURL, CRMMethod: q.CRMMethod,
@@ -370,6 +381,7 @@ func (fc fileConfig) queueConfig() (queue.Config, error) {
 		}
 		c := queue.QueueConfig{ID: queue.QueueID(q.ID), Strategy: st, Skills: q.Skills, WrapUp: q.WrapUp,
 			OfferTimeout: q.OfferTimeout, MaxWait: q.MaxWait, MaxLength: q.MaxLength, ServiceLevel: q.ServiceLevel}
+		c.ShortAbandon = q.ShortAbandon
 		for j, m := range q.Members {
 			name, tierStr, hasTier := strings.Cut(m, ":")
 			tier := 1

@@ -206,6 +206,10 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 		reg.MustRegister(softphone.NewCollector(gw))
 	}
 	registerARIMetrics(reg, ari)
+	rpt, err := wireReports(fc, st, api, orch, reg, log)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
 
 	srv, err := cti.NewServer(cti.ServerParams{
 		Config:   fc.serverConfig(),
@@ -225,7 +229,7 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 			"store": st.Ready,
 		},
 		Mount: func(mux *http.ServeMux) {
-			api.Routes(mux)
+			rpt.mount(mux) // the desktop API, timed
 			mountSupervisor(mux)
 		},
 		Pages: console.AgentHandler(),
@@ -241,6 +245,7 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 			errs <- fmt.Errorf("ari: %w", err)
 		}
 	})
+	wg.Go(func() { rpt.run(ctx) })
 	wg.Go(func() {
 		if err := orch.Run(ctx); err != nil {
 			errs <- fmt.Errorf("orchestrator: %w", err)

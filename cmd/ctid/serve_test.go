@@ -117,6 +117,9 @@ func TestServeOnEmbeddedEmulatorHealthReadyMetricsAndShutdown(t *testing.T) {
 		!strings.Contains(body, "ctid_ari_reconnects_total 0") {
 		t.Fatalf("metrics %d: %s", code, body)
 	}
+	if _, body := get(t, base+"/metrics"); !strings.Contains(body, "ctid_queue_stats_up 1") || !strings.Contains(body, "ctid_websocket_sessions 0") {
+		t.Fatalf("queue and WebSocket metrics missing: %s", body)
+	}
 
 	// A call entering the app is seen and logged with its channel id.
 	id, err := emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: "15550001", CallerName: "Alice", Dialled: "sales"})

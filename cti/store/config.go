@@ -34,6 +34,8 @@ type Retention struct {
 	AgentStatesDays  int `mapstructure:"agent_states_days"` // agent state log
 	AuditDays        int `mapstructure:"audit_days"`        // audit log
 	CallbacksDays    int `mapstructure:"callbacks_days"`    // callbacks (by request time)
+	// RunAt is the local time of day ("HH:MM", reports.time_zone) of the daily purge; "" is 03:30.
+	RunAt string `mapstructure:"run_at"`
 }
 
 // WriterConfig tunes the batched writer.
@@ -72,7 +74,8 @@ func DefaultConfig() Config {
 			RetryMax:      5 * time.Second,
 			CloseTimeout:  10 * time.Second,
 		},
-		Retention: Retention{InteractionsDays: 0, AgentStatesDays: 400, AuditDays: 0, CallbacksDays: 400},
+		Retention: Retention{InteractionsDays: 0, AgentStatesDays: 400, AuditDays: 0, CallbacksDays: 400,
+			RunAt: "03:30"},
 	}
 }
 
@@ -138,6 +141,9 @@ func (c Config) Validate() error {
 		if r.days < 0 || r.days > 36500 {
 			return invalid(r.key, r.days, "must be between 0 (keep forever) and 36500")
 		}
+	}
+	if _, err := time.Parse("15:04", c.Retention.RunAt); err != nil && c.Retention.RunAt != "" {
+		return invalid("store.retention.run_at", fmt.Sprintf("%q", c.Retention.RunAt), "must be a time of day HH:MM, e.g. 03:30")
 	}
 	return nil
 }

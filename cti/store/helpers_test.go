@@ -307,7 +307,7 @@ func stopPostgres() error {
 }
 
 // newPGDatabase creates an empty database on the shared test server for one test.
-func newPGDatabase(t *testing.T) string {
+func newPGDatabase(t testing.TB) string {
 	t.Helper()
 	pgState.once.Do(func() { pgState.srv, pgState.err = startPostgres() })
 	if pgState.err != nil {

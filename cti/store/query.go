@@ -260,6 +260,7 @@ WHERE at >= ? AND at < ? ORDER BY at, id`), micros(from), micros(to))
 // PurgeResult counts the rows Purge deleted, per table.
 type PurgeResult struct {
 	Interactions, AgentStates, Audit, Callbacks int64
+	Surveys                                     int64 // survey answers (kept as long as interactions)
 }
 
 // Purge deletes rows older than the configured retention (relative to now); a
@@ -274,6 +275,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (PurgeResult, error) {
 		n     *int64
 	}{
 		{r.CallbacksDays, "DELETE FROM callbacks WHERE requested_at < ?", &res.Callbacks},
+		{r.InteractionsDays, "DELETE FROM survey_answers WHERE at < ?", &res.Surveys},
 		{r.InteractionsDays, "DELETE FROM interactions WHERE created_at < ?", &res.Interactions},
 		{r.AgentStatesDays, "DELETE FROM agent_state_log WHERE at < ?", &res.AgentStates},
 		{r.AuditDays, "DELETE FROM audit_log WHERE at < ?", &res.Audit},
@@ -292,7 +294,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (PurgeResult, error) {
 	}
 	if res != (PurgeResult{}) {
 		s.log.Info().Int64("interactions", res.Interactions).Int64("agent_states", res.AgentStates).
-			Int64("audit", res.Audit).Int64("callbacks", res.Callbacks).Msg("store retention purge")
+			Int64("audit", res.Audit).Int64("callbacks", res.Callbacks).Int64("surveys", res.Surveys).Msg("store retention purge")
 	}
 	return res, nil
 }

@@ -32,6 +32,8 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, rec Record) error {
 		return s.applyCampaignCallback(ctx, tx, r)
 	case Lockout:
 		return s.applyLockout(ctx, tx, r)
+	case SurveyAnswer:
+		return s.applySurveyAnswer(ctx, tx, r)
 	}
 	return fmt.Errorf("%w: unsupported record type %T", ErrInvalidRecord, rec)
 }
@@ -71,7 +73,7 @@ func (s *Store) applyInteraction(ctx context.Context, tx *sql.Tx, ix Interaction
 		return err
 	}
 	if ix.Segments == nil {
-		return nil
+		return s.linkIfNumbered(ctx, tx, ix)
 	}
 	if err := s.exec(ctx, tx, "DELETE FROM interaction_segments WHERE interaction_id = ?", ix.ID); err != nil {
 		return err
@@ -82,15 +84,21 @@ VALUES (?, ?, ?, ?, ?, ?)`, ix.ID, sg.Seq, sg.Kind.String(), sg.Agent, micros(sg
 			return err
 		}
 	}
-	return nil
+	if err := s.refreshTotals(ctx, tx, ix.ID); err != nil {
+		return err
+	}
+	return s.linkIfNumbered(ctx, tx, ix)
 }
 
 func (s *Store) applySegment(ctx context.Context, tx *sql.Tx, sg Segment) error {
 	// The foreign key refuses a segment of an unknown interaction.
-	return s.exec(ctx, tx, `INSERT INTO interaction_segments (interaction_id, seq, kind, agent, started_at, ended_at)
+	if err := s.exec(ctx, tx, `INSERT INTO interaction_segments (interaction_id, seq, kind, agent, started_at, ended_at)
 SELECT CAST(? AS TEXT), COALESCE(MAX(seq), 0) + 1, CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT)
 FROM interaction_segments WHERE interaction_id = ?`,
-		sg.InteractionID, sg.Kind.String(), sg.Agent, micros(sg.Start), nullMicros(sg.End), sg.InteractionID)
+		sg.InteractionID, sg.Kind.String(), sg.Agent, micros(sg.Start), nullMicros(sg.End), sg.InteractionID); err != nil {
+		return err
+	}
+	return s.refreshTotals(ctx, tx, sg.InteractionID)
 }
 
 func (s *Store) applyClose(ctx context.Context, tx *sql.Tx, c InteractionClose) error {
@@ -115,8 +123,11 @@ WHERE id = ?`), nullMicros(c.Ended), c.Outcome, c.Cause, c.Disposition, c.Notes,
 	if c.Ended.IsZero() {
 		return nil
 	}
-	return s.exec(ctx, tx, "UPDATE interaction_segments SET ended_at = ? WHERE interaction_id = ? AND ended_at IS NULL",
-		micros(c.Ended), c.ID)
+	if err := s.exec(ctx, tx, "UPDATE interaction_segments SET ended_at = ? WHERE interaction_id = ? AND ended_at IS NULL",
+		micros(c.Ended), c.ID); err != nil {
+		return err
+	}
+	return s.refreshTotals(ctx, tx, c.ID)
 }
 
 func (s *Store) applyUser(ctx context.Context, tx *sql.Tx, u User) error {

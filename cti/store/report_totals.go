@@ -1,0 +1,61 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+)
+
+// refreshTotals recomputes an interaction's segment totals (connected, hold and
+// wrap-up time of closed segments, transfers) after its segments changed.
+func (s *Store) refreshTotals(ctx context.Context, tx *sql.Tx, id string) error {
+	return s.exec(ctx, tx, `UPDATE interactions SET
+    connected_us = COALESCE((SELECT SUM(ended_at - started_at) FROM interaction_segments
+        WHERE interaction_id = ? AND kind = 'talking' AND ended_at IS NOT NULL), 0),
+    hold_us = COALESCE((SELECT SUM(ended_at - started_at) FROM interaction_segments
+        WHERE interaction_id = ? AND kind = 'hold' AND ended_at IS NOT NULL), 0),
+    wrapup_us = COALESCE((SELECT SUM(ended_at - started_at) FROM interaction_segments
+        WHERE interaction_id = ? AND kind = 'wrapup' AND ended_at IS NOT NULL), 0),
+    transfers = (SELECT COUNT(*) FROM interaction_segments WHERE interaction_id = ? AND kind = 'transfer')
+WHERE id = ?`, id, id, id, id, id)
+}
+
+// linkIfNumbered links an inbound interaction saved with its caller number (the first
+// save of a call; later saves of the same call carry no number and change nothing here).
+func (s *Store) linkIfNumbered(ctx context.Context, tx *sql.Tx, ix Interaction) error {
+	if ix.Direction != Inbound || ix.CallerNumber == "" {
+		return nil
+	}
+	return s.linkContacts(ctx, tx, ix.ID)
+}
+
+// linkContacts keeps next_contact_at (the creation time of the same number's next
+// inbound interaction, for FCR) right when an inbound interaction is saved: the
+// number's latest earlier contact now points at it if it pointed later (or nowhere),
+// and it points at the first later one (interactions may be saved out of order).
+func (s *Store) linkContacts(ctx context.Context, tx *sql.Tx, id string) error {
+	var (
+		number  string
+		created int64
+	)
+	err := tx.QueryRowContext(ctx, s.d.q(`SELECT caller_number, created_at FROM interactions
+WHERE id = ? AND direction = 'inbound'`), id).Scan(&number, &created)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && number == "") {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// Only the latest earlier contact can point past this one: the contacts before it
+	// already point at it or earlier. Index seeks only, however often the number calls
+	// (withheld numbers all share one caller_number).
+	if err := s.exec(ctx, tx, `UPDATE interactions SET next_contact_at = ?
+WHERE id = (SELECT id FROM interactions WHERE direction = 'inbound' AND caller_number = ? AND created_at < ?
+        ORDER BY created_at DESC LIMIT 1)
+    AND (next_contact_at IS NULL OR next_contact_at > ?)`, created, number, created, created); err != nil {
+		return err
+	}
+	return s.exec(ctx, tx, `UPDATE interactions SET next_contact_at = (SELECT MIN(created_at) FROM interactions
+    WHERE direction = 'inbound' AND caller_number = ? AND created_at > ?)
+WHERE id = ?`, number, created, id)
+}
