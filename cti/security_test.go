@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ctid/ctid/cti"
+	"github.com/ctid/ctid/cti/campaigns"
 	"github.com/ctid/ctid/cti/desktop"
 	"github.com/ctid/ctid/cti/store"
 	"github.com/ctid/ctid/queue"
@@ -126,6 +127,34 @@ func newSecStackServer(t *testing.T, opts secOpts) (*stack, *desktop.Server) {
 		t.Fatal(err)
 	}
 	if err := orch.RegisterREST(server); err != nil {
+		t.Fatal(err)
+	}
+	// Every route `ctid serve` registers, so that the sweep reaches each documented one.
+	if err := desk.RegisterCampaignREST(server); err != nil {
+		t.Fatal(err)
+	}
+	dnc, err := campaigns.LoadDNC(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	campaignAPI, err := campaigns.NewAPI(campaigns.Params{Store: db, DNC: dnc, Audit: db.Audit, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := campaignAPI.Register(server); err != nil {
+		t.Fatal(err)
+	}
+	rc := cti.DefaultReportsConfig()
+	rc.Queues = []cti.ReportQueue{{Queue: "sales", SLThreshold: 20 * time.Second, Members: []string{"anna", "boris"}}}
+	rc.Agents = []string{"anna", "boris"}
+	reports, err := cti.NewReports(cti.ReportsParams{Config: rc, Store: db, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reports.RegisterREST(server); err != nil {
+		t.Fatal(err)
+	}
+	if err := orch.RegisterRecordingREST(server); err != nil {
 		t.Fatal(err)
 	}
 	orch.SetNotifier(server)
