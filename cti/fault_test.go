@@ -515,6 +515,35 @@ type ctidRun struct {
 	stop  func()
 }
 
+// restartPBX is what outlives a ctid restart in these tests: the emulated PBX on a
+// loopback server (any HTTP fault cleared at the end) and the store file.
+func restartPBX(t *testing.T) (*ariemu.Emulator, string, *store.Store) {
+	t.Helper()
+	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	sc := store.DefaultConfig()
+	sc.Path = filepath.Join(t.TempDir(), "ctid.db")
+	db, err := store.Open(context.Background(), sc, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		emu.ClearHTTPFault()
+		srv.CloseClientConnections()
+		srv.Close()
+		if err := emu.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return emu, srv.URL, db
+}
+
 func startRun(t *testing.T, srvURL string, qc queue.Config, st *store.Store, wrap ...func(*udpMedia) cti.Media) *ctidRun {
 	t.Helper()
 	return startRunCfg(t, srvURL, qc, cti.DefaultConfig(), st, wrap...)
@@ -574,30 +603,10 @@ func startRunCfg(t *testing.T, srvURL string, qc queue.Config, cc cti.Config, st
 // waiting callers keep their order and arrival time, and each interaction is one
 // record closed once.
 func TestRestartRestoresTalkingAndWaitingCalls(t *testing.T) {
-	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	sc := store.DefaultConfig()
-	sc.Path = filepath.Join(t.TempDir(), "ctid.db")
-	db, err := store.Open(context.Background(), sc, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		if err := emu.Close(); err != nil {
-			t.Error(err)
-		}
-		if err := db.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	emu, srvURL, db := restartPBX(t)
 	ctx := context.Background()
 	qc := salesConfig("anna", "boris")
-	run1 := startRun(t, srv.URL, qc, db)
+	run1 := startRun(t, srvURL, qc, db)
 	if err := run1.orch.AgentLogin(ctx, "anna"); err != nil {
 		t.Fatal(err)
 	}
@@ -635,7 +644,7 @@ func TestRestartRestoresTalkingAndWaitingCalls(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // some talk time before the stop
 	run1.stop()
 
-	run2 := startRun(t, srv.URL, qc, db)
+	run2 := startRun(t, srvURL, qc, db)
 	// The conversation is back: anna is talking with the same call and bridge.
 	restored := run2.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { return e["call_id"] == talk })
 	if restored["bridge_id"] != conn["bridge_id"] || restored["restored"] != true {
@@ -896,30 +905,10 @@ func (g *gatedMedia) AttachCall(ctx context.Context, agent, callID string) (stri
 // up without audio to the agent; when the softphone renegotiates, the call gets a
 // fresh audio leg and RTP flows.
 func TestRestoredCallGetsAudioWhenSoftphoneReturns(t *testing.T) {
-	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	sc := store.DefaultConfig()
-	sc.Path = filepath.Join(t.TempDir(), "ctid.db")
-	db, err := store.Open(context.Background(), sc, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		if err := emu.Close(); err != nil {
-			t.Error(err)
-		}
-		if err := db.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	emu, srvURL, db := restartPBX(t)
 	ctx := context.Background()
 	qc := salesConfig("anna")
-	run1 := startRun(t, srv.URL, qc, db)
+	run1 := startRun(t, srvURL, qc, db)
 	if err := run1.orch.AgentLogin(ctx, "anna"); err != nil {
 		t.Fatal(err)
 	}
@@ -939,7 +928,7 @@ func TestRestoredCallGetsAudioWhenSoftphoneReturns(t *testing.T) {
 	run1.stop()
 
 	var gate *gatedMedia
-	run2 := startRun(t, srv.URL, qc, db, func(m *udpMedia) cti.Media {
+	run2 := startRun(t, srvURL, qc, db, func(m *udpMedia) cti.Media {
 		gate = &gatedMedia{udpMedia: m}
 		return gate
 	})
@@ -965,30 +954,10 @@ func TestRestoredCallGetsAudioWhenSoftphoneReturns(t *testing.T) {
 // comes back is handled like a dropped desktop: past the grace period they are
 // logged out and the caller is queued again.
 func TestRestoredAgentWhoNeverReturnsIsLoggedOut(t *testing.T) {
-	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	sc := store.DefaultConfig()
-	sc.Path = filepath.Join(t.TempDir(), "ctid.db")
-	db, err := store.Open(context.Background(), sc, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		if err := emu.Close(); err != nil {
-			t.Error(err)
-		}
-		if err := db.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	emu, srvURL, db := restartPBX(t)
 	ctx := context.Background()
 	qc := salesConfig("anna")
-	run1 := startRun(t, srv.URL, qc, db)
+	run1 := startRun(t, srvURL, qc, db)
 	if err := run1.orch.AgentLogin(ctx, "anna"); err != nil {
 		t.Fatal(err)
 	}
@@ -1008,7 +977,7 @@ func TestRestoredAgentWhoNeverReturnsIsLoggedOut(t *testing.T) {
 
 	cc := cti.DefaultConfig()
 	cc.DesktopGrace = time.Second
-	run2 := startRunCfg(t, srv.URL, qc, cc, db)
+	run2 := startRunCfg(t, srvURL, qc, cc, db)
 	run2.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { return e["restored"] == true })
 	run2.desk.wait(t, "anna", "call.ended", func(e map[string]any) bool { return e["call_id"] == talk })
 	waitUntil(t, 10*time.Second, "anna logged out and the caller waiting again", func() bool {
@@ -1028,31 +997,10 @@ func TestRestoredAgentWhoNeverReturnsIsLoggedOut(t *testing.T) {
 // mark them (ARI failing at that moment): the next run cannot know their queue, so
 // it applies the fallback instead of leaving them in silence.
 func TestRestartReleasesCallerNeverMarked(t *testing.T) {
-	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	sc := store.DefaultConfig()
-	sc.Path = filepath.Join(t.TempDir(), "ctid.db")
-	db, err := store.Open(context.Background(), sc, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		emu.ClearHTTPFault()
-		srv.CloseClientConnections()
-		srv.Close()
-		if err := emu.Close(); err != nil {
-			t.Error(err)
-		}
-		if err := db.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	emu, srvURL, db := restartPBX(t)
 	ctx := context.Background()
 	qc := salesConfig("anna")
-	run1 := startRun(t, srv.URL, qc, db)
+	run1 := startRun(t, srvURL, qc, db)
 	emu.SetHTTPFault(ariemu.HTTPFault{Status: 500})
 	caller, err := emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: "500", Dialled: "1", Args: []string{"inbound", "sales"}})
 	if err != nil {
@@ -1065,7 +1013,7 @@ func TestRestartReleasesCallerNeverMarked(t *testing.T) {
 	if _, ok := emu.Channel(caller); !ok {
 		t.Fatal("the caller should still be in Asterisk")
 	}
-	startRun(t, srv.URL, qc, db)
+	startRun(t, srvURL, qc, db)
 	waitUntil(t, 15*time.Second, "the unmarked caller released", func() bool {
 		_, ok := emu.Channel(caller)
 		return !ok
