@@ -170,6 +170,7 @@ type callActor struct {
 	svy  *survey   // post-call survey in progress (survey.go)
 	// agentEnded: the agent's side ended the conversation (the survey may follow).
 	agentEnded bool
+	rec        recState // the call's recording (recording.go, recording_demand.go)
 
 	supervisors    []*monitor
 	monitors       int
@@ -512,6 +513,8 @@ func (a *callActor) request(ctx context.Context, r request) error {
 		return a.transferToQueue(ctx, r.queue)
 	case agentLostMsg:
 		return a.requeueLostAgent(ctx)
+	case recordMsg:
+		return a.recordControl(ctx, r.op)
 	case hangupMsg:
 		if a.state != stateTalking && a.state != stateHeld && a.state != stateConnecting && a.state != stateConsulting {
 			return fmt.Errorf("%w: hangup in state %s", ErrCallState, a.state)
@@ -1043,5 +1046,8 @@ func (a *callActor) releaseAgent(ctx context.Context, now time.Time) string {
 		}
 	}
 	a.agentLeg, a.mediaAgent, a.mediaCall, a.engineCall = "", "", "", ""
+	if a.rec == recActive || a.rec == recPaused {
+		a.rec = recStopped // the bridge recorded goes with the agent's part
+	}
 	return agent
 }

@@ -91,7 +91,7 @@ type queueSection struct {
 	SLFormula    string        `mapstructure:"sl_formula"`    // abandons-met (default), answered-only, abandons-against, short-abandons-neutral
 
 	// Call recording.
-	Recording       string `mapstructure:"recording"`        // never (default) or always
+	Recording       string `mapstructure:"recording"`        // never (default), always or on_demand
 	RecordingFormat string `mapstructure:"recording_format"` // wav (default), wav16, gsm, ulaw, alaw, sln
 	// Post-call survey (cmd/ctid/survey.go): nil = none.
 	Survey *surveySection `mapstructure:"survey"`

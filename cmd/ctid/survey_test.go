@@ -19,8 +19,10 @@ func TestQueueSurveyConfig(t *testing.T) {
 	if !bytes.Contains(sample, []byte(anchor)) {
 		t.Fatalf("sample config lost %q", anchor)
 	}
-	with := func(survey string) string {
-		return strings.Replace(string(sample), anchor, anchor+"\n"+survey, 1)
+	with := func(survey string) string { // after the whole line holding anchor
+		i := bytes.Index(sample, []byte(anchor))
+		end := i + bytes.IndexByte(sample[i:], '\n') + 1
+		return string(sample[:end]) + survey + "\n" + string(sample[end:])
 	}
 	good := with(`    survey:
       intro: ["sound:ctid-survey-intro"]
