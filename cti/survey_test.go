@@ -150,9 +150,10 @@ func TestPostCallSurveyAfterAgentHangsUp(t *testing.T) {
 	}
 }
 
-// A caller who hangs up first gets no survey, and the caller leaving mid-survey ends it.
+// A caller who hangs up first gets no survey, and the caller leaving mid-survey ends it;
+// the agent's leg going (a SIP phone put down) counts as the agent hanging up first.
 func TestPostCallSurveyOnlyWhenAgentHangsUpFirst(t *testing.T) {
-	w := newWorldCfg(t, salesConfig("anna", "boris"), surveyConfig())
+	w := newWorldCfg(t, salesConfig("anna", "boris", "ewa"), surveyConfig())
 	w.ready(t, "anna")
 	w.desk.wait(t, "anna", "agent.state", func(e map[string]any) bool { return e["state"] == queue.Ready.String() })
 	caller, err := w.emu.InjectCall(w.ctx, ariemu.CallSpec{CallerNumber: "48221234567", Args: []string{"inbound", "sales"}, Behaviour: "talk"})
@@ -182,6 +183,27 @@ func TestPostCallSurveyOnlyWhenAgentHangsUpFirst(t *testing.T) {
 	if n := played(w, "sound:queue-thankyou"); n != 1 {
 		t.Fatalf("survey intros played %d times, want 1 (only the caller whose agent hung up first)", n)
 	}
+
+	// The agent's own leg hanging up (a SIP phone put down) is the agent hanging up first.
+	w.ready(t, "ewa")
+	c3, err := w.emu.InjectCall(w.ctx, ariemu.CallSpec{CallerNumber: "48221234567", Args: []string{"inbound", "sales"}, Behaviour: "talk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.desk.wait(t, "ewa", "call.offered", func(e map[string]any) bool { return e["call_id"] == c3 })
+	if err := w.orch.Accept(w.ctx, "ewa", c3); err != nil {
+		t.Fatal(err)
+	}
+	w.desk.wait(t, "ewa", "call.connected", func(e map[string]any) bool { return e["call_id"] == c3 })
+	if err := w.emu.Hangup(c3+"-agent", 16); err != nil {
+		t.Fatal(err)
+	}
+	w.desk.wait(t, "ewa", "call.ended", func(e map[string]any) bool { return e["call_id"] == c3 })
+	waitFor(t, "the survey intro for the third caller", func() bool { return played(w, "sound:queue-thankyou") == 2 })
+	if err := w.emu.SendDTMF(c3, "9"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the third caller's NPS answer", func() bool { q, _ := w.surveyReport(t); return q.NPSAnswers == 1 })
 }
 
 func TestSurveyConfigValidation(t *testing.T) {
