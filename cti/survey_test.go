@@ -1,9 +1,14 @@
 package cti_test
 
 import (
+	"context"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/ctid/ctid/cti"
 	"github.com/ctid/ctid/cti/store"
@@ -224,5 +229,78 @@ func TestSurveyConfigValidation(t *testing.T) {
 	cc := surveyConfig()
 	if err := cc.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// ctid restarted during a survey: the caller is not queued again (the survey cleared
+// the re-adoption marks) but released by the fallback; the interaction stays the one
+// answered record.
+func TestRestartDuringSurveyReleasesCaller(t *testing.T) {
+	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	sc := store.DefaultConfig()
+	sc.Path = filepath.Join(t.TempDir(), "ctid.db")
+	db, err := store.Open(context.Background(), sc, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		if err := emu.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	ctx := context.Background()
+	qc := salesConfig("anna")
+	cc := surveyConfig()
+	cc.Surveys[0].AnswerTimeout = time.Minute // the survey outlives run 1
+	run1 := startRunCfg(t, srv.URL, qc, cc, db)
+	if err := run1.orch.AgentLogin(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run1.orch.AgentReady(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	caller, err := emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: "500", Args: []string{"inbound", "sales"}, Behaviour: "talk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run1.desk.wait(t, "anna", "call.offered", nil)
+	if err := run1.orch.Accept(ctx, "anna", caller); err != nil {
+		t.Fatal(err)
+	}
+	run1.desk.wait(t, "anna", "call.connected", nil)
+	if err := run1.orch.Hangup(ctx, "anna", caller); err != nil {
+		t.Fatal(err)
+	}
+	run1.desk.wait(t, "anna", "call.ended", nil)
+	run1.stop()
+	if _, ok := emu.Channel(caller); !ok {
+		t.Fatal("the caller should still be in Asterisk, in the survey")
+	}
+	run2 := startRunCfg(t, srv.URL, qc, cc, db)
+	if err := run2.orch.AgentLogin(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run2.orch.AgentReady(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 15*time.Second, "the surveyed caller released", func() bool { _, ok := emu.Channel(caller); return !ok })
+	if n := run2.desk.count("anna", "call.offered"); n != 0 {
+		t.Fatalf("the surveyed caller was queued again and offered %d times", n)
+	}
+	if err := db.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := db.Interaction(ctx, caller)
+	if err != nil || ix.Outcome != "answered" {
+		t.Fatalf("interaction %+v %v", ix, err)
 	}
 }
