@@ -29,6 +29,7 @@ const (
 	stateHeld                        // caller on hold
 	stateConsulting                  // caller on hold while the agent consults another agent
 	stateExternal                    // transferred to an outside number (ringing or talking)
+	stateSurvey                      // agent gone; the caller answers the post-call survey (survey.go)
 	stateEnded                       // gone; the actor stops
 )
 
@@ -50,6 +51,8 @@ func (s callState) String() string {
 		return "consulting"
 	case stateExternal:
 		return "external"
+	case stateSurvey:
+		return "survey"
 	case stateEnded:
 		return "ended"
 	}
@@ -164,6 +167,10 @@ type callActor struct {
 	extUp      bool
 
 	camp *campCall // outbound campaign line (campaign_flow.go); nil for other calls
+	svy  *survey   // post-call survey in progress (survey.go)
+	// agentEnded: the agent's side ended the conversation (the survey may follow).
+	agentEnded bool
+	rec        recState // the call's recording (recording.go, recording_demand.go)
 
 	supervisors    []*monitor
 	monitors       int
@@ -323,6 +330,8 @@ func (a *callActor) handle(ctx context.Context, m any) {
 		if a.o.cfg.CallbackEndpoint != "" {
 			a.announce(ctx, []string{a.o.cfg.CallbackPrompt})
 		}
+	case surveyTimer:
+		a.onSurveyTimer(ctx, m)
 	case announceDeadline:
 		if a.announcing == m.playback {
 			a.log.Warn().Str("playback_id", m.playback).Msg("announcement never finished; back to music on hold")
@@ -373,6 +382,10 @@ func (a *callActor) screenPop(deadline time.Time) map[string]any {
 
 func (a *callActor) onEvent(ctx context.Context, ev telephony.Event) {
 	if a.camp != nil && a.campaignEvent(ctx, ev) {
+		return
+	}
+	if a.state == stateSurvey {
+		a.onSurveyEvent(ctx, ev)
 		return
 	}
 	switch e := ev.ARI.(type) {
@@ -500,10 +513,13 @@ func (a *callActor) request(ctx context.Context, r request) error {
 		return a.transferToQueue(ctx, r.queue)
 	case agentLostMsg:
 		return a.requeueLostAgent(ctx)
+	case recordMsg:
+		return a.recordControl(ctx, r.op)
 	case hangupMsg:
 		if a.state != stateTalking && a.state != stateHeld && a.state != stateConnecting && a.state != stateConsulting {
 			return fmt.Errorf("%w: hangup in state %s", ErrCallState, a.state)
 		}
+		a.agentEnded = true
 		a.endTalk(ctx, "agent hung up", true)
 		return nil
 	}
@@ -653,6 +669,9 @@ func (a *callActor) callerLeft(ctx context.Context, cause string) {
 	switch a.state {
 	case stateEnded:
 		return
+	case stateSurvey:
+		a.log.Info().Str("cause", cause).Msg("caller left during the post-call survey")
+		a.setState(stateEnded)
 	case stateExternal:
 		a.externalCallerLeft(ctx, cause)
 	case stateArriving, stateQueued, stateOffered:
@@ -675,6 +694,7 @@ func (a *callActor) callerLeft(ctx context.Context, cause string) {
 func (a *callActor) agentLegGone(ctx context.Context, cause string) {
 	switch a.state {
 	case stateTalking, stateHeld, stateConnecting, stateConsulting:
+		a.agentEnded = true
 		a.endTalk(ctx, cause, true)
 	}
 }
@@ -684,6 +704,11 @@ func (a *callActor) agentLegGone(ctx context.Context, cause string) {
 func (a *callActor) endTalk(ctx context.Context, cause string, hangupCaller bool) {
 	if a.state == stateEnded {
 		return
+	}
+	// The agent hung up first on a queue with a survey: the caller stays for it.
+	surveyAgent := ""
+	if hangupCaller && a.agentEnded && a.wantsSurvey() {
+		hangupCaller, surveyAgent = false, a.agent
 	}
 	a.dropConsult(ctx, "call ended")
 	for _, c := range a.conference {
@@ -713,6 +738,9 @@ func (a *callActor) endTalk(ctx context.Context, cause string, hangupCaller bool
 	}
 	a.o.publish(a.agent, "call.ended", map[string]any{"call_id": a.id, "reason": cause})
 	a.finish(ctx, cause)
+	if surveyAgent != "" {
+		a.startSurvey(ctx, surveyAgent)
+	}
 }
 
 // leaveQueue carries out an overflow or closed decision that takes the call out of
@@ -1018,5 +1046,8 @@ func (a *callActor) releaseAgent(ctx context.Context, now time.Time) string {
 		}
 	}
 	a.agentLeg, a.mediaAgent, a.mediaCall, a.engineCall = "", "", "", ""
+	if a.rec == recActive || a.rec == recPaused {
+		a.rec = recStopped // the bridge recorded goes with the agent's part
+	}
 	return agent
 }

@@ -73,6 +73,8 @@ type Config struct {
 	DesktopGrace time.Duration
 	// Recordings sets per-queue call recording (a queue not listed is never recorded).
 	Recordings []QueueRecording
+	// Surveys sets per-queue post-call surveys (cti/survey.go).
+	Surveys []QueueSurvey
 }
 
 // DefaultConfig returns the defaults.
@@ -132,6 +134,9 @@ func (c Config) Validate() error {
 		}
 	}
 	if err := validateRecordings(c.Recordings); err != nil {
+		return err
+	}
+	if err := validateSurveys(c.Surveys); err != nil {
 		return err
 	}
 	seen := map[string]bool{}

@@ -130,6 +130,8 @@ func (d *Desk) HandleCommand(ctx context.Context, p desktop.Principal, c desktop
 		err = d.o.DTMF(ctx, agent, call, c.String("digits"))
 	case "call.hangup":
 		err = d.o.Hangup(ctx, agent, call)
+	case "call.record.start", "call.record.pause", "call.record.resume", "call.record.stop":
+		err = d.o.RecordControl(ctx, agent, call, strings.TrimPrefix(c.Name, "call.record."))
 	case "wrapup.done":
 		var a desktop.WrapupArgs
 		var shared struct {

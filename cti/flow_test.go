@@ -186,6 +186,14 @@ func newWorldB(b *testing.B, qc queue.Config) *world {
 
 func newWorldCfg(t testing.TB, qc queue.Config, cc cti.Config) *world {
 	t.Helper()
+	sc := store.DefaultConfig()
+	sc.Path = filepath.Join(t.TempDir(), "ctid.db")
+	return newWorldStore(t, qc, cc, sc)
+}
+
+// newWorldStore is newWorldCfg with a store configuration of the test's.
+func newWorldStore(t testing.TB, qc queue.Config, cc cti.Config, sc store.Config) *world {
+	t.Helper()
 	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
@@ -201,8 +209,6 @@ func newWorldCfg(t testing.TB, qc queue.Config, cc cti.Config) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := store.DefaultConfig()
-	sc.Path = filepath.Join(t.TempDir(), "ctid.db")
 	st, err := store.Open(context.Background(), sc, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)

@@ -40,9 +40,9 @@ func validateRecordings(rs []QueueRecording) error {
 		}
 		seen[r.Queue] = true
 		switch r.Policy {
-		case RecordNever, RecordAlways:
+		case RecordNever, RecordAlways, RecordOnDemand:
 		default:
-			return fmt.Errorf("%w: queues[%d].recording: %q: must be never or always (on-demand recording is not available yet)", ErrInvalidConfig, i, r.Policy)
+			return fmt.Errorf("%w: queues[%d].recording: %q: must be never, always or on_demand", ErrInvalidConfig, i, r.Policy)
 		}
 		switch r.Format {
 		case "", "wav", "wav16", "gsm", "ulaw", "alaw", "sln":
@@ -92,11 +92,13 @@ func (a *callActor) startRecording(ctx context.Context) {
 	_, err := rec.Record(octx, telephony.PlayTarget{BridgeID: a.bridge}, telephony.RecordParams{Name: name, Format: pol.Format})
 	switch {
 	case errors.Is(err, telephony.ErrConflict):
+		a.rec = recActive
 		return // already recording this call
 	case err != nil:
 		a.log.Error().Err(err).Str("recording", name).Msg("call recording did not start; the call goes on unrecorded")
 		return
 	}
+	a.rec = recActive
 	a.log.Info().Str("recording", name).Msg("call recording started")
 	a.o.record(func(r Records) error {
 		return r.CloseInteraction(store.InteractionClose{ID: a.id, RecordingName: name})

@@ -154,6 +154,9 @@ func newSecStackServer(t *testing.T, opts secOpts) (*stack, *desktop.Server) {
 	if err := reports.RegisterREST(server); err != nil {
 		t.Fatal(err)
 	}
+	if err := cti.RegisterRecordingCommands(server); err != nil {
+		t.Fatal(err)
+	}
 	if err := orch.RegisterRecordingREST(server); err != nil {
 		t.Fatal(err)
 	}
@@ -374,6 +377,7 @@ func TestSecuritySweepWiredStack(t *testing.T) {
 		{"call.transfer", map[string]any{"to": map[string]any{"agent": "boris"}, "mode": "blind"}},
 		{"call.transfer", map[string]any{"to": map[string]any{"number": "0048221234567"}, "mode": "blind"}},
 		{"call.transfer.complete", nil}, {"call.transfer.cancel", nil}, {"call.conference", nil},
+		{"call.record.start", nil}, {"call.record.pause", nil}, {"call.record.resume", nil}, {"call.record.stop", nil},
 		{"call.hangup", nil},
 	}
 	try := func(phase string) {

@@ -497,6 +497,11 @@ func TestAdapterRequestsMatchARIDescription(t *testing.T) {
 	must("add2", c.AddChannel(ctx, mb.ID, id))
 	_, err = c.Record(ctx, telephony.PlayTarget{BridgeID: mb.ID}, telephony.RecordParams{Name: "rec-1"})
 	must("record", err)
+	must("pause recording", c.PauseRecording(ctx, "rec-1", true))
+	must("resume recording", c.PauseRecording(ctx, "rec-1", false))
+	if err := c.PauseRecording(ctx, "no-such-recording", true); !errors.Is(err, telephony.ErrNotFound) {
+		t.Fatalf("pause unknown recording: %v", err)
+	}
 	must("stop recording", c.StopRecording(ctx, "rec-1"))
 	_, err = c.Modules(ctx)
 	must("modules", err)

@@ -91,8 +91,10 @@ type queueSection struct {
 	SLFormula    string        `mapstructure:"sl_formula"`    // abandons-met (default), answered-only, abandons-against, short-abandons-neutral
 
 	// Call recording.
-	Recording       string `mapstructure:"recording"`        // never (default) or always
+	Recording       string `mapstructure:"recording"`        // never (default), always or on_demand
 	RecordingFormat string `mapstructure:"recording_format"` // wav (default), wav16, gsm, ulaw, alaw, sln
+	// Post-call survey (cmd/ctid/survey.go): nil = none.
+	Survey *surveySection `mapstructure:"survey"`
 	// Screen-pop extras.
 	CRMURL     string        `mapstructure:"crm_url"` // e.g. https://crm.example/lookup?phone={caller}
 	CRMMethod  string        `mapstructure:"crm_method"`
@@ -340,6 +342,7 @@ func (fc fileConfig) callsConfig() cti.Config {
 	}
 	c.DesktopGrace = fc.Calls.DesktopGrace
 	c.Recordings = fc.recordings()
+	c.Surveys = fc.surveys()
 	for _, q := range fc.Queues {
 		if q.CRMURL != "" || q.CRMLink != "" || q.Script != "" || q.KBLink != "" {
 			c.Desks = append(c.Desks, cti.QueueDesk{Queue: q.ID, CRMURL: q.CRMURL, CRMMethod: q.CRMMethod,

@@ -80,6 +80,9 @@ func wireReports(fc fileConfig, st *store.Store, api *desktop.Server, orch *cti.
 	if err := orch.RegisterRecordingREST(api); err != nil {
 		return reporting{}, fmt.Errorf("recording route: %w", err)
 	}
+	if err := cti.RegisterRecordingCommands(api); err != nil {
+		return reporting{}, fmt.Errorf("recording commands: %w", err)
+	}
 	formulas := map[string]queue.SLFormula{}
 	for _, q := range rc.Queues {
 		for f := queue.SLAbandonsMet; f <= queue.SLShortAbandonsNeutral; f++ {

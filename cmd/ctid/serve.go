@@ -206,6 +206,7 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 		reg.MustRegister(softphone.NewCollector(gw))
 	}
 	registerARIMetrics(reg, ari)
+	reg.MustRegister(st.Collector()) // ctid_store_pending_records, ctid_store_write_failures_total, ...
 	rpt, err := wireReports(fc, st, api, orch, reg, log)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errConfig, err)

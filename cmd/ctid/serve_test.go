@@ -120,6 +120,10 @@ func TestServeOnEmbeddedEmulatorHealthReadyMetricsAndShutdown(t *testing.T) {
 	if _, body := get(t, base+"/metrics"); !strings.Contains(body, "ctid_queue_stats_up 1") || !strings.Contains(body, "ctid_websocket_sessions 0") {
 		t.Fatalf("queue and WebSocket metrics missing: %s", body)
 	}
+	if _, body := get(t, base+"/metrics"); !strings.Contains(body, "ctid_store_writable 1") || !strings.Contains(body, "ctid_store_write_failures_total 0") ||
+		!strings.Contains(body, `ctid_store_records_dropped_total{reason="backlog_full"} 0`) || !strings.Contains(body, "ctid_store_pending_records") {
+		t.Fatalf("store metrics missing: %s", body)
+	}
 
 	// A call entering the app is seen and logged with its channel id.
 	id, err := emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: "15550001", CallerName: "Alice", Dialled: "sales"})

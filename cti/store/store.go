@@ -239,8 +239,9 @@ func permanent(err error) bool {
 	if errors.As(err, &pe) {
 		switch {
 		case strings.HasPrefix(pe.Code, "22"), // data exception
-			strings.HasPrefix(pe.Code, "23"), // integrity constraint violation
-			strings.HasPrefix(pe.Code, "42"): // syntax error or access rule violation
+			strings.HasPrefix(pe.Code, "23"),                       // integrity constraint violation
+			strings.HasPrefix(pe.Code, "42") && pe.Code != "42501": // syntax error or access rule violation
+			// (42501 insufficient_privilege is an outage: a revoked grant comes back)
 			return true
 		}
 	}

@@ -30,6 +30,7 @@ type writer struct {
 	wake     chan struct{} // capacity 1: flush now
 	drainErr error         // set once by the writer goroutine on exit
 	fullLog  time.Time     // last "backlog full" log line (at most one a second)
+	failLog  time.Time     // last "write failed" log line (the first of an outage, then one a minute)
 }
 
 // Stats counts what the writer did since Open.
@@ -302,10 +303,24 @@ func (s *Store) failed(err error, n int) {
 	w.failures++
 	w.stats.FailedAttempts++
 	failures, pending := w.failures, len(w.queue)
+	// Loud once per outage, then a reminder a minute while it lasts (not a line per retry).
+	now := time.Now()
+	logIt := failures == 1 || now.Sub(w.failLog) >= failLogEvery
+	if logIt {
+		w.failLog = now
+	}
 	w.mu.Unlock()
-	s.log.Error().Err(err).Int("batch", n).Int("pending", pending).Int("consecutive_failures", failures).
-		Msg("STORE WRITE FAILED: records kept in memory and retried; calls continue")
+	if !logIt {
+		s.log.Debug().Err(err).Int("pending", pending).Int("consecutive_failures", failures).Msg("store write retry failed")
+		return
+	}
+	s.log.Error().Err(err).Int("batch", n).Int("pending", pending).Int("max_pending", s.cfg.Writer.MaxPending).
+		Int("consecutive_failures", failures).
+		Msg("STORE WRITE FAILED: records kept in memory (up to store.writer.max_pending) and retried; calls continue")
 }
+
+// failLogEvery spaces the reminders while the engine keeps failing.
+const failLogEvery = time.Minute
 
 // complete removes items (the head of the queue) and tells waiters; rejectErr is nil
 // for a commit. It returns whether more records wait.
