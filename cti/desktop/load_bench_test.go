@@ -232,7 +232,7 @@ func BenchmarkDesktopSockets(b *testing.B) {
 			"caller_number": "+48221234567", "caller_name": "Jan Kowalski", "dialled_number": "+48225550100",
 			"queue": "support", "wait_ms": 12400, "priority": 5,
 			"contact": map[string]any{"id": 4711, "name": "Jan Kowalski", "email": "jan@example.pl", "language": "pl"},
-			"crm": crm, "history": history, "script": "Thank you for calling. May I have your customer number?",
+			"crm":     crm, "history": history, "script": "Thank you for calling. May I have your customer number?",
 			"sent_ns": int64(time.Since(epoch)),
 		})
 	}
