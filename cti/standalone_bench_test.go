@@ -216,6 +216,8 @@ type loadBots struct {
 	offered  map[string]time.Time
 	xfered   map[string]bool
 	done     int
+	holds    int
+	xfers    int
 	errs     int
 	firstErr error
 	wg       sync.WaitGroup
@@ -257,6 +259,9 @@ func (lb *loadBots) Publish(user, event string, f map[string]any) {
 		hold := rand.IntN(100) < lb.holdPct
 		lb.wg.Go(func() {
 			if hold {
+				lb.mu.Lock()
+				lb.holds++
+				lb.mu.Unlock()
 				lb.fail(lb.c.orch.Hold(ctx, user, id))
 				if !sleepCtx(ctx, 200*time.Millisecond) {
 					return
@@ -267,6 +272,9 @@ func (lb *loadBots) Publish(user, event string, f map[string]any) {
 				return
 			}
 			if transfer {
+				lb.mu.Lock()
+				lb.xfers++
+				lb.mu.Unlock()
 				lb.fail(lb.c.orch.TransferToQueue(ctx, user, id, "support"))
 				return
 			}
@@ -304,7 +312,7 @@ type loadResult struct {
 	lat                          []time.Duration // StasisStart (injection) → call.offered
 	channels, bridges            int             // left in the emulator at the end
 	open                         int             // interactions not closed
-	botErrs                      int
+	botErrs, holds, xfers        int
 	firstErr                     error
 	heap0, heap1                 uint64
 	gor0, gor1                   int
@@ -433,6 +441,7 @@ func runLoad(b *testing.B, r loadRun) loadResult {
 	}
 	bots.mu.Lock()
 	res.completed, res.botErrs, res.firstErr = bots.done, bots.errs, bots.firstErr
+	res.holds, res.xfers = bots.holds, bots.xfers
 	for id, t0 := range injected {
 		if t1, ok := bots.offered[id]; ok {
 			res.lat = append(res.lat, max(0, t1.Sub(t0)))
@@ -459,8 +468,8 @@ func (res loadResult) report(b *testing.B) {
 	b.ReportMetric(float64(res.channels), "left-channels")
 	b.ReportMetric(float64(res.bridges), "left-bridges")
 	b.ReportMetric(float64(res.open), "open-interactions")
-	b.Logf("injected %d over %s, offered %d, ended %d; heap %d→%d KB, goroutines %d→%d; bot command errors %d (first: %v)",
-		res.injected, res.window.Round(time.Millisecond), res.offered, res.completed, res.heap0>>10, res.heap1>>10,
+	b.Logf("injected %d over %s, offered %d, ended %d, held %d, transferred %d; heap %d→%d KB, goroutines %d→%d; bot command errors %d (first: %v)",
+		res.injected, res.window.Round(time.Millisecond), res.offered, res.completed, res.holds, res.xfers, res.heap0>>10, res.heap1>>10,
 		res.gor0, res.gor1, res.botErrs, res.firstErr)
 }
 
