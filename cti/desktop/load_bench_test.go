@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -104,8 +105,8 @@ func BenchmarkDesktopSockets(b *testing.B) {
 	n := envInt("CTID_BENCH_DESKTOPS", 10000)
 	popRate := envInt("CTID_BENCH_POP_RATE", 100)
 	pops := max(b.N, popRate*envInt("CTID_BENCH_POP_SECONDS", 5))
-	if lim := raiseFDLimit(b, uint64(2*n+1024)); lim < uint64(2*n+256) {
-		n = int(lim-256) / 2
+	if lim := raiseFDLimit(b, uint64(2*n+1024)); lim < uint64(2*n+64) {
+		n = int(lim-64) / 2
 		b.Logf("fd limit %d: only %d desktops", lim, n)
 	}
 
@@ -212,6 +213,18 @@ func BenchmarkDesktopSockets(b *testing.B) {
 	}
 	b.Logf("%d desktops connected in %s", n, time.Since(setup).Round(time.Millisecond))
 	goAfter, rssAfter := memNow()
+	if path := os.Getenv("CTID_BENCH_HEAPPROFILE"); path != "" { // who holds the memory: server or client side
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+			b.Error(err)
+		}
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
 
 	crm := map[string]any{"customer_id": "C-0042117", "tier": "gold", "open_tickets": 2, "balance": "129.40 EUR",
 		"account_manager": "Joanna Nowak", "last_order": "2026-11-28"}
