@@ -17,7 +17,9 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -81,6 +83,40 @@ func startStandaloneEmulator(b *testing.B) *standaloneEmu {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// cpu is the emulator process's user + system CPU time so far (/proc/<pid>/stat).
+func (e *standaloneEmu) cpu() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", e.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name (which may contain spaces) start after ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("%w: /proc stat without ')'", errBadStat)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("%w: %d fields", errBadStat, len(f))
+	}
+	ut, err1 := strconv.ParseUint(f[11], 10, 64) // utime, field 14 of the full line
+	st, err2 := strconv.ParseUint(f[12], 10, 64) // stime, field 15
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(ut+st) * time.Second / 100, nil // USER_HZ is 100 on Linux
+}
+
+var errBadStat = errors.New("unexpected /proc/<pid>/stat")
+
+// selfCPU is this process's user + system CPU time.
+func selfCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (e *standaloneEmu) do(method, path string, body, out any) error {
@@ -315,6 +351,7 @@ type loadResult struct {
 	botErrs, holds, xfers        int
 	firstErr                     error
 	heap0, heap1                 uint64
+	ctidCPU, emuCPU              time.Duration // during injection and until every call ended
 	gor0, gor1                   int
 }
 
@@ -359,6 +396,7 @@ func runLoad(b *testing.B, r loadRun) loadResult {
 	var injErr error
 	var iwg sync.WaitGroup
 	sem := make(chan struct{}, 16)
+	cpu0, emuCPU0 := selfCPU(b), mustCPU(b, emu)
 	start := time.Now()
 	n := 0
 	for time.Since(start) < r.window {
@@ -398,6 +436,7 @@ func runLoad(b *testing.B, r loadRun) loadResult {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	res.ctidCPU, res.emuCPU = selfCPU(b)-cpu0, mustCPU(b, emu)-emuCPU0
 	// Let the last hang-ups reach the emulator, then count what is left there.
 	deadline = time.Now().Add(10 * time.Second)
 	for {
@@ -453,6 +492,14 @@ func runLoad(b *testing.B, r loadRun) loadResult {
 	return res
 }
 
+func mustCPU(b *testing.B, e *standaloneEmu) time.Duration {
+	d, err := e.cpu()
+	if err != nil {
+		b.Fatalf("emulator cpu: %v", err)
+	}
+	return d
+}
+
 func (res loadResult) report(b *testing.B) {
 	q := func(f float64) float64 {
 		if len(res.lat) == 0 {
@@ -468,6 +515,12 @@ func (res loadResult) report(b *testing.B) {
 	b.ReportMetric(float64(res.channels), "left-channels")
 	b.ReportMetric(float64(res.bridges), "left-bridges")
 	b.ReportMetric(float64(res.open), "open-interactions")
+	if res.injected > 0 {
+		// CPU per call: ctid's side (this process: ARI adapter, orchestrator, engine,
+		// store — plus the bots and the injector, which are small) and the emulator's.
+		b.ReportMetric(float64(res.ctidCPU.Microseconds())/1000/float64(res.injected), "ctid-cpu-ms/call")
+		b.ReportMetric(float64(res.emuCPU.Microseconds())/1000/float64(res.injected), "emu-cpu-ms/call")
+	}
 	b.Logf("injected %d over %s, offered %d, ended %d, held %d, transferred %d; heap %d→%d KB, goroutines %d→%d; bot command errors %d (first: %v)",
 		res.injected, res.window.Round(time.Millisecond), res.offered, res.completed, res.holds, res.xfers, res.heap0>>10, res.heap1>>10,
 		res.gor0, res.gor1, res.botErrs, res.firstErr)
