@@ -52,8 +52,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZTIME) ./telephony/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZTIME) ./cti/desktop/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSkillExpr$$' -fuzztime $(FUZZTIME) ./queue/
-	$(GO) test -run '^$$' -fuzz '^FuzzLoadConfig$$' -fuzztime $(FUZZTIME) ./cmd/ctid/
-	$(GO) test -run '^$$' -fuzz '^FuzzOffer$$' -fuzztime $(FUZZTIME) ./softphone/
+	$(GO) test -run '^$$' -fuzz '^FuzzLoadConfig$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./cmd/ctid/
+	$(GO) test -run '^$$' -fuzz '^FuzzOffer$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./softphone/
 # (the dialer's FuzzImportCSV goes here when it lands: one line per target, ./queue/dialer/ or where it lives)
 
 clean:
