@@ -1,27 +1,24 @@
 package desktop
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -48,8 +45,8 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// raiseFDLimit lifts RLIMIT_NOFILE so that want descriptors fit (both ends of every
-// socket live in this process); it returns the limit in force.
+// raiseFDLimit lifts RLIMIT_NOFILE so that want descriptors fit; it returns the
+// limit in force.
 func raiseFDLimit(b *testing.B, want uint64) uint64 {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
@@ -95,19 +92,24 @@ func memNow() (goBytes, rss uint64) {
 // loopback, then a burst of screen-pops (call.offered with a realistic payload:
 // caller, contact, CRM fields, history, script) is published at 100 calls/s to
 // agents spread over the population, for CTID_BENCH_POP_SECONDS (default 5)
-// seconds. Each pop carries its publish time; the client measures publish →
-// decoded at the desktop. Reported: pop p50/p99 (ms), lost pops, and memory per
-// session: Go heap + stacks and RSS growth after GC divided by the number of
-// sessions — both ends of each socket (server session AND the Go load client) are
-// in this process, so the figure is an upper bound of the server's cost.
+// seconds. The desktops are a Go load client in its own process
+// (internal/loadclient, built by the benchmark), so the memory measured here — Go
+// heap + stacks and RSS after GC, growth from no socket to all sockets open, per
+// session — is the server's alone. Each pop carries its publish time (wall clock,
+// same host); the client measures publish → decoded at the desktop.
 // One iteration is one pop (at least 500 are sent, so -benchtime=1x is one run).
 func BenchmarkDesktopSockets(b *testing.B) {
 	n := envInt("CTID_BENCH_DESKTOPS", 10000)
 	popRate := envInt("CTID_BENCH_POP_RATE", 100)
 	pops := max(b.N, popRate*envInt("CTID_BENCH_POP_SECONDS", 5))
-	if lim := raiseFDLimit(b, uint64(2*n+1024)); lim < uint64(2*n+64) {
-		n = int(lim-64) / 2
+	if lim := raiseFDLimit(b, uint64(n+1024)); lim < uint64(n+64) {
+		n = int(lim - 64)
 		b.Logf("fd limit %d: only %d desktops", lim, n)
+	}
+
+	bin := filepath.Join(b.TempDir(), "loadclient")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/ctid/ctid/cti/desktop/internal/loadclient").CombinedOutput(); err != nil {
+		b.Fatalf("go build loadclient: %v\n%s", err, out)
 	}
 
 	cfg := DefaultConfig()
@@ -136,84 +138,66 @@ func BenchmarkDesktopSockets(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	wsURL := "ws" + strings.TrimPrefix(ts.URL, "http") + "/api/v1/ws"
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: -1}}
-
 	goBefore, rssBefore := memNow()
-	epoch := time.Now()
-	var (
-		mu       sync.Mutex
-		lat      = make([]time.Duration, 0, pops)
-		received atomic.Int64
-		readers  sync.WaitGroup
-	)
-	conns := make([]*websocket.Conn, n)
-	reader := func(c *websocket.Conn) {
-		defer readers.Done()
-		var pop struct {
-			SentNS int64 `json:"sent_ns"`
+
+	cl := exec.Command(bin)
+	cl.Stderr = os.Stderr
+	stdin, err := cl.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cl.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cl.Start(); err != nil {
+		b.Fatal(err)
+	}
+	lines := make(chan string, 4)
+	go func() { // ends when the client exits (its stdout closes)
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		for sc.Scan() {
+			lines <- sc.Text()
 		}
-		for {
-			_, data, err := c.Read(context.Background())
-			if err != nil {
-				return // closed at the end
-			}
-			if !bytes.Contains(data, []byte(`"call.offered"`)) {
-				continue
-			}
-			if err := json.Unmarshal(data, &pop); err != nil {
-				continue
-			}
-			d := time.Since(epoch) - time.Duration(pop.SentNS)
-			mu.Lock()
-			lat = append(lat, d)
-			mu.Unlock()
-			received.Add(1)
+	}()
+	stopClient := func() {
+		if err := stdin.Close(); err != nil {
+			b.Error(err)
 		}
+		for range lines { // drain until the client exits
+		}
+		if err := cl.Wait(); err != nil {
+			b.Errorf("load client: %v", err)
+		}
+	}
+	next := func(prefix string, timeout time.Duration) string {
+		select {
+		case l, ok := <-lines:
+			if !ok || !strings.HasPrefix(l, prefix) {
+				stopClient()
+				b.Fatalf("load client said %q (open: %v), want %s", l, ok, prefix)
+			}
+			return strings.TrimPrefix(l, prefix)
+		case <-time.After(timeout):
+			stopClient()
+			b.Fatalf("load client: no %s within %s", prefix, timeout)
+		}
+		return ""
+	}
+	conf, err := json.Marshal(map[string]any{"url": "ws" + strings.TrimPrefix(ts.URL, "http") + "/api/v1/ws", "tokens": toks})
+	if err != nil {
+		b.Fatal(err)
 	}
 	setup := time.Now()
-	sem := make(chan struct{}, 32)
-	var dialErr atomic.Pointer[error]
-	var dials sync.WaitGroup
-	for i := range n {
-		if dialErr.Load() != nil {
-			break
-		}
-		sem <- struct{}{}
-		dials.Go(func() {
-			defer func() { <-sem }()
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			c, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPClient: hc,
-				HTTPHeader: http.Header{"Authorization": {"Bearer " + toks[i]}}})
-			if err != nil {
-				err = fmt.Errorf("desktop %d: %w", i, err)
-				dialErr.Store(&err)
-				return
-			}
-			c.SetReadLimit(1 << 20)
-			conns[i] = c
-			readers.Add(1)
-			go reader(c)
-		})
+	if _, err := stdin.Write(append(conf, '\n')); err != nil {
+		b.Fatal(err)
 	}
-	dials.Wait()
-	closeAll := func() {
-		for _, c := range conns {
-			if c != nil {
-				if err := c.CloseNow(); err != nil && !errors.Is(err, net.ErrClosed) {
-					b.Logf("close: %v", err)
-				}
-			}
-		}
-	}
-	if p := dialErr.Load(); p != nil {
-		closeAll()
-		b.Fatal(*p)
-	}
+	next("READY ", 5*time.Minute)
 	b.Logf("%d desktops connected in %s", n, time.Since(setup).Round(time.Millisecond))
 	goAfter, rssAfter := memNow()
-	if path := os.Getenv("CTID_BENCH_HEAPPROFILE"); path != "" { // who holds the memory: server or client side
+	if path := os.Getenv("CTID_BENCH_HEAPPROFILE"); path != "" { // what the server holds per session
 		f, err := os.Create(path)
 		if err != nil {
 			b.Fatal(err)
@@ -246,39 +230,41 @@ func BenchmarkDesktopSockets(b *testing.B) {
 			"queue": "support", "wait_ms": 12400, "priority": 5,
 			"contact": map[string]any{"id": 4711, "name": "Jan Kowalski", "email": "jan@example.pl", "language": "pl"},
 			"crm":     crm, "history": history, "script": "Thank you for calling. May I have your customer number?",
-			"sent_ns": int64(time.Since(epoch)),
+			"sent_unix_ns": time.Now().UnixNano(),
 		})
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for received.Load() < int64(pops) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	if _, err := fmt.Fprintf(stdin, "EXPECT %d\n", pops); err != nil {
+		b.Fatal(err)
+	}
+	var res struct {
+		Received int64   `json:"received"`
+		LatUS    []int64 `json:"lat_us"`
+	}
+	if err := json.Unmarshal([]byte(next("RESULT ", 2*time.Minute)), &res); err != nil {
+		b.Fatal(err)
 	}
 	b.StopTimer()
 	wall := time.Since(start)
-
+	stopClient()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		b.Error(err)
 	}
-	closeAll()
-	readers.Wait()
 
-	mu.Lock()
-	slices.Sort(lat)
+	slices.Sort(res.LatUS)
 	q := func(f float64) float64 {
-		if len(lat) == 0 {
+		if len(res.LatUS) == 0 {
 			return 0
 		}
-		return float64(lat[min(len(lat)-1, int(f*float64(len(lat))))]) / 1e6
+		return float64(res.LatUS[min(len(res.LatUS)-1, int(f*float64(len(res.LatUS))))]) / 1000
 	}
 	b.ReportMetric(q(0.50), "pop_p50_ms")
 	b.ReportMetric(q(0.99), "pop_p99_ms")
-	b.ReportMetric(float64(int64(pops)-received.Load()), "lost_pops")
+	b.ReportMetric(float64(int64(pops)-res.Received), "lost_pops")
 	b.ReportMetric(float64(goAfter-min(goAfter, goBefore))/float64(n)/1024, "go_KB/session")
 	b.ReportMetric(float64(rssAfter-min(rssAfter, rssBefore))/float64(n)/1024, "rss_KB/session")
 	b.ReportMetric(float64(n), "desktops")
-	mu.Unlock()
-	b.Logf("%d pops at %d/s over %s to %d desktops; go heap+stacks %d→%d MB, RSS %d→%d MB",
+	b.Logf("%d pops at %d/s over %s to %d desktops; server go heap+stacks %d→%d MB, RSS %d→%d MB",
 		pops, popRate, wall.Round(time.Millisecond), n, goBefore>>20, goAfter>>20, rssBefore>>20, rssAfter>>20)
 }
