@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -244,7 +245,7 @@ func startCtid(b *testing.B, url string, qc queue.Config, n cti.Notifier) *ctidO
 // offer and count completions; every action runs on the bots' own goroutines
 // (tracked, stopped with ctx).
 type loadBots struct {
-	c        *ctidOn
+	ctid     atomic.Pointer[ctidOn] // set once ctid runs; events before that are ignored
 	talk     time.Duration
 	holdPct  int // % of calls held for 200 ms mid-call
 	xferPct  int // % of calls blind-transferred to the "support" queue
@@ -276,7 +277,11 @@ func (lb *loadBots) Publish(user, event string, f map[string]any) {
 	if !ok {
 		return
 	}
-	ctx := lb.c.ctx
+	c := lb.ctid.Load()
+	if c == nil {
+		return
+	}
+	ctx := c.ctx
 	switch event {
 	case "call.offered":
 		lb.mu.Lock()
@@ -284,7 +289,7 @@ func (lb *loadBots) Publish(user, event string, f map[string]any) {
 			lb.offered[id] = time.Now()
 		}
 		lb.mu.Unlock()
-		lb.wg.Go(func() { lb.fail(lb.c.orch.Accept(ctx, user, id)) })
+		lb.wg.Go(func() { lb.fail(c.orch.Accept(ctx, user, id)) })
 	case "call.connected":
 		lb.mu.Lock()
 		transfer := !lb.xfered[id] && rand.IntN(100) < lb.xferPct
@@ -298,11 +303,11 @@ func (lb *loadBots) Publish(user, event string, f map[string]any) {
 				lb.mu.Lock()
 				lb.holds++
 				lb.mu.Unlock()
-				lb.fail(lb.c.orch.Hold(ctx, user, id))
+				lb.fail(c.orch.Hold(ctx, user, id))
 				if !sleepCtx(ctx, 200*time.Millisecond) {
 					return
 				}
-				lb.fail(lb.c.orch.Unhold(ctx, user, id))
+				lb.fail(c.orch.Unhold(ctx, user, id))
 			}
 			if !sleepCtx(ctx, lb.talk) {
 				return
@@ -311,13 +316,13 @@ func (lb *loadBots) Publish(user, event string, f map[string]any) {
 				lb.mu.Lock()
 				lb.xfers++
 				lb.mu.Unlock()
-				lb.fail(lb.c.orch.TransferToQueue(ctx, user, id, "support"))
+				lb.fail(c.orch.TransferToQueue(ctx, user, id, "support"))
 				return
 			}
-			lb.fail(lb.c.orch.Hangup(ctx, user, id))
+			lb.fail(c.orch.Hangup(ctx, user, id))
 		})
 	case "wrapup.started":
-		lb.wg.Go(func() { lb.fail(lb.c.orch.WrapUpDone(ctx, user, cti.WrapUpResult{CallID: id})) })
+		lb.wg.Go(func() { lb.fail(c.orch.WrapUpDone(ctx, user, cti.WrapUpResult{CallID: id})) })
 	case "call.ended":
 		lb.mu.Lock()
 		lb.done++
@@ -378,9 +383,9 @@ func runLoad(b *testing.B, r loadRun) loadResult {
 	}
 	qc.Queues = append(qc.Queues, support)
 	bots := &loadBots{talk: time.Second, holdPct: r.holdPct, xferPct: r.xferPc, offered: map[string]time.Time{}, xfered: map[string]bool{}}
+	b.Cleanup(bots.wg.Wait) // registered first, so it runs after ctid's cleanup cancelled ctx
 	c := startCtid(b, emu.url, qc, bots)
-	bots.c = c
-	b.Cleanup(bots.wg.Wait) // after ctx is cancelled (Cleanups run last-in first-out)
+	bots.ctid.Store(c)
 	for _, a := range agents {
 		if err := c.orch.AgentLogin(c.ctx, a); err != nil {
 			b.Fatal(err)
