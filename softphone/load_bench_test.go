@@ -194,8 +194,7 @@ func benchGatewayLegs(b *testing.B, n int, portBase uint16) {
 				if err != nil {
 					return
 				}
-				var h rtpHeaderLen
-				off, ok := h.payloadOffset(buf[:k])
+				off, ok := rtpPayloadOffset(buf[:k])
 				if !ok {
 					continue
 				}
@@ -236,13 +235,12 @@ func benchGatewayLegs(b *testing.B, n int, portBase uint16) {
 	go func() {
 		defer close(recvDone)
 		buf := make([]byte, 1500)
-		var h rtpHeaderLen
 		for {
 			k, _, err := ast.ReadFromUDPAddrPort(buf)
 			if err != nil {
 				return // closed by Cleanup / below
 			}
-			off, ok := h.payloadOffset(buf[:k])
+			off, ok := rtpPayloadOffset(buf[:k])
 			if !ok {
 				continue
 			}
@@ -411,10 +409,9 @@ func rusage(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// rtpHeaderLen finds the payload of an RTP packet (fixed header, CSRCs, extension).
-type rtpHeaderLen struct{}
-
-func (rtpHeaderLen) payloadOffset(b []byte) (int, bool) {
+// rtpPayloadOffset finds the payload of an RTP packet (fixed header, CSRCs,
+// extension).
+func rtpPayloadOffset(b []byte) (int, bool) {
 	if len(b) < 12 || b[0]>>6 != 2 {
 		return 0, false
 	}
