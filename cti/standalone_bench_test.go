@@ -370,6 +370,9 @@ func liveMem() (uint64, int) {
 // runLoad drives rate calls/s for window through ctid against a standalone
 // emulator, waits for every call to end, and checks what is left behind.
 func runLoad(b *testing.B, r loadRun) loadResult {
+	if os.Getenv("CTID_BENCH_HEAPPROFILE") != "" {
+		runtime.MemProfileRate = 4096 // fine enough to see what each call leaves behind
+	}
 	emu := startStandaloneEmulator(b)
 	agents := make([]string, r.agents)
 	for i := range agents {
@@ -478,6 +481,18 @@ func runLoad(b *testing.B, r loadRun) loadResult {
 	}
 	emu.http.CloseIdleConnections() // the injector's keep-alive connections are not ctid's
 	res.heap1, res.gor1 = liveMem()
+	if path := os.Getenv("CTID_BENCH_HEAPPROFILE"); path != "" { // what the heap holds at the end
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+			b.Error(err)
+		}
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
 	if os.Getenv("CTID_BENCH_GOROUTINES") != "" { // what is still running, grouped
 		if err := pprof.Lookup("goroutine").WriteTo(os.Stderr, 1); err != nil {
 			b.Error(err)
