@@ -239,6 +239,20 @@ func (s *Session) deliverLoop() {
 	}
 }
 
+// answerHasAudio reports whether an answer accepts an audio section (port not 0).
+func answerHasAudio(answer string) bool {
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(answer); err != nil {
+		return false
+	}
+	for _, m := range d.MediaDescriptions {
+		if m.MediaName.Media == "audio" && m.MediaName.Port.Value != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // checkOffer rejects SDP that is malformed or has no usable audio before pion
 // sees it, and returns the ICE ufrag of the audio section.
 func checkOffer(offer string) (string, error) {
@@ -348,6 +362,13 @@ func (s *Session) offerLocked(offer, ufrag string) (string, error) {
 			s.log.Warn().Err(rbErr).Msg("rollback after failed answer")
 		}
 		return "", fmt.Errorf("%w: answer: %w", ErrInvalidOffer, err)
+	}
+	if !answerHasAudio(answer.SDP) {
+		// pion rejected (port 0) or dropped every audio section it could not use:
+		// the browser is not answered (it gets the error and offers again) rather
+		// than left "connected" with no audio path. The peer connection is stable,
+		// so the next offer renegotiates.
+		return "", fmt.Errorf("%w: no audio section could be negotiated", ErrNoAudio)
 	}
 	s.haveRemote = true
 	s.remoteUfrag = ufrag
