@@ -121,7 +121,9 @@ var validArgs = map[string]map[string]any{
 }
 
 func TestWSEveryCommandGetsExactlyOneReply(t *testing.T) {
-	hs := newHarness(t, nil)
+	// Every command is sent before any reply is read: the send buffer must hold all
+	// the replies (the test's default of 32 would drop the socket as a slow consumer).
+	hs := newHarness(t, func(c *Config) { c.WebSocket.SendBuffer, c.WebSocket.ResumeBuffer = 256, 256 })
 	tok, _ := hs.login("sam") // a supervisor may send every command
 	c := hs.dial(tok, "")
 	expectSnapshot(t, c, 0)
@@ -620,6 +622,13 @@ func TestWSSnapshotFailure(t *testing.T) {
 	}
 	tok, _ := hs.login("alice")
 	c := hs.dial(tok, "") // no snapshot can be sent: live events still flow
+	// No snapshot frame says the session is attached: wait for the hub to hold it,
+	// or the event could be published before there is a session to get it.
+	for deadline := time.Now().Add(10 * time.Second); hs.srv.Hub().Sessions() < 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the session never attached")
+		}
+	}
 	hs.srv.Publish("alice", "agent.state", map[string]any{"state": "ready"})
 	if f := c.next(); f["event"] != "agent.state" || seqOf(t, f) != 1 {
 		t.Fatalf("%v", f)
