@@ -208,6 +208,8 @@ func (d *Desk) HandleCommand(ctx context.Context, p desktop.Principal, c desktop
 		return d.rtcOffer(ctx, agent, c.String("sdp"))
 	case "rtc.candidate":
 		err = d.rtcCandidate(ctx, agent, c)
+	case "rtc.config":
+		return d.rtcConfig(), nil
 	default:
 		return nil, desktop.Errorf("invalid_state", "%s is not available in this version of ctid yet", c.Name)
 	}
