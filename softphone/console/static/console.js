@@ -867,6 +867,7 @@
     show("preview-callback", !!e.callback);
     setDL($("preview-fields"), e.contact);
     $("preview-script").textContent = e.script || "";
+    show("preview-script", !!e.script);
     $("preview-skips").textContent = e.max_skips ? t("preview.skipsMax", { n: e.max_skips }) : "";
     var online = S.wsOpen;
     $("btn-preview-dial").disabled = !online || !!pv.busy;
@@ -1261,6 +1262,7 @@
     });
     $("mic").addEventListener("change", switchMic);
     $("dial-form").addEventListener("submit", dial);
+    $("dial-number").addEventListener("input", function () { $("dial-error").textContent = ""; });
     $("btn-preview-dial").addEventListener("click", function () { previewAnswer(true); });
     $("btn-preview-skip").addEventListener("click", function () { previewAnswer(false); });
     $("wu-disposition").addEventListener("change", syncCallback);
