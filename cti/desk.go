@@ -109,7 +109,9 @@ func (d *Desk) HandleCommand(ctx context.Context, p desktop.Principal, c desktop
 	var err error
 	switch c.Name {
 	case "agent.ready":
-		err = d.o.AgentReady(ctx, agent)
+		if err = d.audioPath(agent); err == nil {
+			err = d.o.AgentReady(ctx, agent)
+		}
 	case "agent.not_ready":
 		err = d.o.AgentNotReady(ctx, agent, c.String("reason"))
 	case "agent.logout":

@@ -163,7 +163,8 @@ func TestCampaignPreviewAndPopCarryDispositions(t *testing.T) {
 	}
 }
 
-// rtc.config gives the browser the STUN/TURN servers of the softphone config.
+// rtc.config gives the browser the STUN/TURN servers of the softphone config; an
+// agent without an audio path is refused Ready.
 func TestRTCConfigGivesTheICEServers(t *testing.T) {
 	cfg := softphone.DefaultConfig()
 	cfg.ICE.Servers = []softphone.ICEServer{
@@ -189,6 +190,12 @@ func TestRTCConfigGivesTheICEServers(t *testing.T) {
 	}
 	if stun, _ := servers[0].(map[string]any); stun["username"] != nil {
 		t.Fatalf("stun server %v", stun)
+	}
+
+	// A browser-softphone agent whose console never negotiated audio cannot go Ready
+	// (a call offered there could never be heard).
+	if r := anna.do(st.ctx, "agent.ready", nil); errCode(r) != "invalid_state" {
+		t.Fatalf("ready without an audio path: %v", r)
 	}
 
 	// Without browser audio: enabled false, no servers.

@@ -1,7 +1,10 @@
 package cti
 
 import (
+	"fmt"
+
 	"github.com/ctid/ctid/cti/desktop"
+	"github.com/ctid/ctid/softphone"
 )
 
 // rtcConfig answers rtc.config: what the browser needs before it builds its peer
@@ -20,4 +23,24 @@ func (d *Desk) rtcConfig() desktop.Result {
 		servers = append(servers, e)
 	}
 	return desktop.Result{"enabled": true, "ice_servers": servers}
+}
+
+// audioPath refuses Ready to a browser-softphone agent whose console has no audio
+// path to ctid — no peer connection negotiated, or ICE failed (a firewall, a NAT
+// without TURN): a call offered there could be accepted but never heard. A
+// connection still being set up (or briefly disconnected) passes; once ICE fails
+// the console says so and the agent retries. Agents on desk phones (PJSIP devices)
+// and a ctid without browser audio are not concerned.
+func (d *Desk) audioPath(agent string) error {
+	if d.gw == nil || d.o.cfg.deviceOf(agent) != DeviceWebRTC {
+		return nil
+	}
+	s, err := d.media.session(agent)
+	if err != nil {
+		return fmt.Errorf("%w: the console's audio is not connected yet", err)
+	}
+	if st := s.State(); st == softphone.StateFailed || st == softphone.StateClosed {
+		return fmt.Errorf("%w: %s: the console's audio connection %s (ICE): calls could not be heard", ErrNoAudioPath, agent, st)
+	}
+	return nil
 }
