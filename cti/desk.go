@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -332,6 +333,7 @@ func (d *Desk) session(ctx context.Context, agent, offer string) (*softphone.Ses
 	if s, err := d.media.session(agent); err == nil && !d.peers.newPeer(s, offer) {
 		return s, nil
 	}
+	var self atomic.Pointer[softphone.Session] // for OnState, set once NewSession returns
 	s, err := d.gw.NewSession(softphone.SessionParams{
 		Agent:    agent,
 		OnAnswer: func(sdp string) { d.publish(agent, "rtc.answer", map[string]any{"sdp": sdp}) },
@@ -344,11 +346,15 @@ func (d *Desk) session(ctx context.Context, agent, offer string) (*softphone.Ses
 		},
 		OnState: func(st softphone.State) {
 			d.publish(agent, "rtc.state", map[string]any{"state": st.String()})
+			if me := self.Load(); st == softphone.StateFailed && me != nil {
+				d.audioLost(agent, me)
+			}
 		},
 	})
 	if err != nil {
 		return nil, err
 	}
+	self.Store(s)
 	d.peers.remember(s, offer)
 	if old := d.media.SetSession(agent, s); old != nil {
 		d.handOver(ctx, agent, old, s)

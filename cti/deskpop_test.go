@@ -1,11 +1,16 @@
 package cti_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
 	"github.com/rs/zerolog"
 
 	"github.com/ctid/ctid/cti"
@@ -204,4 +209,149 @@ func TestRTCConfigGivesTheICEServers(t *testing.T) {
 	if r := boris.do(plain.ctx, "rtc.config", nil); r["ok"] != true || r["enabled"] != false {
 		t.Fatalf("rtc.config without a gateway: %v", r)
 	}
+}
+
+// negotiate connects the test browser's peer connection to ctid over the desktop
+// WebSocket (rtc.offer, rtc.answer, trickled candidates).
+func negotiate(t *testing.T, d *deskClient, br *browser) {
+	t.Helper()
+	ctx := context.Background()
+	offer, err := br.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(br.pc)
+	if err := br.pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	if r := d.do(ctx, "rtc.offer", map[string]any{"sdp": br.pc.LocalDescription().SDP}); r["ok"] != true {
+		t.Fatalf("rtc.offer: %v", r)
+	}
+	ans := d.event("rtc.answer", nil)
+	sdp, _ := ans["sdp"].(string)
+	if err := br.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
+		t.Fatal(err)
+	}
+	added := 0
+	for deadline := time.Now().Add(15 * time.Second); br.pc.ConnectionState() != webrtc.PeerConnectionStateConnected; {
+		if time.Now().After(deadline) {
+			t.Fatalf("browser never connected (%s)", br.pc.ConnectionState())
+		}
+		d.mu.Lock()
+		var cands []any
+		n := 0
+		for _, e := range d.events {
+			if e["event"] == "rtc.candidate" {
+				if n >= added {
+					cands = append(cands, e["candidate"])
+				}
+				n++
+			}
+		}
+		d.mu.Unlock()
+		for _, c := range cands {
+			added++
+			if c == nil {
+				continue
+			}
+			raw, err := json.Marshal(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ci webrtc.ICECandidateInit
+			if err := json.Unmarshal(raw, &ci); err != nil {
+				t.Fatal(err)
+			}
+			if err := br.pc.AddICECandidate(ci); err != nil {
+				t.Fatalf("add candidate %s: %v", raw, err)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A ready agent whose console's ICE fails is set not ready (no_audio): no call is
+// offered to a desktop that could not hear it.
+func TestReadyAgentWhoseAudioFailsIsPaused(t *testing.T) {
+	cfg := softphone.DefaultConfig()
+	cfg.ICE.DisconnectedTimeout, cfg.ICE.FailedTimeout, cfg.ICE.KeepAliveInterval = 300*time.Millisecond, time.Second, 100*time.Millisecond
+	gw, err := softphone.NewGateway(cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.Close() })
+	st := newStack(t, gw)
+	anna := openDesk(t, st.ctx, st.web, login(t, st.web, "anna", "secret-anna"))
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lossy := &lossyConn{PacketConn: udp}
+	br := newMuxBrowser(t, lossy)
+	negotiate(t, anna, br)
+	if r := anna.do(st.ctx, "agent.ready", nil); r["ok"] != true {
+		t.Fatalf("ready with audio: %v", r)
+	}
+	anna.event("agent.state", func(e map[string]any) bool { return e["state"] == "ready" })
+	lossy.drop.Store(true) // the browser's network goes away: ICE checks go unanswered
+	anna.event("rtc.state", func(e map[string]any) bool { return e["state"] == "failed" })
+	anna.event("agent.state", func(e map[string]any) bool {
+		return e["state"] == "not_ready" && e["reason"] == cti.ReasonNoAudio
+	})
+	if r := anna.do(st.ctx, "agent.ready", nil); errCode(r) != "invalid_state" {
+		t.Fatalf("ready after ICE failed: %v", r)
+	}
+}
+
+// lossyConn drops every packet both ways once drop is set (a network that went away
+// without a goodbye).
+type lossyConn struct {
+	net.PacketConn
+	drop atomic.Bool
+}
+
+func (c *lossyConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(p)
+		if err != nil || !c.drop.Load() {
+			return n, addr, err
+		}
+	}
+}
+
+func (c *lossyConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if c.drop.Load() {
+		return len(p), nil
+	}
+	return c.PacketConn.WriteTo(p, addr)
+}
+
+// newMuxBrowser is a test browser whose ICE runs over conn only.
+func newMuxBrowser(t *testing.T, conn net.PacketConn) *browser {
+	t.Helper()
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000, Channels: 1}, PayloadType: 0,
+	}, webrtc.RTPCodecTypeAudio); err != nil {
+		t.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	mux := webrtc.NewICEUDPMux(nil, conn)
+	se.SetICEUDPMux(mux)
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = pc.Close()
+		_ = mux.Close()
+	})
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio); err != nil {
+		t.Fatal(err)
+	}
+	return &browser{pc: pc}
 }

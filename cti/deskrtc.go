@@ -1,11 +1,18 @@
 package cti
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/ctid/ctid/cti/desktop"
+	"github.com/ctid/ctid/queue"
 	"github.com/ctid/ctid/softphone"
 )
+
+// ReasonNoAudio is the not-ready reason of an agent whose console lost its audio
+// path (ICE failed) while ready: no call is offered there until they are Ready again.
+const ReasonNoAudio = "no_audio"
 
 // rtcConfig answers rtc.config: what the browser needs before it builds its peer
 // connection — the STUN/TURN servers of softphone.ice servers (agents outside the
@@ -43,4 +50,34 @@ func (d *Desk) audioPath(agent string) error {
 		return fmt.Errorf("%w: %s: the console's audio connection %s (ICE): calls could not be heard", ErrNoAudioPath, agent, st)
 	}
 	return nil
+}
+
+// audioLost pauses a ready (or ringing) agent whose current softphone session's ICE
+// failed: a call offered there could be accepted but never heard. The ringing offer
+// goes to the next agent. An agent on a call is left alone (the browser restarts
+// ICE; the call's own audio shows the agent what is wrong). Runs on the session's
+// event goroutine; sessions replaced by a newer console are ignored.
+func (d *Desk) audioLost(agent string, s *softphone.Session) {
+	if cur, err := d.media.session(agent); err != nil || cur != s {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d.o.cfg.OpTimeout)
+	defer cancel()
+	paused := false
+	err := d.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+		for _, a := range e.Snapshot(now).Agents {
+			if string(a.ID) == agent && (a.State == queue.Ready || a.State == queue.Reserved) {
+				paused = true
+				return e.AgentNotReady(now, a.ID, ReasonNoAudio)
+			}
+		}
+		return nil, nil
+	})
+	if err != nil {
+		d.log.Error().Err(err).Str("agent", agent).Msg("pausing an agent without an audio path")
+		return
+	}
+	if paused {
+		d.log.Warn().Str("agent", agent).Msg("console audio failed (ICE): agent set not ready (no_audio)")
+	}
 }
