@@ -22,7 +22,7 @@
     pc: null, sender: null, micStream: null, micTrack: null, micId: "",
     remoteReady: false, pendingRemote: [], offerAcked: false, pendingLocal: [], makingOffer: false,
     rtcState: "new", packetsReceived: 0,
-    iceServers: [], iceStuck: false, iceTimer: 0,
+    iceServers: [], iceStuck: false, iceTimer: 0, audioEnabled: true,
     preview: null, // {id, ev, autoAt}: a preview campaign's next contact (campaign.preview)
     dialing: false,
     metrics: { acceptAt: 0, acceptToAudioMs: null },
@@ -236,6 +236,7 @@
   // (agents outside the LAN); without an answer the LAN-only default stays.
   function fetchRTCConfig() {
     return send("rtc.config").then(function (r) {
+      if (r) S.audioEnabled = r.enabled !== false;
       if (r && Array.isArray(r.ice_servers)) {
         S.iceServers = r.ice_servers.filter(function (x) { return x && (typeof x.urls === "string" || Array.isArray(x.urls)); });
       }
@@ -889,7 +890,10 @@
     $("state-pill").className = "pill st-" + st;
     var c = S.call;
     var online = S.wsOpen;
-    $("btn-ready").disabled = !online || !(st === "not_ready" || st === "logged_out" || st === "wrap_up" || st === "wrapup");
+    // Ready needs the audio path (ctid refuses it too): a call offered to a console
+    // that cannot hear it would be lost time for the caller.
+    var audioUp = !S.audioEnabled || S.rtcState === "connected" || S.rtcState === "disconnected";
+    $("btn-ready").disabled = !online || !audioUp || !(st === "not_ready" || st === "logged_out" || st === "wrap_up" || st === "wrapup");
     $("btn-not-ready").disabled = !online || (st === "not_ready" && !c);
     renderPreview();
     // Manual dial: only when free (ready or not ready, no call, no wrap-up).
