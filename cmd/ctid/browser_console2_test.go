@@ -80,6 +80,24 @@ func TestAgentConsoleDialPreviewAndDispositions(t *testing.T) {
 	}
 	anna.dialAndWaitRefusal("+48221234599", i18nJS("dial.dnc", `{number: "+48221234599"}`))
 
+	const pick = `((v) => { const s = document.getElementById("wu-disposition"); s.value = v; s.dispatchEvent(new Event("change")); return true; })`
+	// A manual dial that is answered: an outbound call with nothing to accept, then
+	// the wrap-up form with the dial's dispositions.
+	anna.do("dial a customer", chromedp.SetValue(chromedp.ID("dial-number"), "+48221234577"), chromedp.Click(chromedp.ID("btn-dial")))
+	anna.waitJS("the manual call connected", phaseIs("talking"))
+	if !anna.evalBool(`document.getElementById("offer").hidden && document.getElementById("dial-error").textContent === ""`) {
+		t.Fatal("a manual dial shows the offer toast or an error")
+	}
+	anna.do("hang up the manual call", chromedp.Click(chromedp.ID("btn-hangup")))
+	anna.waitJS("the manual call's wrap-up form", `!document.getElementById("wrapup").hidden`)
+	if got := eval[string](anna, `[...document.getElementById("wu-disposition").options].map(o => o.value).join(",")`); !strings.Contains(got, ",no_decision") {
+		t.Fatalf("manual dial dispositions: %q", got)
+	}
+	eval[bool](anna, pick+`("no_decision")`)
+	anna.do("wrap up the manual call", chromedp.Click(chromedp.ID("btn-wrapup")))
+	anna.waitJS("the manual call's wrap-up closed", `document.getElementById("wrapup").hidden`)
+	anna.waitJS("ready after the manual call", `window.ctidConsole.state.agent === "ready"`)
+
 	// An inbound call: the wrap-up form lists the queue's dispositions.
 	caller, err := st.emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: "221234567", CallerName: "Jan Kowalski",
 		Dialled: "800", Args: []string{"inbound", "sales"}, Behaviour: "talk"})
@@ -98,7 +116,6 @@ func TestAgentConsoleDialPreviewAndDispositions(t *testing.T) {
 	if !anna.evalBool(`document.getElementById("wu-callback-row").hidden`) {
 		t.Fatal("the callback time shows before a callback disposition is chosen")
 	}
-	const pick = `((v) => { const s = document.getElementById("wu-disposition"); s.value = v; s.dispatchEvent(new Event("change")); return true; })`
 	eval[bool](anna, pick+`("call_back")`)
 	anna.waitJS("the callback time", `!document.getElementById("wu-callback-row").hidden`)
 	anna.do("Done without a time", chromedp.Click(chromedp.ID("btn-wrapup")))

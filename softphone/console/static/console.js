@@ -356,13 +356,15 @@
       case "call.ended":
         if (S.call && S.call.id === e.call_id) {
           var pop = S.call.pop, consulted = S.call.consulted;
+          // an outbound line that never answered (busy, no answer): nothing to wrap up
+          var unanswered = S.call.phase === "connecting" && pop && pop.direction === "outbound";
           S.call = null;
           document.title = "ctid — agent console";
           notify(t("call.ended", { reason: e.reason || "" }), { kind: "info" });
           // The wrap-up form also opens without wrapup.started (a queue with no
           // wrap-up time), but not for a caller who left before, went elsewhere, or
           // was another agent's (a consultation).
-          if (!S.wrap && !consulted && e.reason !== "abandoned" && e.reason !== "transferred") openWrap(e.call_id, pop, 0);
+          if (!S.wrap && !consulted && !unanswered && e.reason !== "abandoned" && e.reason !== "transferred") openWrap(e.call_id, pop, 0);
         }
         setMicSending(false);
         break;
@@ -886,6 +888,7 @@
     var st = S.agentState;
     var label = t("state." + st);
     if (st === "not_ready" && S.reason) label += " — " + (i18n.has("reason." + S.reason) ? t("reason." + S.reason) : S.reason);
+    if (S.preview && (st === "reserved" || st === "offered")) label = t("preview.title");
     $("state-label").textContent = label;
     $("state-pill").className = "pill st-" + st;
     var c = S.call;
