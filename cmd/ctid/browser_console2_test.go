@@ -23,11 +23,17 @@ func i18nJS(key string, args string) string {
 // refusal text.
 func (b *browser) dialAndWaitRefusal(number, want string) {
 	b.t.Helper()
-	b.do("dial "+number,
-		chromedp.SetValue(chromedp.ID("dial-number"), number),
-		chromedp.Click(chromedp.ID("btn-dial")),
-	)
+	b.do("dial "+number, chromedp.SetValue(chromedp.ID("dial-number"), number))
+	b.click("dial "+number, "btn-dial")
 	b.waitJS("the refusal of "+number, `document.getElementById("dial-error").textContent === `+want)
+}
+
+// click presses a button by script: notices come and go above the cards, so a
+// click at coordinates computed a moment earlier may land elsewhere.
+func (b *browser) click(what, id string) {
+	b.t.Helper()
+	b.waitJS(what+": "+id+" enabled", fmt.Sprintf(`(() => { const e = document.getElementById(%q); return e && !e.disabled && !e.closest("[hidden]"); })()`, id))
+	eval[bool](b, fmt.Sprintf(`(() => { document.getElementById(%q).click(); return true; })()`, id))
 }
 
 // TestAgentConsoleDialPreviewAndDispositions: the manual dial is refused clearly
@@ -83,18 +89,19 @@ func TestAgentConsoleDialPreviewAndDispositions(t *testing.T) {
 	const pick = `((v) => { const s = document.getElementById("wu-disposition"); s.value = v; s.dispatchEvent(new Event("change")); return true; })`
 	// A manual dial that is answered: an outbound call with nothing to accept, then
 	// the wrap-up form with the dial's dispositions.
-	anna.do("dial a customer", chromedp.SetValue(chromedp.ID("dial-number"), "+48221234577"), chromedp.Click(chromedp.ID("btn-dial")))
+	anna.do("type a customer's number", chromedp.SetValue(chromedp.ID("dial-number"), "+48221234577"))
+	anna.click("dial a customer", "btn-dial")
 	anna.waitJS("the manual call connected", phaseIs("talking"))
 	if !anna.evalBool(`document.getElementById("offer").hidden && document.getElementById("dial-error").textContent === ""`) {
 		t.Fatal("a manual dial shows the offer toast or an error")
 	}
-	anna.do("hang up the manual call", chromedp.Click(chromedp.ID("btn-hangup")))
+	anna.click("hang up the manual call", "btn-hangup")
 	anna.waitJS("the manual call's wrap-up form", `!document.getElementById("wrapup").hidden`)
 	if got := eval[string](anna, `[...document.getElementById("wu-disposition").options].map(o => o.value).join(",")`); !strings.Contains(got, ",no_decision") {
 		t.Fatalf("manual dial dispositions: %q", got)
 	}
 	eval[bool](anna, pick+`("no_decision")`)
-	anna.do("wrap up the manual call", chromedp.Click(chromedp.ID("btn-wrapup")))
+	anna.click("wrap up the manual call", "btn-wrapup")
 	anna.waitJS("the manual call's wrap-up closed", `document.getElementById("wrapup").hidden`)
 	anna.waitJS("ready after the manual call", `window.ctidConsole.state.agent === "ready"`)
 
@@ -105,9 +112,9 @@ func TestAgentConsoleDialPreviewAndDispositions(t *testing.T) {
 		t.Fatal(err)
 	}
 	anna.waitJS("the offer", phaseIs("offered"))
-	anna.do("accept", chromedp.Click(chromedp.ID("btn-accept")))
+	anna.click("accept", "btn-accept")
 	anna.waitJS("talking", phaseIs("talking"))
-	anna.do("hang up", chromedp.Click(chromedp.ID("btn-hangup")))
+	anna.click("hang up", "btn-hangup")
 	anna.waitJS("the wrap-up form", `!document.getElementById("wrapup").hidden`)
 	if got := eval[string](anna, `[...document.getElementById("wu-disposition").options].map(o => o.value + "=" + o.textContent).join("|")`); got !=
 		"=—|resolved=Resolved on the call|call_back=Customer wants a call back" {
@@ -118,10 +125,11 @@ func TestAgentConsoleDialPreviewAndDispositions(t *testing.T) {
 	}
 	eval[bool](anna, pick+`("call_back")`)
 	anna.waitJS("the callback time", `!document.getElementById("wu-callback-row").hidden`)
-	anna.do("Done without a time", chromedp.Click(chromedp.ID("btn-wrapup")))
+	anna.click("Done without a time", "btn-wrapup")
 	anna.waitJS("asked for the time", `[...document.querySelectorAll("#errors .notice")].some(n => n.textContent.includes(`+i18nJS("wrapup.needCallback", "{}")+`))`)
 	cb := time.Now().Add(48 * time.Hour).Format("2006-01-02T15:04")
-	anna.do("set the callback time", chromedp.SetValue(chromedp.ID("wu-callback"), cb), chromedp.Click(chromedp.ID("btn-wrapup")))
+	anna.do("set the callback time", chromedp.SetValue(chromedp.ID("wu-callback"), cb))
+	anna.click("Done with the time", "btn-wrapup")
 	anna.waitJS("the wrap-up form closed", `document.getElementById("wrapup").hidden`)
 	token := eval[string](anna, `sessionStorage.getItem("ctid.token")`)
 	code, body := restCall(t, http.MethodGet, st.base+"/api/v1/interactions/"+caller, token, "", "")
@@ -155,20 +163,20 @@ func TestAgentConsoleDialPreviewAndDispositions(t *testing.T) {
 		t.Fatal("a preview shows the offer toast or leaves manual dial enabled")
 	}
 	anna.screenshot("console-preview.png")
-	anna.do("skip", chromedp.Click(chromedp.ID("btn-preview-skip")))
+	anna.click("skip", "btn-preview-skip")
 	anna.waitJS("the next contact", `!document.getElementById("preview").hidden && document.getElementById("preview-name").textContent !== `+fmt.Sprintf("%q", first))
-	anna.do("dial", chromedp.Click(chromedp.ID("btn-preview-dial")))
+	anna.click("dial", "btn-preview-dial")
 	anna.waitJS("the outbound call connected", phaseIs("talking"))
 	if got := eval[string](anna, `document.getElementById("pop-queue-label").textContent + "=" + document.getElementById("pop-queue").textContent + "|" + document.getElementById("pop-crm").textContent`); !strings.HasPrefix(got, "Campaign=Spring renewals|") || !strings.Contains(got, "plan") {
 		t.Fatalf("outbound screen-pop: %q", got)
 	}
-	anna.do("hang up the outbound call", chromedp.Click(chromedp.ID("btn-hangup")))
+	anna.click("hang up the outbound call", "btn-hangup")
 	anna.waitJS("the campaign wrap-up form", `!document.getElementById("wrapup").hidden`)
 	if got := eval[string](anna, `[...document.getElementById("wu-disposition").options].map(o => o.value).join(",")`); got != ",renewed,later,no" {
 		t.Fatalf("campaign dispositions: %q", got)
 	}
 	eval[bool](anna, pick+`("renewed")`)
-	anna.do("record the sale", chromedp.Click(chromedp.ID("btn-wrapup")))
+	anna.click("record the sale", "btn-wrapup")
 	anna.waitJS("the campaign wrap-up closed", `document.getElementById("wrapup").hidden`)
 	if c := anna.console.String() + br.console.String(); strings.Contains(c, "Content Security Policy") || strings.Contains(c, "exception") {
 		t.Fatalf("the page logged errors:\n%s", c)
