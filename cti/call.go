@@ -373,6 +373,9 @@ func (a *callActor) screenPop(deadline time.Time) map[string]any {
 		if d.KBLink != "" {
 			f["kb_link"] = expand(d.KBLink, a.templateVals())
 		}
+		if len(d.Dispositions) > 0 {
+			f["dispositions"] = popDispositions(d.Dispositions)
+		}
 	}
 	if !deadline.IsZero() {
 		f["offer_expires_at"] = deadline.UTC().Format(time.RFC3339Nano)

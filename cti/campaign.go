@@ -50,6 +50,8 @@ type CampaignConfig struct {
 	// but Final; default 10 min; negative: never), so the agent is dialled for again.
 	DispositionTimeout time.Duration
 	Script             string // shown in the screen-pop
+	// DispositionLabels name the dispositions' codes for the agent (code → label).
+	DispositionLabels map[string]string
 	// Teams are the supervisor teams that run the campaign (campaign.* commands);
 	// empty: any supervisor. Admins always may.
 	Teams []string
@@ -1232,6 +1234,10 @@ func (c *campaignActor) previews(e *queue.Engine, now time.Time, free []queue.Ag
 			"call_id": l.callID, "campaign_id": c.id, "campaign": c.cfg.Name, "attempt_id": string(dl.Attempt),
 			"contact_id": string(dl.Contact), "contact_name": l.contact.Name, "contact": l.contact.Fields,
 			"number": dl.Number, "zone": dl.Zone, "callback": dl.Callback, "skippable": true,
+			"dispositions": campaignDispositions(c.cfg.Dialer.Dispositions, c.cfg.DispositionLabels),
+		}
+		if max := c.cfg.Dialer.Preview.MaxSkips; max > 0 {
+			f["max_skips"] = max
 		}
 		if c.cfg.Script != "" {
 			f["script"] = c.cfg.Script

@@ -135,6 +135,7 @@ func (a *callActor) campaignPop() map[string]any {
 		"caller_number": k.dial.Number, "caller_name": k.contact.Name, "caller_e164": k.dial.Number,
 		"dialled": k.dial.Number, "zone": k.dial.Zone, "attempt_id": string(k.dial.Attempt),
 		"callback": k.dial.Callback, "history": []map[string]any{},
+		"dispositions": campaignDispositions(k.c.cfg.Dialer.Dispositions, k.c.cfg.DispositionLabels),
 	}
 	if k.c.cfg.Script != "" {
 		f["script"] = k.c.cfg.Script

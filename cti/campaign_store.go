@@ -326,6 +326,14 @@ func (s *StoreCampaigns) LoadCampaign(ctx context.Context, id string) (CampaignD
 	if d.SafeHarbourMedia != "" {
 		cfg.SafeHarbourMedia = []string{d.SafeHarbourMedia}
 	}
+	for _, x := range d.Dispositions {
+		if x.Label != "" {
+			if cfg.DispositionLabels == nil {
+				cfg.DispositionLabels = map[string]string{}
+			}
+			cfg.DispositionLabels[x.Code] = x.Label
+		}
+	}
 	final := map[string]bool{}
 	for _, x := range dc.Dispositions {
 		if x.Final || x.DNC || x.Sale || x.BadNum {

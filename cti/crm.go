@@ -25,6 +25,8 @@ type QueueDesk struct {
 	CRMLink string
 	Script  string // script or canned responses shown with the call
 	KBLink  string
+	// Dispositions are the wrap-up outcomes of the queue (empty: the console's own list).
+	Dispositions []QueueDisposition
 }
 
 const defaultCRMTimeout = 500 * time.Millisecond
@@ -47,7 +49,7 @@ func (q QueueDesk) validate(i int) error {
 	if q.CRMTimeout < 0 || q.CRMTimeout > 10*time.Second {
 		return fmt.Errorf("%w: calls.desks[%d].crm_timeout: %q: must be between 0 (default 500ms) and 10s", ErrInvalidConfig, i, q.CRMTimeout)
 	}
-	return nil
+	return validateQueueDispositions(i, q.Dispositions)
 }
 
 // expand fills {name} placeholders with URL-escaped values.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -109,7 +110,9 @@ func (d *Desk) HandleCommand(ctx context.Context, p desktop.Principal, c desktop
 	var err error
 	switch c.Name {
 	case "agent.ready":
-		err = d.o.AgentReady(ctx, agent)
+		if err = d.audioPath(agent); err == nil {
+			err = d.o.AgentReady(ctx, agent)
+		}
 	case "agent.not_ready":
 		err = d.o.AgentNotReady(ctx, agent, c.String("reason"))
 	case "agent.logout":
@@ -210,6 +213,8 @@ func (d *Desk) HandleCommand(ctx context.Context, p desktop.Principal, c desktop
 		return d.rtcOffer(ctx, agent, c.String("sdp"))
 	case "rtc.candidate":
 		err = d.rtcCandidate(ctx, agent, c)
+	case "rtc.config":
+		return d.rtcConfig(), nil
 	default:
 		return nil, desktop.Errorf("invalid_state", "%s is not available in this version of ctid yet", c.Name)
 	}
@@ -330,6 +335,7 @@ func (d *Desk) session(ctx context.Context, agent, offer string) (*softphone.Ses
 	if s, err := d.media.session(agent); err == nil && !d.peers.newPeer(s, offer) {
 		return s, nil
 	}
+	var self atomic.Pointer[softphone.Session] // for OnState, set once NewSession returns
 	s, err := d.gw.NewSession(softphone.SessionParams{
 		Agent:    agent,
 		OnAnswer: func(sdp string) { d.publish(agent, "rtc.answer", map[string]any{"sdp": sdp}) },
@@ -342,11 +348,15 @@ func (d *Desk) session(ctx context.Context, agent, offer string) (*softphone.Ses
 		},
 		OnState: func(st softphone.State) {
 			d.publish(agent, "rtc.state", map[string]any{"state": st.String()})
+			if me := self.Load(); st == softphone.StateFailed && me != nil {
+				d.audioLost(agent, me)
+			}
 		},
 	})
 	if err != nil {
 		return nil, err
 	}
+	self.Store(s)
 	d.peers.remember(s, offer)
 	if old := d.media.SetSession(agent, s); old != nil {
 		d.handOver(ctx, agent, old, s)

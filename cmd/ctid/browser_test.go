@@ -53,6 +53,12 @@ const consolePassword = "anna-console-pw"
 
 func startConsoleStack(t *testing.T, ctx context.Context) *consoleStack {
 	t.Helper()
+	return startConsoleStackWith(t, ctx, nil)
+}
+
+// startConsoleStackWith starts the stack with its configuration file edited by tweak.
+func startConsoleStackWith(t *testing.T, ctx context.Context, tweak func(yaml string) string) *consoleStack {
+	t.Helper()
 	hash, err := bcrypt.GenerateFromPassword([]byte(consolePassword), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -95,6 +101,9 @@ softphone:
   ice_include_loopback: true
   ice_interfaces: [lo]
 `, filepath.Join(dir, "ctid.db"), string(hash), string(hash))
+	if tweak != nil {
+		cfg = tweak(cfg)
+	}
 	path := filepath.Join(dir, "ctid.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -53,6 +53,15 @@ type softphoneSection struct {
 	ICELoopback      bool     `mapstructure:"ice_include_loopback"`
 	NAT1To1IPs       []string `mapstructure:"nat_1to1_ips"`
 	STUNURLs         []string `mapstructure:"stun_urls"`
+	// TURN (or authenticated STUN) servers for agents outside the LAN; the
+	// consoles get them too (rtc.config).
+	ICEServers []iceServerSection `mapstructure:"ice_servers"`
+}
+
+type iceServerSection struct {
+	URLs       []string `mapstructure:"urls"`
+	Username   string   `mapstructure:"username"`
+	Credential string   `mapstructure:"credential"`
 }
 
 type callsSection struct {
@@ -102,6 +111,16 @@ type queueSection struct {
 	CRMLink    string        `mapstructure:"crm_link"`
 	Script     string        `mapstructure:"script"`
 	KBLink     string        `mapstructure:"kb_link"`
+	// Wrap-up outcomes offered for the queue's calls (empty: the console's own list).
+	Dispositions []dispositionSection `mapstructure:"dispositions"`
+}
+
+// dispositionSection is one entry of `queues[].dispositions`.
+type dispositionSection struct {
+	Code     string `mapstructure:"code"`
+	Label    string `mapstructure:"label"`
+	Callback bool   `mapstructure:"callback"` // asks for a callback date-time
+	Final    bool   `mapstructure:"final"`
 }
 
 // agentSection is one entry of `agents:`.
@@ -344,9 +363,13 @@ func (fc fileConfig) callsConfig() cti.Config {
 	c.Recordings = fc.recordings()
 	c.Surveys = fc.surveys()
 	for _, q := range fc.Queues {
-		if q.CRMURL != "" || q.CRMLink != "" || q.Script != "" || q.KBLink != "" {
-			c.Desks = append(c.Desks, cti.QueueDesk{Queue: q.ID, CRMURL: q.CRMURL, CRMMethod: q.CRMMethod,
-				CRMTimeout: q.CRMTimeout, CRMLink: q.CRMLink, Script: q.Script, KBLink: q.KBLink})
+		if q.CRMURL != "" || q.CRMLink != "" || q.Script != "" || q.KBLink != "" || len(q.Dispositions) > 0 {
+			d := cti.QueueDesk{Queue: q.ID, CRMURL: q.CRMURL, CRMMethod: q.CRMMethod,
+				CRMTimeout: q.CRMTimeout, CRMLink: q.CRMLink, Script: q.Script, KBLink: q.KBLink}
+			for _, x := range q.Dispositions {
+				d.Dispositions = append(d.Dispositions, cti.QueueDisposition{Code: x.Code, Label: x.Label, Callback: x.Callback, Final: x.Final})
+			}
+			c.Desks = append(c.Desks, d)
 		}
 	}
 	for _, a := range fc.Agents {
@@ -414,6 +437,9 @@ func (fc fileConfig) softphoneConfig() softphone.Config {
 	c.ICE.NetworkTypes, c.ICE.Interfaces, c.ICE.IncludeLoopback, c.ICE.NAT1To1IPs = sp.ICENetworkTypes, sp.ICEInterfaces, sp.ICELoopback, sp.NAT1To1IPs
 	if len(sp.STUNURLs) > 0 {
 		c.ICE.Servers = []softphone.ICEServer{{URLs: sp.STUNURLs}}
+	}
+	for _, x := range sp.ICEServers {
+		c.ICE.Servers = append(c.ICE.Servers, softphone.ICEServer{URLs: x.URLs, Username: x.Username, Credential: x.Credential})
 	}
 	return c
 }

@@ -312,6 +312,7 @@ func builtinSpecs() []CommandSpec {
 			return err
 		}},
 		{Name: "rtc.candidate", MinRole: RoleAgent, Validate: validateCandidate},
+		{Name: "rtc.config", MinRole: RoleAgent, Validate: func(Command) error { return nil }},
 		sup("supervisor.listen", agentArg), sup("supervisor.whisper", agentArg), sup("supervisor.barge", agentArg),
 		sup("supervisor.set_state", func(c Command) error {
 			if err := agentArg(c); err != nil {

@@ -111,6 +111,7 @@ var validArgs = map[string]map[string]any{
 	"wrapup.done":            {"call_id": "c-1", "disposition": "sale", "notes": "ok", "callback_at": "2026-01-03T10:00:00Z"},
 	"rtc.offer":              {"sdp": "v=0\r\n"},
 	"rtc.candidate":          {"candidate": map[string]any{"candidate": "candidate:1 1 udp 1 127.0.0.1 5000 typ host", "sdpMid": "0"}},
+	"rtc.config":             nil,
 	"supervisor.listen":      {"agent": "alice"},
 	"supervisor.whisper":     {"agent": "alice"},
 	"supervisor.barge":       {"agent": "alice"},

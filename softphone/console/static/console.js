@@ -22,6 +22,9 @@
     pc: null, sender: null, micStream: null, micTrack: null, micId: "",
     remoteReady: false, pendingRemote: [], offerAcked: false, pendingLocal: [], makingOffer: false,
     rtcState: "new", packetsReceived: 0,
+    iceServers: [], iceStuck: false, iceTimer: 0, audioEnabled: true,
+    preview: null, // {id, ev, autoAt}: a preview campaign's next contact (campaign.preview)
+    dialing: false,
     metrics: { acceptAt: 0, acceptToAudioMs: null },
     audioCtx: null, meterTimer: 0, statsTimer: 0, tickTimer: 0
   };
@@ -97,7 +100,7 @@
       S.backoff = 0;
       clearNotice("offline");
       setConn("online");
-      ensureAudio();
+      fetchRTCConfig().then(ensureAudio);
       render();
     };
     ws.onmessage = function (ev) {
@@ -229,6 +232,17 @@
     });
   }
 
+  // fetchRTCConfig asks ctid for the STUN/TURN servers the peer connection uses
+  // (agents outside the LAN); without an answer the LAN-only default stays.
+  function fetchRTCConfig() {
+    return send("rtc.config").then(function (r) {
+      if (r) S.audioEnabled = r.enabled !== false;
+      if (r && Array.isArray(r.ice_servers)) {
+        S.iceServers = r.ice_servers.filter(function (x) { return x && (typeof x.urls === "string" || Array.isArray(x.urls)); });
+      }
+    }, function () { /* an older ctid: no servers */ });
+  }
+
   // ---- events ----
   function onEvent(e) {
     switch (e.event) {
@@ -240,6 +254,8 @@
           // The snapshot names the engine's call (a consultation's has a suffix).
           var id = (a.call_id || "").replace(/-consult-\d+$/, "");
           var phase = { reserved: "offered", offered: "offered", talking: "talking", busy: "talking", on_hold: "held" }[a.state];
+          if (S.preview && S.preview.id !== id) S.preview = null;
+          if (S.preview && S.preview.id === id) phase = "";
           if (S.call && (S.call.id !== id || !phase)) S.call = null;
           if (id && phase && !S.call) {
             S.call = { id: id, pop: S.lastPop[id] || null, phase: phase, since: Date.now(), muted: false, consult: null, consulted: !!S.consulted[id] };
@@ -250,14 +266,25 @@
       case "agent.state":
         setAgentState(e.state, e.reason);
         break;
+      case "campaign.preview":
+        S.preview = { id: e.call_id, ev: e, autoAt: e.auto_dial_at ? Date.parse(e.auto_dial_at) || 0 : 0 };
+        $("preview-error").textContent = "";
+        document.title = "☎ " + (e.contact_name || e.number || "") + " — ctid";
+        setTimeout(function () { if (S.preview && !$("btn-preview-dial").disabled) $("btn-preview-dial").focus(); }, 0);
+        break;
       case "call.offered":
+        if (S.preview && S.preview.id === e.call_id) S.preview = null; // the previewed contact is being dialled
         S.lastPop[e.call_id] = e;
         savePops();
-        S.call = { id: e.call_id, pop: e, phase: "offered", since: Date.now(), muted: false, consult: null,
+        // An outbound call (manual dial, campaign line) rings the contact: nothing to
+        // accept, the agent follows it and may hang up.
+        var outbound = e.direction === "outbound";
+        S.call = { id: e.call_id, pop: e, phase: outbound ? "connecting" : "offered", since: Date.now(), muted: false, consult: null,
           consulted: (S.consulted[e.call_id] = e.direction === "consult"), expiresAt: e.offer_expires_at ? Date.parse(e.offer_expires_at) : 0 };
+        if (outbound) measureFirstAudio();
         document.title = "☎ " + callerLabel(e) + " — ctid";
         var f = document.activeElement;
-        if (!f || f === document.body || f.tagName === "BUTTON") setTimeout(function () { $("btn-accept").focus(); }, 0);
+        if (!outbound && (!f || f === document.body || f.tagName === "BUTTON")) setTimeout(function () { $("btn-accept").focus(); }, 0);
         break;
       case "call.updated":
         if (S.lastPop[e.call_id]) {
@@ -266,6 +293,7 @@
         }
         break;
       case "call.withdrawn":
+        if (S.preview && S.preview.id === e.call_id) { S.preview = null; document.title = "ctid — agent console"; }
         if (S.call && S.call.id === e.call_id && S.call.phase === "offered") {
           S.call = null;
           notify(t("call.withdrawn", { reason: e.reason || "" }), { kind: "info" });
@@ -328,13 +356,15 @@
       case "call.ended":
         if (S.call && S.call.id === e.call_id) {
           var pop = S.call.pop, consulted = S.call.consulted;
+          // an outbound line that never answered (busy, no answer): nothing to wrap up
+          var unanswered = S.call.phase === "connecting" && pop && pop.direction === "outbound";
           S.call = null;
           document.title = "ctid — agent console";
           notify(t("call.ended", { reason: e.reason || "" }), { kind: "info" });
           // The wrap-up form also opens without wrapup.started (a queue with no
           // wrap-up time), but not for a caller who left before, went elsewhere, or
           // was another agent's (a consultation).
-          if (!S.wrap && !consulted && e.reason !== "abandoned" && e.reason !== "transferred") openWrap(e.call_id, pop, 0);
+          if (!S.wrap && !consulted && !unanswered && e.reason !== "abandoned" && e.reason !== "transferred") openWrap(e.call_id, pop, 0);
         }
         setMicSending(false);
         break;
@@ -394,6 +424,7 @@
       $("wu-notes").value = draft.notes || "";
       $("wu-callback").value = draft.callback || "";
       if (draft.disposition) $("wu-disposition").value = draft.disposition;
+      syncCallback();
       setTimeout(function () { if (!S.call || S.call.phase !== "offered") $("wu-disposition").focus(); }, 0);
     }
   }
@@ -428,7 +459,14 @@
     return micP.then(function (stream) {
       if (S.stopped) return;
       if (stream && stream !== S.micStream) useMic(stream);
-      var pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" });
+      var pc;
+      try {
+        pc = new RTCPeerConnection({ iceServers: S.iceServers, bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" });
+      } catch (e) {
+        // a malformed server entry: the LAN path still works without them
+        notify(t("err.audio", { msg: e.message }), { id: "rtc" });
+        pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" });
+      }
       S.pc = pc;
       S.remoteReady = false; S.pendingRemote = []; S.offerAcked = false; S.pendingLocal = [];
       S.rtcState = pc.connectionState;
@@ -451,7 +489,13 @@
       pc.onconnectionstatechange = function () {
         if (pc !== S.pc) return;
         S.rtcState = pc.connectionState;
+        if (pc.connectionState === "connected") {
+          clearTimeout(S.iceTimer);
+          S.iceStuck = false;
+          clearNotice("ice");
+        }
         if (pc.connectionState === "failed") {
+          iceTrouble();
           // ICE restart on the same peer connection (the DTLS session stays).
           if (pc.restartIce) pc.restartIce(); else negotiate(pc, true);
         }
@@ -471,6 +515,7 @@
     S.makingOffer = true;
     S.offerAcked = false;
     S.remoteReady = false;
+    watchICE(pc);
     pc.createOffer(restart ? { iceRestart: true } : undefined).then(function (offer) {
       return pc.setLocalDescription(offer);
     }).then(function () {
@@ -483,6 +528,21 @@
     }).catch(function (e) {
       notify(t("err.audio", { msg: e.message }), { id: "rtc" });
     }).then(function () { S.makingOffer = false; });
+  }
+
+  // watchICE tells the agent when the audio path is not up within 20 s of an offer
+  // (ICE never completing: a firewall, a NAT without TURN).
+  function watchICE(pc) {
+    clearTimeout(S.iceTimer);
+    S.iceTimer = setTimeout(function () {
+      if (pc === S.pc && pc.connectionState !== "connected") iceTrouble();
+    }, 20000);
+  }
+
+  function iceTrouble() {
+    S.iceStuck = true;
+    notify(t("err.iceFailed"), { sticky: true, id: "ice" });
+    render();
   }
 
   function sendCandidate(c) {
@@ -649,7 +709,7 @@
     var a = $("audio-state");
     var st = S.rtcState;
     if (st === "connected") { a.textContent = t("audio.connected"); a.className = "conn ok"; }
-    else if (st === "failed" || st === "disconnected") { a.textContent = t("audio.failed"); a.className = "conn bad"; }
+    else if (st === "failed" || st === "disconnected" || (S.iceStuck && S.pc)) { a.textContent = t("audio.failed"); a.className = "conn bad"; }
     else if (st === "closed" || !S.pc) { a.textContent = t("audio.off"); a.className = "conn bad"; }
     else { a.textContent = t("audio.connecting"); a.className = "conn"; }
   }
@@ -702,7 +762,9 @@
   function renderPop(p) {
     $("pop-caller-name").textContent = callerLabel(p);
     $("pop-number").textContent = p.caller_e164 || p.caller_number || t("pop.anonymous");
-    $("pop-queue").textContent = p.queue || p.campaign_id || "—";
+    var camp = !p.queue && (p.campaign || p.campaign_id);
+    $("pop-queue-label").textContent = camp ? t("pop.campaign") : t("pop.queue");
+    $("pop-queue").textContent = p.queue || p.campaign || p.campaign_id || "—";
     $("pop-wait").textContent = typeof p.wait_seconds === "number" ? t("secondsShort", { n: p.wait_seconds }) : "—";
     $("pop-priority").textContent = p.priority !== undefined && p.priority !== null ? String(p.priority) : "—";
     $("pop-dialled").textContent = p.dialled || "—";
@@ -744,24 +806,75 @@
     setDL($("pop-vars"), p.variables);
   }
 
-  function fillDispositions(pop) {
-    var sel = $("wu-disposition");
-    sel.textContent = "";
+  // dispositionsOf is the wrap-up list of a call: the one ctid sent in the pop (the
+  // campaign's or the queue's set), else the console's defaults. Each entry is
+  // {code, label, callback}.
+  function dispositionsOf(pop) {
     var list = pop && (pop.dispositions || (pop.crm && pop.crm.dispositions));
     if (!Array.isArray(list) || !list.length) {
       list = pop && pop.campaign_id ? ["sale", "not_interested", "callback", "wrong_number"]
         : ["resolved", "follow_up", "callback", "complaint", "wrong_number"];
     }
+    var out = [];
+    list.forEach(function (d) {
+      var obj = typeof d === "object" && d !== null;
+      var code = obj ? String(d.code || d.id || d.name || "") : String(d);
+      if (!code) return;
+      var label = obj && d.label && d.label !== code ? String(d.label) : (i18n.has("disp." + code) ? t("disp." + code) : code);
+      out.push({ code: code, label: label, callback: obj ? d.callback === true : code === "callback" });
+    });
+    return out;
+  }
+
+  function fillDispositions(pop) {
+    var sel = $("wu-disposition");
+    var keep = sel.value;
+    sel.textContent = "";
+    var list = dispositionsOf(pop);
+    if (S.wrap) S.wrap.disps = list;
     var ph = document.createElement("option");
     ph.value = ""; ph.textContent = "—";
     sel.appendChild(ph);
     list.forEach(function (d) {
-      var id = typeof d === "object" && d ? (d.id || d.code || d.name) : String(d);
-      var label = typeof d === "object" && d ? (d.label || d.name || id) : (i18n.has("disp." + id) ? t("disp." + id) : id);
       var o = document.createElement("option");
-      o.value = id; o.textContent = label;
+      o.value = d.code; o.textContent = d.label;
+      if (d.callback) o.setAttribute("data-callback", "true");
       sel.appendChild(o);
     });
+    if (keep) sel.value = keep;
+    syncCallback();
+  }
+
+  // chosenIsCallback: the chosen disposition asks for a callback time.
+  function chosenIsCallback() {
+    var o = $("wu-disposition").selectedOptions[0];
+    return !!(o && o.getAttribute("data-callback") === "true");
+  }
+
+  // syncCallback shows the callback date-time only for a callback disposition.
+  function syncCallback() {
+    var on = chosenIsCallback();
+    $("wu-callback-row").hidden = !on;
+    $("wu-callback").required = on;
+  }
+
+  function renderPreview() {
+    var pv = S.preview;
+    show("preview", !!pv);
+    if (!pv) return;
+    var e = pv.ev;
+    $("preview-name").textContent = e.contact_name || e.number || "";
+    $("preview-number").textContent = e.number || "—";
+    $("preview-campaign").textContent = e.campaign || e.campaign_id || "—";
+    $("preview-zone").textContent = e.zone || "—";
+    show("preview-callback", !!e.callback);
+    setDL($("preview-fields"), e.contact);
+    $("preview-script").textContent = e.script || "";
+    show("preview-script", !!e.script);
+    $("preview-skips").textContent = e.max_skips ? t("preview.skipsMax", { n: e.max_skips }) : "";
+    var online = S.wsOpen;
+    $("btn-preview-dial").disabled = !online || !!pv.busy;
+    $("btn-preview-skip").disabled = !online || !!pv.busy || e.skippable === false;
   }
 
   function render() {
@@ -775,12 +888,21 @@
     var st = S.agentState;
     var label = t("state." + st);
     if (st === "not_ready" && S.reason) label += " — " + (i18n.has("reason." + S.reason) ? t("reason." + S.reason) : S.reason);
+    if (S.preview && (st === "reserved" || st === "offered")) label = t("preview.title");
     $("state-label").textContent = label;
     $("state-pill").className = "pill st-" + st;
     var c = S.call;
     var online = S.wsOpen;
-    $("btn-ready").disabled = !online || !(st === "not_ready" || st === "logged_out" || st === "wrap_up" || st === "wrapup");
+    // Ready needs the audio path (ctid refuses it too): a call offered to a console
+    // that cannot hear it would be lost time for the caller.
+    var audioUp = !S.audioEnabled || S.rtcState === "connected" || S.rtcState === "disconnected";
+    $("btn-ready").disabled = !online || !audioUp || !(st === "not_ready" || st === "logged_out" || st === "wrap_up" || st === "wrapup");
     $("btn-not-ready").disabled = !online || (st === "not_ready" && !c);
+    renderPreview();
+    // Manual dial: only when free (ready or not ready, no call, no wrap-up).
+    var free = !c && !S.wrap && !S.preview;
+    $("btn-dial").disabled = !online || !free || S.dialing;
+    $("dial-number").disabled = !online || !free;
     // Offer toast and screen-pop.
     show("offer", !!(c && c.phase === "offered"));
     var pop = (c && c.pop) || (S.wrap && S.wrap.pop) || null;
@@ -821,7 +943,7 @@
     show("wrapup", !!S.wrap);
     $("btn-wrapup").disabled = !online;
     // Idle hint.
-    show("idle", !c && !S.wrap);
+    show("idle", !c && !S.wrap && !S.preview);
     $("idle-hint").textContent = st === "ready" ? t("idle.ready") : t("idle.notReady");
     ring(!!(c && c.phase === "offered"));
     tick();
@@ -861,6 +983,7 @@
     if (c && c.phase === "offered" && c.expiresAt) $("offer-countdown").textContent = clock(c.expiresAt - now);
     else $("offer-countdown").textContent = "";
     if (c && c.phase !== "offered") $("call-timer").textContent = clock(now - c.since);
+    $("preview-countdown").textContent = S.preview && S.preview.autoAt ? t("preview.autoDial", { t: clock(S.preview.autoAt - now) }) : "";
     if (S.wrap && S.wrap.deadline) $("wrapup-countdown").textContent = clock(S.wrap.deadline - now);
     else $("wrapup-countdown").textContent = "";
     if (S.connKind === "offline") renderConn();
@@ -906,7 +1029,7 @@
     S.ws = null; S.wsOpen = false;
     closePC();
     clearInterval(S.statsTimer);
-    S.token = ""; S.user = null; S.call = null; S.wrap = null; S.agentState = "logged_out";
+    S.token = ""; S.user = null; S.call = null; S.wrap = null; S.preview = null; S.agentState = "logged_out";
     S.lastPop = {};
     try { ["ctid.token", "ctid.user", "ctid.pops", "ctid.wrap"].forEach(function (k) { sessionStorage.removeItem(k); }); } catch (e) { /* private mode */ }
     render();
@@ -1007,10 +1130,10 @@
     var disp = $("wu-disposition").value;
     if (!disp) { notify(t("wrapup.pick")); $("wu-disposition").focus(); return; }
     var args = { call_id: w.callId, disposition: disp, notes: $("wu-notes").value };
-    var cb = $("wu-callback").value;
-    if (cb) {
-      var d = new Date(cb);
-      if (!isNaN(d)) args.callback_at = d.toISOString();
+    if (chosenIsCallback()) {
+      var d = new Date($("wu-callback").value);
+      if (!$("wu-callback").value || isNaN(d)) { notify(t("wrapup.needCallback")); syncCallback(); $("wu-callback").focus(); return; }
+      args.callback_at = d.toISOString();
     }
     $("btn-wrapup").disabled = true;
     act("wrapup.done", args).then(function (r) {
@@ -1021,6 +1144,52 @@
       delete S.lastPop[w.callId];
       savePops();
       notify(args.callback_at ? t("wrapup.callbackNote", { at: new Date(args.callback_at).toLocaleString(i18n.lang) }) : t("wrapup.saved"), { kind: "info" });
+      render();
+    });
+  }
+
+  // dial places a manual call (call.dial): refused numbers (do-not-call) and a ctid
+  // without an outside line are said plainly next to the form.
+  function dial(ev) {
+    ev.preventDefault();
+    var n = $("dial-number").value.trim();
+    var err = $("dial-error");
+    err.textContent = "";
+    if (!n) { err.textContent = t("dial.needNumber"); $("dial-number").focus(); return; }
+    S.dialing = true;
+    render();
+    unlockAudio();
+    send("call.dial", { number: n }).then(function () {
+      S.dialing = false;
+      $("dial-number").value = "";
+      notify(t("dial.started", { number: n }), { kind: "info" });
+      render();
+    }, function (e) {
+      S.dialing = false;
+      var msg = e.message || "";
+      if (e.code === "forbidden" && /do.not.call|dnc/i.test(msg)) err.textContent = t("dial.dnc", { number: n });
+      else if (e.code === "invalid_state" && /campaign_id|endpoint/i.test(msg)) err.textContent = t("dial.noEndpoint");
+      else if (e.code === "invalid_state" && /ready|reserv|transition|agent/i.test(msg)) err.textContent = t("dial.notReady") + " (" + msg + ")";
+      else err.textContent = t("dial.refused", { msg: msg });
+      render();
+    });
+  }
+
+  // previewAnswer dials (call.accept) or skips (call.reject) the previewed contact.
+  function previewAnswer(dialIt) {
+    var pv = S.preview;
+    if (!pv || pv.busy) return;
+    pv.busy = true;
+    $("preview-error").textContent = "";
+    render();
+    if (dialIt) unlockAudio();
+    send(dialIt ? "call.accept" : "call.reject", { call_id: pv.id }).then(function () {
+      pv.busy = false;
+      if (S.preview === pv && !dialIt) { S.preview = null; document.title = "ctid — agent console"; }
+      render();
+    }, function (e) {
+      pv.busy = false;
+      $("preview-error").textContent = t(dialIt ? "preview.dialRefused" : "preview.skipRefused", { msg: e.message || "" });
       render();
     });
   }
@@ -1099,7 +1268,11 @@
       $(id).addEventListener("change", saveWrapDraft);
     });
     $("mic").addEventListener("change", switchMic);
-    $("dial-form").addEventListener("submit", function (e) { e.preventDefault(); });
+    $("dial-form").addEventListener("submit", dial);
+    $("dial-number").addEventListener("input", function () { $("dial-error").textContent = ""; });
+    $("btn-preview-dial").addEventListener("click", function () { previewAnswer(true); });
+    $("btn-preview-skip").addEventListener("click", function () { previewAnswer(false); });
+    $("wu-disposition").addEventListener("change", syncCallback);
     document.addEventListener("keydown", onKey);
     document.addEventListener("click", unlockAudio);
     S.tickTimer = setInterval(tick, 1000);
@@ -1122,7 +1295,8 @@
   // Diagnostics for support and for the browser test (read-only view).
   window.ctidConsole = {
     get pc() { return S.pc; },
-    get state() { return { agent: S.agentState, call: S.call && { id: S.call.id, phase: S.call.phase }, wrap: S.wrap && S.wrap.callId, ws: S.wsOpen, rtc: S.rtcState, lastSeq: S.lastSeq }; },
+    get state() { return { agent: S.agentState, call: S.call && { id: S.call.id, phase: S.call.phase }, wrap: S.wrap && S.wrap.callId, ws: S.wsOpen, rtc: S.rtcState, lastSeq: S.lastSeq, preview: S.preview && S.preview.id }; },
+    get iceServers() { return S.iceServers.slice(); },
     get metrics() { return { acceptToAudioMs: S.metrics.acceptToAudioMs, packetsReceived: S.packetsReceived }; }
   };
 
