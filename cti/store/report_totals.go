@@ -49,11 +49,22 @@ WHERE id = ? AND direction = 'inbound'`), id).Scan(&number, &created)
 	// Only the latest earlier contact can point past this one: the contacts before it
 	// already point at it or earlier. Index seeks only, however often the number calls
 	// (withheld numbers all share one caller_number).
-	if err := s.exec(ctx, tx, `UPDATE interactions SET next_contact_at = ?
-WHERE id = (SELECT id FROM interactions WHERE direction = 'inbound' AND caller_number = ? AND created_at < ?
-        ORDER BY created_at DESC LIMIT 1)
-    AND (next_contact_at IS NULL OR next_contact_at > ?)`, created, number, created, created); err != nil {
+	var prev string
+	err = tx.QueryRowContext(ctx, s.d.q(`SELECT id FROM interactions WHERE direction = 'inbound' AND caller_number = ?
+    AND created_at < ? ORDER BY created_at DESC LIMIT 1`), number, created).Scan(&prev)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
 		return err
+	default:
+		// The earlier contact's FCR may change: its rollup moves with it.
+		err := s.withRollup(ctx, tx, prev, func() error {
+			return s.exec(ctx, tx, `UPDATE interactions SET next_contact_at = ?
+WHERE id = ? AND (next_contact_at IS NULL OR next_contact_at > ?)`, created, prev, created)
+		})
+		if err != nil {
+			return err
+		}
 	}
 	return s.exec(ctx, tx, `UPDATE interactions SET next_contact_at = (SELECT MIN(created_at) FROM interactions
     WHERE direction = 'inbound' AND caller_number = ? AND created_at > ?)
