@@ -36,6 +36,8 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, rec Record) error {
 		return s.applySurveyAnswer(ctx, tx, r)
 	case rollupRecount:
 		return s.applyRecount(ctx, tx, r)
+	case agentRecount:
+		return s.applyAgentRecount(ctx, tx, r)
 	}
 	return fmt.Errorf("%w: unsupported record type %T", ErrInvalidRecord, rec)
 }

@@ -657,6 +657,14 @@ func (s *Store) AgentReport(ctx context.Context, req ReportRequest, agents []str
 }
 
 func (s *Store) agentFacts(ctx context.Context, b *buckets, agent string, from, to int64, fcr time.Duration, f []facts) error {
+	if err := s.agentCallFacts(ctx, b, agent, from, to, fcr, f); err != nil {
+		return err
+	}
+	return s.surveyFacts(ctx, b, "agent", agent, from, to, f)
+}
+
+// rawAgentFacts adds an agent's segments started in [from, to), read from the segments.
+func (s *Store) rawAgentFacts(ctx context.Context, b *buckets, agent string, from, to int64, fcr time.Duration, f []facts) error {
 	base := []any{agent, from, to}
 	// Offers and answered calls (distinct interactions talked to).
 	err := s.eachRow(ctx, "agent calls", `SELECT started_at / `+fmt.Sprint(slotMicros)+` AS slot, kind, COUNT(*),
@@ -694,27 +702,16 @@ GROUP BY started_at / `+fmt.Sprint(slotMicros)+`, kind`, base, func(rows *sql.Ro
 	}
 	// FCR of the calls the agent talked to: a lookup by id per call (a join let the
 	// planner scan every inbound interaction).
-	err = s.eachRow(ctx, "agent fcr", `SELECT t.slot, COUNT(t.resolved), CAST(COALESCE(SUM(t.resolved), 0) AS BIGINT)
-FROM (SELECT s.interaction_id, MIN(s.started_at) / `+fmt.Sprint(slotMicros)+` AS slot,
-        (SELECT CASE WHEN i.next_contact_at IS NULL OR i.next_contact_at > i.created_at + ? THEN 1 ELSE 0 END
-         FROM interactions i WHERE i.id = s.interaction_id AND i.direction = 'inbound' AND i.caller_number <> '') AS resolved
-      FROM interaction_segments s
-      WHERE s.agent = ? AND s.kind = 'talking' AND s.started_at >= ? AND s.started_at < ?
-      GROUP BY s.interaction_id) t
-GROUP BY t.slot`, append([]any{fcr.Microseconds()}, base...), func(rows *sql.Rows) error {
-		var slot, calls, resolved int64
-		if err := rows.Scan(&slot, &calls, &resolved); err != nil {
-			return err
-		}
-		x := &f[b.slot(slot)]
-		x.fcrCalls += int(calls)
-		x.fcrResolved += int(resolved)
-		return nil
-	})
+	counts, err := s.countAgentFCR(ctx, s.db, agent, from, to, fcr.Microseconds())
 	if err != nil {
-		return err
+		return fmt.Errorf("store: report agent fcr: %w", err)
 	}
-	return s.surveyFacts(ctx, b, "agent", agent, from, to, f)
+	for slot, c := range counts {
+		x := &f[b.slot(slot)]
+		x.fcrCalls += int(c[0])
+		x.fcrResolved += int(c[1])
+	}
+	return nil
 }
 
 // ReportQueues lists the queues with inbound interactions created in [from, to).

@@ -86,6 +86,10 @@ func (s *Store) withRollup(ctx context.Context, tx *sql.Tx, id string, change fu
 	if err != nil {
 		return err
 	}
+	beforeAgents, err := s.readAgentContribs(ctx, tx, id)
+	if err != nil {
+		return err
+	}
 	if err := change(); err != nil {
 		return err
 	}
@@ -93,7 +97,14 @@ func (s *Store) withRollup(ctx context.Context, tx *sql.Tx, id string, change fu
 	if err != nil {
 		return err
 	}
-	return s.moveContrib(ctx, tx, before, after)
+	afterAgents, err := s.readAgentContribs(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	if err := s.moveContrib(ctx, tx, before, after); err != nil {
+		return err
+	}
+	return s.moveAgentContribs(ctx, tx, beforeAgents, afterAgents)
 }
 
 const rollupUpdate = `UPDATE report_queue_slots SET

@@ -41,9 +41,16 @@ func rollupChurn(t *testing.T, s *Store, rng *rand.Rand, prefix string, start ti
 			if i%6 == 1 { // moved to the other queue when answered
 				q = []string{"b", "a"}[i%2]
 			}
-			segs := []Segment{{Kind: SegTalking, Agent: "x", Start: ans, End: ans.Add(time.Minute)}}
+			agent := []string{"x", "y"}[i%3%2]
+			segs := []Segment{{Kind: SegRinging, Agent: agent, Start: ans.Add(-3 * time.Second), End: ans},
+				{Kind: SegTalking, Agent: agent, Start: ans, End: ans.Add(time.Minute)}}
 			if i%4 == 0 {
-				segs = append(segs, Segment{Kind: SegHold, Agent: "x", Start: ans.Add(10 * time.Second), End: ans.Add(20 * time.Second)})
+				segs = append(segs, Segment{Kind: SegHold, Agent: agent, Start: ans.Add(10 * time.Second), End: ans.Add(20 * time.Second)})
+			}
+			if i%5 == 1 { // the call goes to another agent
+				other := []string{"y", "x"}[i%3%2]
+				segs = append(segs, Segment{Kind: SegRinging, Agent: other, Start: ans.Add(30 * time.Second), End: ans.Add(35 * time.Second)},
+					Segment{Kind: SegTalking, Agent: other, Start: ans.Add(35 * time.Second), End: ans.Add(time.Minute)})
 			}
 			require.NoError(t, s.SaveDurable(ctx, Interaction{ID: id, Direction: Inbound, Queue: q, Created: created,
 				Answered: ans, Segments: segs}))
@@ -54,8 +61,10 @@ func rollupChurn(t *testing.T, s *Store, rng *rand.Rand, prefix string, start ti
 				require.NoError(t, s.SaveDurable(ctx, Interaction{ID: id, Direction: Inbound, Queue: q, Created: created,
 					Answered: created.Add(wait / 3)}))
 			}
-			require.NoError(t, s.SaveDurable(ctx, Segment{InteractionID: id, Kind: SegTransfer, Agent: "x",
+			require.NoError(t, s.SaveDurable(ctx, Segment{InteractionID: id, Kind: SegTransfer, Agent: agent,
 				Start: ans.Add(time.Minute), End: ans.Add(time.Minute)}))
+			require.NoError(t, s.SaveDurable(ctx, Segment{InteractionID: id, Kind: SegWrapUp, Agent: agent,
+				Start: ans.Add(time.Minute)}))
 			require.NoError(t, s.SaveDurable(ctx, InteractionClose{ID: id, Ended: ans.Add(2 * time.Minute), Outcome: "answered"}))
 		}
 	}
@@ -83,6 +92,20 @@ func requireRollupsExact(t *testing.T, s *Store, req ReportRequest, spec QueueSp
 		}
 		require.Positive(t, offered, "queue %s has calls in the range", q)
 	}
+	for _, agent := range []string{"x", "y"} {
+		b, err := newBuckets(req, 1)
+		require.NoError(t, err)
+		from, to := b.rangeArgs()
+		got, want := make([]facts, len(b.starts)), make([]facts, len(b.starts))
+		require.NoError(t, s.agentCallFacts(ctx, b, agent, from, to, req.FCRWindow, got))
+		require.NoError(t, s.rawAgentFacts(ctx, b, agent, from, to, req.FCRWindow, want))
+		require.Equal(t, want, got, "agent %s, %s %s..%s", agent, req.Interval, req.From, req.To)
+		var answered int
+		for _, x := range want {
+			answered += x.answered
+		}
+		require.Positive(t, answered, "agent %s has calls in the range", agent)
+	}
 }
 
 func TestReportRollupsExact(t *testing.T) {
@@ -93,6 +116,12 @@ func TestReportRollupsExact(t *testing.T) {
 		ctx := testCtx(t)
 		rng := rand.New(rand.NewPCG(3, 5))
 		start := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+		// A call two days before: the agent rollups of the range are then trusted
+		// (more than purgeMargin after the oldest call).
+		old := start.Add(-50 * time.Hour)
+		require.NoError(t, s.SaveDurable(ctx, Interaction{ID: "old", Direction: Inbound, Queue: "a", Created: old,
+			Queued: old, Answered: old.Add(time.Second), Ended: old.Add(time.Minute), Outcome: "answered",
+			Segments: []Segment{{Kind: SegTalking, Agent: "x", Start: old.Add(time.Second), End: old.Add(time.Minute)}}}))
 		rollupChurn(t, s, rng, "r", start, 120) // 09:00 to ~12:15
 		spec := QueueSpec{SLThreshold: 20 * time.Second, ShortAbandon: 5 * time.Second}
 		hourly := ReportRequest{From: start, To: start.Add(4 * time.Hour), Interval: IntervalHour, FCRWindow: time.Hour}
@@ -131,6 +160,9 @@ func TestRollupBackfill(t *testing.T) {
 		start := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 		for i := range 40 {
 			created := start.Add(time.Duration(i) * 7 * time.Minute)
+			if i == 0 { // two days before: the agent rollups of the range are trusted
+				created = start.Add(-50 * time.Hour)
+			}
 			wait := time.Duration(i%9) * 4 * time.Second
 			answered, outcome := any(micros(created.Add(wait))), "answered"
 			if i%4 == 0 {
@@ -146,6 +178,14 @@ VALUES (?, 'inbound', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), fmt.Sprintf("v%d", 
 				fmt.Sprintf("+4861%d", i%5), micros(created), micros(created), answered, micros(created.Add(wait+time.Minute)),
 				outcome, int64(i)*1_000_000, int64(i%3)*1_000_000, int64(i%2)*1_000_000, i%2, next)
 			require.NoError(t, err)
+			if answered != nil {
+				for seq, kind := range []string{"ringing", "talking", "wrapup"} {
+					_, err := old.db.ExecContext(ctx, old.d.q(`INSERT INTO interaction_segments (interaction_id, seq, kind, agent,
+    started_at, ended_at) VALUES (?, ?, ?, ?, ?, ?)`), fmt.Sprintf("v%d", i), seq+1, kind, []string{"x", "y"}[i%3%2],
+						micros(created.Add(wait+time.Duration(seq)*time.Second)), micros(created.Add(wait+time.Duration(seq+1)*time.Second)))
+					require.NoError(t, err)
+				}
+			}
 		}
 		require.NoError(t, old.Close())
 		s := mustOpen(t, cfg)

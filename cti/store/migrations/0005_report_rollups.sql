@@ -43,3 +43,41 @@ SELECT queue, created_at / 900000000, COUNT(*),
     SUM(CASE WHEN answered_at IS NOT NULL AND caller_number <> '' THEN 1 ELSE 0 END)
 FROM interactions WHERE direction = 'inbound'
 GROUP BY queue, created_at / 900000000;
+
+-- The same per agent: segments count in the slot they started in (offers, distinct
+-- calls talked to, talk/hold/wrap-up time, transfers); FCR per call talked to, in
+-- the slot of the agent's first talking segment, fcr_resolved for the window fcr_us.
+CREATE TABLE report_agent_slots (
+    agent        TEXT NOT NULL,
+    slot         BIGINT NOT NULL,
+    offered      BIGINT NOT NULL DEFAULT 0,
+    answered     BIGINT NOT NULL DEFAULT 0,
+    connected_us BIGINT NOT NULL DEFAULT 0,
+    hold_us      BIGINT NOT NULL DEFAULT 0,
+    wrapup_us    BIGINT NOT NULL DEFAULT 0,
+    transfers    BIGINT NOT NULL DEFAULT 0,
+    fcr_calls    BIGINT NOT NULL DEFAULT 0,
+    fcr_us       BIGINT,
+    fcr_resolved BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (agent, slot)
+);
+
+INSERT INTO report_agent_slots (agent, slot, offered, answered, connected_us, hold_us, wrapup_us, transfers)
+SELECT agent, started_at / 900000000,
+    SUM(CASE WHEN kind IN ('offered', 'ringing') THEN 1 ELSE 0 END),
+    COUNT(DISTINCT CASE WHEN kind = 'talking' THEN interaction_id END),
+    SUM(CASE WHEN kind = 'talking' THEN COALESCE(ended_at, started_at) - started_at ELSE 0 END),
+    SUM(CASE WHEN kind = 'hold' THEN COALESCE(ended_at, started_at) - started_at ELSE 0 END),
+    SUM(CASE WHEN kind = 'wrapup' THEN COALESCE(ended_at, started_at) - started_at ELSE 0 END),
+    SUM(CASE WHEN kind = 'transfer' THEN 1 ELSE 0 END)
+FROM interaction_segments
+GROUP BY agent, started_at / 900000000;
+
+UPDATE report_agent_slots SET fcr_calls = t.n
+FROM (SELECT c.agent, c.slot, COUNT(*) AS n FROM (
+        SELECT s.agent, MIN(s.started_at) / 900000000 AS slot FROM interaction_segments s
+        JOIN interactions i ON i.id = s.interaction_id
+        WHERE s.kind = 'talking' AND i.direction = 'inbound' AND i.caller_number <> ''
+        GROUP BY s.agent, s.interaction_id) c
+    GROUP BY c.agent, c.slot) t
+WHERE t.agent = report_agent_slots.agent AND t.slot = report_agent_slots.slot;
