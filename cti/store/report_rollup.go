@@ -57,47 +57,56 @@ func (c *rollupContrib) longest() any {
 	return nil
 }
 
-func (s *Store) readContrib(ctx context.Context, tx *sql.Tx, id string) (rollupContrib, error) {
+// readContribs reads what interaction id adds to its queue's slot and to its agents'
+// slots.
+func (s *Store) readContribs(ctx context.Context, tx *sql.Tx, id string) (rollupContrib, map[agentKey]agentContrib, error) {
 	var (
-		c       rollupContrib
-		created int64
+		c                     rollupContrib
+		created, inbound, num int64
+		next                  sql.NullInt64
 	)
 	err := tx.QueryRowContext(ctx, s.d.q(`SELECT queue, created_at,
+    CASE WHEN direction = 'inbound' THEN 1 ELSE 0 END, CASE WHEN caller_number <> '' THEN 1 ELSE 0 END,
     CASE WHEN answered_at IS NOT NULL THEN 1 ELSE 0 END,
     CASE WHEN answered_at IS NULL AND outcome = 'abandoned' THEN 1 ELSE 0 END,
-    CASE WHEN answered_at IS NOT NULL AND caller_number <> '' THEN 1 ELSE 0 END,
-    `+waitExpr+`, next_contact_at - created_at, connected_us, hold_us, wrapup_us, transfers
-FROM interactions WHERE id = ? AND direction = 'inbound'`), id).Scan(&c.queue, &created, &c.answered, &c.abandoned,
-		&c.fcrCall, &c.wait, &c.gap, &c.connected, &c.hold, &c.wrapup, &c.transfers)
+    `+waitExpr+`, next_contact_at, connected_us, hold_us, wrapup_us, transfers
+FROM interactions WHERE id = ?`), id).Scan(&c.queue, &created, &inbound, &num, &c.answered, &c.abandoned,
+		&c.wait, &next, &c.connected, &c.hold, &c.wrapup, &c.transfers)
 	if errors.Is(err, sql.ErrNoRows) {
-		return rollupContrib{}, nil
+		return rollupContrib{}, nil, nil
 	}
 	if err != nil {
-		return rollupContrib{}, fmt.Errorf("report rollup of %q: %w", id, err)
+		return rollupContrib{}, nil, fmt.Errorf("report rollup of %q: %w", id, err)
 	}
-	c.ok, c.slot = true, created/slotMicros
-	return c, nil
+	var gap sql.NullInt64
+	if next.Valid {
+		gap = sql.NullInt64{Int64: next.Int64 - created, Valid: true}
+	}
+	agents, err := s.readAgentContribs(ctx, tx, id, inbound == 1 && num == 1, gap)
+	if err != nil {
+		return rollupContrib{}, nil, err
+	}
+	if inbound == 0 {
+		return rollupContrib{}, agents, nil
+	}
+	c.ok, c.slot, c.gap = true, created/slotMicros, gap
+	if c.answered == 1 && num == 1 {
+		c.fcrCall = 1
+	}
+	return c, agents, nil
 }
 
 // withRollup runs change (which alters interaction id) and moves the interaction's
 // contribution in the rollups from what it was to what it is.
 func (s *Store) withRollup(ctx context.Context, tx *sql.Tx, id string, change func() error) error {
-	before, err := s.readContrib(ctx, tx, id)
-	if err != nil {
-		return err
-	}
-	beforeAgents, err := s.readAgentContribs(ctx, tx, id)
+	before, beforeAgents, err := s.readContribs(ctx, tx, id)
 	if err != nil {
 		return err
 	}
 	if err := change(); err != nil {
 		return err
 	}
-	after, err := s.readContrib(ctx, tx, id)
-	if err != nil {
-		return err
-	}
-	afterAgents, err := s.readAgentContribs(ctx, tx, id)
+	after, afterAgents, err := s.readContribs(ctx, tx, id)
 	if err != nil {
 		return err
 	}
@@ -428,4 +437,49 @@ GROUP BY created_at / `+fmt.Sprint(slotMicros), []any{th.sl, th.sl, th.short, th
 		x.fcrResolved += int(fcrResolved)
 		return nil
 	})
+}
+
+// rollupNextContact moves the FCR counts of inbound call id (queue, created, answered
+// when answered; it has a caller number) whose time to the next contact from its
+// number changed from oldGap to newGap.
+func (s *Store) rollupNextContact(ctx context.Context, tx *sql.Tx, id, queue string, created int64, answered bool, oldGap, newGap int64) error {
+	const move = `fcr_resolved = fcr_resolved + (CASE WHEN CAST(? AS BIGINT) > fcr_us THEN 1 ELSE 0 END)
+    - (CASE WHEN CAST(? AS BIGINT) > fcr_us THEN 1 ELSE 0 END)`
+	if answered {
+		if err := s.exec(ctx, tx, `UPDATE report_queue_slots SET `+move+` WHERE queue = ? AND slot = ?`,
+			newGap, oldGap, queue, created/slotMicros); err != nil {
+			return err
+		}
+	}
+	type key struct {
+		agent string
+		slot  int64
+	}
+	var keys []key
+	rows, err := tx.QueryContext(ctx, s.d.q(`SELECT agent, MIN(started_at) FROM interaction_segments
+WHERE interaction_id = ? AND kind = 'talking' GROUP BY agent`), id)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var (
+			k     key
+			first int64
+		)
+		if err := rows.Scan(&k.agent, &first); err != nil {
+			return errors.Join(err, rows.Close())
+		}
+		k.slot = first / slotMicros
+		keys = append(keys, k)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := s.exec(ctx, tx, `UPDATE report_agent_slots SET `+move+` WHERE agent = ? AND slot = ?`,
+			newGap, oldGap, k.agent, k.slot); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -33,20 +33,9 @@ func (c *agentContrib) fcrGap() any {
 	return int64(math.MaxInt64)
 }
 
-func (s *Store) readAgentContribs(ctx context.Context, tx *sql.Tx, id string) (map[agentKey]agentContrib, error) {
-	var (
-		dir, number string
-		created     int64
-		next        sql.NullInt64
-	)
-	err := tx.QueryRowContext(ctx, s.d.q(`SELECT direction, caller_number, created_at, next_contact_at
-FROM interactions WHERE id = ?`), id).Scan(&dir, &number, &created, &next)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("report rollup of %q: %w", id, err)
-	}
+// readAgentContribs: fcr tells whether the interaction is an inbound call with a
+// caller number, gap is the time to the number's next contact.
+func (s *Store) readAgentContribs(ctx context.Context, tx *sql.Tx, id string, fcr bool, gap sql.NullInt64) (map[agentKey]agentContrib, error) {
 	rows, err := tx.QueryContext(ctx, s.d.q(`SELECT kind, agent, started_at, ended_at FROM interaction_segments
 WHERE interaction_id = ? AND kind IN ('offered', 'ringing', 'talking', 'hold', 'wrapup', 'transfer')`), id)
 	if err != nil {
@@ -90,14 +79,11 @@ WHERE interaction_id = ? AND kind IN ('offered', 'ringing', 'talking', 'hold', '
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, fmt.Errorf("report rollup of %q: %w", id, err)
 	}
-	if dir == Inbound.String() && number != "" {
+	if fcr {
 		for agent, t := range firstTalk {
 			k := agentKey{agent, t / slotMicros}
 			c := out[k]
-			c.fcrCall = 1
-			if next.Valid {
-				c.gap = sql.NullInt64{Int64: next.Int64 - created, Valid: true}
-			}
+			c.fcrCall, c.gap = 1, gap
 			out[k] = c
 		}
 	}
