@@ -320,6 +320,12 @@ WHERE queue = ? AND direction = 'inbound'`), spec.Queue).Scan(&oldest); err != n
 
 type thresholds struct{ sl, short, fcr int64 }
 
+// maxRecountSlots bounds one recount (it runs in the writer's transaction, ahead of
+// call records): the latest 31 days of the slots a report found counted for other
+// thresholds. Older slots keep being counted from the interactions for these
+// thresholds (exact, slower).
+const maxRecountSlots = 31 * 24 * 4
+
 // rollupFacts adds the rollups of slots [lo, hi). Slots counted for other thresholds
 // get those counts from the interactions, and the writer is asked to recount them.
 func (s *Store) rollupFacts(ctx context.Context, b *buckets, queue string, lo, hi int64, th thresholds, f []facts) error {
@@ -379,7 +385,7 @@ FROM report_queue_slots WHERE queue = ? AND slot >= ? AND slot < ?`, []any{queue
 	}
 	// The next report with these thresholds reads the rollups alone. Losing the
 	// request (backlog full, store closing) only costs that speed.
-	if err := s.Enqueue(rollupRecount{Queue: queue, FromSlot: mLo, ToSlot: mHi + 1, SL: th.sl, Short: th.short,
+	if err := s.Enqueue(rollupRecount{Queue: queue, FromSlot: max(mLo, mHi+1-maxRecountSlots), ToSlot: mHi + 1, SL: th.sl, Short: th.short,
 		FCR: th.fcr}); err != nil {
 		s.log.Warn().Err(err).Str("queue", queue).Msg("store: report rollups not recounted for these thresholds")
 	}

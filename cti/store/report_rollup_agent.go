@@ -276,7 +276,7 @@ FROM report_agent_slots WHERE agent = ? AND slot >= ? AND slot < ?`, []any{agent
 		}
 	}
 	// Losing the request (backlog full, store closing) only costs the next report's speed.
-	if err := s.Enqueue(agentRecount{Agent: agent, FromSlot: mLo, ToSlot: mHi + 1, FCR: fcr}); err != nil {
+	if err := s.Enqueue(agentRecount{Agent: agent, FromSlot: max(mLo, mHi+1-maxRecountSlots), ToSlot: mHi + 1, FCR: fcr}); err != nil {
 		s.log.Warn().Err(err).Str("agent", agent).Msg("store: report rollups not recounted for this FCR window")
 	}
 	return nil
