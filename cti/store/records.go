@@ -11,11 +11,11 @@ import (
 func (s *Store) apply(ctx context.Context, tx *sql.Tx, rec Record) error {
 	switch r := rec.(type) {
 	case Interaction:
-		return s.applyInteraction(ctx, tx, r)
+		return s.withRollup(ctx, tx, r.ID, func() error { return s.applyInteraction(ctx, tx, r) })
 	case Segment:
-		return s.applySegment(ctx, tx, r)
+		return s.withRollup(ctx, tx, r.InteractionID, func() error { return s.applySegment(ctx, tx, r) })
 	case InteractionClose:
-		return s.applyClose(ctx, tx, r)
+		return s.withRollup(ctx, tx, r.ID, func() error { return s.applyClose(ctx, tx, r) })
 	case AgentStateEntry:
 		return s.exec(ctx, tx, "INSERT INTO agent_state_log (agent, state, reason, at) VALUES (?, ?, ?, ?)",
 			r.Agent, r.State, r.Reason, micros(r.At))
@@ -34,6 +34,10 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, rec Record) error {
 		return s.applyLockout(ctx, tx, r)
 	case SurveyAnswer:
 		return s.applySurveyAnswer(ctx, tx, r)
+	case rollupRecount:
+		return s.applyRecount(ctx, tx, r)
+	case agentRecount:
+		return s.applyAgentRecount(ctx, tx, r)
 	}
 	return fmt.Errorf("%w: unsupported record type %T", ErrInvalidRecord, rec)
 }

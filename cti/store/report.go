@@ -441,52 +441,8 @@ func (s *Store) parallel(ctx context.Context, n, nBuckets int, work func(ctx con
 const waitExpr = "(COALESCE(answered_at, ended_at) - COALESCE(queued_at, created_at))"
 
 func (s *Store) queueFacts(ctx context.Context, b *buckets, spec *QueueSpec, from, to int64, fcr time.Duration, f []facts) error {
-	sl, short := spec.SLThreshold.Microseconds(), spec.ShortAbandon.Microseconds()
 	base := []any{spec.Queue, from, to}
-	// One read of the covering index interactions_report: calls, waits, the segment
-	// totals the writer keeps per interaction, and FCR from next_contact_at.
-	err := s.eachRow(ctx, "calls", `SELECT created_at / `+fmt.Sprint(slotMicros)+` AS slot, COUNT(*),
-    CAST(SUM(CASE WHEN answered_at IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT),
-    CAST(SUM(CASE WHEN answered_at IS NOT NULL AND `+waitExpr+` <= ? THEN 1 ELSE 0 END) AS BIGINT),
-    CAST(SUM(CASE WHEN answered_at IS NOT NULL THEN `+waitExpr+` ELSE 0 END) AS BIGINT),
-    CAST(SUM(CASE WHEN answered_at IS NULL AND outcome = 'abandoned' THEN 1 ELSE 0 END) AS BIGINT),
-    CAST(SUM(CASE WHEN answered_at IS NULL AND outcome = 'abandoned' AND `+waitExpr+` <= ? THEN 1 ELSE 0 END) AS BIGINT),
-    CAST(SUM(CASE WHEN answered_at IS NULL AND outcome = 'abandoned' AND `+waitExpr+` <= ? THEN 1 ELSE 0 END) AS BIGINT),
-    MAX(`+waitExpr+`),
-    CAST(SUM(connected_us) AS BIGINT), CAST(SUM(hold_us) AS BIGINT), CAST(SUM(wrapup_us) AS BIGINT),
-    CAST(SUM(transfers) AS BIGINT),
-    CAST(SUM(CASE WHEN answered_at IS NOT NULL AND caller_number <> '' THEN 1 ELSE 0 END) AS BIGINT),
-    CAST(SUM(CASE WHEN answered_at IS NOT NULL AND caller_number <> ''
-        AND (next_contact_at IS NULL OR next_contact_at > created_at + ?) THEN 1 ELSE 0 END) AS BIGINT)
-FROM interactions WHERE direction = 'inbound' AND queue = ? AND created_at >= ? AND created_at < ?
-GROUP BY created_at / `+fmt.Sprint(slotMicros), append([]any{sl, sl, short, fcr.Microseconds()}, base...), func(rows *sql.Rows) error {
-		var slot, offered, answered, within, wait, abandoned, abWithin, abShort int64
-		var connected, hold, wrapup, transfers, fcrCalls, fcrResolved int64
-		var longest sql.NullInt64
-		if err := rows.Scan(&slot, &offered, &answered, &within, &wait, &abandoned, &abWithin, &abShort, &longest,
-			&connected, &hold, &wrapup, &transfers, &fcrCalls, &fcrResolved); err != nil {
-			return err
-		}
-		x := &f[b.slot(slot)]
-		x.offered += int(offered)
-		x.answered += int(answered)
-		x.answeredWithin += int(within)
-		x.waitAnswered += time.Duration(wait) * usec
-		x.abandoned += int(abandoned)
-		x.abandonedWithin += int(abWithin)
-		x.shortAbandoned += int(abShort)
-		if w := time.Duration(longest.Int64) * usec; longest.Valid && w > x.longestWait {
-			x.longestWait = w
-		}
-		x.connected += time.Duration(connected) * usec
-		x.hold += time.Duration(hold) * usec
-		x.wrapup += time.Duration(wrapup) * usec
-		x.transfers += int(transfers)
-		x.fcrCalls += int(fcrCalls)
-		x.fcrResolved += int(fcrResolved)
-		return nil
-	})
-	if err != nil {
+	if err := s.callFacts(ctx, b, spec, from, to, fcr, f); err != nil {
 		return err
 	}
 	if err := s.surveyFacts(ctx, b, "queue", spec.Queue, from, to, f); err != nil {
@@ -701,6 +657,14 @@ func (s *Store) AgentReport(ctx context.Context, req ReportRequest, agents []str
 }
 
 func (s *Store) agentFacts(ctx context.Context, b *buckets, agent string, from, to int64, fcr time.Duration, f []facts) error {
+	if err := s.agentCallFacts(ctx, b, agent, from, to, fcr, f); err != nil {
+		return err
+	}
+	return s.surveyFacts(ctx, b, "agent", agent, from, to, f)
+}
+
+// rawAgentFacts adds an agent's segments started in [from, to), read from the segments.
+func (s *Store) rawAgentFacts(ctx context.Context, b *buckets, agent string, from, to int64, fcr time.Duration, f []facts) error {
 	base := []any{agent, from, to}
 	// Offers and answered calls (distinct interactions talked to).
 	err := s.eachRow(ctx, "agent calls", `SELECT started_at / `+fmt.Sprint(slotMicros)+` AS slot, kind, COUNT(*),
@@ -738,27 +702,16 @@ GROUP BY started_at / `+fmt.Sprint(slotMicros)+`, kind`, base, func(rows *sql.Ro
 	}
 	// FCR of the calls the agent talked to: a lookup by id per call (a join let the
 	// planner scan every inbound interaction).
-	err = s.eachRow(ctx, "agent fcr", `SELECT t.slot, COUNT(t.resolved), CAST(COALESCE(SUM(t.resolved), 0) AS BIGINT)
-FROM (SELECT s.interaction_id, MIN(s.started_at) / `+fmt.Sprint(slotMicros)+` AS slot,
-        (SELECT CASE WHEN i.next_contact_at IS NULL OR i.next_contact_at > i.created_at + ? THEN 1 ELSE 0 END
-         FROM interactions i WHERE i.id = s.interaction_id AND i.direction = 'inbound' AND i.caller_number <> '') AS resolved
-      FROM interaction_segments s
-      WHERE s.agent = ? AND s.kind = 'talking' AND s.started_at >= ? AND s.started_at < ?
-      GROUP BY s.interaction_id) t
-GROUP BY t.slot`, append([]any{fcr.Microseconds()}, base...), func(rows *sql.Rows) error {
-		var slot, calls, resolved int64
-		if err := rows.Scan(&slot, &calls, &resolved); err != nil {
-			return err
-		}
-		x := &f[b.slot(slot)]
-		x.fcrCalls += int(calls)
-		x.fcrResolved += int(resolved)
-		return nil
-	})
+	counts, err := s.countAgentFCR(ctx, s.db, agent, from, to, fcr.Microseconds())
 	if err != nil {
-		return err
+		return fmt.Errorf("store: report agent fcr: %w", err)
 	}
-	return s.surveyFacts(ctx, b, "agent", agent, from, to, f)
+	for slot, c := range counts {
+		x := &f[b.slot(slot)]
+		x.fcrCalls += int(c[0])
+		x.fcrResolved += int(c[1])
+	}
+	return nil
 }
 
 // ReportQueues lists the queues with inbound interactions created in [from, to).

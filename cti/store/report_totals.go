@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math"
 )
 
 // refreshTotals recomputes an interaction's segment totals (connected, hold and
@@ -49,11 +50,31 @@ WHERE id = ? AND direction = 'inbound'`), id).Scan(&number, &created)
 	// Only the latest earlier contact can point past this one: the contacts before it
 	// already point at it or earlier. Index seeks only, however often the number calls
 	// (withheld numbers all share one caller_number).
-	if err := s.exec(ctx, tx, `UPDATE interactions SET next_contact_at = ?
-WHERE id = (SELECT id FROM interactions WHERE direction = 'inbound' AND caller_number = ? AND created_at < ?
-        ORDER BY created_at DESC LIMIT 1)
-    AND (next_contact_at IS NULL OR next_contact_at > ?)`, created, number, created, created); err != nil {
+	var (
+		prev, prevQueue          string
+		prevCreated, prevFCRCall int64
+		prevNext                 sql.NullInt64
+	)
+	err = tx.QueryRowContext(ctx, s.d.q(`SELECT id, queue, created_at, next_contact_at,
+    CASE WHEN answered_at IS NOT NULL THEN 1 ELSE 0 END
+FROM interactions WHERE direction = 'inbound' AND caller_number = ? AND created_at < ?
+ORDER BY created_at DESC LIMIT 1`), number, created).Scan(&prev, &prevQueue, &prevCreated, &prevNext, &prevFCRCall)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
 		return err
+	case !prevNext.Valid || prevNext.Int64 > created:
+		if err := s.exec(ctx, tx, "UPDATE interactions SET next_contact_at = ? WHERE id = ?", created, prev); err != nil {
+			return err
+		}
+		// The earlier contact's FCR may change: so may its rollups'.
+		oldGap := int64(math.MaxInt64)
+		if prevNext.Valid {
+			oldGap = prevNext.Int64 - prevCreated
+		}
+		if err := s.rollupNextContact(ctx, tx, prev, prevQueue, prevCreated, prevFCRCall == 1, oldGap, created-prevCreated); err != nil {
+			return err
+		}
 	}
 	return s.exec(ctx, tx, `UPDATE interactions SET next_contact_at = (SELECT MIN(created_at) FROM interactions
     WHERE direction = 'inbound' AND caller_number = ? AND created_at > ?)
