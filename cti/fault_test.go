@@ -901,6 +901,30 @@ func (g *gatedMedia) AttachCall(ctx context.Context, agent, callID string) (stri
 	return g.udpMedia.AttachCall(ctx, agent, callID)
 }
 
+// annaTalking signs anna in on run, makes her ready and connects her to a caller
+// from number; it returns the call id and its bridge.
+func annaTalking(t *testing.T, run *ctidRun, emu *ariemu.Emulator, number string) (string, string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := run.orch.AgentLogin(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.orch.AgentReady(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	call, err := emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: number, Dialled: "1", Args: []string{"inbound", "sales"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.desk.wait(t, "anna", "call.offered", nil)
+	if err := run.orch.Accept(ctx, "anna", call); err != nil {
+		t.Fatal(err)
+	}
+	conn := run.desk.wait(t, "anna", "call.connected", nil)
+	bridge, _ := conn["bridge_id"].(string)
+	return call, bridge
+}
+
 // A conversation restored while the agent's softphone is not back keeps its call
 // up without audio to the agent; when the softphone renegotiates, the call gets a
 // fresh audio leg and RTP flows.
@@ -909,22 +933,7 @@ func TestRestoredCallGetsAudioWhenSoftphoneReturns(t *testing.T) {
 	ctx := context.Background()
 	qc := salesConfig("anna")
 	run1 := startRun(t, srvURL, qc, db)
-	if err := run1.orch.AgentLogin(ctx, "anna"); err != nil {
-		t.Fatal(err)
-	}
-	if err := run1.orch.AgentReady(ctx, "anna"); err != nil {
-		t.Fatal(err)
-	}
-	talk, err := emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: "300", Dialled: "1", Args: []string{"inbound", "sales"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run1.desk.wait(t, "anna", "call.offered", nil)
-	if err := run1.orch.Accept(ctx, "anna", talk); err != nil {
-		t.Fatal(err)
-	}
-	conn := run1.desk.wait(t, "anna", "call.connected", nil)
-	bridge, _ := conn["bridge_id"].(string)
+	talk, bridge := annaTalking(t, run1, emu, "300")
 	run1.stop()
 
 	var gate *gatedMedia
@@ -958,21 +967,7 @@ func TestRestoredAgentWhoNeverReturnsIsLoggedOut(t *testing.T) {
 	ctx := context.Background()
 	qc := salesConfig("anna")
 	run1 := startRun(t, srvURL, qc, db)
-	if err := run1.orch.AgentLogin(ctx, "anna"); err != nil {
-		t.Fatal(err)
-	}
-	if err := run1.orch.AgentReady(ctx, "anna"); err != nil {
-		t.Fatal(err)
-	}
-	talk, err := emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: "400", Dialled: "1", Args: []string{"inbound", "sales"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run1.desk.wait(t, "anna", "call.offered", nil)
-	if err := run1.orch.Accept(ctx, "anna", talk); err != nil {
-		t.Fatal(err)
-	}
-	run1.desk.wait(t, "anna", "call.connected", nil)
+	talk, _ := annaTalking(t, run1, emu, "400")
 	run1.stop()
 
 	cc := cti.DefaultConfig()
