@@ -42,11 +42,6 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, rec Record) error {
 	return fmt.Errorf("%w: unsupported record type %T", ErrInvalidRecord, rec)
 }
 
-func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
-	_, err := tx.ExecContext(ctx, s.d.q(query), args...)
-	return err
-}
-
 // Zero fields never erase what an earlier save or close recorded.
 const upsertInteraction = `INSERT INTO interactions (id, call_id, direction, queue, campaign, caller_number,
     caller_name, dialled, created_at, queued_at, answered_at, ended_at, outcome, cause, disposition, notes,

@@ -74,6 +74,7 @@ type Store struct {
 	now func() time.Time
 
 	w          writer
+	stmts      stmtCache // the writer's prepared statements (stmts.go)
 	stop       chan struct{}
 	writerDone chan struct{}
 	closeOnce  sync.Once
@@ -211,7 +212,7 @@ func (s *Store) Close() error {
 		s.w.mu.Unlock()
 		close(s.stop)
 		<-s.writerDone
-		s.closeErr = errors.Join(s.w.drainErr, s.db.Close())
+		s.closeErr = errors.Join(s.w.drainErr, s.stmts.close(), s.db.Close())
 	})
 	return s.closeErr
 }

@@ -384,5 +384,9 @@ func (s *Store) commit(parent context.Context, batch []pendingItem) (err error) 
 			return err
 		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.prepareNoted(ctx)
+	return nil
 }
