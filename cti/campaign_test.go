@@ -114,16 +114,7 @@ func newCampWorld(t *testing.T, campaign string, agents ...string) *campWorld {
 	t.Cleanup(func() {
 		cancel()
 		wg.Wait()
-		media.mu.Lock()
-		ids := make([]string, 0, len(media.socks))
-		for id := range media.socks {
-			ids = append(ids, id)
-		}
-		media.mu.Unlock()
-		for _, id := range ids {
-			_ = media.DetachCall(context.Background(), "", id)
-		}
-		media.wg.Wait()
+		_ = media.closeAll() // a socket that fails to close is gone anyway
 		cli.Close()
 		srv.CloseClientConnections()
 		srv.Close()

@@ -258,10 +258,7 @@ func newStackCfg(t *testing.T, gw *softphone.Gateway, cc cti.Config) *stack {
 		web.CloseClientConnections()
 		web.Close()
 		_ = server.Shutdown(context.Background())
-		for id := range udp.socks {
-			_ = udp.DetachCall(context.Background(), "", id)
-		}
-		udp.wg.Wait()
+		_ = udp.closeAll() // a socket that fails to close is gone anyway
 		cli.Close()
 		ariSrv.CloseClientConnections()
 		ariSrv.Close()

@@ -78,16 +78,7 @@ func newFaultWorld(t testing.TB, qc queue.Config, cc cti.Config) *faultWorld {
 		emu.ClearHTTPFault()
 		cancel()
 		wg.Wait()
-		w.media.mu.Lock()
-		ids := make([]string, 0, len(w.media.socks))
-		for id := range w.media.socks {
-			ids = append(ids, id)
-		}
-		w.media.mu.Unlock()
-		for _, id := range ids {
-			_ = w.media.DetachCall(context.Background(), "", id)
-		}
-		w.media.wg.Wait()
+		_ = w.media.closeAll() // a socket that fails to close is gone anyway
 		cli.Close()
 		srv.CloseClientConnections()
 		srv.Close()
@@ -580,16 +571,7 @@ func startRunCfg(t *testing.T, srvURL string, qc queue.Config, cc cti.Config, st
 			cancel()
 			wg.Wait()
 			cli.Close()
-			r.media.mu.Lock()
-			ids := make([]string, 0, len(r.media.socks))
-			for id := range r.media.socks {
-				ids = append(ids, id)
-			}
-			r.media.mu.Unlock()
-			for _, id := range ids {
-				_ = r.media.DetachCall(context.Background(), "", id)
-			}
-			r.media.wg.Wait()
+			_ = r.media.closeAll() // a socket that fails to close is gone anyway
 		})
 	}
 	t.Cleanup(r.stop)

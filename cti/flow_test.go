@@ -159,6 +159,22 @@ func (m *udpMedia) DetachCall(_ context.Context, agent, callID string) error {
 	return nil
 }
 
+// closeAll detaches every call's socket and waits for their readers to end.
+func (m *udpMedia) closeAll() error {
+	m.mu.Lock()
+	ids := make([]string, 0, len(m.socks))
+	for id := range m.socks {
+		ids = append(ids, id)
+	}
+	m.mu.Unlock()
+	var errs []error
+	for _, id := range ids {
+		errs = append(errs, m.DetachCall(context.Background(), "", id))
+	}
+	m.wg.Wait()
+	return errors.Join(errs...)
+}
+
 func (m *udpMedia) packets(callID string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -234,10 +250,7 @@ func newWorldStore(t testing.TB, qc queue.Config, cc cti.Config, sc store.Config
 	t.Cleanup(func() {
 		cancel()
 		wg.Wait()
-		for id := range w.media.socks {
-			_ = w.media.DetachCall(context.Background(), "", id)
-		}
-		w.media.wg.Wait()
+		_ = w.media.closeAll() // a socket that fails to close is gone anyway
 		cli.Close()
 		srv.CloseClientConnections()
 		srv.Close()

@@ -177,16 +177,7 @@ func newSecStackServer(t *testing.T, opts secOpts) (*stack, *desktop.Server) {
 		web.CloseClientConnections()
 		web.Close()
 		_ = server.Shutdown(context.Background())
-		udp.mu.Lock()
-		ids := make([]string, 0, len(udp.socks))
-		for id := range udp.socks {
-			ids = append(ids, id)
-		}
-		udp.mu.Unlock()
-		for _, id := range ids {
-			_ = udp.DetachCall(context.Background(), "", id)
-		}
-		udp.wg.Wait()
+		_ = udp.closeAll() // a socket that fails to close is gone anyway
 		cli.Close()
 		ariSrv.CloseClientConnections()
 		ariSrv.Close()

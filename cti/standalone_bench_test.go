@@ -213,18 +213,9 @@ func startCtid(b *testing.B, url string, qc queue.Config, n cti.Notifier) *ctidO
 	b.Cleanup(func() {
 		cancel()
 		wg.Wait()
-		c.media.mu.Lock()
-		ids := make([]string, 0, len(c.media.socks))
-		for id := range c.media.socks {
-			ids = append(ids, id)
+		if err := c.media.closeAll(); err != nil {
+			b.Errorf("detach: %v", err)
 		}
-		c.media.mu.Unlock()
-		for _, id := range ids {
-			if err := c.media.DetachCall(context.Background(), "", id); err != nil {
-				b.Errorf("detach: %v", err)
-			}
-		}
-		c.media.wg.Wait()
 		cli.Close()
 		if err := st.Close(); err != nil {
 			b.Errorf("store: %v", err)
