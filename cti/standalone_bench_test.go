@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -241,7 +240,7 @@ type loadBots struct {
 	holdPct  int // % of calls held for 200 ms mid-call
 	xferPct  int // % of calls blind-transferred to the "support" queue
 	mu       sync.Mutex
-	offered  map[string]time.Time
+	lat      *latencyBook
 	xfered   map[string]bool
 	done     int
 	holds    int
@@ -275,11 +274,7 @@ func (lb *loadBots) Publish(user, event string, f map[string]any) {
 	ctx := c.ctx
 	switch event {
 	case "call.offered":
-		lb.mu.Lock()
-		if _, seen := lb.offered[id]; !seen {
-			lb.offered[id] = time.Now()
-		}
-		lb.mu.Unlock()
+		lb.lat.offered(id, time.Now())
 		lb.wg.Go(func() { lb.fail(c.orch.Accept(ctx, user, id)) })
 	case "call.connected":
 		lb.mu.Lock()
@@ -317,7 +312,9 @@ func (lb *loadBots) Publish(user, event string, f map[string]any) {
 	case "call.ended":
 		lb.mu.Lock()
 		lb.done++
+		delete(lb.xfered, id)
 		lb.mu.Unlock()
+		lb.lat.ended(id)
 	}
 }
 
@@ -341,21 +338,117 @@ type loadRun struct {
 type loadResult struct {
 	injected, completed, offered int
 	window                       time.Duration
-	lat                          []time.Duration // StasisStart (injection) → call.offered
-	channels, bridges            int             // left in the emulator at the end
-	open                         int             // interactions not closed
+	lat                          *latencyBook // StasisStart (injection) → call.offered
+	channels, bridges            int          // left in the emulator at the end
+	open                         int          // interactions not closed
 	botErrs, holds, xfers        int
 	firstErr                     error
-	heap0, heap1                 uint64
+	heap0, heapMid, heap1        uint64        // live heap (HeapAlloc after GC) at start, half-way, end
+	inuse1                       uint64        // HeapInuse at the end (live objects plus partly used spans)
 	ctidCPU, emuCPU              time.Duration // during injection and until every call ended
 	gor0, gor1                   int
 }
 
-func liveMem() (uint64, int) {
+// liveMem returns the live heap after a GC (HeapAlloc), HeapInuse and the
+// goroutine count.
+func liveMem() (alloc, inuse uint64, goroutines int) {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse, runtime.NumGoroutine()
+	return ms.HeapAlloc, ms.HeapInuse, runtime.NumGoroutine()
+}
+
+// latencyBook times each call from its injection to its first call.offered in
+// a fixed histogram, and forgets the call when it ends, so the benchmark's own
+// bookkeeping does not grow with the number of calls (a soak measures ctid's
+// memory, not the benchmark's). The injection reply and the offer race: the
+// second to arrive records the latency.
+type latencyBook struct {
+	mu       sync.Mutex
+	injected map[string]time.Time // injection time, call not offered yet
+	offers   map[string]time.Time // first offer, injection reply not back yet
+	seen     map[string]bool      // offered at least once, not ended yet
+	n        int                  // calls offered
+	hist     [latBuckets]uint32
+}
+
+// Buckets: 10 µs up to 100 ms, then 1 ms up to 10 s (the last one is "more").
+const latBuckets = 10000 + 9900
+
+func newLatencyBook() *latencyBook {
+	return &latencyBook{injected: map[string]time.Time{}, offers: map[string]time.Time{}, seen: map[string]bool{}}
+}
+
+func latBucket(d time.Duration) int {
+	if d < 100*time.Millisecond {
+		return int(max(0, d) / (10 * time.Microsecond))
+	}
+	return min(latBuckets-1, 10000+int((d-100*time.Millisecond)/time.Millisecond))
+}
+
+func latValue(i int) time.Duration {
+	if i < 10000 {
+		return time.Duration(i) * 10 * time.Microsecond
+	}
+	return 100*time.Millisecond + time.Duration(i-10000)*time.Millisecond
+}
+
+func (lb *latencyBook) record(d time.Duration) { lb.hist[latBucket(d)]++ }
+
+func (lb *latencyBook) inject(id string, t0 time.Time) {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	if t1, ok := lb.offers[id]; ok {
+		delete(lb.offers, id)
+		lb.record(t1.Sub(t0))
+		return
+	}
+	lb.injected[id] = t0
+}
+
+func (lb *latencyBook) offered(id string, t1 time.Time) {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	if lb.seen[id] {
+		return // a transferred or re-queued call is offered again: its first offer counts
+	}
+	lb.seen[id] = true
+	lb.n++
+	if t0, ok := lb.injected[id]; ok {
+		delete(lb.injected, id)
+		lb.record(t1.Sub(t0))
+		return
+	}
+	lb.offers[id] = t1
+}
+
+func (lb *latencyBook) ended(id string) {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	delete(lb.seen, id)
+	delete(lb.injected, id)
+}
+
+// quantile returns the offer latency at fraction f of the recorded calls, in ms.
+func (lb *latencyBook) quantile(f float64) float64 {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	var total uint64
+	for _, c := range lb.hist {
+		total += uint64(c)
+	}
+	if total == 0 {
+		return 0
+	}
+	want := uint64(f * float64(total))
+	var sum uint64
+	for i, c := range lb.hist {
+		sum += uint64(c)
+		if sum > want {
+			return float64(latValue(i).Microseconds()) / 1000
+		}
+	}
+	return float64(latValue(latBuckets-1).Microseconds()) / 1000
 }
 
 // runLoad drives rate calls/s for window through ctid against a standalone
@@ -376,7 +469,7 @@ func runLoad(b *testing.B, r loadRun) loadResult {
 		support.Members = append(support.Members, queue.Member{Agent: queue.AgentID(a), Tier: 1})
 	}
 	qc.Queues = append(qc.Queues, support)
-	bots := &loadBots{talk: time.Second, holdPct: r.holdPct, xferPct: r.xferPc, offered: map[string]time.Time{}, xfered: map[string]bool{}}
+	bots := &loadBots{talk: time.Second, holdPct: r.holdPct, xferPct: r.xferPc, lat: newLatencyBook(), xfered: map[string]bool{}}
 	b.Cleanup(bots.wg.Wait) // registered first, so it runs after ctid's cleanup cancelled ctx
 	c := startCtid(b, emu.url, qc, bots)
 	bots.ctid.Store(c)
@@ -389,16 +482,21 @@ func runLoad(b *testing.B, r loadRun) loadResult {
 		}
 	}
 	var res loadResult
-	res.heap0, res.gor0 = liveMem()
-	injected := map[string]time.Time{}
+	res.heap0, _, res.gor0 = liveMem()
+	res.lat = bots.lat
 	var imu sync.Mutex
 	var injErr error
+	midTaken := false
 	var iwg sync.WaitGroup
 	sem := make(chan struct{}, 16)
 	cpu0, emuCPU0 := selfCPU(b), mustCPU(b, emu)
 	start := time.Now()
 	n := 0
 	for time.Since(start) < r.window {
+		if !midTaken && time.Since(start) >= r.window/2 {
+			midTaken = true
+			res.heapMid, _, _ = liveMem()
+		}
 		next := start.Add(time.Duration(n) * time.Second / time.Duration(r.rate))
 		if d := time.Until(next); d > 0 {
 			time.Sleep(d)
@@ -409,13 +507,13 @@ func runLoad(b *testing.B, r loadRun) loadResult {
 			defer func() { <-sem }()
 			t0 := time.Now()
 			id, err := emu.inject(number, "sales")
-			imu.Lock()
-			defer imu.Unlock()
 			if err != nil {
+				imu.Lock()
 				injErr = err
+				imu.Unlock()
 				return
 			}
-			injected[id] = t0
+			bots.lat.inject(id, t0)
 		})
 		n++
 	}
@@ -471,7 +569,7 @@ func runLoad(b *testing.B, r loadRun) loadResult {
 		}
 	}
 	emu.http.CloseIdleConnections() // the injector's keep-alive connections are not ctid's
-	res.heap1, res.gor1 = liveMem()
+	res.heap1, res.inuse1, res.gor1 = liveMem()
 	if path := os.Getenv("CTID_BENCH_HEAPPROFILE"); path != "" { // what the heap holds at the end
 		f, err := os.Create(path)
 		if err != nil {
@@ -492,14 +590,10 @@ func runLoad(b *testing.B, r loadRun) loadResult {
 	bots.mu.Lock()
 	res.completed, res.botErrs, res.firstErr = bots.done, bots.errs, bots.firstErr
 	res.holds, res.xfers = bots.holds, bots.xfers
-	for id, t0 := range injected {
-		if t1, ok := bots.offered[id]; ok {
-			res.lat = append(res.lat, max(0, t1.Sub(t0)))
-		}
-	}
-	res.offered = len(bots.offered)
 	bots.mu.Unlock()
-	slices.Sort(res.lat)
+	bots.lat.mu.Lock()
+	res.offered = bots.lat.n
+	bots.lat.mu.Unlock()
 	return res
 }
 
@@ -512,12 +606,7 @@ func mustCPU(b *testing.B, e *standaloneEmu) time.Duration {
 }
 
 func (res loadResult) report(b *testing.B) {
-	q := func(f float64) float64 {
-		if len(res.lat) == 0 {
-			return 0
-		}
-		return float64(res.lat[min(len(res.lat)-1, int(f*float64(len(res.lat))))].Microseconds()) / 1000
-	}
+	q := res.lat.quantile
 	b.ReportMetric(float64(res.completed)/res.window.Seconds(), "calls/s")
 	b.ReportMetric(float64(res.injected), "injected")
 	b.ReportMetric(float64(res.completed), "completed")
@@ -532,9 +621,9 @@ func (res loadResult) report(b *testing.B) {
 		b.ReportMetric(float64(res.ctidCPU.Microseconds())/1000/float64(res.injected), "ctid-cpu-ms/call")
 		b.ReportMetric(float64(res.emuCPU.Microseconds())/1000/float64(res.injected), "emu-cpu-ms/call")
 	}
-	b.Logf("injected %d over %s, offered %d, ended %d, held %d, transferred %d; heap %d→%d KB, goroutines %d→%d; bot command errors %d (first: %v)",
-		res.injected, res.window.Round(time.Millisecond), res.offered, res.completed, res.holds, res.xfers, res.heap0>>10, res.heap1>>10,
-		res.gor0, res.gor1, res.botErrs, res.firstErr)
+	b.Logf("injected %d over %s, offered %d, ended %d, held %d, transferred %d; live heap %d→%d→%d KB (start, half-way, end; HeapInuse at the end %d KB), goroutines %d→%d; bot command errors %d (first: %v)",
+		res.injected, res.window.Round(time.Millisecond), res.offered, res.completed, res.holds, res.xfers, res.heap0>>10, res.heapMid>>10, res.heap1>>10,
+		res.inuse1>>10, res.gor0, res.gor1, res.botErrs, res.firstErr)
 }
 
 func envSeconds(name string, def time.Duration) time.Duration {
@@ -566,14 +655,17 @@ func BenchmarkStandaloneEmulatorThroughput(b *testing.B) {
 // BenchmarkSoak (issue 8) is the compressed soak: 50 calls/s for CTID_SOAK_SECONDS
 // (default 20; the issue's run is 1800) through ctid and a standalone emulator with
 // 300 bot agents, 10 % of calls held for 200 ms and 10 % blind-transferred to a
-// second queue. Reported: heap and goroutines at start and end (after GC), channels
+// second queue. Reported: the live heap (HeapAlloc after GC) at the start, half-way
+// and at the end — flat means end ≈ half-way — goroutines at start and end, channels
 // and bridges left in the emulator, interactions left open — all must end at 0.
 func BenchmarkSoak(b *testing.B) {
 	window := envSeconds("CTID_SOAK_SECONDS", 20*time.Second)
 	res := runLoad(b, loadRun{rate: 50, agents: 300, window: window, holdPct: 10, xferPc: 10})
 	res.report(b)
 	b.ReportMetric(float64(res.heap0)/(1<<20), "heap-start-MB")
+	b.ReportMetric(float64(res.heapMid)/(1<<20), "heap-mid-MB")
 	b.ReportMetric(float64(res.heap1)/(1<<20), "heap-end-MB")
+	b.ReportMetric(float64(res.inuse1)/(1<<20), "heapinuse-end-MB")
 	b.ReportMetric(float64(res.gor0), "goroutines-start")
 	b.ReportMetric(float64(res.gor1), "goroutines-end")
 }
