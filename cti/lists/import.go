@@ -543,7 +543,7 @@ func (nz *normaliser) row(rec []string) []norm {
 			continue
 		}
 		out[j].e164, out[j].key = e164, key
-		if tzs, err := phonenumbers.GetTimezonesForNumber(pn); err == nil {
+		if tzs, err := phonenumbers.GetTimezonesForPrefix(e164); err == nil { // GetTimezonesForNumber without its Format
 			out[j].zone = nz.zones.pick(tzs)
 		}
 	}

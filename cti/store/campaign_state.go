@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -132,4 +135,61 @@ func (s *Store) CampaignLease(ctx context.Context, campaignID string) (Lease, er
 	}
 	l.Expires, l.Acquired, l.Renewed = fromMicros(exp), fromMicros(acq), fromMicros(ren)
 	return l, nil
+}
+
+// multiInsert is head followed by n copies of row, comma-separated.
+func multiInsert(head, row string, n int) string {
+	var b strings.Builder
+	b.Grow(len(head) + n*(len(row)+2))
+	b.WriteString(head)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(row)
+	}
+	return b.String()
+}
+
+// fieldsJSON is json.Marshal of a contact's custom fields (keys sorted), written
+// directly when every key and value is printable ASCII that JSON does not escape
+// (most lists), else by encoding/json.
+func fieldsJSON(f map[string]string) (string, error) {
+	if len(f) == 0 {
+		return "{}", nil
+	}
+	plain := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+				return false
+			}
+		}
+		return true
+	}
+	keys := make([]string, 0, len(f))
+	n := 2
+	for k, v := range f {
+		if !plain(k) || !plain(v) {
+			b, err := json.Marshal(f)
+			return string(b), err
+		}
+		keys = append(keys, k)
+		n += len(k) + len(v) + 6
+	}
+	slices.Sort(keys)
+	b := make([]byte, 0, n)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, k...)
+		b = append(b, `":"`...)
+		b = append(b, f[k]...)
+		b = append(b, '"')
+	}
+	b = append(b, '}')
+	return string(b), nil
 }

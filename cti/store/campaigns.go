@@ -346,6 +346,7 @@ type Import struct {
 	// Full-size multi-row inserts, prepared once per import (compiling a 3000-parameter
 	// statement costs about as much as running it).
 	contactsStmt, numbersStmt *sql.Stmt
+	args                      []any // reused between chunks
 }
 
 func (im *Import) closeStmts() error {
@@ -545,51 +546,47 @@ func (im *Import) Add(ctx context.Context, cs []Contact) error {
 		}
 		for start := 0; start < len(cs); start += contactsPerInsert {
 			part := cs[start:min(start+contactsPerInsert, len(cs))]
-			var b strings.Builder
-			b.WriteString("INSERT INTO contacts (id, list_id, import_id, line, external_id, first_name, last_name, zone, fields, created_at) VALUES ")
-			args := make([]any, 0, len(part)*10)
-			for i, c := range part {
-				if i > 0 {
-					b.WriteString(", ")
-				}
-				b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-				fields := "{}"
-				if len(c.Fields) > 0 {
-					fb, err := json.Marshal(c.Fields)
-					if err != nil {
-						return fmt.Errorf("%w: line %d: fields: %v", ErrInvalidRecord, c.Line, err)
-					}
-					fields = string(fb)
+			full := len(part) == contactsPerInsert
+			query := ""
+			if !full || im.contactsStmt == nil { // a prepared full-size statement needs no text
+				query = s.d.q(multiInsert("INSERT INTO contacts (id, list_id, import_id, line, external_id, first_name, last_name, zone, fields, created_at) VALUES ",
+					"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", len(part)))
+			}
+			args := im.args[:0]
+			for _, c := range part {
+				fields, err := fieldsJSON(c.Fields)
+				if err != nil {
+					return fmt.Errorf("%w: line %d: fields: %v", ErrInvalidRecord, c.Line, err)
 				}
 				args = append(args, c.ID, c.ListID, im.rec.ID, c.Line, c.ExternalID, c.FirstName, c.LastName, c.Zone, fields, now)
 			}
-			if err := im.exec(ctx, tx, &im.contactsStmt, len(part) == contactsPerInsert, s.d.q(b.String()), args); err != nil {
+			im.args = args
+			if err := im.exec(ctx, tx, &im.contactsStmt, full, query, args); err != nil {
 				return fmt.Errorf("store: import %s: contacts: %w", im.rec.ID, err)
 			}
 		}
-		var b strings.Builder
-		args := make([]any, 0, numbersPerInsert*6)
+		args := im.args[:0]
 		n := 0
 		flush := func() error {
 			if n == 0 {
 				return nil
 			}
-			err := im.exec(ctx, tx, &im.numbersStmt, n == numbersPerInsert, s.d.q(b.String()), args)
-			b.Reset()
+			full := n == numbersPerInsert
+			query := ""
+			if !full || im.numbersStmt == nil {
+				query = s.d.q(multiInsert("INSERT INTO contact_numbers (contact_id, idx, list_id, number, zone, label) VALUES ",
+					"(?, ?, ?, ?, ?, ?)", n))
+			}
+			err := im.exec(ctx, tx, &im.numbersStmt, full, query, args)
 			args, n = args[:0], 0
 			if err != nil {
 				return fmt.Errorf("store: import %s: numbers: %w", im.rec.ID, err)
 			}
 			return nil
 		}
+		defer func() { im.args = args }()
 		for _, c := range cs {
 			for j, num := range c.Numbers {
-				if n == 0 {
-					b.WriteString("INSERT INTO contact_numbers (contact_id, idx, list_id, number, zone, label) VALUES ")
-				} else {
-					b.WriteString(", ")
-				}
-				b.WriteString("(?, ?, ?, ?, ?, ?)")
 				args = append(args, c.ID, j, c.ListID, num.Number, num.Zone, num.Label)
 				n++
 				if n == numbersPerInsert {
