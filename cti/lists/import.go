@@ -479,12 +479,12 @@ type normaliser struct {
 	valid  validator
 	pn     phonenumbers.PhoneNumber
 	// fast path (fast.go): fpn's fields point at cc and nn
-	fast   fastRegions
-	fpn    phonenumbers.PhoneNumber
-	cc     int32
-	nn     uint64
-	buf    []byte
-	e164   []byte
+	fast fastRegions
+	fpn  phonenumbers.PhoneNumber
+	cc   int32
+	nn   uint64
+	buf  []byte
+	e164 []byte
 }
 
 func (p *parser) normaliser() *normaliser {
