@@ -655,6 +655,9 @@ func (c *campaignActor) request(ctx context.Context, m any) error {
 type campStep struct{}
 
 func (c *campaignActor) lifecycle(ctx context.Context, m campLifecycle) error {
+	if done, err := c.standbyCommand(ctx, m); done {
+		return err
+	}
 	in := m.in
 	if m.start {
 		in = dialer.InResume

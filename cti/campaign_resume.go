@@ -44,8 +44,9 @@ type PacingSource interface {
 // CampaignLeaser is a CampaignCatalog that arbitrates which node runs a campaign.
 type CampaignLeaser interface {
 	// LeaseCampaign takes or renews the campaign's lease for this node at now;
-	// ErrLeaseHeld when another node holds it. It returns the lease's renewal period.
-	LeaseCampaign(ctx context.Context, id string, now time.Time) (time.Duration, error)
+	// ErrLeaseHeld when another node holds it. It returns the lease's renewal period
+	// and the campaign's stored state (a lifecycle command given on another node).
+	LeaseCampaign(ctx context.Context, id string, now time.Time) (every time.Duration, state string, err error)
 	// ReleaseCampaign gives the lease up (this node stops running the campaign).
 	ReleaseCampaign(ctx context.Context, id string) error
 }
@@ -57,6 +58,7 @@ type leaseState struct {
 	until   time.Time // dial only before (the lease's end as last renewed)
 	renewAt time.Time // renew at
 	stale   bool      // the dialer ran under a lease since lost: rebuild before dialing
+	stored  string    // the campaign's state in the store at the last renewal
 }
 
 // dialing: the node may place lines at now.
@@ -85,7 +87,7 @@ func (c *campaignActor) takeLease(ctx context.Context, now time.Time) bool {
 	}
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	every, err := l.LeaseCampaign(lctx, c.id, now)
+	every, state, err := l.LeaseCampaign(lctx, c.id, now)
 	if err != nil {
 		if c.lease.held {
 			c.log.Warn().Err(err).Msg("campaign lease lost: no new lines from this node")
@@ -100,8 +102,58 @@ func (c *campaignActor) takeLease(ctx context.Context, now time.Time) bool {
 	if !c.lease.held {
 		c.log.Info().Msg("campaign lease taken: this node dials the campaign")
 	}
-	c.lease.held, c.lease.until, c.lease.renewAt = true, now.Add(3*every), now.Add(every)
+	c.lease.held, c.lease.until, c.lease.renewAt, c.lease.stored = true, now.Add(3*every), now.Add(every), state
 	return true
+}
+
+// followStored applies a lifecycle change another node wrote to the store (a
+// supervisor's command there) to the campaign this node runs.
+func (c *campaignActor) followStored(ctx context.Context) {
+	st, stored := c.d.State(), c.lease.stored
+	var in dialer.Input
+	switch {
+	case stored == dialer.Paused.String() && st == dialer.Running:
+		in = dialer.InPause
+	case stored == dialer.Running.String() && st == dialer.Paused:
+		in = dialer.InResume
+	case (stored == dialer.Stopped.String() || stored == dialer.Finished.String()) && (st == dialer.Running || st == dialer.Paused):
+		in = dialer.InStop
+		c.savedState = stored // never rewrite the stored end
+	default:
+		return
+	}
+	c.log.Info().Str("stored", stored).Msg("campaign state changed on another node")
+	if err := c.lifecycle(ctx, campLifecycle{in: in}); err != nil {
+		c.log.Warn().Err(err).Msg("following the stored campaign state")
+	}
+}
+
+// standbyCommand: a lifecycle command on a node that does not run the campaign is
+// written to the store, where the running node follows it at its next renewal.
+func (c *campaignActor) standbyCommand(ctx context.Context, m campLifecycle) (bool, error) {
+	if c.lease.leaser == nil || c.lease.held || c.d.State() != dialer.Draft {
+		return false, nil
+	}
+	cat := c.o.catalog()
+	if cat == nil {
+		return false, nil
+	}
+	to := ""
+	switch {
+	case m.start || m.in == dialer.InResume:
+		to = dialer.Running.String()
+	case m.in == dialer.InPause:
+		to = dialer.Paused.String()
+	case m.in == dialer.InStop:
+		to = dialer.Stopped.String()
+	default:
+		return false, nil
+	}
+	if err := cat.CampaignState(ctx, c.id, to); err != nil {
+		return true, err
+	}
+	c.log.Info().Str("state", to).Msg("campaign runs on another node: state stored for it")
+	return true, nil
 }
 
 // checkLease renews the lease when due; a standby actor that takes it over loads
@@ -114,7 +166,11 @@ func (c *campaignActor) checkLease(ctx context.Context, now time.Time) {
 	if standby && len(c.lines) > 0 {
 		return // the calls placed under the lost lease finish first
 	}
-	if !c.takeLease(ctx, now) || !standby {
+	if !c.takeLease(ctx, now) {
+		return
+	}
+	if !standby {
+		c.followStored(ctx)
 		return
 	}
 	if c.d.State() == dialer.Draft && !c.lease.stale {
@@ -255,18 +311,20 @@ func (s *StoreCampaigns) CampaignPacing(ctx context.Context, campaign string) (P
 }
 
 // LeaseCampaign implements CampaignLeaser over the store's campaign_leases.
-func (s *StoreCampaigns) LeaseCampaign(ctx context.Context, id string, now time.Time) (time.Duration, error) {
-	ls, ok := s.p.Store.(LeaseStore)
-	if !ok {
-		return s.p.LeaseTTL / 3, nil // a store without leases: a single node
-	}
-	if _, err := ls.AcquireLease(ctx, id, s.p.NodeID, now, s.p.LeaseTTL); err != nil {
-		if errors.Is(err, store.ErrLeaseHeld) {
-			return 0, errors.Join(ErrLeaseHeld, err)
+func (s *StoreCampaigns) LeaseCampaign(ctx context.Context, id string, now time.Time) (time.Duration, string, error) {
+	if ls, ok := s.p.Store.(LeaseStore); ok {
+		if _, err := ls.AcquireLease(ctx, id, s.p.NodeID, now, s.p.LeaseTTL); err != nil {
+			if errors.Is(err, store.ErrLeaseHeld) {
+				return 0, "", errors.Join(ErrLeaseHeld, err)
+			}
+			return 0, "", err
 		}
-		return 0, err
+	} // else a store without leases: a single node
+	sc, err := s.p.Store.Campaign(ctx, id)
+	if err != nil {
+		return 0, "", err
 	}
-	return s.p.LeaseTTL / 3, nil
+	return s.p.LeaseTTL / 3, sc.State, nil
 }
 
 // ReleaseCampaign implements CampaignLeaser.

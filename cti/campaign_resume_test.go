@@ -278,6 +278,24 @@ func TestCampaignLeaseOneNodeDials(t *testing.T) {
 	if b.Dials < 2 || b.Done == 6 {
 		t.Fatalf("node b's run %+v (want some dialled, some left)", b)
 	}
+	// a supervisor pauses the campaign on node c (standby): node b follows the stored
+	// state at its next renewal, then resumes when c is told to start it again
+	if err := wc.orch.CampaignPause(wc.ctx, "l1"); err != nil {
+		t.Fatal(err)
+	}
+	wb.clock.Advance(5 * time.Second)
+	wc.clock.Advance(5 * time.Second)
+	if b = stats(t, wb, "l1"); b.State != "paused" {
+		t.Fatalf("node b after a pause on node c: %+v", b)
+	}
+	if err := wc.orch.CampaignStart(wc.ctx, "l1"); err != nil {
+		t.Fatal(err)
+	}
+	wb.clock.Advance(5 * time.Second)
+	wc.clock.Advance(5 * time.Second)
+	if b = stats(t, wb, "l1"); b.State != "running" {
+		t.Fatalf("node b after a start on node c: %+v", b)
+	}
 	// b loses the lease (taken by another holder): no new lines from b
 	if err := db.ReleaseLease(ctx, "l1", "node-b"); err != nil {
 		t.Fatal(err)
