@@ -63,18 +63,21 @@ type AbandonSample struct {
 
 // RestoreAbandons refills the rolling abandon window from an earlier run (restart),
 // so the abandon cap counts the calls made before it: samples older than the window
-// at now are ignored, the others are added in time order. Call it before the first
-// Plan of this run. Samples after now or with impossible counts are an error (none
-// is applied).
+// at now are ignored, the others are added in time order; a sample after now (another
+// node's clock ahead of this one) counts at now. Call it before the first Plan of this
+// run. Impossible counts are an error (no sample is applied).
 func (d *Dialer) RestoreAbandons(now time.Time, samples []AbandonSample) error {
 	for _, s := range samples {
-		if s.Answered < 0 || s.Abandons < 0 || s.Abandons > s.Answered || s.At.After(now) {
-			return fmt.Errorf("%w: abandon sample %+v at %s", ErrBadHistory, s, now.Format(time.RFC3339))
+		if s.Answered < 0 || s.Abandons < 0 || s.Abandons > s.Answered {
+			return fmt.Errorf("%w: abandon sample %+v", ErrBadHistory, s)
 		}
 	}
 	sorted := make([]AbandonSample, 0, len(samples))
 	cut := now.Add(-d.cfg.AbandonWindow)
 	for _, s := range samples {
+		if s.At.After(now) {
+			s.At = now
+		}
 		if s.At.After(cut) && s.Answered > 0 {
 			sorted = append(sorted, s)
 		}
