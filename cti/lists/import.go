@@ -10,6 +10,7 @@ import (
 	"hash/maphash"
 	"io"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -277,6 +278,7 @@ type parser struct {
 	fields                   []int
 
 	numbers     map[uint64]int32 // E.164 as an integer → first line (0: already in the list)
+	inRow       []uint64         // row's numbers (reused)
 	ids         map[uint64]int32 // external id hash → first line
 	firstReject Problem
 }
@@ -598,16 +600,16 @@ func (p *parser) row(rec []string, line int, norms []norm) (store.Contact, bool)
 		}
 	}
 	var dropped []string
-	inRow := map[uint64]bool{}
+	inRow := p.inRow[:0] // a row has a handful of numbers: a slice beats a map
 	for j, n := range norms {
-		if n.e164 == "" || inRow[n.key] {
+		if n.e164 == "" || slices.Contains(inRow, n.key) {
 			continue // empty, or the same number twice in the row
 		}
 		if first, dup := p.numbers[n.key]; dup {
 			dropped = append(dropped, dupReason(n.e164, first))
 			continue
 		}
-		inRow[n.key] = true
+		inRow = append(inRow, n.key)
 		zone := n.zone
 		if c.Zone != "" && p.zone >= 0 {
 			zone = "" // the zone column applies to every number
@@ -618,7 +620,8 @@ func (p *parser) row(rec []string, line int, norms []norm) (store.Contact, bool)
 		p.problem(Problem{Line: line, Kind: KindDuplicate, Reason: strings.Join(dropped, "; ")})
 		return store.Contact{}, false
 	}
-	for k := range inRow {
+	p.inRow = inRow
+	for _, k := range inRow {
 		p.numbers[k] = int32(line)
 	}
 	if len(dropped) > 0 {

@@ -115,7 +115,7 @@ func TestRestoreAbandons(t *testing.T) {
 	wantErr(t, d.RestoreAbandons(mon, []AbandonSample{{At: mon, Answered: -1}}), ErrBadHistory)
 	samples := []AbandonSample{
 		{At: mon.Add(-time.Hour), Answered: 59, Abandons: 2},
-		{At: mon.Add(time.Second), Answered: 1}, // another node's clock ahead: counted now
+		{At: mon.Add(time.Second), Answered: 1},                    // another node's clock ahead: counted now
 		{At: mon.Add(-25 * time.Hour), Answered: 500, Abandons: 0}, // outside the 24 h window
 		{At: mon.Add(-3 * time.Hour), Answered: 40, Abandons: 1},
 	}
