@@ -271,7 +271,7 @@ func TestCampaignLeaseOneNodeDials(t *testing.T) {
 		for _, x := range bots {
 			x.act(t, wb)
 		}
-		settle()
+		stats(t, wb, "l1") // b renews (a node that stopped stepping would lose the lease)
 		if c := stats(t, wc, "l1"); c.Dials != 0 {
 			t.Fatalf("node c dialled while node b holds the lease: %+v", c)
 		}
