@@ -328,3 +328,36 @@ func TestCampaignLeaseOneNodeDials(t *testing.T) {
 		t.Fatalf("node b %+v", b)
 	}
 }
+
+// A call cut by the restart (dialled, nothing recorded after) is not dialled again at
+// once on resume: its number waits as after no answer (2 h by default).
+func TestStoreCampaignsCutCallWaits(t *testing.T) {
+	db := openCampaignStore(t)
+	ids := storedCampaign(t, db, "x1", map[string]string{"+442079460501": "sale"})
+	k := ids["+442079460501"]
+	dnc, err := campaigns.LoadDNC(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := cti.NewStoreCampaigns(cti.StoreCampaignsParams{Store: db, DNC: dnc, Log: zerolog.Nop(),
+		Now: func() time.Time { return campStart.Add(time.Minute) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := sc.LoadCampaign(ctx, "x1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.RecordAttempt(cti.AttemptRecord{Campaign: "x1", Attempt: "x1-1", CallID: "x1-1.a", Contact: k,
+		Number: "+442079460501", Event: cti.AttemptDialled, At: campStart}); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := sc.CampaignContacts(ctx, "x1")
+	if err != nil || len(cs) != 1 || len(cs[0].History) != 1 {
+		t.Fatalf("contacts %+v %v", cs, err)
+	}
+	if h := cs[0].History[0]; h.Attempts != 1 || !h.NextAt.Equal(campStart.Add(2*time.Hour)) {
+		t.Fatalf("history of the cut call %+v: want 1 attempt, next at %s", h, campStart.Add(2*time.Hour))
+	}
+}

@@ -288,6 +288,7 @@ type StoreCampaigns struct {
 	mu      sync.Mutex
 	lockout map[string]time.Duration // campaign -> lockout after a safe-harbour abandon
 	final   map[string]map[string]bool
+	cut     map[string]time.Duration // campaign -> retry after a call cut by a restart (its no-answer rule)
 }
 
 // NewStoreCampaigns checks the params.
@@ -307,7 +308,8 @@ func NewStoreCampaigns(p StoreCampaignsParams) (*StoreCampaigns, error) {
 	if p.NodeID == "" {
 		p.NodeID = defaultNodeID()
 	}
-	return &StoreCampaigns{p: p, lockout: map[string]time.Duration{}, final: map[string]map[string]bool{}}, nil
+	return &StoreCampaigns{p: p, lockout: map[string]time.Duration{}, final: map[string]map[string]bool{},
+		cut: map[string]time.Duration{}}, nil
 }
 
 // LoadCampaign implements CampaignCatalog: the stored definition as the runner's config,
@@ -360,6 +362,7 @@ func (s *StoreCampaigns) LoadCampaign(ctx context.Context, id string) (CampaignD
 	}
 	s.mu.Lock()
 	s.lockout[id] = dc.WithDefaults().Lockout
+	s.cut[id] = dc.WithDefaults().Retry.NoAnswer.After
 	s.final[id] = final
 	s.mu.Unlock()
 	return CampaignDef{Config: cfg, Agents: d.AgentIDs(), Queue: queue.QueueID(d.Queue), State: sc.State}, nil
@@ -464,7 +467,7 @@ type campaignHistory struct {
 // pending callbacks.
 func (s *StoreCampaigns) history(ctx context.Context, campaign string) (campaignHistory, error) {
 	s.mu.Lock()
-	final := s.final[campaign]
+	final, cut := s.final[campaign], s.cut[campaign]
 	s.mu.Unlock()
 	if sy, ok := s.p.Store.(interface{ Sync(context.Context) error }); ok {
 		// this node's queued attempt records first (a lease taken back reloads)
@@ -484,8 +487,13 @@ func (s *StoreCampaigns) history(ctx context.Context, campaign string) (campaign
 		}
 		k := a.ContactID + "\x00" + a.Number
 		h.attempts[k]++
-		if !a.RetryAt.IsZero() { // attempts come oldest first: the last timer wins
+		switch {
+		case !a.RetryAt.IsZero(): // attempts come oldest first: the last timer wins
 			h.next[k] = a.RetryAt
+		case a.Ended.IsZero() && a.Outcome == "" && a.Disposition == "" && cut > 0:
+			// a call cut by the restart (ringing or talking when ctid stopped): not
+			// dialled again at once, but as after no answer
+			h.next[k] = a.Placed.Add(cut)
 		}
 		if a.NumberDead {
 			h.dead[k] = true
