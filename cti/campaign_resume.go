@@ -89,6 +89,13 @@ func (c *campaignActor) takeLease(ctx context.Context, now time.Time) bool {
 	defer cancel()
 	every, state, err := l.LeaseCampaign(lctx, c.id, now)
 	if err != nil {
+		if c.lease.held && !errors.Is(err, ErrLeaseHeld) && now.Before(c.lease.until) {
+			// the store did not answer: the lease is still ours until it expires
+			// (nobody can take it before), so dial on and retry in a second
+			c.log.Warn().Err(err).Time("until", c.lease.until).Msg("campaign lease not renewed; retrying")
+			c.lease.renewAt = now.Add(time.Second)
+			return true
+		}
 		if c.lease.held {
 			c.log.Warn().Err(err).Msg("campaign lease lost: no new lines from this node")
 			c.lease.stale = true
