@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -154,6 +153,10 @@ type AttemptRecord struct {
 	AnsweredAt                                        time.Time // safe_harbour: when the contact answered
 	RetryAt, CallbackAt                               time.Time
 	CallbackAgent                                     string
+	// outcome, safe_harbour, disposition: when Number may be dialled again (its retry
+	// timer; zero: none) and whether it never will (kept to resume after a restart)
+	NumberRetryAt time.Time
+	NumberDead    bool
 }
 
 // MemContacts is an in-memory ContactSource (tests, demos).
@@ -310,12 +313,12 @@ func (o *Orchestrator) AddCampaign(cfg CampaignConfig) error {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	c := &campaignActor{
-		o: o, cfg: cfg, d: d, id: dc.ID, box: newMailbox(), done: make(chan struct{}),
+		o: o, cfg: cfg, d: d, dcfg: dc, id: dc.ID, box: newMailbox(), done: make(chan struct{}),
 		kick: make(chan struct{}, 1), log: o.log.With().Str("campaign", dc.ID).Logger(),
 		contacts: map[dialer.ContactID]CampaignContact{}, lines: map[dialer.AttemptID]*campLine{},
 		byCall: map[string]*campLine{}, pending: map[string]*campLine{}, holding: map[string]*campLine{},
 		lastConn: map[string]time.Time{},
-		nonce:    strconv.FormatInt(o.now().UnixNano()%1e9, 36),
+		nonce:    runNonce(o.now()),
 	}
 	o.camps.mu.Lock()
 	if o.camps.byID[c.id] != nil {
@@ -505,6 +508,9 @@ type campaignActor struct {
 	final   CampaignStats
 
 	savedState string // the lifecycle state last written to the catalog
+
+	dcfg  dialer.Config // the dialer's config (a new dialer after a lease takeover)
+	lease leaseState    // campaign_resume.go
 }
 
 func (c *campaignActor) ask(ctx context.Context, m any) error {
@@ -571,6 +577,7 @@ func (c *campaignActor) run(ctx context.Context) {
 				}
 			}
 			c.push(true)
+			c.releaseLease(ctx)
 			c.log.Info().Str("state", c.d.State().String()).Msg("campaign over")
 			return
 		}
@@ -582,6 +589,7 @@ func (c *campaignActor) run(ctx context.Context) {
 		wake.Reset(next)
 		select {
 		case <-ctx.Done():
+			c.releaseLease(ctx)
 			return
 		case <-tick.C:
 			stepNow = true
@@ -647,6 +655,9 @@ func (c *campaignActor) request(ctx context.Context, m any) error {
 type campStep struct{}
 
 func (c *campaignActor) lifecycle(ctx context.Context, m campLifecycle) error {
+	if done, err := c.standbyCommand(ctx, m); done {
+		return err
+	}
 	in := m.in
 	if m.start {
 		in = dialer.InResume
@@ -660,6 +671,9 @@ func (c *campaignActor) lifecycle(ctx context.Context, m campLifecycle) error {
 			}
 			if n == 0 {
 				return fmt.Errorf("%w: campaign %s: assign agents to it (agents[].campaigns)", ErrNoAgents, c.id)
+			}
+			if !c.takeLease(ctx, c.o.now()) {
+				return nil // another node runs it: standby (checkLease takes over when it can)
 			}
 			if err := c.load(ctx); err != nil {
 				return err
@@ -696,6 +710,7 @@ func (c *campaignActor) load(ctx context.Context) error {
 		c.contacts[dc.ID] = x
 		c.restore(x)
 	}
+	c.restorePacing(ctx)
 	c.log.Info().Int("contacts", len(c.contacts)).Int("rejected", c.rejected).Msg("campaign contacts loaded")
 	return nil
 }
@@ -728,6 +743,7 @@ func (c *campaignActor) freeAgents(e *queue.Engine) []queue.AgentID {
 // step runs the dialer's deadlines, connects waiting answers and places new lines.
 func (c *campaignActor) step(ctx context.Context) {
 	now := c.o.now()
+	c.checkLease(ctx, now)
 	for _, eff := range c.d.Tick(now) {
 		c.effect(ctx, now, eff)
 	}
@@ -769,7 +785,7 @@ func (c *campaignActor) step(ctx context.Context) {
 			l.agent = string(ag)
 			connects = append(connects, l)
 		}
-		if c.d.State() != dialer.Running {
+		if c.d.State() != dialer.Running || !c.lease.dialing(now) {
 			return ds, nil
 		}
 		if c.cfg.Dialer.Mode == dialer.Preview {
@@ -946,6 +962,7 @@ func (c *campaignActor) lineOver(ctx context.Context, now time.Time, l *campLine
 	}
 	r := c.lineRecord(l, AttemptOutcome)
 	r.Outcome, r.Reason, r.RetryAt = o.String(), cause, eff.At
+	r.NumberRetryAt, r.NumberDead = eff.NumberAt, eff.NumberDead
 	c.record(r)
 	c.forget(l)
 }
@@ -991,6 +1008,7 @@ func (c *campaignActor) effect(ctx context.Context, now time.Time, eff dialer.Ef
 		c.waiting = slices.DeleteFunc(c.waiting, func(x *campLine) bool { return x == l })
 		r := c.lineRecord(l, AttemptSafeHarbour)
 		r.AnsweredAt = l.answeredAt
+		r.NumberRetryAt, r.NumberDead = eff.NumberAt, eff.NumberDead
 		c.record(r)
 		c.log.Info().Str("call_id", l.callID).Dur("after", now.Sub(l.answeredAt)).Msg("no agent within the safe-harbour time: message and hang-up")
 		if !l.over {
@@ -1058,6 +1076,7 @@ func (c *campaignActor) disposition(m campDisposition) error {
 	if eff.Kind == dialer.EffCallback {
 		r.RetryAt, r.CallbackAt, r.CallbackAgent = time.Time{}, eff.At, string(eff.Agent)
 	}
+	r.NumberRetryAt, r.NumberDead = eff.NumberAt, eff.NumberDead
 	c.record(r)
 	c.forget(l)
 	return nil

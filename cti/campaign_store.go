@@ -204,6 +204,9 @@ func (c *campaignActor) resume(ctx context.Context) error {
 	if err := c.lifecycle(ctx, campLifecycle{start: true}); err != nil {
 		return err
 	}
+	if c.d.State() == dialer.Draft {
+		return nil // standby: another node holds the lease (checkLease follows the stored state on takeover)
+	}
 	if def.State == "paused" {
 		return c.lifecycle(ctx, campLifecycle{in: dialer.InPause})
 	}
@@ -254,7 +257,7 @@ type CampaignStore interface {
 	Campaigns(ctx context.Context) ([]store.Campaign, error)
 	SetCampaignState(ctx context.Context, id, from, to string) error
 	EachContact(ctx context.Context, campaignID string, fn func(store.Contact) error) error
-	CampaignAttempts(ctx context.Context, campaignID, contactID string, limit int) ([]store.CampaignAttempt, error)
+	EachCampaignAttempt(ctx context.Context, campaignID string, fn func(store.CampaignAttempt) error) error
 	CampaignCallbacks(ctx context.Context, campaignID string, status store.CallbackStatus) ([]store.CampaignCallback, error)
 	ActiveLockouts(ctx context.Context, now time.Time) ([]store.Lockout, error)
 	Enqueue(rec store.Record) error
@@ -271,6 +274,12 @@ type StoreCampaignsParams struct {
 	Tick time.Duration
 	Log  zerolog.Logger
 	Now  func() time.Time // default time.Now
+	// NodeID names this ctid node in campaign leases (default: host name, process id
+	// and a random suffix); LeaseTTL is how long a lease holds without renewal
+	// (default 15 s; renewed every third of it). Several nodes on one database dial
+	// each campaign from one node only.
+	NodeID   string
+	LeaseTTL time.Duration
 }
 
 // StoreCampaigns is the CampaignCatalog, ContactSource and AttemptSink over the store.
@@ -279,6 +288,7 @@ type StoreCampaigns struct {
 	mu      sync.Mutex
 	lockout map[string]time.Duration // campaign -> lockout after a safe-harbour abandon
 	final   map[string]map[string]bool
+	cut     map[string]time.Duration // campaign -> retry after a call cut by a restart (its no-answer rule)
 }
 
 // NewStoreCampaigns checks the params.
@@ -289,7 +299,17 @@ func NewStoreCampaigns(p StoreCampaignsParams) (*StoreCampaigns, error) {
 	if p.Now == nil {
 		p.Now = time.Now
 	}
-	return &StoreCampaigns{p: p, lockout: map[string]time.Duration{}, final: map[string]map[string]bool{}}, nil
+	if p.LeaseTTL == 0 {
+		p.LeaseTTL = 15 * time.Second
+	}
+	if p.LeaseTTL < 30*time.Millisecond {
+		return nil, fmt.Errorf("%w: store campaigns: lease ttl %s < 30ms", ErrInvalidConfig, p.LeaseTTL)
+	}
+	if p.NodeID == "" {
+		p.NodeID = defaultNodeID()
+	}
+	return &StoreCampaigns{p: p, lockout: map[string]time.Duration{}, final: map[string]map[string]bool{},
+		cut: map[string]time.Duration{}}, nil
 }
 
 // LoadCampaign implements CampaignCatalog: the stored definition as the runner's config,
@@ -342,6 +362,7 @@ func (s *StoreCampaigns) LoadCampaign(ctx context.Context, id string) (CampaignD
 	}
 	s.mu.Lock()
 	s.lockout[id] = dc.WithDefaults().Lockout
+	s.cut[id] = dc.WithDefaults().Retry.NoAnswer.After
 	s.final[id] = final
 	s.mu.Unlock()
 	return CampaignDef{Config: cfg, Agents: d.AgentIDs(), Queue: queue.QueueID(d.Queue), State: sc.State}, nil
@@ -414,9 +435,9 @@ func (s *StoreCampaigns) CampaignContacts(ctx context.Context, campaign string) 
 			Zone: dc.Zone, NumberZones: dc.NumberZones, Fields: c.Fields}
 		for _, n := range dc.Numbers {
 			k := c.ID + "\x00" + n
-			if h.attempts[k] > 0 || !h.locked[n].IsZero() {
+			if h.attempts[k] > 0 || !h.locked[n].IsZero() || !h.next[k].IsZero() || h.dead[k] {
 				x.History = append(x.History, dialer.NumberHistory{Contact: dialer.ContactID(c.ID), Number: n,
-					Attempts: h.attempts[k], LockedUntil: h.locked[n]})
+					Attempts: h.attempts[k], NextAt: h.next[k], Dead: h.dead[k], LockedUntil: h.locked[n]})
 			}
 		}
 		if cb, ok := h.callback[c.ID]; ok && !h.lastPlaced[c.ID].After(cb.Created) {
@@ -435,34 +456,55 @@ func (s *StoreCampaigns) CampaignContacts(ctx context.Context, campaign string) 
 type campaignHistory struct {
 	closed     map[string]bool
 	attempts   map[string]int       // contact \x00 number -> dials
+	next       map[string]time.Time // contact \x00 number -> retry timer of its last attempt
+	dead       map[string]bool      // contact \x00 number -> never dialled again
 	lastPlaced map[string]time.Time // contact -> last dial
 	locked     map[string]time.Time // number -> lockout end
 	callback   map[string]store.CampaignCallback
 }
 
-// history reads an earlier run's attempts (the first 10000), lockouts and pending
-// callbacks.
+// history reads an earlier run's attempts (all of them, streamed), lockouts and
+// pending callbacks.
 func (s *StoreCampaigns) history(ctx context.Context, campaign string) (campaignHistory, error) {
 	s.mu.Lock()
-	final := s.final[campaign]
+	final, cut := s.final[campaign], s.cut[campaign]
 	s.mu.Unlock()
-	h := campaignHistory{closed: map[string]bool{}, attempts: map[string]int{}, lastPlaced: map[string]time.Time{},
-		locked: map[string]time.Time{}, callback: map[string]store.CampaignCallback{}}
-	as, err := s.p.Store.CampaignAttempts(ctx, campaign, "", 10_000)
-	if err != nil {
-		return h, err
+	if sy, ok := s.p.Store.(interface{ Sync(context.Context) error }); ok {
+		// this node's queued attempt records first (a lease taken back reloads)
+		if err := sy.Sync(ctx); err != nil {
+			return campaignHistory{}, err
+		}
 	}
-	for _, a := range as {
+	h := campaignHistory{closed: map[string]bool{}, attempts: map[string]int{}, next: map[string]time.Time{},
+		dead: map[string]bool{}, lastPlaced: map[string]time.Time{}, locked: map[string]time.Time{},
+		callback: map[string]store.CampaignCallback{}}
+	err := s.p.Store.EachCampaignAttempt(ctx, campaign, func(a store.CampaignAttempt) error {
 		if final[a.Disposition] {
 			h.closed[a.ContactID] = true
 		}
 		if a.Outcome == "skipped" {
-			continue // a preview skipped, never dialled
+			return nil // a preview skipped, never dialled
 		}
-		h.attempts[a.ContactID+"\x00"+a.Number]++
+		k := a.ContactID + "\x00" + a.Number
+		h.attempts[k]++
+		switch {
+		case !a.RetryAt.IsZero(): // attempts come oldest first: the last timer wins
+			h.next[k] = a.RetryAt
+		case a.Ended.IsZero() && a.Outcome == "" && a.Disposition == "" && cut > 0:
+			// a call cut by the restart (ringing or talking when ctid stopped): not
+			// dialled again at once, but as after no answer
+			h.next[k] = a.Placed.Add(cut)
+		}
+		if a.NumberDead {
+			h.dead[k] = true
+		}
 		if a.Placed.After(h.lastPlaced[a.ContactID]) {
 			h.lastPlaced[a.ContactID] = a.Placed
 		}
+		return nil
+	})
+	if err != nil {
+		return h, err
 	}
 	ls, err := s.p.Store.ActiveLockouts(ctx, s.p.Now())
 	if err != nil {
@@ -500,7 +542,7 @@ func (s *StoreCampaigns) RecordAttempt(r AttemptRecord) error {
 		id = r.CallID
 	}
 	a := store.CampaignAttempt{ID: id, CampaignID: r.Campaign, ContactID: contact, Number: r.Number, Agent: r.Agent,
-		InteractionID: r.CallID}
+		InteractionID: r.CallID, RetryAt: r.NumberRetryAt, NumberDead: r.NumberDead}
 	var extra store.Record
 	switch r.Event {
 	case AttemptDialled:

@@ -61,6 +61,15 @@ type campWorld struct {
 	contacts *cti.MemContacts
 	attempts *cti.MemAttempts
 	ctx      context.Context
+	stop     func() // stops the orchestrator and ARI client (idempotent; also at cleanup)
+}
+
+// campOpts replace the world's in-memory contacts and attempts (a store-backed
+// campaign layer, campaign_resume_test.go).
+type campOpts struct {
+	contacts cti.ContactSource
+	attempts cti.AttemptSink
+	catalog  cti.CampaignCatalog
 }
 
 // Wednesday 4 March 2026, 14:00 UTC: London 14:00 and New York 09:00 (open),
@@ -68,6 +77,11 @@ type campWorld struct {
 var campStart = time.Date(2026, time.March, 4, 14, 0, 0, 0, time.UTC)
 
 func newCampWorld(t *testing.T, campaign string, agents ...string) *campWorld {
+	t.Helper()
+	return newCampWorldWith(t, campaign, campOpts{}, agents...)
+}
+
+func newCampWorldWith(t *testing.T, campaign string, opts campOpts, agents ...string) *campWorld {
 	t.Helper()
 	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
 	if err != nil {
@@ -93,10 +107,18 @@ func newCampWorld(t *testing.T, campaign string, agents ...string) *campWorld {
 	}
 	w := &campWorld{emu: emu, desk: newDesk(), clock: &vclock{t: campStart}, contacts: &cti.MemContacts{}, attempts: &cti.MemAttempts{}}
 	media := &udpMedia{socks: map[string]net.PacketConn{}, got: map[string]int{}}
+	var src cti.ContactSource = w.contacts
+	var sink cti.AttemptSink = w.attempts
+	if opts.contacts != nil {
+		src, sink = opts.contacts, opts.attempts
+	}
 	w.orch, err = cti.New(cti.Params{Config: cti.DefaultConfig(), Log: testLog(t), ARI: cli, Engine: eng, Media: media,
-		Notify: supDesk{w.desk}, Now: w.clock.Now, Contacts: w.contacts, Attempts: w.attempts})
+		Notify: supDesk{w.desk}, Now: w.clock.Now, Contacts: src, Attempts: sink})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if opts.catalog != nil {
+		w.orch.SetCampaignCatalog(opts.catalog)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.ctx = ctx
@@ -111,9 +133,10 @@ func newCampWorld(t *testing.T, campaign string, agents ...string) *campWorld {
 			t.Errorf("orchestrator: %v", err)
 		}
 	})
+	var once sync.Once
+	w.stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
 	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
+		w.stop()
 		_ = media.closeAll() // a socket that fails to close is gone anyway
 		cli.Close()
 		srv.CloseClientConnections()

@@ -10,6 +10,7 @@ import (
 	"hash/maphash"
 	"io"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -277,6 +278,7 @@ type parser struct {
 	fields                   []int
 
 	numbers     map[uint64]int32 // E.164 as an integer → first line (0: already in the list)
+	inRow       []uint64         // row's numbers (reused)
 	ids         map[uint64]int32 // external id hash → first line
 	firstReject Problem
 }
@@ -478,10 +480,38 @@ type normaliser struct {
 	zones  *zones
 	valid  validator
 	pn     phonenumbers.PhoneNumber
+	// fast path (fast.go): fpn's fields point at cc and nn
+	fast fastRegions
+	fpn  phonenumbers.PhoneNumber
+	cc   int32
+	nn   uint64
+	buf  []byte
+	e164 []byte
 }
 
 func (p *parser) normaliser() *normaliser {
 	return &normaliser{phones: p.phones, region: p.region, zones: newZones(), valid: validator{}}
+}
+
+// fastParse reads a plain number without phonenumbers.Parse (fast.go): the number
+// (nz.fpn) and its E.164 form, or nil to parse it with the library.
+func (nz *normaliser) fastParse(raw string) (*phonenumbers.PhoneNumber, string) {
+	cc, nsn, ok := nz.fast.region(nz.region).parse(raw, nz.buf, nz.fast.ofCC)
+	if cap(nsn) > cap(nz.buf) {
+		nz.buf = nsn[:0]
+	}
+	if !ok {
+		return nil, ""
+	}
+	nn, err := strconv.ParseUint(string(nsn), 10, 64)
+	if err != nil {
+		return nil, ""
+	}
+	nz.cc, nz.nn = cc, nn
+	nz.fpn.CountryCode, nz.fpn.NationalNumber = &nz.cc, &nz.nn
+	nz.e164 = strconv.AppendInt(append(nz.e164[:0], '+'), int64(cc), 10)
+	nz.e164 = append(nz.e164, nsn...)
+	return &nz.fpn, string(nz.e164)
 }
 
 func (nz *normaliser) row(rec []string) []norm {
@@ -494,22 +524,28 @@ func (nz *normaliser) row(rec []string) []norm {
 		if raw == "" {
 			continue
 		}
-		if err := phonenumbers.ParseToNumber(raw, nz.region, &nz.pn); err != nil {
-			out[j].reason = fmt.Sprintf("%q is not a phone number (%v)", raw, err)
-			continue
+		pn, e164 := nz.fastParse(raw)
+		if pn == nil {
+			if err := phonenumbers.ParseToNumber(raw, nz.region, &nz.pn); err != nil {
+				out[j].reason = fmt.Sprintf("%q is not a phone number (%v)", raw, err)
+				continue
+			}
+			pn = &nz.pn
 		}
-		if !nz.valid.valid(&nz.pn, nz.region) {
+		if !nz.valid.valid(pn, nz.region) {
 			out[j].reason = fmt.Sprintf("%q is not a valid phone number (default region %s)", raw, nz.region)
 			continue
 		}
-		e164 := phonenumbers.Format(&nz.pn, phonenumbers.E164)
+		if e164 == "" {
+			e164 = phonenumbers.Format(pn, phonenumbers.E164)
+		}
 		key, ok := numberKey(e164)
 		if !ok {
 			out[j].reason = fmt.Sprintf("%q does not normalise to E.164", raw)
 			continue
 		}
 		out[j].e164, out[j].key = e164, key
-		if tzs, err := phonenumbers.GetTimezonesForNumber(&nz.pn); err == nil {
+		if tzs, err := phonenumbers.GetTimezonesForPrefix(e164); err == nil { // GetTimezonesForNumber without its Format
 			out[j].zone = nz.zones.pick(tzs)
 		}
 	}
@@ -564,16 +600,16 @@ func (p *parser) row(rec []string, line int, norms []norm) (store.Contact, bool)
 		}
 	}
 	var dropped []string
-	inRow := map[uint64]bool{}
+	inRow := p.inRow[:0] // a row has a handful of numbers: a slice beats a map
 	for j, n := range norms {
-		if n.e164 == "" || inRow[n.key] {
+		if n.e164 == "" || slices.Contains(inRow, n.key) {
 			continue // empty, or the same number twice in the row
 		}
 		if first, dup := p.numbers[n.key]; dup {
 			dropped = append(dropped, dupReason(n.e164, first))
 			continue
 		}
-		inRow[n.key] = true
+		inRow = append(inRow, n.key)
 		zone := n.zone
 		if c.Zone != "" && p.zone >= 0 {
 			zone = "" // the zone column applies to every number
@@ -584,7 +620,8 @@ func (p *parser) row(rec []string, line int, norms []norm) (store.Contact, bool)
 		p.problem(Problem{Line: line, Kind: KindDuplicate, Reason: strings.Join(dropped, "; ")})
 		return store.Contact{}, false
 	}
-	for k := range inRow {
+	p.inRow = inRow
+	for _, k := range inRow {
 		p.numbers[k] = int32(line)
 	}
 	if len(dropped) > 0 {

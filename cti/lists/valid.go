@@ -2,6 +2,7 @@ package lists
 
 import (
 	"regexp"
+	"strconv"
 	"sync"
 
 	"github.com/nyaruka/phonenumbers"
@@ -106,7 +107,12 @@ func (v validator) validForRegion(pn *phonenumbers.PhoneNumber, region string) b
 	if pn.GetCountryCode() != p.countryCode {
 		return false
 	}
-	nsn := phonenumbers.GetNationalSignificantNumber(pn)
+	var nsn string
+	if pn.GetItalianLeadingZero() {
+		nsn = phonenumbers.GetNationalSignificantNumber(pn)
+	} else {
+		nsn = strconv.FormatUint(pn.GetNationalNumber(), 10) // the same, without its builder
+	}
 	if !p.general.match(nsn) {
 		return false
 	}

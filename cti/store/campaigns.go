@@ -346,6 +346,7 @@ type Import struct {
 	// Full-size multi-row inserts, prepared once per import (compiling a 3000-parameter
 	// statement costs about as much as running it).
 	contactsStmt, numbersStmt *sql.Stmt
+	args                      []any // reused between chunks
 }
 
 func (im *Import) closeStmts() error {
@@ -545,51 +546,47 @@ func (im *Import) Add(ctx context.Context, cs []Contact) error {
 		}
 		for start := 0; start < len(cs); start += contactsPerInsert {
 			part := cs[start:min(start+contactsPerInsert, len(cs))]
-			var b strings.Builder
-			b.WriteString("INSERT INTO contacts (id, list_id, import_id, line, external_id, first_name, last_name, zone, fields, created_at) VALUES ")
-			args := make([]any, 0, len(part)*10)
-			for i, c := range part {
-				if i > 0 {
-					b.WriteString(", ")
-				}
-				b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-				fields := "{}"
-				if len(c.Fields) > 0 {
-					fb, err := json.Marshal(c.Fields)
-					if err != nil {
-						return fmt.Errorf("%w: line %d: fields: %v", ErrInvalidRecord, c.Line, err)
-					}
-					fields = string(fb)
+			full := len(part) == contactsPerInsert
+			query := ""
+			if !full || im.contactsStmt == nil { // a prepared full-size statement needs no text
+				query = s.d.q(multiInsert("INSERT INTO contacts (id, list_id, import_id, line, external_id, first_name, last_name, zone, fields, created_at) VALUES ",
+					"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", len(part)))
+			}
+			args := im.args[:0]
+			for _, c := range part {
+				fields, err := fieldsJSON(c.Fields)
+				if err != nil {
+					return fmt.Errorf("%w: line %d: fields: %v", ErrInvalidRecord, c.Line, err)
 				}
 				args = append(args, c.ID, c.ListID, im.rec.ID, c.Line, c.ExternalID, c.FirstName, c.LastName, c.Zone, fields, now)
 			}
-			if err := im.exec(ctx, tx, &im.contactsStmt, len(part) == contactsPerInsert, s.d.q(b.String()), args); err != nil {
+			im.args = args
+			if err := im.exec(ctx, tx, &im.contactsStmt, full, query, args); err != nil {
 				return fmt.Errorf("store: import %s: contacts: %w", im.rec.ID, err)
 			}
 		}
-		var b strings.Builder
-		args := make([]any, 0, numbersPerInsert*6)
+		args := im.args[:0]
 		n := 0
 		flush := func() error {
 			if n == 0 {
 				return nil
 			}
-			err := im.exec(ctx, tx, &im.numbersStmt, n == numbersPerInsert, s.d.q(b.String()), args)
-			b.Reset()
+			full := n == numbersPerInsert
+			query := ""
+			if !full || im.numbersStmt == nil {
+				query = s.d.q(multiInsert("INSERT INTO contact_numbers (contact_id, idx, list_id, number, zone, label) VALUES ",
+					"(?, ?, ?, ?, ?, ?)", n))
+			}
+			err := im.exec(ctx, tx, &im.numbersStmt, full, query, args)
 			args, n = args[:0], 0
 			if err != nil {
 				return fmt.Errorf("store: import %s: numbers: %w", im.rec.ID, err)
 			}
 			return nil
 		}
+		defer func() { im.args = args }()
 		for _, c := range cs {
 			for j, num := range c.Numbers {
-				if n == 0 {
-					b.WriteString("INSERT INTO contact_numbers (contact_id, idx, list_id, number, zone, label) VALUES ")
-				} else {
-					b.WriteString(", ")
-				}
-				b.WriteString("(?, ?, ?, ?, ?, ?)")
 				args = append(args, c.ID, j, c.ListID, num.Number, num.Zone, num.Label)
 				n++
 				if n == numbersPerInsert {
@@ -923,6 +920,10 @@ type CampaignAttempt struct {
 	Answered      time.Time
 	Connected     time.Time
 	Ended         time.Time
+	// RetryAt: when Number may be dialled again after this attempt (zero: not set);
+	// NumberDead: Number is never dialled again (migration 0006).
+	RetryAt    time.Time
+	NumberDead bool
 }
 
 func (a CampaignAttempt) prepared(now time.Time) (Record, error) {
@@ -1002,8 +1003,8 @@ func (l Lockout) describe() string { return "lockout of a number for campaign " 
 
 func (s *Store) applyAttempt(ctx context.Context, tx *sql.Tx, a CampaignAttempt) error {
 	return s.exec(ctx, tx, `INSERT INTO campaign_attempts (id, campaign_id, contact_id, number, agent, interaction_id,
-    outcome, disposition, notes, placed_at, answered_at, connected_at, ended_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    outcome, disposition, notes, placed_at, answered_at, connected_at, ended_at, retry_at, number_dead)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
     agent          = COALESCE(NULLIF(excluded.agent, ''), campaign_attempts.agent),
     interaction_id = COALESCE(NULLIF(excluded.interaction_id, ''), campaign_attempts.interaction_id),
@@ -1012,9 +1013,11 @@ ON CONFLICT (id) DO UPDATE SET
     notes          = COALESCE(NULLIF(excluded.notes, ''), campaign_attempts.notes),
     answered_at    = COALESCE(excluded.answered_at, campaign_attempts.answered_at),
     connected_at   = COALESCE(excluded.connected_at, campaign_attempts.connected_at),
-    ended_at       = COALESCE(excluded.ended_at, campaign_attempts.ended_at)`,
+    ended_at       = COALESCE(excluded.ended_at, campaign_attempts.ended_at),
+    retry_at       = COALESCE(excluded.retry_at, campaign_attempts.retry_at),
+    number_dead    = CASE WHEN excluded.number_dead <> 0 THEN 1 ELSE campaign_attempts.number_dead END`,
 		a.ID, a.CampaignID, a.ContactID, a.Number, a.Agent, a.InteractionID, a.Outcome, a.Disposition, a.Notes,
-		micros(a.Placed), nullMicros(a.Answered), nullMicros(a.Connected), nullMicros(a.Ended))
+		micros(a.Placed), nullMicros(a.Answered), nullMicros(a.Connected), nullMicros(a.Ended), nullMicros(a.RetryAt), boolInt(a.NumberDead))
 }
 
 func (s *Store) applyCampaignCallback(ctx context.Context, tx *sql.Tx, c CampaignCallback) error {
@@ -1043,27 +1046,14 @@ func (s *Store) CampaignAttempts(ctx context.Context, campaignID, contactID stri
 	if limit < 1 || limit > 10_000 {
 		return nil, fmt.Errorf("%w: limit %d: must be between 1 and 10000", ErrInvalidRecord, limit)
 	}
-	rows, err := s.db.QueryContext(ctx, s.d.q(`SELECT id, campaign_id, contact_id, number, agent, interaction_id, outcome,
-    disposition, notes, placed_at, answered_at, connected_at, ended_at FROM campaign_attempts
-WHERE campaign_id = ? AND (CAST(? AS TEXT) = '' OR contact_id = ?) ORDER BY placed_at, id LIMIT ?`), campaignID, contactID, contactID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: attempts of %q: %w", campaignID, err)
-	}
 	out := []CampaignAttempt{}
-	for rows.Next() {
-		var (
-			a                CampaignAttempt
-			placed           int64
-			ans, conn, ended sql.NullInt64
-		)
-		if err := rows.Scan(&a.ID, &a.CampaignID, &a.ContactID, &a.Number, &a.Agent, &a.InteractionID, &a.Outcome,
-			&a.Disposition, &a.Notes, &placed, &ans, &conn, &ended); err != nil {
-			return nil, errors.Join(fmt.Errorf("store: attempts of %q: %w", campaignID, err), rows.Close())
-		}
-		a.Placed, a.Answered, a.Connected, a.Ended = fromMicros(placed), fromNullMicros(ans), fromNullMicros(conn), fromNullMicros(ended)
-		out = append(out, a)
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+	err := s.eachAttempt(ctx, `SELECT `+attemptCols+` FROM campaign_attempts
+WHERE campaign_id = ? AND (CAST(? AS TEXT) = '' OR contact_id = ?) ORDER BY placed_at, id LIMIT ?`,
+		[]any{campaignID, contactID, contactID, limit}, func(a CampaignAttempt) error {
+			out = append(out, a)
+			return nil
+		})
+	if err != nil {
 		return nil, fmt.Errorf("store: attempts of %q: %w", campaignID, err)
 	}
 	return out, nil

@@ -52,6 +52,16 @@ func (t *AbandonTracker) prune(now time.Time) {
 
 // Add records one live-answered call, abandoned or connected to an agent.
 func (t *AbandonTracker) Add(now time.Time, abandoned bool) {
+	x := 0
+	if abandoned {
+		x = 1
+	}
+	t.AddN(now, 1, x)
+}
+
+// AddN records answered live-answered calls at now, abandons of them abandoned.
+// Calls must be added in time order (a restart replays an earlier run's in order).
+func (t *AbandonTracker) AddN(now time.Time, answered, abandons int) {
 	t.prune(now)
 	b, start := t.slot(now)
 	if b.start != start {
@@ -59,12 +69,10 @@ func (t *AbandonTracker) Add(now time.Time, abandoned bool) {
 		t.abandons -= b.abandons
 		*b = bucket{start: start}
 	}
-	b.answered++
-	t.answered++
-	if abandoned {
-		b.abandons++
-		t.abandons++
-	}
+	b.answered += answered
+	t.answered += answered
+	b.abandons += abandons
+	t.abandons += abandons
 }
 
 // Counts returns live-answered calls and abandons in the window ending at now.

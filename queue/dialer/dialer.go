@@ -92,6 +92,12 @@ type Effect struct {
 	At       time.Time // EffRetry / EffCallback: when
 	Reason   string    // EffDone: why
 	Dial     Dial      // EffAutoDial
+	// NumberAt: after a line's end (EffRetry, EffDone, EffSafeHarbour, or a
+	// disposition's effect), when Number may be dialled again (its retry timer; zero:
+	// no timer); NumberDead: Number is never dialled again. Persist both to resume
+	// the campaign after a restart (NumberHistory).
+	NumberAt   time.Time
+	NumberDead bool
 }
 
 // Plan is the answer to Dialer.Plan.
@@ -843,6 +849,7 @@ func (d *Dialer) Result(now time.Time, id AttemptID, o Outcome) (Effect, error) 
 	d.dropAttempt(a)
 	d.applyRetry(a.c, n, r, now)
 	d.fileEffect(&eff, a.c, now)
+	eff.NumberAt, eff.NumberDead = n.nextAt, n.dead
 	return eff, nil
 }
 
@@ -908,6 +915,7 @@ func (d *Dialer) Tick(now time.Time) []Effect {
 			d.dropAttempt(a)
 			d.applyRetry(a.c, n, d.cfg.Retry.Abandoned, now)
 			d.reschedule(a.c, now)
+			eff.NumberAt, eff.NumberDead = n.nextAt, n.dead
 			out = append(out, eff)
 			i-- // dropAttempt swapped the last attempt into i
 		case aRinging:
@@ -990,6 +998,7 @@ func (d *Dialer) Disposition(now time.Time, id AttemptID, code string, cb Callba
 		}
 		d.fileEffect(&eff, a.c, now)
 	}
+	eff.NumberAt, eff.NumberDead = n.nextAt, n.dead || n.dnc
 	return eff, nil
 }
 

@@ -26,6 +26,7 @@ var (
 	ErrNoContact         = errors.New("dialer: no contact can be dialled now")
 	ErrUnknownOutcome    = errors.New("dialer: unknown outcome")
 	ErrNoLine            = errors.New("dialer: all the campaign's lines are in use")
+	ErrBadHistory        = errors.New("dialer: bad history from an earlier run")
 )
 
 // TransitionError is returned for a campaign input its current state does not accept.

@@ -2,22 +2,28 @@ package dialer
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
 // NumberHistory is what an earlier run of the campaign did with one number of a
-// contact (ctid restarted): how often it was dialled and until when it is locked out
-// after a safe-harbour abandon.
+// contact (ctid restarted): how often it was dialled, when it may be dialled again
+// (its retry timer), whether it is dead (invalid, bad number) and until when it is
+// locked out after a safe-harbour abandon.
 type NumberHistory struct {
 	Contact     ContactID
 	Number      string // E.164, one of the contact's numbers
 	Attempts    int
+	NextAt      time.Time // the retry timer of the last attempt (zero: none)
+	Dead        bool      // never dialled again
 	LockedUntil time.Time
 }
 
 // Restore applies an earlier run's history to a contact loaded by AddContacts and not
 // dialled yet in this run: the attempts count against MaxAttemptsPerNumber and
-// MaxAttemptsPerContact, and the lockout holds as if it had been set in this run.
+// MaxAttemptsPerContact, the retry timer and the lockout hold as if they had been set
+// in this run (the contact is parked until then when it comes up), a dead number is
+// never dialled.
 func (d *Dialer) Restore(h NumberHistory) error {
 	c, ok := d.contacts[h.Contact]
 	if !ok {
@@ -39,7 +45,58 @@ func (d *Dialer) Restore(h NumberHistory) error {
 		if h.LockedUntil.After(n.lockedUntil) {
 			n.lockedUntil = h.LockedUntil
 		}
+		if h.NextAt.After(n.nextAt) {
+			n.nextAt = h.NextAt
+		}
+		n.dead = n.dead || h.Dead
 		return nil
 	}
 	return fmt.Errorf("%w: contact %q has no number %q", ErrBadContact, h.Contact, h.Number)
+}
+
+// AbandonSample is a count of live-answered calls (connected to an agent or
+// abandoned) and of abandons at one instant of an earlier run.
+type AbandonSample struct {
+	At                 time.Time
+	Answered, Abandons int // Abandons ≤ Answered
+}
+
+// RestoreAbandons refills the rolling abandon window from an earlier run (restart),
+// so the abandon cap counts the calls made before it: samples older than the window
+// at now are ignored, the others are added in time order; a sample after now (another
+// node's clock ahead of this one) counts at now. Call it before the first Plan of this
+// run. Impossible counts are an error (no sample is applied).
+func (d *Dialer) RestoreAbandons(now time.Time, samples []AbandonSample) error {
+	for _, s := range samples {
+		if s.Answered < 0 || s.Abandons < 0 || s.Abandons > s.Answered {
+			return fmt.Errorf("%w: abandon sample %+v", ErrBadHistory, s)
+		}
+	}
+	sorted := make([]AbandonSample, 0, len(samples))
+	cut := now.Add(-d.cfg.AbandonWindow)
+	for _, s := range samples {
+		if s.At.After(now) {
+			s.At = now
+		}
+		if s.At.After(cut) && s.Answered > 0 {
+			sorted = append(sorted, s)
+		}
+	}
+	slices.SortStableFunc(sorted, func(a, b AbandonSample) int { return a.At.Compare(b.At) })
+	for _, s := range sorted {
+		d.abandon.AddN(s.At, s.Answered, s.Abandons)
+	}
+	return nil
+}
+
+// RestoreConnects refills the measured connect rate from an earlier run's last
+// attempts, oldest first (true: a person answered), so pacing resumes on what it had
+// measured instead of the prior.
+func (d *Dialer) RestoreConnects(hits []bool) {
+	if len(hits) > len(d.hits) {
+		hits = hits[len(hits)-len(d.hits):]
+	}
+	for _, h := range hits {
+		d.sample(h)
+	}
 }

@@ -59,3 +59,75 @@ func TestRestoreHistory(t *testing.T) {
 		t.Fatalf("the locked-out contact is %s, want scheduled for after the lockout", st)
 	}
 }
+
+// A retry timer from an earlier run holds (a busy number due at 12:10 is not dialled
+// at 12:05, and is at 12:10); a dead number is never dialled; the Effect of a line's
+// end carries the number's timer so the runner can persist it.
+func TestRestoreRetryTimerAndDeadNumber(t *testing.T) {
+	d, err := New(Config{ID: "c1", Mode: Progressive, Windows: alwaysOpen(), Retry: RetryRules{Busy: Retry{After: 10 * time.Minute}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AddContacts([]Contact{{ID: "a", Numbers: []string{"+442079460001"}},
+		{ID: "b", Numbers: []string{"+442079460002", "+442079460003"}}}); err != nil {
+		t.Fatal(err)
+	}
+	due := mon.Add(10 * time.Minute)
+	if err := d.Restore(NumberHistory{Contact: "a", Number: "+442079460001", Attempts: 1, NextAt: due}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Restore(NumberHistory{Contact: "b", Number: "+442079460002", Attempts: 1, Dead: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Apply(InStart); err != nil {
+		t.Fatal(err)
+	}
+	at := mon.Add(5 * time.Minute)
+	plan := d.Plan(at, free("x", "y"))
+	if len(plan.Dials) != 1 || plan.Dials[0].Contact != "b" || plan.Dials[0].Number != "+442079460003" {
+		t.Fatalf("dials at 12:05: %+v (want only b, on its live number)", plan.Dials)
+	}
+	if st, _, _ := d.ContactState("a"); st != "scheduled" {
+		t.Fatalf("a is %s at 12:05, want scheduled", st)
+	}
+	eff := mustResult(t, d, at.Add(time.Second), plan.Dials[0].Attempt, Busy)
+	if !eff.NumberAt.Equal(at.Add(time.Second+10*time.Minute)) || eff.NumberDead {
+		t.Fatalf("busy effect %+v: want the number's retry timer", eff)
+	}
+	if plan := d.Plan(due.Add(-time.Second), free("x")); len(plan.Dials) != 0 {
+		t.Fatalf("dialled before the restored timer: %+v", plan.Dials)
+	}
+	if plan := d.Plan(due, free("x")); len(plan.Dials) != 1 || plan.Dials[0].Contact != "a" {
+		t.Fatalf("dials at the restored timer: %+v", plan.Dials)
+	}
+	eff = mustResult(t, d, due.Add(time.Second), d.live[0].id, Invalid)
+	if !eff.NumberDead {
+		t.Fatalf("invalid effect %+v: want the number dead", eff)
+	}
+}
+
+// The rolling abandon window of an earlier run counts: 3 abandons in 100 live answers
+// restored at 3 % leave no budget, samples older than the window are dropped.
+func TestRestoreAbandons(t *testing.T) {
+	d := newDialer(t, Config{Mode: Predictive, Windows: alwaysOpen()})
+	bad := []AbandonSample{{At: mon, Answered: 1, Abandons: 2}}
+	wantErr(t, d.RestoreAbandons(mon, bad), ErrBadHistory)
+	wantErr(t, d.RestoreAbandons(mon, []AbandonSample{{At: mon, Answered: -1}}), ErrBadHistory)
+	samples := []AbandonSample{
+		{At: mon.Add(-time.Hour), Answered: 59, Abandons: 2},
+		{At: mon.Add(time.Second), Answered: 1},                    // another node's clock ahead: counted now
+		{At: mon.Add(-25 * time.Hour), Answered: 500, Abandons: 0}, // outside the 24 h window
+		{At: mon.Add(-3 * time.Hour), Answered: 40, Abandons: 1},
+	}
+	if err := d.RestoreAbandons(mon, samples); err != nil {
+		t.Fatal(err)
+	}
+	st := d.Stats(mon)
+	if st.LiveAnswered != 100 || st.AbandonRate != 0.03 {
+		t.Fatalf("restored window: %d answered, rate %v; want 100, 0.03", st.LiveAnswered, st.AbandonRate)
+	}
+	d.RestoreConnects([]bool{true, false, false, false})
+	if st := d.Stats(mon); st.ConnectRate <= 0 {
+		t.Fatalf("connect rate %v", st.ConnectRate)
+	}
+}
