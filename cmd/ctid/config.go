@@ -98,6 +98,8 @@ type queueSection struct {
 	ServiceLevel time.Duration `mapstructure:"service_level"`
 	ShortAbandon time.Duration `mapstructure:"short_abandon"` // abandons within this are short (default 5s)
 	SLFormula    string        `mapstructure:"sl_formula"`    // abandons-met (default), answered-only, abandons-against, short-abandons-neutral
+	// OfferWithoutAudio: offer calls to a browser-softphone agent whose audio path is down (default false).
+	OfferWithoutAudio bool `mapstructure:"offer_without_audio"`
 
 	// Call recording.
 	Recording       string `mapstructure:"recording"`        // never (default), always or on_demand
@@ -408,6 +410,7 @@ func (fc fileConfig) queueConfig() (queue.Config, error) {
 		c := queue.QueueConfig{ID: queue.QueueID(q.ID), Strategy: st, Skills: q.Skills, WrapUp: q.WrapUp,
 			OfferTimeout: q.OfferTimeout, MaxWait: q.MaxWait, MaxLength: q.MaxLength, ServiceLevel: q.ServiceLevel}
 		c.ShortAbandon = q.ShortAbandon
+		c.OfferWithoutAudio = q.OfferWithoutAudio
 		for j, m := range q.Members {
 			name, tierStr, hasTier := strings.Cut(m, ":")
 			tier := 1
