@@ -54,7 +54,7 @@ type Conn struct {
 	// writer side: group commit
 	wmu      sync.Mutex
 	wq       []ipv4.Message // queued, Buffers[0] points into wbufs
-	wfree    [][][]byte // free one-buffer containers (element 0 at full capacity)
+	wfree    [][][]byte     // free one-buffer containers (element 0 at full capacity)
 	flushing bool
 	addrs    map[netip.AddrPort]*net.UDPAddr
 	wsend    []ipv4.Message // the batch being sent (owned by the flusher)
