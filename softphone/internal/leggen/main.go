@@ -144,9 +144,9 @@ type gen struct {
 	bySSRC   atomic.Pointer[map[uint32]int]
 	byPort   [65536]atomic.Int32 // leg port -> peer index + 1
 
-	astSent  []atomic.Int64 // peer*ring + seq%ring: send time to the agent
-	micSent  []atomic.Int64 // same, microphone
-	lastSeq  []atomic.Uint32
+	astSent []atomic.Int64 // peer*ring + seq%ring: send time to the agent
+	micSent []atomic.Int64 // same, microphone
+	lastSeq []atomic.Uint32
 
 	toAgent, toAst, toAgentAdd, toAstAdd hist
 	recvAgent, recvAst                   atomic.Uint64

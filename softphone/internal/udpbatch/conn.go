@@ -56,6 +56,7 @@ type Conn struct {
 	wq       []ipv4.Message // queued, Buffers[0] points into wbufs
 	wfree    [][][]byte     // free one-buffer containers (element 0 at full capacity)
 	flushing bool
+	held     bool // Hold: writes only queue until Flush
 	addrs    map[netip.AddrPort]*net.UDPAddr
 	wsend    []ipv4.Message // the batch being sent (owned by the flusher)
 
@@ -224,10 +225,37 @@ func (c *Conn) WriteToAddrPort(b []byte, to netip.AddrPort) (int, error) {
 	}
 	bufs[0] = bufs[0][:copy(bufs[0][:cap(bufs[0])], b)]
 	c.wq = append(c.wq, ipv4.Message{Buffers: bufs, Addr: ua})
-	if c.flushing {
+	if c.flushing || c.held {
 		c.wmu.Unlock()
 		return len(b), nil
 	}
+	c.flushLocked()
+	c.wmu.Unlock()
+	return len(b), nil
+}
+
+// Hold makes writes queue without sending until Flush (a sender that writes a burst
+// of packets from one goroutine batches them so).
+func (c *Conn) Hold() {
+	c.wmu.Lock()
+	c.held = true
+	c.wmu.Unlock()
+}
+
+// Flush ends a Hold and sends what is queued (unless another writer is sending:
+// then that one sends it).
+func (c *Conn) Flush() {
+	c.wmu.Lock()
+	c.held = false
+	if !c.flushing {
+		c.flushLocked()
+	}
+	c.wmu.Unlock()
+}
+
+// flushLocked sends the queue, dropping wmu during each system call; writers that
+// come meanwhile only queue.
+func (c *Conn) flushLocked() {
 	c.flushing = true
 	for len(c.wq) > 0 {
 		k := min(len(c.wq), c.p.Batch)
@@ -244,8 +272,6 @@ func (c *Conn) WriteToAddrPort(b []byte, to netip.AddrPort) (int, error) {
 		}
 	}
 	c.flushing = false
-	c.wmu.Unlock()
-	return len(b), nil
 }
 
 func (c *Conn) sendAll(ms []ipv4.Message) {
