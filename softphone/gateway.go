@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/ctid/ctid/softphone/internal/udpbatch"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
@@ -34,6 +35,10 @@ type Gateway struct {
 	advertise netip.Addr
 	bind      netip.Addr
 	allowed   []netip.Prefix
+	// iceMux is the shared ICE socket (ICEConfig.UDPMux), nil when every peer
+	// connection has its own.
+	iceMux  *ice.UDPMuxDefault
+	iceConn *udpbatch.Conn
 
 	portMu   sync.Mutex
 	portNext uint16
@@ -109,6 +114,23 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	se.LoggerFactory = pionLogs{log: log}
+	var iceMux *ice.UDPMuxDefault
+	var iceConn *udpbatch.Conn
+	if cfg.ICE.UDPMux != "" {
+		ap, err := netip.ParseAddrPort(cfg.ICE.UDPMux)
+		if err != nil {
+			return nil, fmt.Errorf("%w: ice.udp_mux: %w", ErrInvalidConfig, err)
+		}
+		uc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+		if err != nil {
+			return nil, fmt.Errorf("%w: ice.udp_mux %s: %w", ErrInvalidConfig, ap, err)
+		}
+		if iceConn, err = udpbatch.New(udpbatch.Params{Conn: uc}); err != nil {
+			return nil, errors.Join(fmt.Errorf("%w: ice.udp_mux: %w", ErrInternal, err), uc.Close())
+		}
+		iceMux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: iceConn, Logger: se.LoggerFactory.NewLogger("ice-mux")})
+		se.SetICEUDPMux(iceMux)
+	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
 
 	servers := make([]webrtc.ICEServer, 0, len(cfg.ICE.Servers))
@@ -128,6 +150,8 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 		advertise: advertise,
 		bind:      bind,
 		allowed:   allowed,
+		iceMux:    iceMux,
+		iceConn:   iceConn,
 		portNext:  cfg.MediaPortMin,
 		portUsed:  make(map[uint16]bool),
 		sessions:  make(map[*Session]struct{}),
@@ -298,6 +322,11 @@ func (g *Gateway) Close() error {
 	for _, s := range all {
 		if err := s.Close(); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if g.iceMux != nil {
+		if err := g.iceMux.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("%w: close ice udp mux: %w", ErrInternal, err))
 		}
 	}
 	return errors.Join(errs...)

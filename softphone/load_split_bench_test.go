@@ -73,7 +73,7 @@ func BenchmarkGatewayLegsSplit(b *testing.B) {
 }
 
 func benchGatewayLegsSplit(b *testing.B, bin string, n int, portBase uint16) {
-	g, err := NewGateway(testConfig(portBase, portBase+uint16(n)+50), zerolog.Nop())
+	g, err := NewGateway(benchConfig(portBase, portBase+uint16(n)+50), zerolog.Nop())
 	if err != nil {
 		b.Fatal(err)
 	}
