@@ -125,6 +125,11 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: ice.udp_mux %s: %w", ErrInvalidConfig, ap, err)
 		}
+		// every agent's audio shares this socket's queue: give it room for bursts
+		// (clamped by net.core.rmem_max / wmem_max)
+		if err := errors.Join(uc.SetReadBuffer(4<<20), uc.SetWriteBuffer(4<<20)); err != nil {
+			return nil, errors.Join(fmt.Errorf("%w: ice.udp_mux buffers: %w", ErrInternal, err), uc.Close())
+		}
 		if iceConn, err = udpbatch.New(udpbatch.Params{Conn: uc}); err != nil {
 			return nil, errors.Join(fmt.Errorf("%w: ice.udp_mux: %w", ErrInternal, err), uc.Close())
 		}

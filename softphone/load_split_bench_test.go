@@ -21,15 +21,16 @@ import (
 
 // genMsg mirrors internal/leggen's protocol.
 type genMsg struct {
-	Op     string                   `json:"op"`
-	I      int                      `json:"i,omitempty"`
-	N      int                      `json:"n,omitempty"`
-	SDP    string                   `json:"sdp,omitempty"`
-	Cand   *webrtc.ICECandidateInit `json:"cand,omitempty"`
-	Addr   string                   `json:"addr,omitempty"`
-	Frames int                      `json:"frames,omitempty"`
-	Warm   int                      `json:"warm,omitempty"`
-	Result *struct {
+	Op      string                   `json:"op"`
+	I       int                      `json:"i,omitempty"`
+	N       int                      `json:"n,omitempty"`
+	SDP     string                   `json:"sdp,omitempty"`
+	Cand    *webrtc.ICECandidateInit `json:"cand,omitempty"`
+	Addr    string                   `json:"addr,omitempty"`
+	Frames  int                      `json:"frames,omitempty"`
+	Warm    int                      `json:"warm,omitempty"`
+	PerPeer bool                     `json:"per_peer,omitempty"`
+	Result  *struct {
 		SentAst, SentMic, RecvAgent, RecvAst uint64
 		ToAgentP50, ToAgentP99               float64
 		ToAstP50, ToAstP99                   float64
@@ -73,7 +74,8 @@ func BenchmarkGatewayLegsSplit(b *testing.B) {
 }
 
 func benchGatewayLegsSplit(b *testing.B, bin string, n int, portBase uint16) {
-	g, err := NewGateway(benchConfig(portBase, portBase+uint16(n)+50), zerolog.Nop())
+	cfg := benchConfig(portBase, portBase+uint16(n)+50)
+	g, err := NewGateway(cfg, zerolog.Nop())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -177,7 +179,10 @@ func benchGatewayLegsSplit(b *testing.B, bin string, n int, portBase uint16) {
 		}
 	}()
 	setup := time.Now()
-	send(genMsg{Op: "start", N: n})
+	// Two ICE muxes facing each other cannot tell the peers apart (both
+	// demultiplex by address): with the gateway's mux the generator gives every
+	// peer its own socket, as real browsers have.
+	send(genMsg{Op: "start", N: n, PerPeer: cfg.ICE.UDPMux != ""})
 	var ast netip.AddrPort
 	select {
 	case ast = <-astAddr:

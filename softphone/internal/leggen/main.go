@@ -68,7 +68,11 @@ type msg struct {
 	Addr   string                   `json:"addr,omitempty"`
 	Frames int                      `json:"frames,omitempty"`
 	Warm   int                      `json:"warm,omitempty"`
-	Result *result                  `json:"result,omitempty"`
+	// PerPeer gives every peer its own ICE socket (needed when the gateway's ICE
+	// is on one UDP mux socket too: two muxes facing each other cannot tell the
+	// peers apart, they demultiplex by address).
+	PerPeer bool    `json:"per_peer,omitempty"`
+	Result  *result `json:"result,omitempty"`
 }
 
 type result struct {
@@ -140,6 +144,10 @@ type gen struct {
 	warm  atomic.Int64 // ns since epoch after which latencies count
 
 	ast, mux *udpbatch.Conn
+	se       webrtc.SettingEngine
+	me       *webrtc.MediaEngine
+	perPeer  []*udpbatch.Conn // PerPeer: each peer's ICE socket
+	muxes    []*ice.UDPMuxDefault
 	peers    []*peer
 	bySSRC   atomic.Pointer[map[uint32]int]
 	byPort   [65536]atomic.Int32 // leg port -> peer index + 1
@@ -198,15 +206,11 @@ func run() error {
 		return err
 	}
 	defer func() { _ = g.ast.Close() }()
-	muxConn, err := listen()
-	if err != nil {
-		return err
-	}
-	if g.mux, err = udpbatch.New(udpbatch.Params{Conn: muxConn, Timestamps: true, Intercept: g.fromGateway}); err != nil {
-		return err
-	}
-	udpMux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: g.mux})
-	defer func() { _ = udpMux.Close() }()
+	defer func() {
+		for _, m := range g.muxes {
+			_ = m.Close()
+		}
+	}()
 
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000, Channels: 1}, PayloadType: 0}, webrtc.RTPCodecTypeAudio); err != nil {
@@ -217,8 +221,7 @@ func run() error {
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetICEUDPMux(udpMux)
-	g.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
+	g.se, g.me = se, me
 
 	astDone := make(chan struct{})
 	go func() {
@@ -238,13 +241,30 @@ func run() error {
 		}
 		switch m.Op {
 		case "start":
+			if !m.PerPeer {
+				mux, err := g.newMux()
+				if err != nil {
+					return err
+				}
+				g.mux = mux
+				g.api = g.newAPI(len(g.muxes) - 1)
+			}
 			g.send(msg{Op: "ast", Addr: g.ast.LocalAddr().String()})
 			g.peers = make([]*peer, m.N)
 			g.astSent = make([]atomic.Int64, m.N*ring)
 			g.micSent = make([]atomic.Int64, m.N*ring)
 			g.lastSeq = make([]atomic.Uint32, m.N)
 			for i := range g.peers {
-				p, err := g.newPeer(i)
+				api := g.api
+				if m.PerPeer {
+					c, err := g.newMux()
+					if err != nil {
+						return err
+					}
+					g.perPeer = append(g.perPeer, c)
+					api = g.newAPI(len(g.muxes) - 1)
+				}
+				p, err := g.newPeer(api, i)
 				if err != nil {
 					return err
 				}
@@ -341,8 +361,29 @@ func answerSSRC(answer string) (uint32, error) {
 	return 0, errors.New("no a=ssrc in the answer's audio section")
 }
 
-func (g *gen) newPeer(i int) (*peer, error) {
-	pc, err := g.api.NewPeerConnection(webrtc.Configuration{})
+// newMux opens an ICE socket (recvmmsg, kernel timestamps, the gateway's RTP taken
+// off before pion) and a pion UDP mux on it.
+func (g *gen) newMux() (*udpbatch.Conn, error) {
+	uc, err := listen()
+	if err != nil {
+		return nil, err
+	}
+	c, err := udpbatch.New(udpbatch.Params{Conn: uc, Timestamps: true, Intercept: g.fromGateway})
+	if err != nil {
+		return nil, errors.Join(err, uc.Close())
+	}
+	g.muxes = append(g.muxes, ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: c}))
+	return c, nil
+}
+
+func (g *gen) newAPI(mux int) *webrtc.API {
+	se := g.se
+	se.SetICEUDPMux(g.muxes[mux])
+	return webrtc.NewAPI(webrtc.WithMediaEngine(g.me), webrtc.WithSettingEngine(se))
+}
+
+func (g *gen) newPeer(api *webrtc.API, i int) (*peer, error) {
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, err
 	}
@@ -436,7 +477,7 @@ func (g *gen) fromAsteriskSide(b []byte, from netip.AddrPort, rx time.Time) {
 func (g *gen) traffic(frames, warm int) *result {
 	start := time.Now()
 	g.warm.Store(g.since(start) + int64(time.Duration(warm)*20*time.Millisecond))
-	sys0 := g.ast.Syscalls.Load() + g.mux.Syscalls.Load()
+	sys0 := g.syscalls()
 	cpu0 := cpuTime()
 	n := len(g.peers)
 	legs := make([]netip.AddrPort, n)
@@ -479,7 +520,9 @@ func (g *gen) traffic(frames, warm int) *result {
 			}
 			seq := uint16(slot / 20)
 			stamp(payload, g.since(time.Now()))
-			g.mux.Hold()
+			if g.mux != nil {
+				g.mux.Hold()
+			}
 			batch = batch[:0]
 			for i := slot % 20; i < n; i += 20 {
 				pkt.SequenceNumber, pkt.Timestamp, pkt.Payload = seq, uint32(seq)*160, payload
@@ -492,7 +535,9 @@ func (g *gen) traffic(frames, warm int) *result {
 			for _, i := range batch {
 				g.micSent[i*ring+int(seq)%ring].Store(now)
 			}
-			g.mux.Flush()
+			if g.mux != nil {
+				g.mux.Flush()
+			}
 		}
 	})
 	wg.Wait()
@@ -502,12 +547,23 @@ func (g *gen) traffic(frames, warm int) *result {
 	for time.Now().Before(deadline) && (g.recvAgent.Load() < g.sentAst.Load() || g.recvAst.Load() < g.sentMic.Load()) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	sys := g.ast.Syscalls.Load() + g.mux.Syscalls.Load() - sys0
+	sys := g.syscalls() - sys0
 	pkts := g.sentAst.Load() + g.sentMic.Load() + g.recvAgent.Load() + g.recvAst.Load()
 	return &result{SentAst: g.sentAst.Load(), SentMic: g.sentMic.Load(), RecvAgent: g.recvAgent.Load(), RecvAst: g.recvAst.Load(),
 		ToAgentP50: g.toAgent.q(0.5), ToAgentP99: g.toAgent.q(0.99), ToAstP50: g.toAst.q(0.5), ToAstP99: g.toAst.q(0.99),
 		ToAgentAddP50: g.toAgentAdd.q(0.5), ToAgentAddP99: g.toAgentAdd.q(0.99), ToAstAddP50: g.toAstAdd.q(0.5), ToAstAddP99: g.toAstAdd.q(0.99),
 		WallS: wall.Seconds(), GenCPU: 100 * cpu.Seconds() / wall.Seconds(), GenSyscallsPerPkt: float64(sys) / float64(max(pkts, 1))}
+}
+
+func (g *gen) syscalls() uint64 {
+	n := g.ast.Syscalls.Load()
+	if g.mux != nil {
+		n += g.mux.Syscalls.Load()
+	}
+	for _, c := range g.perPeer {
+		n += c.Syscalls.Load()
+	}
+	return n
 }
 
 // cpuTime is the process's user + system CPU time.
