@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,9 @@ type Gateway struct {
 	// connection has its own.
 	iceMux  *ice.UDPMuxDefault
 	iceConn *udpbatch.Conn
+	// reactor reads every leg's socket from one goroutine (linux; nil elsewhere:
+	// a reader goroutine per leg).
+	reactor *reactor
 
 	portMu   sync.Mutex
 	portNext uint16
@@ -147,7 +151,7 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 		servers = append(servers, srv)
 	}
 
-	return &Gateway{
+	g := &Gateway{
 		cfg:       cfg,
 		log:       log,
 		api:       api,
@@ -160,7 +164,14 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 		portNext:  cfg.MediaPortMin,
 		portUsed:  make(map[uint16]bool),
 		sessions:  make(map[*Session]struct{}),
-	}, nil
+	}
+	if g.reactor, err = newReactor(g); err != nil {
+		if iceMux != nil {
+			err = errors.Join(err, iceMux.Close())
+		}
+		return nil, err
+	}
+	return g, nil
 }
 
 func parseNetworkType(s string) (webrtc.NetworkType, error) {
@@ -327,6 +338,11 @@ func (g *Gateway) Close() error {
 	for _, s := range all {
 		if err := s.Close(); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if g.reactor != nil {
+		if err := g.reactor.close(); err != nil && !errors.Is(err, os.ErrClosed) {
+			errs = append(errs, fmt.Errorf("%w: close legs reactor: %w", ErrInternal, err))
 		}
 	}
 	if g.iceMux != nil {

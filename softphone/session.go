@@ -430,7 +430,7 @@ func (s *Session) Close() error {
 
 	var errs []error
 	for _, l := range legs {
-		if err := l.conn.Close(); err != nil {
+		if err := l.closeSocket(); err != nil {
 			errs = append(errs, fmt.Errorf("%w: close leg %s: %w", ErrInternal, l.callID, err))
 		}
 	}
