@@ -56,6 +56,9 @@ type softphoneSection struct {
 	// TURN (or authenticated STUN) servers for agents outside the LAN; the
 	// consoles get them too (rtc.config).
 	ICEServers []iceServerSection `mapstructure:"ice_servers"`
+	// ICEUDPMux ("host:port"): every agent's ICE on that one UDP port (batched
+	// reads and writes) instead of a port per agent; empty = off.
+	ICEUDPMux string `mapstructure:"ice_udp_mux"`
 }
 
 type iceServerSection struct {
@@ -438,6 +441,7 @@ func (fc fileConfig) softphoneConfig() softphone.Config {
 	c.MediaPortMin, c.MediaPortMax, c.MediaBindIP, c.MediaAdvertiseIP = sp.MediaPortMin, sp.MediaPortMax, sp.MediaBindIP, sp.MediaAdvertiseIP
 	c.MediaAllowedSources = sp.AllowedSources
 	c.ICE.NetworkTypes, c.ICE.Interfaces, c.ICE.IncludeLoopback, c.ICE.NAT1To1IPs = sp.ICENetworkTypes, sp.ICEInterfaces, sp.ICELoopback, sp.NAT1To1IPs
+	c.ICE.UDPMux = sp.ICEUDPMux
 	if len(sp.STUNURLs) > 0 {
 		c.ICE.Servers = []softphone.ICEServer{{URLs: sp.STUNURLs}}
 	}
