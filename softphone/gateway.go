@@ -14,6 +14,7 @@ import (
 	"github.com/ctid/ctid/softphone/internal/udpbatch"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 	"github.com/rs/zerolog"
 )
@@ -71,7 +72,7 @@ type gatewayCounters struct {
 }
 
 // NewGateway validates cfg and builds the WebRTC API: a media engine with PCMU and
-// telephone-event only, RTCP sender/receiver reports, and ICE per cfg.ICE.
+// telephone-event only, RTCP sender reports, and ICE per cfg.ICE.
 func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -108,10 +109,17 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 	}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("%w: register telephone-event: %w", ErrInternal, err)
 	}
+	// Interceptors: RTCP sender reports only (the browser maps our RTP to wall
+	// clock with them; cheap: a lock and two counters per packet). No NACK/TWCC
+	// (useless for PCMU), and no receiver reports: their interceptor parses every
+	// microphone packet's header into a fresh allocation, the heaviest allocation
+	// of the relay; the browser's audio does not depend on them.
 	reg := &interceptor.Registry{}
-	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
-		return nil, fmt.Errorf("%w: rtcp reports: %w", ErrInternal, err)
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("%w: rtcp sender reports: %w", ErrInternal, err)
 	}
+	reg.Add(sr)
 
 	se, err := settingEngine(cfg.ICE)
 	if err != nil {
