@@ -17,7 +17,9 @@
 // process handles the packet, generator scheduling included) and gateway-added
 // (send time to the kernel's receive timestamp, SO_TIMESTAMPNS, on the receiving
 // socket: the generator's own scheduling lag on receive is not counted). Send time is
-// taken just before the sendmmsg of the packet's slot.
+// taken just before the slot's packets are written (for the microphones, before
+// pion encrypts them), so "added" still includes the generator's own send path
+// (a few µs per packet, more when it is descheduled mid-slot).
 //
 // Protocol: JSON lines on stdin (from the gateway) and stdout (to it):
 //
@@ -513,27 +515,24 @@ func (g *gen) traffic(frames, warm int) *result {
 		payload := make([]byte, 160)
 		var pkt rtp.Packet
 		pkt.Version = 2
-		batch := make([]int, 0, n/20+1)
 		for slot := range frames * 20 {
 			if d := time.Until(start.Add(time.Duration(slot)*time.Millisecond + 10*time.Millisecond)); d > 0 {
 				time.Sleep(d)
 			}
 			seq := uint16(slot / 20)
-			stamp(payload, g.since(time.Now()))
+			now := g.since(time.Now())
+			stamp(payload, now)
 			if g.mux != nil {
 				g.mux.Hold()
 			}
-			batch = batch[:0]
 			for i := slot % 20; i < n; i += 20 {
+				// before the write: a concurrent flush (a STUN or RTCP write) may
+				// send the packet before Flush below
+				g.micSent[i*ring+int(seq)%ring].Store(now)
 				pkt.SequenceNumber, pkt.Timestamp, pkt.Payload = seq, uint32(seq)*160, payload
 				if err := g.peers[i].mic.WriteRTP(&pkt); err == nil {
 					g.sentMic.Add(1)
-					batch = append(batch, i)
 				}
-			}
-			now := g.since(time.Now())
-			for _, i := range batch {
-				g.micSent[i*ring+int(seq)%ring].Store(now)
 			}
 			if g.mux != nil {
 				g.mux.Flush()
