@@ -356,8 +356,9 @@ func (l *mediaLeg) handle(b []byte, src netip.AddrPort, pkt *rtp.Packet) {
 			c.dropForeign.Add(1)
 			return
 		}
-		l.remote.Store(&src)
-		s.log.Info().Str("call_id", l.callID).Stringer("remote", src).Msg("call leg latched onto Asterisk")
+		latch := src // only this copy escapes (not src, on every packet)
+		l.remote.Store(&latch)
+		s.log.Info().Str("call_id", l.callID).Stringer("remote", latch).Msg("call leg latched onto Asterisk")
 	}
 	l.fromAsterisk.Add(1)
 	c.fromAsterisk.Add(1)
