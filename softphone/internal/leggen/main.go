@@ -47,6 +47,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,6 +57,7 @@ import (
 
 	"github.com/ctid/ctid/softphone/internal/udpbatch"
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
@@ -381,7 +383,9 @@ func (g *gen) newMux() (*udpbatch.Conn, error) {
 func (g *gen) newAPI(mux int) *webrtc.API {
 	se := g.se
 	se.SetICEUDPMux(g.muxes[mux])
-	return webrtc.NewAPI(webrtc.WithMediaEngine(g.me), webrtc.WithSettingEngine(se))
+	// no interceptors: pion's defaults (stats, reports) cost a quarter of a
+	// microphone write and a browser's CPU is not what is measured
+	return webrtc.NewAPI(webrtc.WithMediaEngine(g.me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
 }
 
 func (g *gen) newPeer(api *webrtc.API, i int) (*peer, error) {
@@ -477,6 +481,13 @@ func (g *gen) fromAsteriskSide(b []byte, from netip.AddrPort, rx time.Time) {
 // traffic sends frames 20 ms frames on every leg both ways, leg i in slot i%20 of
 // each frame (the microphone 10 ms later), then waits for stragglers.
 func (g *gen) traffic(frames, warm int) *result {
+	if path := os.Getenv("CTID_LEGGEN_CPUPROFILE"); path != "" { // the generator's own profile
+		if f, err := os.Create(path); err == nil {
+			if err := pprof.StartCPUProfile(f); err == nil {
+				defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+			}
+		}
+	}
 	start := time.Now()
 	g.warm.Store(g.since(start) + int64(time.Duration(warm)*20*time.Millisecond))
 	sys0 := g.syscalls()
