@@ -71,6 +71,10 @@ func (r *reactor) add(l *mediaLeg) error {
 func (r *reactor) remove(l *mediaLeg) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.removeLocked(l)
+}
+
+func (r *reactor) removeLocked(l *mediaLeg) {
 	if r.legs[l.fd] != l {
 		return
 	}
@@ -127,7 +131,10 @@ func (r *reactor) loop() {
 			k, src, err := recvFrom(int(ev.Fd), buf)
 			if err != nil {
 				if err != syscall.EAGAIN && err != syscall.EINTR {
-					l.owner.Load().log.Warn().Err(err).Str("call_id", l.callID).Msg("call leg read failed")
+					// as a leg's reader goroutine would: the leg stops (a level
+					// triggered error must not spin the loop)
+					l.owner.Load().log.Warn().Err(err).Str("call_id", l.callID).Msg("call leg read failed; leg stops")
+					r.removeLocked(l)
 				}
 				continue
 			}
