@@ -44,12 +44,15 @@ type Conn struct {
 	p   Params
 	tsc bool
 
-	// reader side (one reader)
-	rmsgs  []ipv4.Message
+	// reader side (one reader): the last batch
 	rbufs  [][]byte
 	roob   [][]byte
+	rlen   []int            // datagram sizes
+	roobn  []int            // control data sizes
+	raddr  []netip.AddrPort // sources
 	rn, ri int
 	rtime  time.Time
+	rx     rxState // platform batch state
 
 	// writer side: group commit
 	wmu      sync.Mutex
@@ -84,16 +87,19 @@ func New(p Params) (*Conn, error) {
 		}
 		c.tsc = true
 	}
-	c.rmsgs = make([]ipv4.Message, p.Batch)
 	c.rbufs = make([][]byte, p.Batch)
 	c.roob = make([][]byte, p.Batch)
-	for i := range c.rmsgs {
+	c.rlen = make([]int, p.Batch)
+	c.roobn = make([]int, p.Batch)
+	c.raddr = make([]netip.AddrPort, p.Batch)
+	for i := range c.rbufs {
 		c.rbufs[i] = make([]byte, 1500)
-		c.rmsgs[i].Buffers = [][]byte{c.rbufs[i]}
 		if c.tsc {
 			c.roob[i] = make([]byte, 64)
-			c.rmsgs[i].OOB = c.roob[i]
 		}
+	}
+	if err := c.initRecv(); err != nil {
+		return nil, err
 	}
 	c.wsend = make([]ipv4.Message, 0, p.Batch)
 	return c, nil
@@ -101,13 +107,7 @@ func New(p Params) (*Conn, error) {
 
 // fill reads the next batch (blocking until at least one packet).
 func (c *Conn) fill() error {
-	for i := range c.rmsgs {
-		c.rmsgs[i].Buffers[0] = c.rbufs[i]
-		if c.tsc {
-			c.rmsgs[i].OOB = c.roob[i]
-		}
-	}
-	n, err := c.pc.ReadBatch(c.rmsgs, 0)
+	n, err := c.recvBatch()
 	if err != nil {
 		if c.closed.Load() {
 			return net.ErrClosed
@@ -120,32 +120,31 @@ func (c *Conn) fill() error {
 	return nil
 }
 
+// rxAt is the receive time of packet i of the batch.
+func (c *Conn) rxAt(i int) time.Time {
+	if c.tsc {
+		if t, ok := rxTime(c.roob[i][:c.roobn[i]]); ok {
+			return t
+		}
+	}
+	return c.rtime
+}
+
 // next returns the next received packet (not intercepted).
 func (c *Conn) next() ([]byte, netip.AddrPort, error) {
 	for {
 		for c.ri < c.rn {
-			m := &c.rmsgs[c.ri]
+			i := c.ri
 			c.ri++
-			ua, ok := m.Addr.(*net.UDPAddr)
-			if !ok {
+			b, from := c.rbufs[i][:c.rlen[i]], c.raddr[i]
+			if !from.IsValid() {
 				continue
 			}
-			ap := ua.AddrPort()
-			ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-			b := c.rbufs[c.ri-1][:m.N]
-			if c.p.Intercept != nil {
-				rx := c.rtime
-				if c.tsc {
-					if t, ok := rxTime(m.OOB[:m.NN]); ok {
-						rx = t
-					}
-				}
-				if c.p.Intercept(b, ap, rx) {
-					c.Intercepted.Add(1)
-					continue
-				}
+			if c.p.Intercept != nil && c.p.Intercept(b, from, c.rxAt(i)) {
+				c.Intercepted.Add(1)
+				continue
 			}
-			return b, ap, nil
+			return b, from, nil
 		}
 		if err := c.fill(); err != nil {
 			return nil, netip.AddrPort{}, err
@@ -172,24 +171,15 @@ func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
 }
 
 // Drain calls f for every packet until the socket is closed (a reader that needs
-// no copy). Intercept applies first.
+// no copy). Intercept does not apply.
 func (c *Conn) Drain(f func(b []byte, from netip.AddrPort, rx time.Time)) error {
 	for {
 		for c.ri < c.rn {
-			m := &c.rmsgs[c.ri]
+			i := c.ri
 			c.ri++
-			ua, ok := m.Addr.(*net.UDPAddr)
-			if !ok {
-				continue
+			if c.raddr[i].IsValid() {
+				f(c.rbufs[i][:c.rlen[i]], c.raddr[i], c.rxAt(i))
 			}
-			rx := c.rtime
-			if c.tsc {
-				if t, ok := rxTime(m.OOB[:m.NN]); ok {
-					rx = t
-				}
-			}
-			ap := ua.AddrPort()
-			f(c.rbufs[c.ri-1][:m.N], netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), rx)
 		}
 		if err := c.fill(); err != nil {
 			return err
