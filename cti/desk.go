@@ -110,7 +110,7 @@ func (d *Desk) HandleCommand(ctx context.Context, p desktop.Principal, c desktop
 	var err error
 	switch c.Name {
 	case "agent.ready":
-		if err = d.audioPath(agent); err == nil {
+		if err = d.audioPath(ctx, agent); err == nil {
 			err = d.o.AgentReady(ctx, agent)
 		}
 	case "agent.not_ready":
@@ -350,6 +350,8 @@ func (d *Desk) session(ctx context.Context, agent, offer string) (*softphone.Ses
 			d.publish(agent, "rtc.state", map[string]any{"state": st.String()})
 			if me := self.Load(); st == softphone.StateFailed && me != nil {
 				d.audioLost(agent, me)
+			} else if st == softphone.StateConnected && me != nil {
+				d.audioBack(agent, me)
 			}
 		},
 	})

@@ -171,6 +171,10 @@ type QueueConfig struct {
 	Hours        *Schedule     // nil = always open
 	ClosedTarget Target        // default: hangup
 	Announce     AnnounceConfig
+	// OfferWithoutAudio lets the queue offer its calls to an agent whose audio path
+	// is down (Engine.AgentAudio: a browser softphone whose ICE failed or never
+	// connected). Default false: such an agent is skipped by this queue.
+	OfferWithoutAudio bool
 }
 
 // AgentConfig describes one agent.

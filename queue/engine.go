@@ -79,6 +79,9 @@ type agent struct {
 	talk      time.Duration
 	lastTalk  time.Duration
 	stateTime [WrapUp + 1]time.Duration
+	// noAudio: the agent's audio path is down (AgentAudio); only queues with
+	// OfferWithoutAudio offer to them.
+	noAudio bool
 }
 
 type membership struct {
@@ -447,7 +450,9 @@ func (e *Engine) classFor(q *queueState, x *Expr, tier int) *class {
 // ---- ready index ----
 
 // eligible is the cached answer of evalEligible.
-func (e *Engine) eligible(m *membership, c *class) bool { return m.elig[c.idx] }
+func (e *Engine) eligible(m *membership, c *class) bool {
+	return m.elig[c.idx] && (!m.a.noAudio || c.q.cfg.OfferWithoutAudio)
+}
 
 func (e *Engine) evalEligible(m *membership, c *class) bool {
 	if c.tierLimit > 0 && m.tier > c.tierLimit {

@@ -51,6 +51,11 @@ type ICEConfig struct {
 	// (both zero: any ephemeral port).
 	UDPPortMin uint16
 	UDPPortMax uint16
+	// UDPMux, when set ("host:port", e.g. 0.0.0.0:3478), carries every agent's ICE
+	// over that one UDP socket (pion's UDP mux) instead of a socket per peer
+	// connection; the socket is read with recvmmsg and written with batched sendmmsg.
+	// UDPPortMin/Max are then unused. Port 0 picks a free port (tests).
+	UDPMux string
 	// DisconnectedTimeout, FailedTimeout and KeepAliveInterval are the ICE agent
 	// timers.
 	DisconnectedTimeout time.Duration
@@ -163,6 +168,11 @@ func (c ICEConfig) validate() error {
 		if c.UDPPortMin < 1024 || c.UDPPortMax < c.UDPPortMin {
 			return invalid("softphone.ice.udp_port_min", fmt.Sprintf("%d-%d", c.UDPPortMin, c.UDPPortMax),
 				"must be a range within 1024-65535 (or both 0 for any port)")
+		}
+	}
+	if c.UDPMux != "" {
+		if _, err := netip.ParseAddrPort(c.UDPMux); err != nil {
+			return invalid("softphone.ice.udp_mux", c.UDPMux, "must be host:port such as 0.0.0.0:3478")
 		}
 	}
 	if c.DisconnectedTimeout <= 0 || c.DisconnectedTimeout > time.Minute {

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
 
+	"github.com/ctid/ctid/softphone/internal/udpbatch"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 	"github.com/rs/zerolog"
 )
@@ -34,6 +37,13 @@ type Gateway struct {
 	advertise netip.Addr
 	bind      netip.Addr
 	allowed   []netip.Prefix
+	// iceMux is the shared ICE socket (ICEConfig.UDPMux), nil when every peer
+	// connection has its own.
+	iceMux  *ice.UDPMuxDefault
+	iceConn *udpbatch.Conn
+	// reactor reads every leg's socket from one goroutine (linux; nil elsewhere:
+	// a reader goroutine per leg).
+	reactor *reactor
 
 	portMu   sync.Mutex
 	portNext uint16
@@ -62,7 +72,7 @@ type gatewayCounters struct {
 }
 
 // NewGateway validates cfg and builds the WebRTC API: a media engine with PCMU and
-// telephone-event only, RTCP sender/receiver reports, and ICE per cfg.ICE.
+// telephone-event only, RTCP sender reports, and ICE per cfg.ICE.
 func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -99,16 +109,45 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 	}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("%w: register telephone-event: %w", ErrInternal, err)
 	}
+	// Interceptors: RTCP sender reports only (the browser maps our RTP to wall
+	// clock with them; cheap: a lock and two counters per packet). No NACK/TWCC
+	// (useless for PCMU), and no receiver reports: their interceptor parses every
+	// microphone packet's header into a fresh allocation, the heaviest allocation
+	// of the relay; the browser's audio does not depend on them.
 	reg := &interceptor.Registry{}
-	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
-		return nil, fmt.Errorf("%w: rtcp reports: %w", ErrInternal, err)
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("%w: rtcp sender reports: %w", ErrInternal, err)
 	}
+	reg.Add(sr)
 
 	se, err := settingEngine(cfg.ICE)
 	if err != nil {
 		return nil, err
 	}
 	se.LoggerFactory = pionLogs{log: log}
+	var iceMux *ice.UDPMuxDefault
+	var iceConn *udpbatch.Conn
+	if cfg.ICE.UDPMux != "" {
+		ap, err := netip.ParseAddrPort(cfg.ICE.UDPMux)
+		if err != nil {
+			return nil, fmt.Errorf("%w: ice.udp_mux: %w", ErrInvalidConfig, err)
+		}
+		uc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+		if err != nil {
+			return nil, fmt.Errorf("%w: ice.udp_mux %s: %w", ErrInvalidConfig, ap, err)
+		}
+		// every agent's audio shares this socket's queue: give it room for bursts
+		// (clamped by net.core.rmem_max / wmem_max)
+		if err := errors.Join(uc.SetReadBuffer(4<<20), uc.SetWriteBuffer(4<<20)); err != nil {
+			return nil, errors.Join(fmt.Errorf("%w: ice.udp_mux buffers: %w", ErrInternal, err), uc.Close())
+		}
+		if iceConn, err = udpbatch.New(udpbatch.Params{Conn: uc}); err != nil {
+			return nil, errors.Join(fmt.Errorf("%w: ice.udp_mux: %w", ErrInternal, err), uc.Close())
+		}
+		iceMux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: iceConn, Logger: se.LoggerFactory.NewLogger("ice-mux")})
+		se.SetICEUDPMux(iceMux)
+	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
 
 	servers := make([]webrtc.ICEServer, 0, len(cfg.ICE.Servers))
@@ -120,7 +159,7 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 		servers = append(servers, srv)
 	}
 
-	return &Gateway{
+	g := &Gateway{
 		cfg:       cfg,
 		log:       log,
 		api:       api,
@@ -128,10 +167,19 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 		advertise: advertise,
 		bind:      bind,
 		allowed:   allowed,
+		iceMux:    iceMux,
+		iceConn:   iceConn,
 		portNext:  cfg.MediaPortMin,
 		portUsed:  make(map[uint16]bool),
 		sessions:  make(map[*Session]struct{}),
-	}, nil
+	}
+	if g.reactor, err = newReactor(g); err != nil {
+		if iceMux != nil {
+			err = errors.Join(err, iceMux.Close())
+		}
+		return nil, err
+	}
+	return g, nil
 }
 
 func parseNetworkType(s string) (webrtc.NetworkType, error) {
@@ -298,6 +346,16 @@ func (g *Gateway) Close() error {
 	for _, s := range all {
 		if err := s.Close(); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if g.reactor != nil {
+		if err := g.reactor.close(); err != nil && !errors.Is(err, os.ErrClosed) {
+			errs = append(errs, fmt.Errorf("%w: close legs reactor: %w", ErrInternal, err))
+		}
+	}
+	if g.iceMux != nil {
+		if err := g.iceMux.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("%w: close ice udp mux: %w", ErrInternal, err))
 		}
 	}
 	return errors.Join(errs...)

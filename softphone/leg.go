@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,6 +59,10 @@ type mediaLeg struct {
 	remote atomic.Pointer[netip.AddrPort]
 	muted  atomic.Bool
 	done   chan struct{}
+	// fd is the socket's descriptor while the gateway's reactor reads it (linux);
+	// doneOnce closes done then (no reader goroutine does).
+	fd       int32
+	doneOnce sync.Once
 
 	fromAsterisk, toAgent, fromAgent, toAsterisk                  atomic.Uint64
 	dropForeign, dropInvalid, dropInactive, dropNoPeer, dropMuted atomic.Uint64
@@ -114,10 +119,17 @@ func (s *Session) AttachCall(ctx context.Context, callID string) (Leg, error) {
 		done:   make(chan struct{}),
 	}
 	l.owner.Store(s)
+	if s.g.reactor != nil {
+		if err := s.g.reactor.add(l); err != nil {
+			s.g.releasePort(port)
+			return Leg{}, errors.Join(err, conn.Close())
+		}
+	} else {
+		go l.run() // stops when conn is closed (DetachCall, Close); Close waits on l.done
+	}
 	s.legs[callID] = l
 	s.active.Store(l)
 	s.g.counters.legsAttached.Add(1)
-	go l.run() // stops when conn is closed (DetachCall, Close); Close waits on l.done
 	s.log.Info().Str("call_id", callID).Stringer("local", l.local).Msg("call leg attached")
 	return Leg{CallID: callID, LocalAddr: l.local, m: l}, nil
 }
@@ -251,9 +263,21 @@ func (s *Session) TakeCall(ctx context.Context, from *Session, callID string) (L
 	return Leg{CallID: callID, LocalAddr: l.local, m: l}, nil
 }
 
+// closeSocket stops reading the leg (the reactor forgets it first: its descriptor
+// may be reused once closed) and closes the socket.
+func (l *mediaLeg) closeSocket() error {
+	if r := l.g.reactor; r != nil {
+		r.remove(l)
+		err := l.conn.Close()
+		l.doneOnce.Do(func() { close(l.done) })
+		return err
+	}
+	return l.conn.Close()
+}
+
 // shutdown closes the socket, waits for the reader and frees the port.
 func (l *mediaLeg) shutdown() {
-	if err := l.conn.Close(); err != nil {
+	if err := l.closeSocket(); err != nil {
 		l.g.log.Warn().Err(err).Str("call_id", l.callID).Msg("close call leg")
 	}
 	<-l.done
@@ -277,7 +301,7 @@ func (s *Session) DetachCall(ctx context.Context, callID string) (LegStats, erro
 	s.active.CompareAndSwap(l, nil)
 	s.mu.Unlock()
 
-	err := l.conn.Close()
+	err := l.closeSocket()
 	s.g.releasePort(l.port)
 	select {
 	case <-l.done:
@@ -293,10 +317,10 @@ func (s *Session) DetachCall(ctx context.Context, callID string) (LegStats, erro
 	return st, nil
 }
 
-// run reads Asterisk's RTP from the leg's socket until the socket is closed.
+// run reads Asterisk's RTP from the leg's socket until the socket is closed (when
+// the gateway has no reactor).
 func (l *mediaLeg) run() {
 	defer close(l.done)
-	c := &l.g.counters
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
 	for {
@@ -307,48 +331,54 @@ func (l *mediaLeg) run() {
 			}
 			return
 		}
-		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-		s := l.owner.Load()
-		latched := l.remote.Load()
-		if latched != nil && *latched != src {
+		l.handle(buf[:n], netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), &pkt)
+	}
+}
+
+// handle relays one packet from Asterisk to the agent (or drops and counts it).
+func (l *mediaLeg) handle(b []byte, src netip.AddrPort, pkt *rtp.Packet) {
+	c := &l.g.counters
+	s := l.owner.Load()
+	latched := l.remote.Load()
+	if latched != nil && *latched != src {
+		l.dropForeign.Add(1)
+		c.dropForeign.Add(1)
+		return
+	}
+	if err := pkt.Unmarshal(b); err != nil || pkt.Version != 2 || pkt.PayloadType != pcmuPayloadType {
+		l.dropInvalid.Add(1)
+		c.dropInvalid.Add(1)
+		return
+	}
+	if latched == nil {
+		if !l.g.allowedSource(src) {
 			l.dropForeign.Add(1)
 			c.dropForeign.Add(1)
-			continue
+			return
 		}
-		if err := pkt.Unmarshal(buf[:n]); err != nil || pkt.Version != 2 || pkt.PayloadType != pcmuPayloadType {
-			l.dropInvalid.Add(1)
-			c.dropInvalid.Add(1)
-			continue
-		}
-		if latched == nil {
-			if !l.g.allowedSource(src) {
-				l.dropForeign.Add(1)
-				c.dropForeign.Add(1)
-				continue
-			}
-			l.remote.Store(&src)
-			s.log.Info().Str("call_id", l.callID).Stringer("remote", src).Msg("call leg latched onto Asterisk")
-		}
-		l.fromAsterisk.Add(1)
-		c.fromAsterisk.Add(1)
-		if s.active.Load() != l {
-			l.dropInactive.Add(1)
-			c.dropNotActive.Add(1)
-			continue
-		}
-		if !s.connected.Load() {
-			l.dropNoPeer.Add(1)
-			c.dropNoPeer.Add(1)
-			continue
-		}
-		if err := s.writeToAgent(l, &pkt); err != nil {
-			l.dropNoPeer.Add(1)
-			c.dropNoPeer.Add(1)
-			continue
-		}
-		l.toAgent.Add(1)
-		c.toAgent.Add(1)
+		latch := src // only this copy escapes (not src, on every packet)
+		l.remote.Store(&latch)
+		s.log.Info().Str("call_id", l.callID).Stringer("remote", latch).Msg("call leg latched onto Asterisk")
 	}
+	l.fromAsterisk.Add(1)
+	c.fromAsterisk.Add(1)
+	if s.active.Load() != l {
+		l.dropInactive.Add(1)
+		c.dropNotActive.Add(1)
+		return
+	}
+	if !s.connected.Load() {
+		l.dropNoPeer.Add(1)
+		c.dropNoPeer.Add(1)
+		return
+	}
+	if err := s.writeToAgent(l, pkt); err != nil {
+		l.dropNoPeer.Add(1)
+		c.dropNoPeer.Add(1)
+		return
+	}
+	l.toAgent.Add(1)
+	c.toAgent.Add(1)
 }
 
 // sendToAsterisk forwards one microphone RTP packet, unchanged, to the latched

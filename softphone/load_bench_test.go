@@ -137,7 +137,7 @@ type loadPeer struct {
 }
 
 func benchGatewayLegs(b *testing.B, n int, portBase uint16) {
-	cfg := testConfig(portBase, portBase+uint16(n)+50)
+	cfg := benchConfig(portBase, portBase+uint16(n)+50)
 	g, err := NewGateway(cfg, zerolog.Nop())
 	if err != nil {
 		b.Fatal(err)
@@ -398,6 +398,16 @@ func waitUntil(t time.Time) {
 	if d := time.Until(t); d > 0 {
 		time.Sleep(d)
 	}
+}
+
+// benchConfig is testConfig, with every agent's ICE on one UDP socket
+// (ice.udp_mux) unless CTID_BENCH_ICE_MUX=0.
+func benchConfig(portMin, portMax uint16) Config {
+	cfg := testConfig(portMin, portMax)
+	if os.Getenv("CTID_BENCH_ICE_MUX") != "0" {
+		cfg.ICE.UDPMux = "127.0.0.1:0"
+	}
+	return cfg
 }
 
 // rusage is the process's user + system CPU time.

@@ -21,19 +21,24 @@ import (
 
 // genMsg mirrors internal/leggen's protocol.
 type genMsg struct {
-	Op     string                   `json:"op"`
-	I      int                      `json:"i,omitempty"`
-	N      int                      `json:"n,omitempty"`
-	SDP    string                   `json:"sdp,omitempty"`
-	Cand   *webrtc.ICECandidateInit `json:"cand,omitempty"`
-	Addr   string                   `json:"addr,omitempty"`
-	Frames int                      `json:"frames,omitempty"`
-	Warm   int                      `json:"warm,omitempty"`
-	Result *struct {
+	Op      string                   `json:"op"`
+	I       int                      `json:"i,omitempty"`
+	N       int                      `json:"n,omitempty"`
+	SDP     string                   `json:"sdp,omitempty"`
+	Cand    *webrtc.ICECandidateInit `json:"cand,omitempty"`
+	Addr    string                   `json:"addr,omitempty"`
+	Frames  int                      `json:"frames,omitempty"`
+	Warm    int                      `json:"warm,omitempty"`
+	PerPeer bool                     `json:"per_peer,omitempty"`
+	Result  *struct {
 		SentAst, SentMic, RecvAgent, RecvAst uint64
 		ToAgentP50, ToAgentP99               float64
 		ToAstP50, ToAstP99                   float64
+		ToAgentAddP50, ToAgentAddP99         float64
+		ToAstAddP50, ToAstAddP99             float64
 		WallS                                float64
+		GenCPU                               float64
+		GenSyscallsPerPkt                    float64
 	} `json:"result,omitempty"`
 }
 
@@ -43,7 +48,10 @@ type genMsg struct {
 // over the traffic window, 100 % = one core), and gw_us/pkt its CPU per relayed
 // packet. Latency is measured in the generator (it sends and receives both ways).
 // Same sizes, warm-up and CTID_BENCH_LEGS / CTID_BENCH_LEG_SECONDS as
-// BenchmarkGatewayLegs.
+// BenchmarkGatewayLegs. Latency is reported end to end (to_*_p50/p99: send to the
+// generator handling the packet) and as the gateway adds it (to_*_added_*: send to
+// the kernel receive timestamp on the generator's socket, so the generator's own
+// scheduling lag is not counted); gen_cpu_% is the generator's CPU.
 func BenchmarkGatewayLegsSplit(b *testing.B) {
 	raiseFDLimit(b)
 	bin := filepath.Join(b.TempDir(), "leggen")
@@ -66,7 +74,8 @@ func BenchmarkGatewayLegsSplit(b *testing.B) {
 }
 
 func benchGatewayLegsSplit(b *testing.B, bin string, n int, portBase uint16) {
-	g, err := NewGateway(testConfig(portBase, portBase+uint16(n)+50), zerolog.Nop())
+	cfg := benchConfig(portBase, portBase+uint16(n)+50)
+	g, err := NewGateway(cfg, zerolog.Nop())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -170,7 +179,10 @@ func benchGatewayLegsSplit(b *testing.B, bin string, n int, portBase uint16) {
 		}
 	}()
 	setup := time.Now()
-	send(genMsg{Op: "start", N: n})
+	// Two ICE muxes facing each other cannot tell the peers apart (both
+	// demultiplex by address): with the gateway's mux the generator gives every
+	// peer its own socket, as real browsers have.
+	send(genMsg{Op: "start", N: n, PerPeer: cfg.ICE.UDPMux != ""})
 	var ast netip.AddrPort
 	select {
 	case ast = <-astAddr:
@@ -243,7 +255,12 @@ func benchGatewayLegsSplit(b *testing.B, bin string, n int, portBase uint16) {
 	b.ReportMetric(r.ToAgentP99, "to_agent_p99_ms")
 	b.ReportMetric(r.ToAstP50, "to_ast_p50_ms")
 	b.ReportMetric(r.ToAstP99, "to_ast_p99_ms")
+	b.ReportMetric(r.ToAgentAddP50, "to_agent_added_p50_ms")
+	b.ReportMetric(r.ToAgentAddP99, "to_agent_added_p99_ms")
+	b.ReportMetric(r.ToAstAddP50, "to_ast_added_p50_ms")
+	b.ReportMetric(r.ToAstAddP99, "to_ast_added_p99_ms")
+	b.ReportMetric(r.GenCPU, "gen_cpu_%")
 	b.ReportMetric(float64(r.SentAst+r.SentMic)/r.WallS, "pkts/s")
-	b.Logf("N=%d generator wall %.2fs (%d frames asked), gateway cpu %s over %s; sent %d/%d received %d/%d; gateway %+v",
-		n, r.WallS, frames, cpu.Round(time.Millisecond), wall.Round(time.Millisecond), r.SentAst, r.SentMic, r.RecvAgent, r.RecvAst, g.Stats())
+	b.Logf("N=%d generator wall %.2fs (%d frames asked), gateway cpu %s over %s; sent %d/%d received %d/%d; generator %.2f syscalls/pkt; gateway %+v",
+		n, r.WallS, frames, cpu.Round(time.Millisecond), wall.Round(time.Millisecond), r.SentAst, r.SentMic, r.RecvAgent, r.RecvAst, r.GenSyscallsPerPkt, g.Stats())
 }

@@ -29,7 +29,7 @@ type Session struct {
 	p     SessionParams
 	log   zerolog.Logger
 	pc    *webrtc.PeerConnection
-	track *webrtc.TrackLocalStaticRTP
+	track *outTrack
 
 	mu          sync.Mutex // negotiation, legs, pending candidates, closed
 	haveRemote  bool
@@ -79,12 +79,7 @@ func newSession(g *Gateway, p SessionParams) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: new peer connection: %w", ErrInternal, err)
 	}
-	track, err := webrtc.NewTrackLocalStaticRTP(
-		webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: pcmuClockRate, Channels: 1},
-		"audio", "ctid")
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("%w: new track: %w", ErrInternal, err), pc.Close())
-	}
+	track := newOutTrack("audio", "ctid")
 	sender, err := pc.AddTrack(track)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("%w: add track: %w", ErrInternal, err), pc.Close())
@@ -435,7 +430,7 @@ func (s *Session) Close() error {
 
 	var errs []error
 	for _, l := range legs {
-		if err := l.conn.Close(); err != nil {
+		if err := l.closeSocket(); err != nil {
 			errs = append(errs, fmt.Errorf("%w: close leg %s: %w", ErrInternal, l.callID, err))
 		}
 	}
@@ -557,7 +552,7 @@ func (s *Session) writeToAgent(l *mediaLeg, pkt *rtp.Packet) error {
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
 	s.rw.rewrite(l, &pkt.Header, time.Now())
-	return s.track.WriteRTP(pkt)
+	return s.track.writeRTP(&pkt.Header, pkt.Payload)
 }
 
 func (s *Session) legCount() int {

@@ -587,9 +587,17 @@ func goroutines() map[string]string {
 // TestCloseStopsAllGoroutines: goleak-style, every goroutine started during the test
 // that runs pion or softphone code must be gone after Gateway.Close.
 func TestCloseStopsAllGoroutines(t *testing.T) {
+	for _, mux := range []string{"", "127.0.0.1:0"} { // a socket per agent; the shared ICE socket
+		t.Run("ice_udp_mux="+mux, func(t *testing.T) { closeStopsAllGoroutines(t, mux) })
+	}
+}
+
+func closeStopsAllGoroutines(t *testing.T, mux string) {
 	before := goroutines()
 	func() {
-		g, err := NewGateway(testConfig(47360, 47369), zerolog.Nop())
+		cfg := testConfig(47360, 47369)
+		cfg.ICE.UDPMux = mux
+		g, err := NewGateway(cfg, zerolog.Nop())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -56,6 +56,9 @@ type softphoneSection struct {
 	// TURN (or authenticated STUN) servers for agents outside the LAN; the
 	// consoles get them too (rtc.config).
 	ICEServers []iceServerSection `mapstructure:"ice_servers"`
+	// ICEUDPMux ("host:port"): every agent's ICE on that one UDP port (batched
+	// reads and writes) instead of a port per agent; empty = off.
+	ICEUDPMux string `mapstructure:"ice_udp_mux"`
 }
 
 type iceServerSection struct {
@@ -98,6 +101,8 @@ type queueSection struct {
 	ServiceLevel time.Duration `mapstructure:"service_level"`
 	ShortAbandon time.Duration `mapstructure:"short_abandon"` // abandons within this are short (default 5s)
 	SLFormula    string        `mapstructure:"sl_formula"`    // abandons-met (default), answered-only, abandons-against, short-abandons-neutral
+	// OfferWithoutAudio: offer calls to a browser-softphone agent whose audio path is down (default false).
+	OfferWithoutAudio bool `mapstructure:"offer_without_audio"`
 
 	// Call recording.
 	Recording       string `mapstructure:"recording"`        // never (default), always or on_demand
@@ -408,6 +413,7 @@ func (fc fileConfig) queueConfig() (queue.Config, error) {
 		c := queue.QueueConfig{ID: queue.QueueID(q.ID), Strategy: st, Skills: q.Skills, WrapUp: q.WrapUp,
 			OfferTimeout: q.OfferTimeout, MaxWait: q.MaxWait, MaxLength: q.MaxLength, ServiceLevel: q.ServiceLevel}
 		c.ShortAbandon = q.ShortAbandon
+		c.OfferWithoutAudio = q.OfferWithoutAudio
 		for j, m := range q.Members {
 			name, tierStr, hasTier := strings.Cut(m, ":")
 			tier := 1
@@ -435,6 +441,7 @@ func (fc fileConfig) softphoneConfig() softphone.Config {
 	c.MediaPortMin, c.MediaPortMax, c.MediaBindIP, c.MediaAdvertiseIP = sp.MediaPortMin, sp.MediaPortMax, sp.MediaBindIP, sp.MediaAdvertiseIP
 	c.MediaAllowedSources = sp.AllowedSources
 	c.ICE.NetworkTypes, c.ICE.Interfaces, c.ICE.IncludeLoopback, c.ICE.NAT1To1IPs = sp.ICENetworkTypes, sp.ICEInterfaces, sp.ICELoopback, sp.NAT1To1IPs
+	c.ICE.UDPMux = sp.ICEUDPMux
 	if len(sp.STUNURLs) > 0 {
 		c.ICE.Servers = []softphone.ICEServer{{URLs: sp.STUNURLs}}
 	}

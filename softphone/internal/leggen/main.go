@@ -1,8 +1,25 @@
 // Command leggen is the load generator of BenchmarkGatewayLegsSplit, in its own
 // process so that the benchmark's CPU figure is the gateway's alone: N pion "browser"
-// peers (PCMU, DTLS-SRTP) and one fake-Asterisk UDP socket, 50 pps each way per leg,
-// every payload stamped with its send time; both directions are received here, so
-// latency needs no clock shared with the gateway.
+// peers (PCMU, DTLS-SRTP) and one fake-Asterisk UDP socket, 50 pps each way per leg.
+// It is built to cost as little CPU as possible, so that gateway and generator fit
+// one small machine:
+//
+//   - every peer's ICE runs over ONE UDP socket (a pion UDP mux) read with recvmmsg;
+//     the agents' RTP from the gateway is taken off that socket before pion sees it
+//     (the RTP header is in clear in SRTP: SSRC and sequence number identify the
+//     packet), so it is never decrypted;
+//   - the fake Asterisk is one socket, read with recvmmsg, written with one sendmmsg
+//     per 1 ms slot; the microphones' SRTP (pion encrypts) leaves the mux socket in
+//     one sendmmsg per slot too;
+//   - no goroutine per peer on the media path, no allocation per packet.
+//
+// Latency, both directions, two ways: end to end (send time to the moment this
+// process handles the packet, generator scheduling included) and gateway-added
+// (send time to the kernel's receive timestamp, SO_TIMESTAMPNS, on the receiving
+// socket: the generator's own scheduling lag on receive is not counted). Send time is
+// taken just before the slot's packets are written (for the microphones, before
+// pion encrypts them), so "added" still includes the generator's own send path
+// (a few µs per packet, more when it is descheduled mid-slot).
 //
 // Protocol: JSON lines on stdin (from the gateway) and stdout (to it):
 //
@@ -30,12 +47,19 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/ctid/ctid/softphone/internal/udpbatch"
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -48,14 +72,25 @@ type msg struct {
 	Addr   string                   `json:"addr,omitempty"`
 	Frames int                      `json:"frames,omitempty"`
 	Warm   int                      `json:"warm,omitempty"`
-	Result *result                  `json:"result,omitempty"`
+	// PerPeer gives every peer its own ICE socket (needed when the gateway's ICE
+	// is on one UDP mux socket too: two muxes facing each other cannot tell the
+	// peers apart, they demultiplex by address).
+	PerPeer bool    `json:"per_peer,omitempty"`
+	Result  *result `json:"result,omitempty"`
 }
 
 type result struct {
 	SentAst, SentMic, RecvAgent, RecvAst uint64
-	ToAgentP50, ToAgentP99               float64 // ms
+	ToAgentP50, ToAgentP99               float64 // ms, end to end
 	ToAstP50, ToAstP99                   float64
-	WallS                                float64
+	// gateway-added: send to the kernel receive timestamp
+	ToAgentAddP50, ToAgentAddP99 float64
+	ToAstAddP50, ToAstAddP99     float64
+	WallS                        float64
+	// generator CPU over the traffic window, % of one core
+	GenCPU float64
+	// system calls per packet on the generator's two sockets
+	GenSyscallsPerPkt float64
 }
 
 // hist: 10 µs buckets up to 200 ms, lock-free.
@@ -85,14 +120,24 @@ func (h *hist) q(q float64) float64 {
 	return 200
 }
 
+// ring is the send times of the last 64 sequence numbers of each leg (ns since the
+// epoch; 0 = not sent).
+const ring = 64
+
 type peer struct {
 	pc      *webrtc.PeerConnection
 	mic     *webrtc.TrackLocalStaticRTP
 	mu      sync.Mutex
 	ready   bool // answer applied
 	pending []webrtc.ICECandidateInit
+	ssrc    uint32 // the gateway's SSRC for this peer (from the answer)
 	leg     atomic.Pointer[netip.AddrPort]
 	up      chan struct{}
+
+	// to-agent direction, touched by the mux reader only (after the send side
+	// published the send time)
+	offKnown bool
+	seqOff   uint16
 }
 
 type gen struct {
@@ -102,9 +147,22 @@ type gen struct {
 	epoch time.Time
 	warm  atomic.Int64 // ns since epoch after which latencies count
 
-	toAgent, toAst     hist
-	recvAgent, recvAst atomic.Uint64
-	sentAst, sentMic   atomic.Uint64
+	ast, mux *udpbatch.Conn
+	se       webrtc.SettingEngine
+	me       *webrtc.MediaEngine
+	perPeer  []*udpbatch.Conn // PerPeer: each peer's ICE socket
+	muxes    []*ice.UDPMuxDefault
+	peers    []*peer
+	bySSRC   atomic.Pointer[map[uint32]int]
+	byPort   [65536]atomic.Int32 // leg port -> peer index + 1
+
+	astSent []atomic.Int64 // peer*ring + seq%ring: send time to the agent
+	micSent []atomic.Int64 // same, microphone
+	lastSeq []atomic.Uint32
+
+	toAgent, toAst, toAgentAdd, toAstAdd hist
+	recvAgent, recvAst                   atomic.Uint64
+	sentAst, sentMic                     atomic.Uint64
 }
 
 func (g *gen) send(m msg) {
@@ -116,18 +174,9 @@ func (g *gen) send(m msg) {
 	}
 }
 
-func stamp(p []byte, epoch time.Time) { binary.BigEndian.PutUint64(p, uint64(time.Since(epoch))) }
+func (g *gen) since(t time.Time) int64 { return int64(t.Sub(g.epoch)) }
 
-func (g *gen) observe(p []byte, h *hist, n *atomic.Uint64) {
-	if len(p) < 8 {
-		return
-	}
-	sent := time.Duration(binary.BigEndian.Uint64(p))
-	if int64(sent) >= g.warm.Load() {
-		h.add(time.Since(g.epoch) - sent)
-	}
-	n.Add(1)
-}
+func stamp(p []byte, ns int64) { binary.BigEndian.PutUint64(p, uint64(ns)) }
 
 func main() {
 	if err := run(); err != nil {
@@ -136,7 +185,37 @@ func main() {
 	}
 }
 
+func listen() (*net.UDPConn, error) {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.SetReadBuffer(8 << 20); err != nil {
+		return nil, errors.Join(err, c.Close())
+	}
+	if err := c.SetWriteBuffer(8 << 20); err != nil {
+		return nil, errors.Join(err, c.Close())
+	}
+	return c, nil
+}
+
 func run() error {
+	g := &gen{out: json.NewEncoder(os.Stdout), epoch: time.Now()}
+	g.warm.Store(math.MaxInt64)
+	astConn, err := listen()
+	if err != nil {
+		return err
+	}
+	if g.ast, err = udpbatch.New(udpbatch.Params{Conn: astConn, Timestamps: true}); err != nil {
+		return err
+	}
+	defer func() { _ = g.ast.Close() }()
+	defer func() {
+		for _, m := range g.muxes {
+			_ = m.Close()
+		}
+	}()
+
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000, Channels: 1}, PayloadType: 0}, webrtc.RTPCodecTypeAudio); err != nil {
 		return err
@@ -146,35 +225,19 @@ func run() error {
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	g := &gen{out: json.NewEncoder(os.Stdout), api: webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)), epoch: time.Now()}
-	g.warm.Store(math.MaxInt64)
+	g.se, g.me = se, me
 
-	ast, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = ast.Close() }()
-	if err := ast.SetReadBuffer(8 << 20); err != nil {
-		return err
-	}
+	astDone := make(chan struct{})
 	go func() {
-		buf := make([]byte, 1500)
-		var p rtp.Packet
-		for {
-			k, _, err := ast.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			if p.Unmarshal(buf[:k]) == nil {
-				g.observe(p.Payload, &g.toAst, &g.recvAst)
-			}
-		}
+		defer close(astDone)
+		_ = g.ast.Drain(g.fromAsteriskSide) // ends when the socket is closed
 	}()
+	defer func() { _ = g.ast.Close(); <-astDone }()
 
 	in := bufio.NewScanner(os.Stdin)
 	in.Buffer(make([]byte, 1<<20), 1<<20)
-	var peers []*peer
 	legsKnown := 0
+	ssrcs := map[uint32]int{}
 	for in.Scan() {
 		var m msg
 		if err := json.Unmarshal(in.Bytes(), &m); err != nil {
@@ -182,19 +245,50 @@ func run() error {
 		}
 		switch m.Op {
 		case "start":
-			g.send(msg{Op: "ast", Addr: ast.LocalAddr().String()})
-			peers = make([]*peer, m.N)
-			for i := range peers {
-				p, err := g.newPeer(i)
+			if !m.PerPeer {
+				mux, err := g.newMux()
 				if err != nil {
 					return err
 				}
-				peers[i] = p
+				g.mux = mux
+				g.api = g.newAPI(len(g.muxes) - 1)
+			}
+			g.send(msg{Op: "ast", Addr: g.ast.LocalAddr().String()})
+			g.peers = make([]*peer, m.N)
+			g.astSent = make([]atomic.Int64, m.N*ring)
+			g.micSent = make([]atomic.Int64, m.N*ring)
+			g.lastSeq = make([]atomic.Uint32, m.N)
+			for i := range g.peers {
+				api := g.api
+				if m.PerPeer {
+					c, err := g.newMux()
+					if err != nil {
+						return err
+					}
+					g.perPeer = append(g.perPeer, c)
+					api = g.newAPI(len(g.muxes) - 1)
+				}
+				p, err := g.newPeer(api, i)
+				if err != nil {
+					return err
+				}
+				g.peers[i] = p
 			}
 		case "answer":
-			p := peers[m.I]
+			p := g.peers[m.I]
+			ssrc, err := answerSSRC(m.SDP)
+			if err != nil {
+				return fmt.Errorf("peer %d answer: %w", m.I, err)
+			}
+			p.ssrc = ssrc
+			ssrcs[ssrc] = m.I
+			cp := make(map[uint32]int, len(ssrcs))
+			for k, v := range ssrcs {
+				cp[k] = v
+			}
+			g.bySSRC.Store(&cp)
 			p.mu.Lock()
-			err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP})
+			err = p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP})
 			if err == nil {
 				p.ready = true
 				for _, c := range p.pending {
@@ -207,7 +301,7 @@ func run() error {
 				return fmt.Errorf("peer %d answer: %w", m.I, err)
 			}
 		case "cand":
-			p := peers[m.I]
+			p := g.peers[m.I]
 			p.mu.Lock()
 			var err error
 			if p.ready {
@@ -224,29 +318,78 @@ func run() error {
 			if err != nil {
 				return err
 			}
-			peers[m.I].leg.Store(&a)
-			if legsKnown++; legsKnown == len(peers) {
+			g.peers[m.I].leg.Store(&a)
+			g.byPort[a.Port()].Store(int32(m.I + 1))
+			if legsKnown++; legsKnown == len(g.peers) {
 				go func() { // candidates may still be arriving: do not block the reader
-					for _, p := range peers {
+					for _, p := range g.peers {
 						<-p.up
 					}
 					g.send(msg{Op: "ready"})
 				}()
 			}
 		case "go":
-			g.send(msg{Op: "result", Result: g.traffic(ast, peers, m.Frames, m.Warm)})
+			g.send(msg{Op: "result", Result: g.traffic(m.Frames, m.Warm)})
 		default:
 			return fmt.Errorf("unknown op %q", m.Op)
 		}
 	}
-	for _, p := range peers {
+	for _, p := range g.peers {
 		_ = p.pc.Close() // exiting
 	}
 	return in.Err()
 }
 
-func (g *gen) newPeer(i int) (*peer, error) {
-	pc, err := g.api.NewPeerConnection(webrtc.Configuration{})
+// answerSSRC is the SSRC the gateway announces for its audio track.
+func answerSSRC(answer string) (uint32, error) {
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(answer); err != nil {
+		return 0, err
+	}
+	for _, m := range d.MediaDescriptions {
+		if m.MediaName.Media != "audio" {
+			continue
+		}
+		for _, a := range m.Attributes {
+			if a.Key != "ssrc" {
+				continue
+			}
+			f, _, _ := strings.Cut(a.Value, " ")
+			v, err := strconv.ParseUint(f, 10, 32)
+			if err != nil {
+				return 0, fmt.Errorf("a=ssrc:%s: %w", a.Value, err)
+			}
+			return uint32(v), nil
+		}
+	}
+	return 0, errors.New("no a=ssrc in the answer's audio section")
+}
+
+// newMux opens an ICE socket (recvmmsg, kernel timestamps, the gateway's RTP taken
+// off before pion) and a pion UDP mux on it.
+func (g *gen) newMux() (*udpbatch.Conn, error) {
+	uc, err := listen()
+	if err != nil {
+		return nil, err
+	}
+	c, err := udpbatch.New(udpbatch.Params{Conn: uc, Timestamps: true, Intercept: g.fromGateway})
+	if err != nil {
+		return nil, errors.Join(err, uc.Close())
+	}
+	g.muxes = append(g.muxes, ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: c}))
+	return c, nil
+}
+
+func (g *gen) newAPI(mux int) *webrtc.API {
+	se := g.se
+	se.SetICEUDPMux(g.muxes[mux])
+	// no interceptors: pion's defaults (stats, reports) cost a quarter of a
+	// microphone write and a browser's CPU is not what is measured
+	return webrtc.NewAPI(webrtc.WithMediaEngine(g.me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
+}
+
+func (g *gen) newPeer(api *webrtc.API, i int) (*peer, error) {
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, err
 	}
@@ -270,15 +413,6 @@ func (g *gen) newPeer(i int) (*peer, error) {
 			g.send(msg{Op: "cand", I: i, Cand: &ci})
 		}
 	})
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		for {
-			pkt, _, err := tr.ReadRTP()
-			if err != nil {
-				return
-			}
-			g.observe(pkt.Payload, &g.toAgent, &g.recvAgent)
-		}
-	})
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		return nil, err
@@ -290,53 +424,163 @@ func (g *gen) newPeer(i int) (*peer, error) {
 	return p, nil
 }
 
+// fromGateway sees every packet arriving on the peers' shared ICE socket first:
+// SRTP (the agents' audio) is counted and timed here from its clear header and
+// consumed; STUN, DTLS and RTCP go on to pion.
+func (g *gen) fromGateway(b []byte, _ netip.AddrPort, rx time.Time) bool {
+	if len(b) < 12 || b[0]>>6 != 2 || (b[1] >= 192 && b[1] <= 223) {
+		return false // not RTP (RFC 7983 demux; RTCP types 192-223)
+	}
+	m := g.bySSRC.Load()
+	if m == nil {
+		return true
+	}
+	i, ok := (*m)[binary.BigEndian.Uint32(b[8:12])]
+	if !ok {
+		return true
+	}
+	p := g.peers[i]
+	seq := binary.BigEndian.Uint16(b[2:4])
+	if !p.offKnown {
+		// The gateway rewrites sequence numbers with a constant offset per leg; the
+		// first packet is the newest one sent (legs send every 20 ms, far more than
+		// the latency).
+		p.seqOff = seq - uint16(g.lastSeq[i].Load())
+		p.offKnown = true
+	}
+	in := seq - p.seqOff
+	sent := g.astSent[i*ring+int(in)%ring].Load()
+	g.recvAgent.Add(1)
+	if sent >= g.warm.Load() && sent > 0 {
+		g.toAgent.add(time.Duration(g.since(time.Now()) - sent))
+		g.toAgentAdd.add(time.Duration(g.since(rx) - sent))
+	}
+	return true
+}
+
+// fromAsteriskSide handles the microphones' RTP relayed by the gateway.
+func (g *gen) fromAsteriskSide(b []byte, from netip.AddrPort, rx time.Time) {
+	var h rtp.Header
+	off, err := h.Unmarshal(b)
+	if err != nil || len(b) < off+8 {
+		return
+	}
+	i := int(g.byPort[from.Port()].Load()) - 1
+	if i < 0 {
+		return
+	}
+	g.recvAst.Add(1)
+	stamped := int64(binary.BigEndian.Uint64(b[off : off+8]))
+	sent := g.micSent[i*ring+int(h.SequenceNumber)%ring].Load()
+	if stamped >= g.warm.Load() && sent > 0 {
+		g.toAst.add(time.Duration(g.since(time.Now()) - stamped))
+		g.toAstAdd.add(time.Duration(g.since(rx) - sent))
+	}
+}
+
 // traffic sends frames 20 ms frames on every leg both ways, leg i in slot i%20 of
 // each frame (the microphone 10 ms later), then waits for stragglers.
-func (g *gen) traffic(ast *net.UDPConn, peers []*peer, frames, warm int) *result {
+func (g *gen) traffic(frames, warm int) *result {
+	if path := os.Getenv("CTID_LEGGEN_CPUPROFILE"); path != "" { // the generator's own profile
+		if f, err := os.Create(path); err == nil {
+			if err := pprof.StartCPUProfile(f); err == nil {
+				defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+			}
+		}
+	}
 	start := time.Now()
-	g.warm.Store(int64(start.Sub(g.epoch) + time.Duration(warm)*20*time.Millisecond))
+	g.warm.Store(g.since(start) + int64(time.Duration(warm)*20*time.Millisecond))
+	sys0 := g.syscalls()
+	cpu0 := cpuTime()
+	n := len(g.peers)
+	legs := make([]netip.AddrPort, n)
+	for i, p := range g.peers {
+		legs[i] = *p.leg.Load()
+	}
 	var wg sync.WaitGroup
-	wg.Go(func() {
+	wg.Go(func() { // fake Asterisk -> agents: one sendmmsg per 1 ms slot
 		pkt := make([]byte, 12+160)
 		pkt[0] = 0x80
 		for slot := range frames * 20 {
 			if d := time.Until(start.Add(time.Duration(slot) * time.Millisecond)); d > 0 {
 				time.Sleep(d)
 			}
-			for i := slot % 20; i < len(peers); i += 20 {
-				seq := uint16(slot / 20)
+			seq := uint16(slot / 20)
+			now := g.since(time.Now())
+			g.ast.Hold()
+			for i := slot % 20; i < n; i += 20 {
 				binary.BigEndian.PutUint16(pkt[2:4], seq)
 				binary.BigEndian.PutUint32(pkt[4:8], uint32(seq)*160)
 				binary.BigEndian.PutUint32(pkt[8:12], uint32(1000+i))
-				stamp(pkt[12:], g.epoch)
-				if _, err := ast.WriteToUDPAddrPort(pkt, *peers[i].leg.Load()); err == nil {
+				stamp(pkt[12:], now)
+				g.astSent[i*ring+int(seq)%ring].Store(now)
+				g.lastSeq[i].Store(uint32(seq))
+				if _, err := g.ast.WriteToAddrPort(pkt, legs[i]); err == nil {
 					g.sentAst.Add(1)
 				}
 			}
+			g.ast.Flush()
 		}
 	})
-	wg.Go(func() {
+	wg.Go(func() { // microphones -> gateway: pion encrypts, one sendmmsg per slot
 		payload := make([]byte, 160)
+		var pkt rtp.Packet
+		pkt.Version = 2
 		for slot := range frames * 20 {
 			if d := time.Until(start.Add(time.Duration(slot)*time.Millisecond + 10*time.Millisecond)); d > 0 {
 				time.Sleep(d)
 			}
-			for i := slot % 20; i < len(peers); i += 20 {
-				seq := uint16(slot / 20)
-				stamp(payload, g.epoch)
-				if err := peers[i].mic.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(seq) * 160}, Payload: payload}); err == nil {
+			seq := uint16(slot / 20)
+			now := g.since(time.Now())
+			stamp(payload, now)
+			if g.mux != nil {
+				g.mux.Hold()
+			}
+			for i := slot % 20; i < n; i += 20 {
+				// before the write: a concurrent flush (a STUN or RTCP write) may
+				// send the packet before Flush below
+				g.micSent[i*ring+int(seq)%ring].Store(now)
+				pkt.SequenceNumber, pkt.Timestamp, pkt.Payload = seq, uint32(seq)*160, payload
+				if err := g.peers[i].mic.WriteRTP(&pkt); err == nil {
 					g.sentMic.Add(1)
 				}
+			}
+			if g.mux != nil {
+				g.mux.Flush()
 			}
 		}
 	})
 	wg.Wait()
 	wall := time.Since(start)
+	cpu := cpuTime() - cpu0
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) && (g.recvAgent.Load() < g.sentAst.Load() || g.recvAst.Load() < g.sentMic.Load()) {
 		time.Sleep(20 * time.Millisecond)
 	}
+	sys := g.syscalls() - sys0
+	pkts := g.sentAst.Load() + g.sentMic.Load() + g.recvAgent.Load() + g.recvAst.Load()
 	return &result{SentAst: g.sentAst.Load(), SentMic: g.sentMic.Load(), RecvAgent: g.recvAgent.Load(), RecvAst: g.recvAst.Load(),
 		ToAgentP50: g.toAgent.q(0.5), ToAgentP99: g.toAgent.q(0.99), ToAstP50: g.toAst.q(0.5), ToAstP99: g.toAst.q(0.99),
-		WallS: wall.Seconds()}
+		ToAgentAddP50: g.toAgentAdd.q(0.5), ToAgentAddP99: g.toAgentAdd.q(0.99), ToAstAddP50: g.toAstAdd.q(0.5), ToAstAddP99: g.toAstAdd.q(0.99),
+		WallS: wall.Seconds(), GenCPU: 100 * cpu.Seconds() / wall.Seconds(), GenSyscallsPerPkt: float64(sys) / float64(max(pkts, 1))}
+}
+
+func (g *gen) syscalls() uint64 {
+	n := g.ast.Syscalls.Load()
+	if g.mux != nil {
+		n += g.mux.Syscalls.Load()
+	}
+	for _, c := range g.perPeer {
+		n += c.Syscalls.Load()
+	}
+	return n
+}
+
+// cpuTime is the process's user + system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -1,0 +1,67 @@
+package softphone
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// With ice.udp_mux every agent's ICE, DTLS and SRTP crosses one UDP socket (read
+// with recvmmsg, written with batched sendmmsg): audio still flows both ways for
+// several agents at once, each to its own call.
+func TestAudioOverICEUDPMux(t *testing.T) {
+	cfg := testConfig(47900, 47999)
+	cfg.ICE.UDPMux = "127.0.0.1:0"
+	g := newTestGateway(t, cfg)
+	if g.iceConn == nil {
+		t.Fatal("no shared ICE socket")
+	}
+	muxAddr := netip.MustParseAddrPort(g.iceConn.LocalAddr().String())
+	const agents = 3
+	for i := range agents {
+		h := newHarness(t, g)
+		h.connect()
+		// the browser's selected pair ends on the shared socket
+		pair, err := h.cl.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+		if err != nil || pair == nil {
+			t.Fatalf("agent %d: no selected ICE pair: %v", i, err)
+		}
+		if pair.Remote.Port != muxAddr.Port() {
+			t.Fatalf("agent %d: ICE pair remote %s:%d, want the mux %s", i, pair.Remote.Address, pair.Remote.Port, muxAddr)
+		}
+		callID := fmt.Sprintf("call-%d", i)
+		leg, err := h.s.AttachCall(ctxT(t), callID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast := newFakeAsterisk(t, uint32(0x1000+i))
+		ast.send(t, leg.LocalAddr, 20, byte(i))
+		checkStream(t, h.cl.receive(t, 20, 10*time.Second))
+		sendMic(t, h.cl, 20, 1)
+		back := ast.receive(t, 20, 10*time.Second)
+		for j, p := range back {
+			if p.SequenceNumber != uint16(1+j) || len(p.Payload) != 160 {
+				t.Fatalf("agent %d: asterisk packet %d: seq %d len %d", i, j, p.SequenceNumber, len(p.Payload))
+			}
+		}
+		eventually(t, func() bool {
+			st := leg.Stats()
+			return st.ToAgent == 20 && st.ToAsterisk == 20
+		}, func() string { return fmt.Sprintf("agent %d: leg %+v", i, leg.Stats()) })
+	}
+	if g.iceConn.Packets.Load() == 0 || g.iceConn.Syscalls.Load() == 0 {
+		t.Fatalf("the shared ICE socket carried nothing: %d packets, %d calls", g.iceConn.Packets.Load(), g.iceConn.Syscalls.Load())
+	}
+	if gs := g.Stats(); gs.ToAgent != 20*agents || gs.ToAsterisk != 20*agents || gs.DroppedForeign+gs.DroppedInvalid != 0 {
+		t.Fatalf("gateway stats %+v", gs)
+	}
+}
+
+func TestICEUDPMuxConfig(t *testing.T) {
+	cfg := testConfig(47900, 47999)
+	cfg.ICE.UDPMux = "not-an-address"
+	if err := cfg.Validate(); err == nil {
+		t.Fatal("an invalid ice.udp_mux was accepted")
+	}
+}
