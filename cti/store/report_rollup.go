@@ -65,12 +65,12 @@ func (s *Store) readContribs(ctx context.Context, tx *sql.Tx, id string) (rollup
 		created, inbound, num int64
 		next                  sql.NullInt64
 	)
-	err := tx.QueryRowContext(ctx, s.d.q(`SELECT queue, created_at,
+	err := s.queryRow(ctx, tx, `SELECT queue, created_at,
     CASE WHEN direction = 'inbound' THEN 1 ELSE 0 END, CASE WHEN caller_number <> '' THEN 1 ELSE 0 END,
     CASE WHEN answered_at IS NOT NULL THEN 1 ELSE 0 END,
     CASE WHEN answered_at IS NULL AND outcome = 'abandoned' THEN 1 ELSE 0 END,
     `+waitExpr+`, next_contact_at, connected_us, hold_us, wrapup_us, transfers
-FROM interactions WHERE id = ?`), id).Scan(&c.queue, &created, &inbound, &num, &c.answered, &c.abandoned,
+FROM interactions WHERE id = ?`, id).Scan(&c.queue, &created, &inbound, &num, &c.answered, &c.abandoned,
 		&c.wait, &next, &c.connected, &c.hold, &c.wrapup, &c.transfers)
 	if errors.Is(err, sql.ErrNoRows) {
 		return rollupContrib{}, nil, nil
@@ -462,8 +462,8 @@ func (s *Store) rollupNextContact(ctx context.Context, tx *sql.Tx, id, queue str
 		slot  int64
 	}
 	var keys []key
-	rows, err := tx.QueryContext(ctx, s.d.q(`SELECT agent, MIN(started_at) FROM interaction_segments
-WHERE interaction_id = ? AND kind = 'talking' GROUP BY agent`), id)
+	rows, err := s.query(ctx, tx, `SELECT agent, MIN(started_at) FROM interaction_segments
+WHERE interaction_id = ? AND kind = 'talking' GROUP BY agent`, id)
 	if err != nil {
 		return err
 	}

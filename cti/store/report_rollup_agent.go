@@ -36,8 +36,8 @@ func (c *agentContrib) fcrGap() any {
 // readAgentContribs: fcr tells whether the interaction is an inbound call with a
 // caller number, gap is the time to the number's next contact.
 func (s *Store) readAgentContribs(ctx context.Context, tx *sql.Tx, id string, fcr bool, gap sql.NullInt64) (map[agentKey]agentContrib, error) {
-	rows, err := tx.QueryContext(ctx, s.d.q(`SELECT kind, agent, started_at, ended_at FROM interaction_segments
-WHERE interaction_id = ? AND kind IN ('offered', 'ringing', 'talking', 'hold', 'wrapup', 'transfer')`), id)
+	rows, err := s.query(ctx, tx, `SELECT kind, agent, started_at, ended_at FROM interaction_segments
+WHERE interaction_id = ? AND kind IN ('offered', 'ringing', 'talking', 'hold', 'wrapup', 'transfer')`, id)
 	if err != nil {
 		return nil, fmt.Errorf("report rollup of %q: %w", id, err)
 	}

@@ -39,8 +39,8 @@ func (s *Store) linkContacts(ctx context.Context, tx *sql.Tx, id string) error {
 		number  string
 		created int64
 	)
-	err := tx.QueryRowContext(ctx, s.d.q(`SELECT caller_number, created_at FROM interactions
-WHERE id = ? AND direction = 'inbound'`), id).Scan(&number, &created)
+	err := s.queryRow(ctx, tx, `SELECT caller_number, created_at FROM interactions
+WHERE id = ? AND direction = 'inbound'`, id).Scan(&number, &created)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && number == "") {
 		return nil
 	}
@@ -55,10 +55,10 @@ WHERE id = ? AND direction = 'inbound'`), id).Scan(&number, &created)
 		prevCreated, prevFCRCall int64
 		prevNext                 sql.NullInt64
 	)
-	err = tx.QueryRowContext(ctx, s.d.q(`SELECT id, queue, created_at, next_contact_at,
+	err = s.queryRow(ctx, tx, `SELECT id, queue, created_at, next_contact_at,
     CASE WHEN answered_at IS NOT NULL THEN 1 ELSE 0 END
 FROM interactions WHERE direction = 'inbound' AND caller_number = ? AND created_at < ?
-ORDER BY created_at DESC LIMIT 1`), number, created).Scan(&prev, &prevQueue, &prevCreated, &prevNext, &prevFCRCall)
+ORDER BY created_at DESC LIMIT 1`, number, created).Scan(&prev, &prevQueue, &prevCreated, &prevNext, &prevFCRCall)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
