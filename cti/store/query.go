@@ -73,8 +73,11 @@ func (s *Store) Interaction(ctx context.Context, id string) (Interaction, error)
 	return list[0], nil
 }
 
+// historyQuery: the limit is cast so that SQLite does not see a bare bound integer
+// it may plan with: with a plain "LIMIT ?" every binding expires the prepared
+// statement, which is then parsed again on each run.
 const historyQuery = "SELECT " + interactionCols + ` FROM interactions
-WHERE caller_number = ? OR dialled = ? ORDER BY created_at DESC, id LIMIT ?`
+WHERE caller_number = ? OR dialled = ? ORDER BY created_at DESC, id LIMIT CAST(? AS BIGINT)`
 
 // MaxHistory bounds InteractionsByNumber.
 const MaxHistory = 500
