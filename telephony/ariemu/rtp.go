@@ -247,7 +247,7 @@ func (e *Emulator) audibleChannel(ch *channel, depth int) bool {
 
 // refreshMedia recomputes which ExternalMedia legs send (caller holds e.mu).
 func (e *Emulator) refreshMedia() {
-	for _, ch := range e.channels {
+	for ch := range e.media { // the live ExternalMedia channels, not every channel
 		if ch.rtp == nil || ch.gone {
 			continue
 		}
@@ -318,6 +318,7 @@ func (e *Emulator) hExternalMedia(q *ariReq) result {
 	ch := e.newChannel(q.get("channelId"), fmt.Sprintf("UnicastRTP/%s-0x7fa27%07x", host, 0x11000+e.rtpSeq*0x1b0), kindExternal)
 	ch.rtp = leg
 	e.rtpLegs[ch.id] = leg
+	e.media[ch] = struct{}{}
 	ch.app, ch.subscribed = appName, true
 	ch.dp = dialplan{Context: "default", Exten: "s", Priority: 1, AppName: "AppDial2", AppData: "(Outgoing Line)"}
 	ch.vars["UNICASTRTP_LOCAL_ADDRESS"] = e.cfg.RTPHost
