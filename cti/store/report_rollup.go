@@ -98,11 +98,20 @@ FROM interactions WHERE id = ?`, id).Scan(&c.queue, &created, &inbound, &num, &c
 
 // withRollup runs change (which alters interaction id) and moves the interaction's
 // contribution in the rollups from what it was to what it is.
+//
+// The contribution read after a change is kept for the rest of the transaction: a
+// call's records often share a batch, and the next change of the same interaction
+// starts from it instead of reading it again. Whatever else alters an interaction's
+// contribution in the writer (linkContacts moving an earlier contact's FCR) drops it.
 func (s *Store) withRollup(ctx context.Context, tx *sql.Tx, id string, change func() error) error {
-	before, beforeAgents, err := s.readContribs(ctx, tx, id)
-	if err != nil {
-		return err
+	prev, known := s.contribs[id]
+	if !known {
+		var err error
+		if prev.queue, prev.agents, err = s.readContribs(ctx, tx, id); err != nil {
+			return err
+		}
 	}
+	delete(s.contribs, id) // until the change is applied and read back
 	if err := change(); err != nil {
 		return err
 	}
@@ -110,10 +119,22 @@ func (s *Store) withRollup(ctx context.Context, tx *sql.Tx, id string, change fu
 	if err != nil {
 		return err
 	}
-	if err := s.moveContrib(ctx, tx, before, after); err != nil {
+	if err := s.moveContrib(ctx, tx, prev.queue, after); err != nil {
 		return err
 	}
-	return s.moveAgentContribs(ctx, tx, beforeAgents, afterAgents)
+	if err := s.moveAgentContribs(ctx, tx, prev.agents, afterAgents); err != nil {
+		return err
+	}
+	if s.contribs != nil {
+		s.contribs[id] = contribSnapshot{queue: after, agents: afterAgents}
+	}
+	return nil
+}
+
+// contribSnapshot is what one interaction adds to the queue and agent rollups.
+type contribSnapshot struct {
+	queue  rollupContrib
+	agents map[agentKey]agentContrib
 }
 
 const rollupUpdate = `UPDATE report_queue_slots SET
