@@ -181,7 +181,7 @@ func (s *Store) moveContrib(ctx context.Context, tx *sql.Tx, before, after rollu
 	}
 	var none rollupContrib
 	sameKey := before.ok && after.ok && before.queue == after.queue && before.slot == after.slot
-	if after.ok {
+	if after.ok && !sameKey { // an inbound call's row exists once its contribution was added
 		if err := s.exec(ctx, tx, `INSERT INTO report_queue_slots (queue, slot) VALUES (?, ?)
 ON CONFLICT (queue, slot) DO NOTHING`, after.queue, after.slot); err != nil {
 			return err

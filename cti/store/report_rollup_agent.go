@@ -95,9 +95,13 @@ func (s *Store) moveAgentContribs(ctx context.Context, tx *sql.Tx, before, after
 		if a == b {
 			return nil
 		}
-		if err := s.exec(ctx, tx, `INSERT INTO report_agent_slots (agent, slot) VALUES (?, ?)
+		// A key whose contribution is not zero was added to its row, which therefore
+		// exists (a zero one, an open hold say, may never have been).
+		if b == (agentContrib{}) {
+			if err := s.exec(ctx, tx, `INSERT INTO report_agent_slots (agent, slot) VALUES (?, ?)
 ON CONFLICT (agent, slot) DO NOTHING`, k.agent, k.slot); err != nil {
-			return err
+				return err
+			}
 		}
 		return s.exec(ctx, tx, `UPDATE report_agent_slots SET offered = offered + ?, answered = answered + ?,
     connected_us = connected_us + ?, hold_us = hold_us + ?, wrapup_us = wrapup_us + ?, transfers = transfers + ?,
