@@ -2,6 +2,7 @@ package telephony
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -28,6 +29,10 @@ func sameDecode(t *testing.T, data []byte) (fast bool) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("%s:\n got %#v\nwant %#v", data, got, want)
+	}
+	owned, _, ownedErr := decodeOwnedEvent(bytes.Clone(data), now) // what the reader calls
+	if (ownedErr == nil) != (gotErr == nil) || !reflect.DeepEqual(owned, got) {
+		t.Fatalf("%s: the reader's decoder gives %#v, %v", data, owned, ownedErr)
 	}
 	_, _, fast = decodeFast(data)
 	return fast

@@ -78,6 +78,15 @@ func decodeEvent(data []byte, now time.Time) (ev Event, typ string, err error) {
 	return decodeEventSlow(data, now)
 }
 
+// decodeOwnedEvent is decodeEvent for a frame the caller hands over (the reader's
+// fresh buffer): Raw keeps it instead of a copy.
+func decodeOwnedEvent(data []byte, now time.Time) (ev Event, typ string, err error) {
+	if e, t, ok := decodeFast(data); ok {
+		return Event{Kind: KindARI, Type: t, ARI: e, Raw: data, Received: now}, t, nil
+	}
+	return decodeEventSlow(data, now)
+}
+
 // decodeEventSlow is the reference decoder: every frame, three parses.
 func decodeEventSlow(data []byte, now time.Time) (ev Event, typ string, err error) {
 	var head struct {

@@ -8,17 +8,16 @@ import (
 )
 
 // refreshTotals recomputes an interaction's segment totals (connected, hold and
-// wrap-up time of closed segments, transfers) after its segments changed.
+// wrap-up time of closed segments, transfers) after its segments changed, in one
+// pass over its segments.
 func (s *Store) refreshTotals(ctx context.Context, tx *sql.Tx, id string) error {
-	return s.exec(ctx, tx, `UPDATE interactions SET
-    connected_us = COALESCE((SELECT SUM(ended_at - started_at) FROM interaction_segments
-        WHERE interaction_id = ? AND kind = 'talking' AND ended_at IS NOT NULL), 0),
-    hold_us = COALESCE((SELECT SUM(ended_at - started_at) FROM interaction_segments
-        WHERE interaction_id = ? AND kind = 'hold' AND ended_at IS NOT NULL), 0),
-    wrapup_us = COALESCE((SELECT SUM(ended_at - started_at) FROM interaction_segments
-        WHERE interaction_id = ? AND kind = 'wrapup' AND ended_at IS NOT NULL), 0),
-    transfers = (SELECT COUNT(*) FROM interaction_segments WHERE interaction_id = ? AND kind = 'transfer')
-WHERE id = ?`, id, id, id, id, id)
+	return s.exec(ctx, tx, `UPDATE interactions SET (connected_us, hold_us, wrapup_us, transfers) = (SELECT
+    COALESCE(SUM(CASE WHEN kind = 'talking' AND ended_at IS NOT NULL THEN ended_at - started_at END), 0),
+    COALESCE(SUM(CASE WHEN kind = 'hold' AND ended_at IS NOT NULL THEN ended_at - started_at END), 0),
+    COALESCE(SUM(CASE WHEN kind = 'wrapup' AND ended_at IS NOT NULL THEN ended_at - started_at END), 0),
+    COUNT(CASE WHEN kind = 'transfer' THEN 1 END)
+    FROM interaction_segments WHERE interaction_id = ?)
+WHERE id = ?`, id, id)
 }
 
 // linkIfNumbered links an inbound interaction saved with its caller number (the first
