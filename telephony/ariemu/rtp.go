@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -274,7 +275,9 @@ func (e *Emulator) refreshMedia() {
 			}
 		}
 		ch.rtp.active.Store(active)
-		ch.rtp.peers.Store(peers)
+		if old, _ := ch.rtp.peers.Load().([]*rtpLeg); !slices.Equal(old, peers) {
+			ch.rtp.peers.Store(peers) // only on a change: each Store boxes the slice
+		}
 	}
 }
 
