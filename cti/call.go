@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -259,21 +258,10 @@ func (a *callActor) start(ctx context.Context) {
 		a.o.fallback(ctx, a.channel, a.log)
 		return
 	}
-	octx, cancel := a.opCtx(ctx)
-	defer cancel()
-	if err := a.o.ari.SetVar(octx, a.channel, argsVar, a.in.args()); err != nil {
-		a.log.Warn().Err(err).Msg("could not mark the call for re-adoption after a restart")
-	}
-	if err := a.o.ari.SetVar(octx, a.channel, arrivedVar, strconv.FormatInt(a.arrived.UnixNano(), 10)); err != nil {
-		a.log.Warn().Err(err).Msg("could not mark the caller's arrival for re-adoption after a restart")
-	}
-	if err := a.o.ari.StartMOH(octx, a.channel, a.o.cfg.MOHClass); err != nil {
-		a.log.Warn().Err(err).Msg("music on hold failed; the caller waits in silence")
-	}
+	a.arrive(ctx) // re-adoption marks, music on hold and contact history, at once (arrival.go)
 	a.setState(stateQueued)
 	a.enqueued = a.arrived
 	a.startCRM(ctx)
-	a.loadHistory(ctx)
 	a.o.record(func(r Records) error {
 		return r.SaveInteraction(store.Interaction{ID: a.id, CallID: a.channel, Direction: store.Inbound, Queue: a.in.queue,
 			CallerNumber: a.caller.Number, CallerName: a.caller.Name, Dialled: a.dialled, Created: a.arrived, Queued: a.o.now()})

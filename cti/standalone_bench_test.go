@@ -641,10 +641,21 @@ func envSeconds(name string, def time.Duration) time.Duration {
 // at 200 and 300 calls/s: completed calls/s, offer latency from the injection
 // request (POST /_emu/calls, which returns after StasisStart is sent) to
 // call.offered at the bot desktops, and what is left in the emulator. Target: ≥ 200
-// calls/s with offer p99 < 20 ms.
+// calls/s with offer p99 < 20 ms. CTID_BENCH_RATES (e.g. "100,200") sets other rates.
 func BenchmarkStandaloneEmulatorThroughput(b *testing.B) {
 	window := envSeconds("CTID_BENCH_CALL_SECONDS", 5*time.Second)
-	for _, rate := range []int{200, 300} {
+	rates := []int{200, 300}
+	if v := os.Getenv("CTID_BENCH_RATES"); v != "" { // e.g. "100,200": other offered rates
+		rates = rates[:0]
+		for f := range strings.SplitSeq(v, ",") {
+			r, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || r < 1 {
+				b.Fatalf("CTID_BENCH_RATES=%q: want calls/s numbers separated by commas", v)
+			}
+			rates = append(rates, r)
+		}
+	}
+	for _, rate := range rates {
 		b.Run(fmt.Sprintf("offered=%d/s", rate), func(b *testing.B) {
 			res := runLoad(b, loadRun{rate: rate, agents: 300, window: window})
 			res.report(b)

@@ -245,7 +245,7 @@ func (c *Client) session(ctx context.Context, reconnect bool) (connected bool, e
 			}
 			return true, fmt.Errorf("%w: read events: %w", ErrUnavailable, rerr)
 		}
-		ev, typ, derr := decodeEvent(data, time.Now())
+		ev, typ, derr := decodeOwnedEvent(data, time.Now()) // conn.Read returns a fresh buffer
 		switch {
 		case errors.Is(derr, errUnknownType):
 			c.unknown.Add(1)

@@ -1,6 +1,7 @@
 package telephony
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -71,6 +72,23 @@ var (
 // returns a nil event for types it does not know (Asterisk 20 sends several), which
 // its own client would hand to its bus and crash on; here that is errUnknownType.
 func decodeEvent(data []byte, now time.Time) (ev Event, typ string, err error) {
+	if e, t, ok := decodeFast(data); ok { // one parse (decode.go)
+		return Event{Kind: KindARI, Type: t, ARI: e, Raw: bytes.Clone(data), Received: now}, t, nil
+	}
+	return decodeEventSlow(data, now)
+}
+
+// decodeOwnedEvent is decodeEvent for a frame the caller hands over (the reader's
+// fresh buffer): Raw keeps it instead of a copy.
+func decodeOwnedEvent(data []byte, now time.Time) (ev Event, typ string, err error) {
+	if e, t, ok := decodeFast(data); ok {
+		return Event{Kind: KindARI, Type: t, ARI: e, Raw: data, Received: now}, t, nil
+	}
+	return decodeEventSlow(data, now)
+}
+
+// decodeEventSlow is the reference decoder: every frame, three parses.
+func decodeEventSlow(data []byte, now time.Time) (ev Event, typ string, err error) {
 	var head struct {
 		Type string `json:"type"`
 	}

@@ -6,14 +6,15 @@ import (
 )
 
 // FuzzDecodeEvent feeds arbitrary frames to the event decoder: it must never panic,
-// and a frame it accepts must carry a typed event.
+// a frame it accepts must carry a typed event, and the fast path must agree with the
+// reference decoder.
 func FuzzDecodeEvent(f *testing.F) {
 	for _, s := range []string{
 		`{"type":"StasisStart","timestamp":"2026-11-22T13:03:41.049+0000","args":["inbound"],"channel":{"id":"1.1","creationtime":"2026-11-22T13:03:41.049+0000"},"application":"ctid"}`,
 		`{"type":"ChannelDtmfReceived","digit":"1","duration_ms":100,"channel":{"id":"1.1"}}`,
 		`{"type":"ChannelTransfer"}`,
 		`{"type":"Dial","peer":{"id":"1"},"dialstatus":"BUSY"}`,
-		`{}`, `[]`, `null`, `{"type":1}`,
+		`{}`, `[]`, `null`, `{"type":1}`, `{"TYPE":"StasisEnd","type":"Dial"}`, `{"typ\u0065":"Dial"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -22,5 +23,6 @@ func FuzzDecodeEvent(f *testing.F) {
 		if err == nil && ev.ARI == nil {
 			t.Fatalf("accepted %q without a typed event", data)
 		}
+		sameDecode(t, data)
 	})
 }

@@ -73,6 +73,12 @@ func (s *Store) Interaction(ctx context.Context, id string) (Interaction, error)
 	return list[0], nil
 }
 
+// historyQuery: the limit is cast so that SQLite does not see a bare bound integer
+// it may plan with: with a plain "LIMIT ?" every binding expires the prepared
+// statement, which is then parsed again on each run.
+const historyQuery = "SELECT " + interactionCols + ` FROM interactions
+WHERE caller_number = ? OR dialled = ? ORDER BY created_at DESC, id LIMIT CAST(? AS BIGINT)`
+
 // MaxHistory bounds InteractionsByNumber.
 const MaxHistory = 500
 
@@ -85,8 +91,7 @@ func (s *Store) InteractionsByNumber(ctx context.Context, number string, limit i
 	if limit < 1 || limit > MaxHistory {
 		return nil, fmt.Errorf("%w: limit %d: must be between 1 and %d", ErrInvalidRecord, limit, MaxHistory)
 	}
-	rows, err := s.db.QueryContext(ctx, s.d.q("SELECT "+interactionCols+` FROM interactions
-WHERE caller_number = ? OR dialled = ? ORDER BY created_at DESC, id LIMIT ?`), number, number, limit)
+	rows, err := s.dbQuery(ctx, historyQuery, number, number, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: history of %q: %w", number, err)
 	}
@@ -107,6 +112,10 @@ WHERE caller_number = ? OR dialled = ? ORDER BY created_at DESC, id LIMIT ?`), n
 	return out, nil
 }
 
+// maxPreparedIn: segment reads for up to this many interactions use a prepared
+// statement (one per list length); longer lists (large history pages) are parsed each time.
+const maxPreparedIn = 16
+
 func (s *Store) fillSegments(ctx context.Context, list []Interaction) error {
 	if len(list) == 0 {
 		return nil
@@ -118,8 +127,17 @@ func (s *Store) fillSegments(ctx context.Context, list []Interaction) error {
 		args = append(args, ix.ID)
 	}
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(list)), ", ")
-	rows, err := s.db.QueryContext(ctx, s.d.q(`SELECT interaction_id, seq, kind, agent, started_at, ended_at
-FROM interaction_segments WHERE interaction_id IN (`+marks+`) ORDER BY interaction_id, seq`), args...)
+	q := `SELECT interaction_id, seq, kind, agent, started_at, ended_at
+FROM interaction_segments WHERE interaction_id IN (` + marks + `) ORDER BY interaction_id, seq`
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if len(list) <= maxPreparedIn { // a screen-pop's history: one statement per list length
+		rows, err = s.dbQuery(ctx, q, args...)
+	} else {
+		rows, err = s.db.QueryContext(ctx, s.d.q(q), args...)
+	}
 	if err != nil {
 		return fmt.Errorf("store: segments: %w", err)
 	}

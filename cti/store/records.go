@@ -101,14 +101,14 @@ FROM interaction_segments WHERE interaction_id = ?`,
 }
 
 func (s *Store) applyClose(ctx context.Context, tx *sql.Tx, c InteractionClose) error {
-	res, err := tx.ExecContext(ctx, s.d.q(`UPDATE interactions SET
+	res, err := s.execResult(ctx, tx, `UPDATE interactions SET
     ended_at       = COALESCE(CAST(? AS BIGINT), ended_at),
     outcome        = COALESCE(NULLIF(CAST(? AS TEXT), ''), outcome),
     cause          = COALESCE(NULLIF(CAST(? AS TEXT), ''), cause),
     disposition    = COALESCE(NULLIF(CAST(? AS TEXT), ''), disposition),
     notes          = COALESCE(NULLIF(CAST(? AS TEXT), ''), notes),
     recording_name = COALESCE(NULLIF(CAST(? AS TEXT), ''), recording_name)
-WHERE id = ?`), nullMicros(c.Ended), c.Outcome, c.Cause, c.Disposition, c.Notes, c.RecordingName, c.ID)
+WHERE id = ?`, nullMicros(c.Ended), c.Outcome, c.Cause, c.Disposition, c.Notes, c.RecordingName, c.ID)
 	if err != nil {
 		return err
 	}

@@ -65,12 +65,12 @@ func (s *Store) readContribs(ctx context.Context, tx *sql.Tx, id string) (rollup
 		created, inbound, num int64
 		next                  sql.NullInt64
 	)
-	err := tx.QueryRowContext(ctx, s.d.q(`SELECT queue, created_at,
+	err := s.queryRow(ctx, tx, `SELECT queue, created_at,
     CASE WHEN direction = 'inbound' THEN 1 ELSE 0 END, CASE WHEN caller_number <> '' THEN 1 ELSE 0 END,
     CASE WHEN answered_at IS NOT NULL THEN 1 ELSE 0 END,
     CASE WHEN answered_at IS NULL AND outcome = 'abandoned' THEN 1 ELSE 0 END,
     `+waitExpr+`, next_contact_at, connected_us, hold_us, wrapup_us, transfers
-FROM interactions WHERE id = ?`), id).Scan(&c.queue, &created, &inbound, &num, &c.answered, &c.abandoned,
+FROM interactions WHERE id = ?`, id).Scan(&c.queue, &created, &inbound, &num, &c.answered, &c.abandoned,
 		&c.wait, &next, &c.connected, &c.hold, &c.wrapup, &c.transfers)
 	if errors.Is(err, sql.ErrNoRows) {
 		return rollupContrib{}, nil, nil
@@ -98,11 +98,20 @@ FROM interactions WHERE id = ?`), id).Scan(&c.queue, &created, &inbound, &num, &
 
 // withRollup runs change (which alters interaction id) and moves the interaction's
 // contribution in the rollups from what it was to what it is.
+//
+// The contribution read after a change is kept for the rest of the transaction: a
+// call's records often share a batch, and the next change of the same interaction
+// starts from it instead of reading it again. Whatever else alters an interaction's
+// contribution in the writer (linkContacts moving an earlier contact's FCR) drops it.
 func (s *Store) withRollup(ctx context.Context, tx *sql.Tx, id string, change func() error) error {
-	before, beforeAgents, err := s.readContribs(ctx, tx, id)
-	if err != nil {
-		return err
+	prev, known := s.contribs[id]
+	if !known {
+		var err error
+		if prev.queue, prev.agents, err = s.readContribs(ctx, tx, id); err != nil {
+			return err
+		}
 	}
+	delete(s.contribs, id) // until the change is applied and read back
 	if err := change(); err != nil {
 		return err
 	}
@@ -110,10 +119,22 @@ func (s *Store) withRollup(ctx context.Context, tx *sql.Tx, id string, change fu
 	if err != nil {
 		return err
 	}
-	if err := s.moveContrib(ctx, tx, before, after); err != nil {
+	if err := s.moveContrib(ctx, tx, prev.queue, after); err != nil {
 		return err
 	}
-	return s.moveAgentContribs(ctx, tx, beforeAgents, afterAgents)
+	if err := s.moveAgentContribs(ctx, tx, prev.agents, afterAgents); err != nil {
+		return err
+	}
+	if s.contribs != nil {
+		s.contribs[id] = contribSnapshot{queue: after, agents: afterAgents}
+	}
+	return nil
+}
+
+// contribSnapshot is what one interaction adds to the queue and agent rollups.
+type contribSnapshot struct {
+	queue  rollupContrib
+	agents map[agentKey]agentContrib
 }
 
 const rollupUpdate = `UPDATE report_queue_slots SET
@@ -160,7 +181,7 @@ func (s *Store) moveContrib(ctx context.Context, tx *sql.Tx, before, after rollu
 	}
 	var none rollupContrib
 	sameKey := before.ok && after.ok && before.queue == after.queue && before.slot == after.slot
-	if after.ok {
+	if after.ok && !sameKey { // an inbound call's row exists once its contribution was added
 		if err := s.exec(ctx, tx, `INSERT INTO report_queue_slots (queue, slot) VALUES (?, ?)
 ON CONFLICT (queue, slot) DO NOTHING`, after.queue, after.slot); err != nil {
 			return err
@@ -462,8 +483,8 @@ func (s *Store) rollupNextContact(ctx context.Context, tx *sql.Tx, id, queue str
 		slot  int64
 	}
 	var keys []key
-	rows, err := tx.QueryContext(ctx, s.d.q(`SELECT agent, MIN(started_at) FROM interaction_segments
-WHERE interaction_id = ? AND kind = 'talking' GROUP BY agent`), id)
+	rows, err := s.query(ctx, tx, `SELECT agent, MIN(started_at) FROM interaction_segments
+WHERE interaction_id = ? AND kind = 'talking' GROUP BY agent`, id)
 	if err != nil {
 		return err
 	}

@@ -36,8 +36,8 @@ func (c *agentContrib) fcrGap() any {
 // readAgentContribs: fcr tells whether the interaction is an inbound call with a
 // caller number, gap is the time to the number's next contact.
 func (s *Store) readAgentContribs(ctx context.Context, tx *sql.Tx, id string, fcr bool, gap sql.NullInt64) (map[agentKey]agentContrib, error) {
-	rows, err := tx.QueryContext(ctx, s.d.q(`SELECT kind, agent, started_at, ended_at FROM interaction_segments
-WHERE interaction_id = ? AND kind IN ('offered', 'ringing', 'talking', 'hold', 'wrapup', 'transfer')`), id)
+	rows, err := s.query(ctx, tx, `SELECT kind, agent, started_at, ended_at FROM interaction_segments
+WHERE interaction_id = ? AND kind IN ('offered', 'ringing', 'talking', 'hold', 'wrapup', 'transfer')`, id)
 	if err != nil {
 		return nil, fmt.Errorf("report rollup of %q: %w", id, err)
 	}
@@ -95,9 +95,13 @@ func (s *Store) moveAgentContribs(ctx context.Context, tx *sql.Tx, before, after
 		if a == b {
 			return nil
 		}
-		if err := s.exec(ctx, tx, `INSERT INTO report_agent_slots (agent, slot) VALUES (?, ?)
+		// A key whose contribution is not zero was added to its row, which therefore
+		// exists (a zero one, an open hold say, may never have been).
+		if b == (agentContrib{}) {
+			if err := s.exec(ctx, tx, `INSERT INTO report_agent_slots (agent, slot) VALUES (?, ?)
 ON CONFLICT (agent, slot) DO NOTHING`, k.agent, k.slot); err != nil {
-			return err
+				return err
+			}
 		}
 		return s.exec(ctx, tx, `UPDATE report_agent_slots SET offered = offered + ?, answered = answered + ?,
     connected_us = connected_us + ?, hold_us = hold_us + ?, wrapup_us = wrapup_us + ?, transfers = transfers + ?,

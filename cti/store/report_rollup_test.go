@@ -18,6 +18,13 @@ import (
 func rollupChurn(t *testing.T, s *Store, rng *rand.Rand, prefix string, start time.Time, n int) {
 	t.Helper()
 	ctx := testCtx(t)
+	rollupChurnWith(t, s, rng, prefix, start, n, func(r Record) { require.NoError(t, s.SaveDurable(ctx, r)) })
+}
+
+// rollupChurnWith is rollupChurn with each record handed to save.
+func rollupChurnWith(t *testing.T, s *Store, rng *rand.Rand, prefix string, start time.Time, n int, save func(Record)) {
+	t.Helper()
+	ctx := testCtx(t)
 	for _, i := range rng.Perm(n) {
 		id := fmt.Sprintf("%s%03d", prefix, i)
 		created := start.Add(time.Duration(i)*97*time.Second + time.Duration(rng.IntN(1000))*time.Millisecond)
@@ -26,12 +33,12 @@ func rollupChurn(t *testing.T, s *Store, rng *rand.Rand, prefix string, start ti
 		if i%9 == 0 {
 			num = ""
 		}
-		require.NoError(t, s.SaveDurable(ctx, Interaction{ID: id, Direction: Inbound, Queue: q, CallerNumber: num,
-			Created: created, Queued: created}))
+		save(Interaction{ID: id, Direction: Inbound, Queue: q, CallerNumber: num,
+			Created: created, Queued: created})
 		wait := time.Duration(rng.IntN(40_000)) * time.Millisecond
 		switch {
 		case i%5 == 0: // abandoned
-			require.NoError(t, s.SaveDurable(ctx, InteractionClose{ID: id, Ended: created.Add(wait), Outcome: "abandoned"}))
+			save(InteractionClose{ID: id, Ended: created.Add(wait), Outcome: "abandoned"})
 		case i%7 == 3: // still waiting
 		default:
 			ans := created.Add(wait)
@@ -52,20 +59,20 @@ func rollupChurn(t *testing.T, s *Store, rng *rand.Rand, prefix string, start ti
 				segs = append(segs, Segment{Kind: SegRinging, Agent: other, Start: ans.Add(30 * time.Second), End: ans.Add(35 * time.Second)},
 					Segment{Kind: SegTalking, Agent: other, Start: ans.Add(35 * time.Second), End: ans.Add(time.Minute)})
 			}
-			require.NoError(t, s.SaveDurable(ctx, Interaction{ID: id, Direction: Inbound, Queue: q, Created: created,
-				Answered: ans, Segments: segs}))
+			save(Interaction{ID: id, Direction: Inbound, Queue: q, Created: created,
+				Answered: ans, Segments: segs})
 			if i%8 == 2 { // the answer time corrected: the wait shrinks; sometimes the queue too
 				if i%3 == 0 {
 					q = []string{"b", "a"}[i%2]
 				}
-				require.NoError(t, s.SaveDurable(ctx, Interaction{ID: id, Direction: Inbound, Queue: q, Created: created,
-					Answered: created.Add(wait / 3)}))
+				save(Interaction{ID: id, Direction: Inbound, Queue: q, Created: created,
+					Answered: created.Add(wait / 3)})
 			}
-			require.NoError(t, s.SaveDurable(ctx, Segment{InteractionID: id, Kind: SegTransfer, Agent: agent,
-				Start: ans.Add(time.Minute), End: ans.Add(time.Minute)}))
-			require.NoError(t, s.SaveDurable(ctx, Segment{InteractionID: id, Kind: SegWrapUp, Agent: agent,
-				Start: ans.Add(time.Minute)}))
-			require.NoError(t, s.SaveDurable(ctx, InteractionClose{ID: id, Ended: ans.Add(2 * time.Minute), Outcome: "answered"}))
+			save(Segment{InteractionID: id, Kind: SegTransfer, Agent: agent,
+				Start: ans.Add(time.Minute), End: ans.Add(time.Minute)})
+			save(Segment{InteractionID: id, Kind: SegWrapUp, Agent: agent,
+				Start: ans.Add(time.Minute)})
+			save(InteractionClose{ID: id, Ended: ans.Add(2 * time.Minute), Outcome: "answered"})
 		}
 	}
 	require.NoError(t, s.Sync(ctx))

@@ -8,17 +8,16 @@ import (
 )
 
 // refreshTotals recomputes an interaction's segment totals (connected, hold and
-// wrap-up time of closed segments, transfers) after its segments changed.
+// wrap-up time of closed segments, transfers) after its segments changed, in one
+// pass over its segments.
 func (s *Store) refreshTotals(ctx context.Context, tx *sql.Tx, id string) error {
-	return s.exec(ctx, tx, `UPDATE interactions SET
-    connected_us = COALESCE((SELECT SUM(ended_at - started_at) FROM interaction_segments
-        WHERE interaction_id = ? AND kind = 'talking' AND ended_at IS NOT NULL), 0),
-    hold_us = COALESCE((SELECT SUM(ended_at - started_at) FROM interaction_segments
-        WHERE interaction_id = ? AND kind = 'hold' AND ended_at IS NOT NULL), 0),
-    wrapup_us = COALESCE((SELECT SUM(ended_at - started_at) FROM interaction_segments
-        WHERE interaction_id = ? AND kind = 'wrapup' AND ended_at IS NOT NULL), 0),
-    transfers = (SELECT COUNT(*) FROM interaction_segments WHERE interaction_id = ? AND kind = 'transfer')
-WHERE id = ?`, id, id, id, id, id)
+	return s.exec(ctx, tx, `UPDATE interactions SET (connected_us, hold_us, wrapup_us, transfers) = (SELECT
+    COALESCE(SUM(CASE WHEN kind = 'talking' AND ended_at IS NOT NULL THEN ended_at - started_at END), 0),
+    COALESCE(SUM(CASE WHEN kind = 'hold' AND ended_at IS NOT NULL THEN ended_at - started_at END), 0),
+    COALESCE(SUM(CASE WHEN kind = 'wrapup' AND ended_at IS NOT NULL THEN ended_at - started_at END), 0),
+    COUNT(CASE WHEN kind = 'transfer' THEN 1 END)
+    FROM interaction_segments WHERE interaction_id = ?)
+WHERE id = ?`, id, id)
 }
 
 // linkIfNumbered links an inbound interaction saved with its caller number (the first
@@ -39,8 +38,8 @@ func (s *Store) linkContacts(ctx context.Context, tx *sql.Tx, id string) error {
 		number  string
 		created int64
 	)
-	err := tx.QueryRowContext(ctx, s.d.q(`SELECT caller_number, created_at FROM interactions
-WHERE id = ? AND direction = 'inbound'`), id).Scan(&number, &created)
+	err := s.queryRow(ctx, tx, `SELECT caller_number, created_at FROM interactions
+WHERE id = ? AND direction = 'inbound'`, id).Scan(&number, &created)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && number == "") {
 		return nil
 	}
@@ -55,10 +54,10 @@ WHERE id = ? AND direction = 'inbound'`), id).Scan(&number, &created)
 		prevCreated, prevFCRCall int64
 		prevNext                 sql.NullInt64
 	)
-	err = tx.QueryRowContext(ctx, s.d.q(`SELECT id, queue, created_at, next_contact_at,
+	err = s.queryRow(ctx, tx, `SELECT id, queue, created_at, next_contact_at,
     CASE WHEN answered_at IS NOT NULL THEN 1 ELSE 0 END
 FROM interactions WHERE direction = 'inbound' AND caller_number = ? AND created_at < ?
-ORDER BY created_at DESC LIMIT 1`), number, created).Scan(&prev, &prevQueue, &prevCreated, &prevNext, &prevFCRCall)
+ORDER BY created_at DESC LIMIT 1`, number, created).Scan(&prev, &prevQueue, &prevCreated, &prevNext, &prevFCRCall)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
@@ -67,6 +66,7 @@ ORDER BY created_at DESC LIMIT 1`), number, created).Scan(&prev, &prevQueue, &pr
 		if err := s.exec(ctx, tx, "UPDATE interactions SET next_contact_at = ? WHERE id = ?", created, prev); err != nil {
 			return err
 		}
+		delete(s.contribs, prev) // its FCR contribution moves here, not through withRollup
 		// The earlier contact's FCR may change: so may its rollups'.
 		oldGap := int64(math.MaxInt64)
 		if prevNext.Valid {

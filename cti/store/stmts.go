@@ -49,6 +49,73 @@ func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any)
 	return err
 }
 
+// execResult is exec for a caller that needs the result (rows affected).
+func (s *Store) execResult(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st := s.stmts.lookup(query); st != nil {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, s.d.q(query), args...)
+}
+
+// queryRow is QueryRowContext in tx through the prepared statement when there is one
+// (the writer's rollup reads run several times per record).
+func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if st := s.stmts.lookup(query); st != nil {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, s.d.q(query), args...)
+}
+
+// query is QueryContext in tx through the prepared statement when there is one.
+func (s *Store) query(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	if st := s.stmts.lookup(query); st != nil {
+		return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, s.d.q(query), args...)
+}
+
+// readStmt returns the prepared statement for a read outside any transaction,
+// preparing it on first use (a reader holds no connection while it prepares, so
+// this never waits on itself). On a failure to prepare it returns nil and the
+// caller runs the query unprepared.
+func (s *Store) readStmt(ctx context.Context, query string) *sql.Stmt {
+	c := &s.stmts
+	c.mu.Lock()
+	st, ok := c.stmts[query]
+	full := c.closed || len(c.stmts)+len(c.pending) >= maxPrepared
+	c.mu.Unlock()
+	if ok {
+		return st
+	}
+	if full {
+		return nil
+	}
+	st, err := s.db.PrepareContext(ctx, s.d.q(query))
+	if err != nil {
+		s.log.Debug().Err(err).Msg("store: preparing a read failed; it runs unprepared")
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.stmts[query]; ok || c.closed { // another reader was first, or closing
+		_ = st.Close() //nolint:errcheck // a duplicate; the kept one serves
+		return prev
+	}
+	if c.stmts == nil {
+		c.stmts = map[string]*sql.Stmt{}
+	}
+	c.stmts[query] = st
+	return st
+}
+
+// dbQuery runs a read outside any transaction through its prepared statement.
+func (s *Store) dbQuery(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := s.readStmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return s.db.QueryContext(ctx, s.d.q(query), args...)
+}
+
 // prepareNoted prepares the statements noted since the last call. It runs on the
 // writer goroutine between transactions. A statement that fails to prepare (say the
 // database is unreachable) stays unprepared and is noted again when next used.

@@ -73,8 +73,11 @@ type Store struct {
 	d   dialect
 	now func() time.Time
 
-	w          writer
-	stmts      stmtCache // the writer's prepared statements (stmts.go)
+	w     writer
+	stmts stmtCache // the writer's prepared statements (stmts.go)
+	// contribs: what each interaction changed in the current transaction adds to
+	// the rollups now (withRollup; writer goroutine only, reset by every commit).
+	contribs   map[string]contribSnapshot
 	stop       chan struct{}
 	writerDone chan struct{}
 	closeOnce  sync.Once

@@ -379,6 +379,7 @@ func (s *Store) commit(parent context.Context, batch []pendingItem) (err error) 
 			}
 		}
 	}()
+	s.contribs = map[string]contribSnapshot{} // what an earlier attempt read is gone with it
 	for _, it := range batch {
 		if err := s.apply(ctx, tx, it.rec); err != nil {
 			return err

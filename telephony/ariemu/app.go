@@ -82,6 +82,7 @@ type Emulator struct {
 	stored    map[string]*storedRecording
 	requests  []RequestRecord
 	rtpLegs   map[string]*rtpLeg
+	media     map[*channel]struct{} // live channels with an RTP leg (refreshMedia)
 	timers    map[*timer]struct{}
 	epoch     int64
 	seq       int
@@ -111,6 +112,7 @@ func New(cfg Config) (*Emulator, error) {
 		stored:    map[string]*storedRecording{},
 		timers:    map[*timer]struct{}{},
 		rtpLegs:   map[string]*rtpLeg{},
+		media:     map[*channel]struct{}{},
 		epoch:     time.Now().Unix(),
 		seq:       100,
 		localSeq:  0x80,

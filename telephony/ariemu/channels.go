@@ -75,6 +75,7 @@ type channel struct {
 	timers        []*timer
 	rtp           *rtpLeg
 	snoopOf       *channel
+	snoops        []*channel // snoop channels made on this one (snoopsOf)
 	spy           string
 	whisper       string
 	moh           bool
@@ -130,6 +131,7 @@ func (e *Emulator) removeChannel(ch *channel) {
 	ch.patience.stop()
 	ch.abandon.stop()
 	e.stopMedia(ch)
+	delete(e.media, ch)
 	delete(e.channels, ch.id)
 	for i, id := range e.chanOrder {
 		if id == ch.id {
@@ -252,10 +254,12 @@ func (e *Emulator) endLocalHalf(half *channel, cause int) {
 	e.removeChannel(half)
 }
 
+// snoopsOf lists the live snoop channels on ch, oldest first (ch.snoops holds every
+// snoop ever made on it, in creation order; the channel map says which still live).
 func (ch *channel) snoopsOf(e *Emulator) []*channel {
 	var out []*channel
-	for _, id := range e.chanOrder {
-		if c := e.channels[id]; c != nil && c.snoopOf == ch && !c.gone {
+	for _, c := range ch.snoops {
+		if e.channels[c.id] == c && c.snoopOf == ch && !c.gone {
 			out = append(out, c)
 		}
 	}
@@ -635,6 +639,7 @@ func (e *Emulator) hSnoop(q *ariReq) result {
 	sn := e.newChannel(id, fmt.Sprintf("Snoop/%s-%08x", target.id, e.snoopSeq), kindSnoop)
 	sn.state = "Up"
 	sn.snoopOf = target
+	target.snoops = append(target.snoops, sn)
 	sn.spy, sn.whisper = spy, whisper
 	sn.app = appName
 	sn.subscribed = true

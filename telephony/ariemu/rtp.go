@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -247,7 +248,7 @@ func (e *Emulator) audibleChannel(ch *channel, depth int) bool {
 
 // refreshMedia recomputes which ExternalMedia legs send (caller holds e.mu).
 func (e *Emulator) refreshMedia() {
-	for _, ch := range e.channels {
+	for ch := range e.media { // the live ExternalMedia channels, not every channel
 		if ch.rtp == nil || ch.gone {
 			continue
 		}
@@ -274,7 +275,9 @@ func (e *Emulator) refreshMedia() {
 			}
 		}
 		ch.rtp.active.Store(active)
-		ch.rtp.peers.Store(peers)
+		if old, _ := ch.rtp.peers.Load().([]*rtpLeg); !slices.Equal(old, peers) {
+			ch.rtp.peers.Store(peers) // only on a change: each Store boxes the slice
+		}
 	}
 }
 
@@ -318,6 +321,7 @@ func (e *Emulator) hExternalMedia(q *ariReq) result {
 	ch := e.newChannel(q.get("channelId"), fmt.Sprintf("UnicastRTP/%s-0x7fa27%07x", host, 0x11000+e.rtpSeq*0x1b0), kindExternal)
 	ch.rtp = leg
 	e.rtpLegs[ch.id] = leg
+	e.media[ch] = struct{}{}
 	ch.app, ch.subscribed = appName, true
 	ch.dp = dialplan{Context: "default", Exten: "s", Priority: 1, AppName: "AppDial2", AppData: "(Outgoing Line)"}
 	ch.vars["UNICASTRTP_LOCAL_ADDRESS"] = e.cfg.RTPHost
