@@ -39,6 +39,7 @@ func newEmulatorCmd(g *globalFlags, stderr io.Writer) *cobra.Command {
 			emu, err := ariemu.New(ariemu.Config{
 				Users:       map[string]string{user: password},
 				DialplanApp: app,
+				RequestLog:  10000, // a long-running emulator keeps the newest requests only
 				Logger:      log,
 			})
 			if err != nil {

@@ -77,6 +77,7 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 		emu, err = ariemu.New(ariemu.Config{
 			Users:       map[string]string{user: pw},
 			DialplanApp: ariCfg.Application,
+			RequestLog:  10000, // `make run` runs for hours: keep the newest requests only
 			Logger:      log.With().Str("component", "emulator").Logger(),
 		})
 		if err != nil {

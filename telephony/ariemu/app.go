@@ -33,7 +33,10 @@ type Config struct {
 	AsteriskID     string            // default "52:54:00:12:34:56"
 	RTPHost        string            // default "127.0.0.1"
 	SeedRecordings bool              // put ceo-test-rec in the stored recordings
-	Logger         zerolog.Logger
+	// RequestLog is how many ARI requests Requests keeps, the newest (default
+	// 100,000; a long-running emulator such as `make run` keeps fewer).
+	RequestLog int
+	Logger     zerolog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -48,6 +51,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.RTPHost == "" {
 		c.RTPHost = "127.0.0.1"
+	}
+	if c.RequestLog <= 0 {
+		c.RequestLog = 100000
 	}
 }
 
@@ -71,25 +77,28 @@ type Emulator struct {
 	mux    *http.ServeMux
 	params map[string][]string // route -> parameters Asterisk defines (read-only)
 
-	mu        sync.Mutex
-	closed    bool
-	apps      map[string]*app
-	channels  map[string]*channel
-	chanOrder []string
-	bridges   map[string]*bridge
-	playbacks map[string]*playback
-	live      map[string]*liveRecording
-	stored    map[string]*storedRecording
-	requests  []RequestRecord
-	rtpLegs   map[string]*rtpLeg
-	media     map[*channel]struct{} // live channels with an RTP leg (refreshMedia)
-	timers    map[*timer]struct{}
-	epoch     int64
-	seq       int
-	localSeq  int
-	snoopSeq  int
-	rtpSeq    int
-	wg        sync.WaitGroup
+	mu         sync.Mutex
+	closed     bool
+	apps       map[string]*app
+	channels   map[string]*channel
+	chanOrder  []string
+	bridges    map[string]*bridge
+	playbacks  map[string]*playback
+	live       map[string]*liveRecording
+	stored     map[string]*storedRecording
+	requests   []RequestRecord // a ring of cfg.RequestLog once full; reqNext is the oldest
+	reqNext    int
+	rtpEnded   []string // ExternalMedia channels gone (a ring once full; rtpEndNext is the oldest): their RTPStats are kept for a while
+	rtpEndNext int
+	rtpLegs    map[string]*rtpLeg
+	media      map[*channel]struct{} // live channels with an RTP leg (refreshMedia)
+	timers     map[*timer]struct{}
+	epoch      int64
+	seq        int
+	localSeq   int
+	snoopSeq   int
+	rtpSeq     int
+	wg         sync.WaitGroup
 
 	faults faultState // fault switches (faults.go)
 }

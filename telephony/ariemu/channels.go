@@ -133,6 +133,9 @@ func (e *Emulator) removeChannel(ch *channel) {
 	e.stopMedia(ch)
 	delete(e.media, ch)
 	delete(e.channels, ch.id)
+	if _, ok := e.rtpLegs[ch.id]; ok {
+		e.forgetRTPLater(ch.id)
+	}
 	for i, id := range e.chanOrder {
 		if id == ch.id {
 			e.chanOrder = append(e.chanOrder[:i], e.chanOrder[i+1:]...)

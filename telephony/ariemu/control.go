@@ -145,11 +145,14 @@ func (e *Emulator) EmitRaw(appName string, raw []byte) error {
 	return nil
 }
 
-// Requests returns every ARI request served so far.
+// Requests returns the ARI requests served so far, oldest first: every one, or
+// the newest Config.RequestLog of them.
 func (e *Emulator) Requests() []RequestRecord {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return append([]RequestRecord(nil), e.requests...)
+	out := make([]RequestRecord, 0, len(e.requests))
+	out = append(out, e.requests[e.reqNext:]...)
+	return append(out, e.requests[:e.reqNext]...)
 }
 
 // ChannelIDs lists the channels currently alive (Stasis channels and far ends).

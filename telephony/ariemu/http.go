@@ -301,9 +301,13 @@ func (e *Emulator) serveARI(w http.ResponseWriter, r *http.Request, table []rout
 func (e *Emulator) record(method, path string, q url.Values, body map[string]any, status int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if len(e.requests) < 100000 {
-		e.requests = append(e.requests, RequestRecord{Method: method, Path: path, Query: q, Body: body, Status: status})
+	rec := RequestRecord{Method: method, Path: path, Query: q, Body: body, Status: status}
+	if len(e.requests) < e.cfg.RequestLog {
+		e.requests = append(e.requests, rec)
+		return
 	}
+	e.requests[e.reqNext] = rec // full: the oldest record makes room
+	e.reqNext = (e.reqNext + 1) % len(e.requests)
 }
 
 // serveEvents is the events WebSocket (/ari/events?app=...).

@@ -364,6 +364,22 @@ func (e *Emulator) emEnterStasis(ch *channel) {
 	e.stasisStart(ch, []string{})
 }
 
+// keptRTPStats is how many ended ExternalMedia legs keep their RTPStats.
+const keptRTPStats = 10000
+
+// forgetRTPLater notes that ExternalMedia channel id is gone: its RTPStats stay
+// readable until keptRTPStats later legs have ended too, so a long run does not
+// grow without bound.
+func (e *Emulator) forgetRTPLater(id string) {
+	if len(e.rtpEnded) < keptRTPStats {
+		e.rtpEnded = append(e.rtpEnded, id)
+		return
+	}
+	delete(e.rtpLegs, e.rtpEnded[e.rtpEndNext]) // full: the oldest is forgotten
+	e.rtpEnded[e.rtpEndNext] = id
+	e.rtpEndNext = (e.rtpEndNext + 1) % keptRTPStats
+}
+
 // RTPStats returns the RTP packets sent to and received from the ExternalMedia
 // peer of channelID (0, 0 for an unknown channel).
 func (e *Emulator) RTPStats(channelID string) (sent, received int) {
