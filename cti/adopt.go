@@ -29,6 +29,12 @@ const (
 	// agentVar: "<agent>;<answered Unix ns>;<agent leg id>" while an agent talks
 	// with the caller, so that a later run can restore the conversation.
 	agentVar = "CTID_AGENT"
+	// holdVar: when the caller was put on hold (Unix nanoseconds), "" when not
+	// held, so that a held call is restored held with its hold time (adopt_parts.go).
+	holdVar = "CTID_HOLD"
+	// partyVar, on a consulted or conference party's leg: "<call id>;<agent>;<number>;
+	// <since Unix ns>", so that a later run can close the party's segment (adopt_parts.go).
+	partyVar = "CTID_PARTY"
 )
 
 // adoptee is a channel of the application that no call of this ctid owns, with
@@ -41,7 +47,9 @@ type adoptee struct {
 	agent   string
 	answer  time.Time
 	leg     string
-	err     error // reading the variables failed (not "not set")
+	held    time.Time // on hold since (zero: not held)
+	maxLeg  int       // highest leg number of the call's legs seen in its bridges
+	err     error     // reading the variables failed (not "not set")
 }
 
 // adoptLater looks, off the event pump, at the channels the application holds that
@@ -91,7 +99,7 @@ func (o *Orchestrator) adoptLater(ctx context.Context, rs *telephony.Resync) {
 				unmarked = append(unmarked, ad)
 				continue
 			}
-			o.adopt(ctx, ad, alive)
+			o.adopt(ctx, ad, alive, bridgeOf)
 		}
 		o.releaseUnmarked(ctx, unmarked)
 	})
@@ -157,10 +165,13 @@ func (o *Orchestrator) readAdoptee(ctx context.Context, ad *adoptee) {
 				ad.agent, ad.answer, ad.leg = parts[0], time.Unix(0, ns), parts[2]
 			}
 		}
+		if ns, err := strconv.ParseInt(get(holdVar), 10, 64); err == nil && ns > 0 {
+			ad.held = time.Unix(0, ns)
+		}
 	}
 }
 
-func (o *Orchestrator) adopt(ctx context.Context, ad adoptee, alive map[string]bool) {
+func (o *Orchestrator) adopt(ctx context.Context, ad adoptee, alive map[string]bool, bridgeOf map[string]*ari.BridgeData) {
 	ch := ad.ch
 	log := o.log.With().Str("channel_id", ch.ID).Logger()
 	switch {
@@ -190,7 +201,21 @@ func (o *Orchestrator) adopt(ctx context.Context, ad adoptee, alive map[string]b
 		a.arrived = ad.arrived
 	}
 	if ad.bridge != nil {
+		if ad.agent != "" && alive[ad.leg] && !slices.Contains(ad.bridge.ChannelIDs, ad.leg) && bridgeOf[ad.leg] != nil {
+			// The agent was consulting (their leg in the consultation bridge, the
+			// caller on hold): the consultation is ended, the agent back with the
+			// held caller (adopt_parts.go).
+			if err := o.endConsultOfEarlierRun(ctx, &ad, bridgeOf[ad.leg], log); err != nil {
+				log.Warn().Err(err).Str("agent", ad.agent).Msg("cannot return the consulting agent to the held caller; the caller is queued again")
+				octx, cancel := context.WithTimeout(ctx, o.cfg.OpTimeout)
+				if herr := o.ari.Hangup(octx, ad.leg, "normal"); herr != nil && !errors.Is(herr, telephony.ErrNotFound) {
+					o.strandHangup(ad.leg, herr)
+				}
+				cancel()
+			}
+		}
 		if ad.agent != "" && alive[ad.leg] && slices.Contains(ad.bridge.ChannelIDs, ad.leg) {
+			o.dropPartiesOfEarlierRun(ctx, &ad, log)
 			if err := o.restoreTalking(ctx, a, ad); err == nil {
 				return
 			} else {
@@ -237,9 +262,17 @@ func (o *Orchestrator) restoreTalking(ctx context.Context, a *callActor, ad adop
 		return err
 	}
 	a.agent, a.bridge, a.agentLeg = ad.agent, ad.bridge.ID, ad.leg
-	a.legs = legNumber(a.id, ad.leg)
+	a.legs = max(legNumber(a.id, ad.leg), ad.maxLeg)
 	a.state, a.queued, a.answered, a.restored = stateTalking, true, true, true
 	a.talkStart = ad.answer
+	if !ad.held.IsZero() {
+		if err := o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+			return e.RestoreHeld(now, queue.CallID(a.id), ad.held)
+		}); err != nil {
+			a.log.Warn().Err(err).Msg("engine: restore the call on hold")
+		}
+		a.state, a.holdStart, a.holdMarked = stateHeld, ad.held, true
+	}
 	a.connectedAgent.Store(ad.agent)
 	if !o.register(a, a.channel, a.agentLeg) {
 		// A StasisStart beat us to it: undo the engine side.
@@ -253,6 +286,11 @@ func (o *Orchestrator) restoreTalking(ctx context.Context, a *callActor, ad adop
 	a.log.Info().Str("agent", a.agent).Str("bridge_id", a.bridge).Time("answered", a.talkStart).
 		Msg("restored a conversation connected by an earlier ctid run")
 	o.publish(a.agent, "call.connected", map[string]any{"call_id": a.id, "agent": a.agent, "bridge_id": a.bridge, "restored": true})
+	if a.state == stateHeld {
+		a.log.Info().Time("held_since", a.holdStart).Msg("the restored call is on hold")
+		o.publish(a.agent, "call.held", map[string]any{"call_id": a.id, "restored": true,
+			"held_since": a.holdStart.UTC().Format(time.RFC3339Nano)})
+	}
 	o.expectDesktop(a.agent) // an agent who never comes back is handled like a dropped desktop
 	o.wg.Go(func() { a.run(ctx) })
 	return nil
@@ -355,6 +393,12 @@ func (a *callActor) onMediaLegUp(ctx context.Context, e *ari.StasisStart) bool {
 			a.o.strandHangup(leg, herr)
 		}
 		return true
+	}
+	if a.state == stateHeld || a.state == stateConsulting {
+		// The stale leg was muted for the hold; the fresh one must be too.
+		if err := a.o.ari.Mute(octx, leg, "in"); err != nil {
+			a.log.Warn().Err(err).Msg("mute the restored call's new audio leg while the caller holds")
+		}
 	}
 	old := a.agentLeg
 	a.agentLeg = leg

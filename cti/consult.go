@@ -171,6 +171,7 @@ func (a *callActor) startConsult(ctx context.Context, to ConsultTarget, blind bo
 			return err
 		}
 		a.holdStart = a.o.now()
+		a.markHold(octx)
 	} else if err := a.o.ari.Unmute(octx, a.agentLeg, "in"); err != nil { // held: the agent's mic was muted
 		a.consult = c
 		a.dropConsult(ctx, "consultation failed")
@@ -335,6 +336,7 @@ func (a *callActor) backToCaller(ctx context.Context) {
 	}
 	if a.holdStart.IsZero() {
 		a.holdStart = a.o.now()
+		a.markHold(octx)
 	}
 	a.setState(stateHeld)
 }
@@ -386,6 +388,7 @@ func (a *callActor) consultUp(ctx context.Context, vars map[string]string) {
 		}
 	}
 	c.up, c.start = true, a.o.now()
+	a.markParty(octx, c)
 	if c.blind {
 		if err := a.endConsult(ctx, ConsultComplete); err != nil {
 			a.log.Error().Err(err).Msg("completing the blind transfer")
@@ -535,6 +538,7 @@ func (a *callActor) resumeCaller(octx context.Context, now time.Time) {
 	if !a.holdStart.IsZero() {
 		a.segment(store.SegHold, a.agent, a.holdStart, now)
 		a.holdStart = time.Time{}
+		a.markHold(octx)
 	}
 	a.o.publish(a.agent, "call.unheld", map[string]any{"call_id": a.id})
 }
