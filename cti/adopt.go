@@ -101,6 +101,7 @@ func (o *Orchestrator) adoptLater(ctx context.Context, rs *telephony.Resync) {
 			}
 			o.adopt(ctx, ad, alive, bridgeOf)
 		}
+		o.sweepLeftoverBridges(ctx, rs.Bridges)
 		o.releaseUnmarked(ctx, unmarked)
 	})
 }

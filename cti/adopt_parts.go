@@ -164,3 +164,41 @@ func partyLegNumber(callID, leg string) int {
 	}
 	return 0
 }
+
+// sweepLeftoverBridges hangs up the legs of bridges that only hold legs of ctid's
+// making that no call of this run owns (a supervisor's listen bridge with its snoop
+// channel, a consultation whose call is gone) and destroys those bridges: nobody
+// can reach them any more. Run after the callers were adopted.
+func (o *Orchestrator) sweepLeftoverBridges(ctx context.Context, bridges []ari.BridgeData) {
+	for _, b := range bridges {
+		if len(b.ChannelIDs) == 0 || ctx.Err() != nil {
+			continue
+		}
+		leftover := true
+		o.mu.Lock()
+		for _, id := range b.ChannelIDs {
+			if !isCtidLeg(id) || o.byChannel[id] != nil {
+				leftover = false
+				break
+			}
+		}
+		o.mu.Unlock()
+		if !leftover {
+			continue
+		}
+		log := o.log.With().Str("bridge_id", b.ID).Strs("channels", b.ChannelIDs).Logger()
+		log.Info().Msg("hanging up a leftover bridge of an earlier ctid run")
+		octx, cancel := context.WithTimeout(ctx, o.cfg.OpTimeout)
+		for _, id := range b.ChannelIDs {
+			if err := o.ari.Hangup(octx, id, "normal"); err != nil && !errors.Is(err, telephony.ErrNotFound) {
+				log.Warn().Err(err).Str("leg", id).Msg("hang up a leftover leg")
+				o.strandHangup(id, err)
+			}
+		}
+		if err := o.ari.DestroyBridge(octx, b.ID); err != nil && !errors.Is(err, telephony.ErrNotFound) {
+			log.Warn().Err(err).Msg("destroy a leftover bridge")
+			o.strandBridge(b.ID, err)
+		}
+		cancel()
+	}
+}

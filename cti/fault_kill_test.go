@@ -253,3 +253,46 @@ func TestRestartDuringConferenceKeepsOwnerDropsParty(t *testing.T) {
 	oneRecordFor(t, db, "800")
 	noChannelsLeft(t, emu)
 }
+
+// ctid dies while one supervisor listens to anna (snoop channel and listen leg in a
+// bridge of their own) and another barges in (their leg in the call's bridge): the
+// next run restores anna's conversation and hangs up both supervisors' legs and
+// the snoop, and destroys the listen bridge; nothing is left once the call ends.
+func TestRestartDuringSupervisionDropsSupervisorLegs(t *testing.T) {
+	emu, srvURL, db := restartPBX(t)
+	ctx := context.Background()
+	qc := salesConfig("anna")
+	run1 := startRun(t, srvURL, qc, db)
+	talk, bridge := annaTalking(t, run1, emu, "900")
+	if err := run1.orch.Supervise(ctx, "sam", "anna", cti.ModeListen); err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	run1.desk.wait(t, "sam", "supervisor.connected", nil)
+	if err := run1.orch.Supervise(ctx, "sue", "anna", cti.ModeBarge); err != nil {
+		t.Fatalf("barge: %v", err)
+	}
+	run1.desk.wait(t, "sue", "supervisor.connected", nil)
+	if m := bridgeMembers(emu, bridge); len(m) != 3 || len(emu.Bridges()) != 2 {
+		t.Fatalf("before the stop: call bridge %v, bridges %v", m, emu.Bridges())
+	}
+	run1.stop()
+
+	run2 := startRun(t, srvURL, qc, db)
+	run2.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { return e["call_id"] == talk && e["restored"] == true })
+	waitUntil(t, 10*time.Second, "supervisor legs and snoop gone, one bridge left with caller and anna", func() bool {
+		ids := emu.ChannelIDs()
+		for _, id := range ids {
+			if strings.Contains(id, "-sup-") || strings.Contains(id, "-snoop-") {
+				return false
+			}
+		}
+		m := bridgeMembers(emu, bridge)
+		return len(emu.Bridges()) == 1 && len(m) == 2 && contains(m, talk)
+	})
+	if err := run2.orch.Hangup(ctx, "anna", talk); err != nil {
+		t.Fatal(err)
+	}
+	closedRecord(t, db, talk)
+	oneRecordFor(t, db, "900")
+	noChannelsLeft(t, emu)
+}
