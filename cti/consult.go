@@ -206,7 +206,8 @@ func (a *callActor) startConsult(ctx context.Context, to ConsultTarget, blind bo
 		// The engine offers the consultation to the queue's next agent like a call;
 		// the offer comes back as a consultDecision.
 		if err := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
-			return e.CallArrived(now, queue.Call{ID: queue.CallID(c.engineID), Queue: queue.QueueID(to.Queue), Priority: a.in.priority})
+			return e.CallArrived(now, queue.Call{ID: queue.CallID(c.engineID), Queue: queue.QueueID(to.Queue), Priority: a.in.priority,
+				Consult: true})
 		}); err != nil {
 			return fail(err)
 		}

@@ -88,6 +88,7 @@ func (o *Orchestrator) restQueues(w http.ResponseWriter, r *http.Request) {
 				"queue": string(id), "open": st.Open, "waiting": st.Waiting, "callbacks": st.Callbacks,
 				"longest_wait_seconds": seconds(st.LongestWait), "agents_by_state": byState,
 				"offered": st.Entered, "answered": st.Counts.Answered, "abandoned": st.Counts.Abandoned,
+				"consults": st.Consults, "consults_answered": st.ConsultsAnswered,
 				"service_level": sl, "asa_seconds": seconds(st.ASA), "aht_seconds": seconds(st.AHT),
 				"abandon_rate": st.AbandonRate, "occupancy": st.Occupancy, "ewt_seconds": seconds(st.EWT),
 			})

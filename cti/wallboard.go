@@ -323,6 +323,7 @@ func (w *wallboard) queueFields(st queue.QueueStats, p WallboardQueue, cur wbInt
 		"longest_wait_seconds": st.LongestWait.Seconds(),
 		"agents_by_state":      byState,
 		"offered":              st.Entered, "answered": st.Counts.Answered, "abandoned": st.Counts.Abandoned,
+		"consults": st.Consults, "consults_answered": st.ConsultsAnswered,
 		"service_level": sl, "sl_formula": p.Formula.String(), "sl_threshold_seconds": p.Threshold.Seconds(),
 		"service_levels": all,
 		"asa_seconds":    st.ASA.Seconds(), "aht_seconds": st.AHT.Seconds(),
