@@ -47,13 +47,14 @@ func (o *Orchestrator) restAgents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := make([]map[string]any, 0, len(s.Agents))
+	names := o.names.get()
 	for _, a := range s.Agents {
 		queues := make([]string, 0, len(a.Queues))
 		for _, q := range a.Queues {
 			queues = append(queues, string(q))
 		}
 		out = append(out, map[string]any{
-			"agent": string(a.ID), "state": a.State.String(), "reason": a.Reason, "since": a.Since.UTC(),
+			"agent": string(a.ID), "name": nameOf(names, string(a.ID)), "state": a.State.String(), "reason": a.Reason, "since": a.Since.UTC(),
 			"call_id": publicCallID(string(a.Call)), "queues": queues, "answered": a.Answered,
 			"talk_seconds": int(a.TalkTime.Seconds()), "occupancy": a.Occupancy,
 		})
