@@ -35,6 +35,10 @@ const (
 	// partyVar, on a consulted or conference party's leg: "<call id>;<agent>;<number>;
 	// <since Unix ns>", so that a later run can close the party's segment (adopt_parts.go).
 	partyVar = "CTID_PARTY"
+	// extVar: "<outside leg id>;<answered Unix ns>" once a caller transferred to an
+	// outside number talks with it, so that a later run can follow that call to its
+	// end (adopt_parts.go).
+	extVar = "CTID_EXT"
 )
 
 // adoptee is a channel of the application that no call of this ctid owns, with
@@ -48,6 +52,8 @@ type adoptee struct {
 	answer  time.Time
 	leg     string
 	held    time.Time // on hold since (zero: not held)
+	ext     string    // the outside party's leg after a transfer to a number
+	extAt   time.Time // when the outside party answered
 	maxLeg  int       // highest leg number of the call's legs seen in its bridges
 	err     error     // reading the variables failed (not "not set")
 }
@@ -170,6 +176,11 @@ func (o *Orchestrator) readAdoptee(ctx context.Context, ad *adoptee) {
 			ad.held = time.Unix(0, ns)
 		}
 	}
+	if leg, at, ok := strings.Cut(get(extVar), ";"); ok {
+		if ns, err := strconv.ParseInt(at, 10, 64); err == nil && leg != "" {
+			ad.ext, ad.extAt = leg, time.Unix(0, ns)
+		}
+	}
 }
 
 func (o *Orchestrator) adopt(ctx context.Context, ad adoptee, alive map[string]bool, bridgeOf map[string]*ari.BridgeData) {
@@ -221,6 +232,10 @@ func (o *Orchestrator) adopt(ctx context.Context, ad adoptee, alive map[string]b
 				return
 			} else {
 				log.Warn().Err(err).Str("agent", ad.agent).Msg("cannot restore the conversation; the caller is queued again")
+			}
+		} else if ad.ext != "" && alive[ad.ext] && slices.Contains(ad.bridge.ChannelIDs, ad.ext) {
+			if err := o.restoreExternal(ctx, a, ad); err == nil {
+				return
 			}
 		} else {
 			log.Warn().Str("agent", ad.agent).Msg("the caller's agent leg is gone; the caller is queued again")
@@ -345,7 +360,7 @@ func isCtidLeg(id string) bool {
 // bridge on its StasisStart (onMediaLegUp), then the old one is hung up. Without a
 // softphone session (the desktop has not reconnected) the call stays up as it is.
 func (a *callActor) reattachMedia(ctx context.Context) {
-	if a.o.cfg.deviceOf(a.agent) != DeviceWebRTC {
+	if a.agent == "" || a.o.cfg.deviceOf(a.agent) != DeviceWebRTC {
 		return // a SIP phone's leg is still bridged: audio never stopped
 	}
 	if a.o.media == nil {

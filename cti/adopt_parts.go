@@ -202,3 +202,30 @@ func (o *Orchestrator) sweepLeftoverBridges(ctx context.Context, bridges []ari.B
 		cancel()
 	}
 }
+
+// markExternal marks the caller, now talking with an outside number after a
+// transfer, for a later run (extVar).
+func (a *callActor) markExternal(octx context.Context) {
+	v := fmt.Sprintf("%s;%d", a.extLeg, a.talkStart.UnixNano())
+	if err := a.o.ari.SetVar(octx, a.channel, extVar, v); err != nil {
+		a.log.Warn().Err(err).Msg("could not mark the transfer to a number for a restart")
+	}
+}
+
+// restoreExternal takes over a caller an earlier run transferred to an outside
+// number who is still talking with it: the call is followed to its end (either
+// side hanging up ends it, the transfer segment runs from the answer), with no
+// agent and nothing in the engine.
+func (o *Orchestrator) restoreExternal(ctx context.Context, a *callActor, ad adoptee) error {
+	a.bridge, a.extLeg, a.extUp = ad.bridge.ID, ad.ext, true
+	a.talkStart, a.answered, a.restored = ad.extAt, true, true
+	a.legs = max(partyLegNumber(a.id, ad.ext), ad.maxLeg)
+	a.state = stateExternal
+	if !o.register(a, a.channel, a.extLeg) {
+		return nil // a StasisStart beat us to it
+	}
+	a.log.Info().Str("outside_leg", a.extLeg).Time("answered", a.talkStart).
+		Msg("following a caller an earlier ctid run transferred to an outside number")
+	o.wg.Go(func() { a.run(ctx) })
+	return nil
+}

@@ -525,6 +525,7 @@ func (a *callActor) completeToNumber(ctx context.Context, c *consult, now time.T
 	a.agent = ""
 	a.extLeg, a.extUp = c.leg, true
 	a.talkStart = now
+	a.markExternal(octx)
 	a.setState(stateExternal)
 	a.o.publish(old, "call.transferred", map[string]any{"call_id": a.id, "to": c.to(), "mode": "attended"})
 	a.o.publish(old, "call.ended", map[string]any{"call_id": a.id, "reason": "transferred"})

@@ -83,6 +83,7 @@ func (a *callActor) onExternalEvent(ctx context.Context, channelID string, start
 			a.log.Error().Err(err).Msg("bridging the outside number")
 		}
 		a.talkStart = a.o.now()
+		a.markExternal(octx)
 	case ended && !a.extUp:
 		a.externalFailed(ctx)
 	case ended:

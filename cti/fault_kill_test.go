@@ -2,6 +2,7 @@ package cti_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -294,5 +295,55 @@ func TestRestartDuringSupervisionDropsSupervisorLegs(t *testing.T) {
 	}
 	closedRecord(t, db, talk)
 	oneRecordFor(t, db, "900")
+	noChannelsLeft(t, emu)
+}
+
+// ctid dies while a caller anna transferred to an outside number talks with it: the
+// next run leaves that conversation alone (the caller is not queued again, the
+// outside party stays) and follows it to its end: when the outside party hangs up
+// the caller is hung up and the one record closed with the transfer segment.
+func TestRestartFollowsCallerTransferredToNumber(t *testing.T) {
+	emu, srvURL, db := restartPBX(t)
+	ctx := context.Background()
+	qc := salesConfig("anna")
+	cc := cti.DefaultConfig()
+	cc.ExternalEndpoint = "Local/{number}@callers"
+	run1 := startRunCfg(t, srvURL, qc, cc, db)
+	talk, bridge := annaTalking(t, run1, emu, "910")
+	if err := run1.orch.TransferToNumber(ctx, "anna", talk, "5550000"); err != nil { // answers and talks
+		t.Fatal(err)
+	}
+	ext := talk + "-ext-2"
+	waitUntil(t, 10*time.Second, "the outside party bridged with the caller", func() bool {
+		m := bridgeMembers(emu, bridge)
+		return len(m) == 2 && contains(m, talk) && contains(m, ext)
+	})
+	run1.stop()
+
+	run2 := startRunCfg(t, srvURL, qc, cc, db)
+	if err := run2.orch.AgentLogin(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run2.orch.AgentReady(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	// Taken over: the call is known again, and it is nobody's (no agent may act on it).
+	waitUntil(t, 10*time.Second, "the transferred call taken over", func() bool {
+		return errors.Is(run2.orch.Hangup(ctx, "anna", talk), cti.ErrNotYourCall)
+	})
+	if m := bridgeMembers(emu, bridge); len(m) != 2 || !contains(m, talk) || !contains(m, ext) {
+		t.Fatalf("the transferred conversation after the restart: %v", m)
+	}
+	if n := run2.desk.count("anna", "call.offered"); n != 0 {
+		t.Fatalf("the transferred caller was queued again (%d offers)", n)
+	}
+	if err := emu.Hangup(ext, 16); err != nil {
+		t.Fatal(err)
+	}
+	ix := closedRecord(t, db, talk)
+	if tr := segmentsOf(ix, store.SegTransfer); len(tr) < 2 || ix.Outcome != "answered" {
+		t.Fatalf("record %+v", ix)
+	}
+	oneRecordFor(t, db, "910")
 	noChannelsLeft(t, emu)
 }
