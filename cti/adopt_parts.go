@@ -166,7 +166,8 @@ func partyLegNumber(callID, leg string) int {
 }
 
 // sweepLeftoverBridges hangs up the legs of bridges that only hold legs of ctid's
-// making that no call of this run owns (a supervisor's listen bridge with its snoop
+// making (agents', supervisors', snoops, outside parties; never a customer) that no
+// call of this run owns (a supervisor's listen bridge with its snoop
 // channel, a consultation whose call is gone) and destroys those bridges: nobody
 // can reach them any more. Run after the callers were adopted.
 func (o *Orchestrator) sweepLeftoverBridges(ctx context.Context, bridges []ari.BridgeData) {
@@ -177,7 +178,9 @@ func (o *Orchestrator) sweepLeftoverBridges(ctx context.Context, bridges []ari.B
 		leftover := true
 		o.mu.Lock()
 		for _, id := range b.ChannelIDs {
-			if !isCtidLeg(id) || o.byChannel[id] != nil {
+			// A callback's customer ("-cb-") is a caller, not a leg: a callback
+			// conversation is not a leftover (it is not taken over either).
+			if !isCtidLeg(id) || strings.Contains(id, "-cb-") || o.byChannel[id] != nil {
 				leftover = false
 				break
 			}
