@@ -212,6 +212,14 @@ func (o *Orchestrator) adopt(ctx context.Context, ad adoptee, alive map[string]b
 	if !ad.arrived.IsZero() && ad.arrived.Before(a.arrived) {
 		a.arrived = ad.arrived
 	}
+	if ad.bridge != nil && (ad.agent != "" || ad.ext != "") {
+		// Before any segment of the taken-over call is written (they need the row).
+		answered := time.Time{} // after a transfer the original answer is not this agent's
+		if ad.agent != "" && legNumber(a.id, ad.leg) == 1 {
+			answered = ad.answer // the call's first agent leg: their answer is the call's
+		}
+		o.saveTakenOver(a, answered)
+	}
 	if ad.bridge != nil {
 		if ad.agent != "" && alive[ad.leg] && !slices.Contains(ad.bridge.ChannelIDs, ad.leg) && bridgeOf[ad.leg] != nil {
 			// The agent was consulting (their leg in the consultation bridge, the
@@ -382,6 +390,20 @@ func (a *callActor) reattachMedia(ctx context.Context) {
 	if _, err := a.o.ari.ExternalMedia(octx, telephony.ExternalMediaParams{ChannelID: leg, ExternalHost: host, Format: "ulaw"}); err != nil {
 		a.log.Warn().Err(err).Msg("new audio leg for the restored call")
 		a.pendingLeg = ""
+	}
+}
+
+// dropPendingLeg hangs up a restored call's fresh audio leg that has not joined yet
+// (the call ends or loses its agent first): its StasisStart would find no call.
+func (a *callActor) dropPendingLeg(octx context.Context) {
+	if a.pendingLeg == "" {
+		return
+	}
+	leg := a.pendingLeg
+	a.pendingLeg = ""
+	if err := a.o.ari.Hangup(octx, leg, "normal"); err != nil && !errors.Is(err, telephony.ErrNotFound) {
+		a.log.Warn().Err(err).Str("leg", leg).Msg("hang up the restored call's unjoined audio leg")
+		a.o.strandHangup(leg, err)
 	}
 }
 

@@ -232,3 +232,15 @@ func (o *Orchestrator) restoreExternal(ctx context.Context, a *callActor, ad ado
 	o.wg.Go(func() { a.run(ctx) })
 	return nil
 }
+
+// saveTakenOver writes (upserts) the interaction of a conversation taken over from
+// an earlier run: that run may have died before its first write reached the store,
+// and a call that ends with no record is worse than one without its early segments.
+// Fields already stored are kept (the upsert never clears them); answered is given
+// only when it is the call's first answer (zero: keep what is stored).
+func (o *Orchestrator) saveTakenOver(a *callActor, answered time.Time) {
+	o.record(func(r Records) error {
+		return r.SaveInteraction(store.Interaction{ID: a.id, CallID: a.channel, Direction: a.direction(), Queue: a.in.queue,
+			CallerNumber: a.caller.Number, CallerName: a.caller.Name, Dialled: a.dialled, Created: a.arrived, Answered: answered})
+	})
+}

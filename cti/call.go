@@ -731,6 +731,7 @@ func (a *callActor) endTalk(ctx context.Context, cause string, hangupCaller bool
 			a.o.strandHangup(a.agentLeg, err)
 		}
 	}
+	a.dropPendingLeg(octx)
 	if hangupCaller {
 		if err := a.o.ari.Hangup(octx, a.channel, "normal"); err != nil && !errors.Is(err, telephony.ErrNotFound) {
 			a.log.Warn().Err(err).Msg("hang up caller")
@@ -1048,6 +1049,7 @@ func (a *callActor) releaseAgent(ctx context.Context, now time.Time) string {
 	if err := a.o.ari.Hangup(octx, a.agentLeg, "normal"); err != nil && !errors.Is(err, telephony.ErrNotFound) {
 		a.log.Warn().Err(err).Msg("hang up agent leg on transfer")
 	}
+	a.dropPendingLeg(octx)
 	a.markHold(octx)
 	if a.mediaAgent != "" && a.o.media != nil {
 		if err := a.o.media.DetachCall(octx, a.mediaAgent, a.mediaKey()); err != nil {

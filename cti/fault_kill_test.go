@@ -46,9 +46,13 @@ func segmentsOf(ix store.Interaction, kind store.SegmentKind) []store.Segment {
 // noChannelsLeft waits until the emulator holds no channel and no bridge.
 func noChannelsLeft(t *testing.T, emu *ariemu.Emulator) {
 	t.Helper()
-	waitUntil(t, 10*time.Second, "no channel or bridge left in the emulator", func() bool {
-		return len(emu.ChannelIDs()) == 0 && len(emu.Bridges()) == 0
-	})
+	deadline := time.Now().Add(10 * time.Second)
+	for len(emu.ChannelIDs()) > 0 || len(emu.Bridges()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("left in the emulator: channels %v, bridges %+v", emu.ChannelIDs(), emu.Bridges())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // oneRecordFor checks that the caller from number has exactly one interaction.
