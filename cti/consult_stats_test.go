@@ -3,6 +3,10 @@ package cti_test
 import (
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/rs/zerolog"
+
 	"github.com/ctid/ctid/cti"
 	"github.com/ctid/ctid/queue"
 )
@@ -65,5 +69,22 @@ func TestConsultationIntoQueueIsNotAnInboundCallOfIt(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no support line on the wallboard: %+v", f.Queues)
+	}
+	// Prometheus: the same split.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(cti.NewQueueCollector(cti.QueueCollectorParams{Stats: w.orch.LiveQueueStats, Log: zerolog.Nop()}))
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*dto.MetricFamily{}
+	for _, f := range fams {
+		byName[f.GetName()] = f
+	}
+	for name, want := range map[string]float64{"ctid_queue_calls_offered_total": 0, "ctid_queue_calls_answered_total": 0,
+		"ctid_queue_consults_offered_total": 1, "ctid_queue_consults_answered_total": 1} {
+		if got, ok := metricValue(t, byName, name, map[string]string{"queue": "support"}); !ok || got != want {
+			t.Errorf("%s{queue=support} = %v (found %v), want %v", name, got, ok, want)
+		}
 	}
 }
