@@ -29,6 +29,16 @@ const (
 	// agentVar: "<agent>;<answered Unix ns>;<agent leg id>" while an agent talks
 	// with the caller, so that a later run can restore the conversation.
 	agentVar = "CTID_AGENT"
+	// holdVar: when the caller was put on hold (Unix nanoseconds), "" when not
+	// held, so that a held call is restored held with its hold time (adopt_parts.go).
+	holdVar = "CTID_HOLD"
+	// partyVar, on a consulted or conference party's leg: "<call id>;<agent>;<number>;
+	// <since Unix ns>", so that a later run can close the party's segment (adopt_parts.go).
+	partyVar = "CTID_PARTY"
+	// extVar: "<outside leg id>;<answered Unix ns>" once a caller transferred to an
+	// outside number talks with it, so that a later run can follow that call to its
+	// end (adopt_parts.go).
+	extVar = "CTID_EXT"
 )
 
 // adoptee is a channel of the application that no call of this ctid owns, with
@@ -41,7 +51,11 @@ type adoptee struct {
 	agent   string
 	answer  time.Time
 	leg     string
-	err     error // reading the variables failed (not "not set")
+	held    time.Time // on hold since (zero: not held)
+	ext     string    // the outside party's leg after a transfer to a number
+	extAt   time.Time // when the outside party answered
+	maxLeg  int       // highest leg number of the call's legs seen in its bridges
+	err     error     // reading the variables failed (not "not set")
 }
 
 // adoptLater looks, off the event pump, at the channels the application holds that
@@ -91,8 +105,9 @@ func (o *Orchestrator) adoptLater(ctx context.Context, rs *telephony.Resync) {
 				unmarked = append(unmarked, ad)
 				continue
 			}
-			o.adopt(ctx, ad, alive)
+			o.adopt(ctx, ad, alive, bridgeOf)
 		}
+		o.sweepLeftoverBridges(ctx, rs.Bridges)
 		o.releaseUnmarked(ctx, unmarked)
 	})
 }
@@ -157,10 +172,18 @@ func (o *Orchestrator) readAdoptee(ctx context.Context, ad *adoptee) {
 				ad.agent, ad.answer, ad.leg = parts[0], time.Unix(0, ns), parts[2]
 			}
 		}
+		if ns, err := strconv.ParseInt(get(holdVar), 10, 64); err == nil && ns > 0 {
+			ad.held = time.Unix(0, ns)
+		}
+	}
+	if leg, at, ok := strings.Cut(get(extVar), ";"); ok {
+		if ns, err := strconv.ParseInt(at, 10, 64); err == nil && leg != "" {
+			ad.ext, ad.extAt = leg, time.Unix(0, ns)
+		}
 	}
 }
 
-func (o *Orchestrator) adopt(ctx context.Context, ad adoptee, alive map[string]bool) {
+func (o *Orchestrator) adopt(ctx context.Context, ad adoptee, alive map[string]bool, bridgeOf map[string]*ari.BridgeData) {
 	ch := ad.ch
 	log := o.log.With().Str("channel_id", ch.ID).Logger()
 	switch {
@@ -189,12 +212,38 @@ func (o *Orchestrator) adopt(ctx context.Context, ad adoptee, alive map[string]b
 	if !ad.arrived.IsZero() && ad.arrived.Before(a.arrived) {
 		a.arrived = ad.arrived
 	}
+	if ad.bridge != nil && (ad.agent != "" || ad.ext != "") {
+		// Before any segment of the taken-over call is written (they need the row).
+		answered := time.Time{} // after a transfer the original answer is not this agent's
+		if ad.agent != "" && legNumber(a.id, ad.leg) == 1 {
+			answered = ad.answer // the call's first agent leg: their answer is the call's
+		}
+		o.saveTakenOver(a, answered)
+	}
 	if ad.bridge != nil {
+		if ad.agent != "" && alive[ad.leg] && !slices.Contains(ad.bridge.ChannelIDs, ad.leg) && bridgeOf[ad.leg] != nil {
+			// The agent was consulting (their leg in the consultation bridge, the
+			// caller on hold): the consultation is ended, the agent back with the
+			// held caller (adopt_parts.go).
+			if err := o.endConsultOfEarlierRun(ctx, &ad, bridgeOf[ad.leg], log); err != nil {
+				log.Warn().Err(err).Str("agent", ad.agent).Msg("cannot return the consulting agent to the held caller; the caller is queued again")
+				octx, cancel := context.WithTimeout(ctx, o.cfg.OpTimeout)
+				if herr := o.ari.Hangup(octx, ad.leg, "normal"); herr != nil && !errors.Is(herr, telephony.ErrNotFound) {
+					o.strandHangup(ad.leg, herr)
+				}
+				cancel()
+			}
+		}
 		if ad.agent != "" && alive[ad.leg] && slices.Contains(ad.bridge.ChannelIDs, ad.leg) {
+			o.dropPartiesOfEarlierRun(ctx, &ad, log)
 			if err := o.restoreTalking(ctx, a, ad); err == nil {
 				return
 			} else {
 				log.Warn().Err(err).Str("agent", ad.agent).Msg("cannot restore the conversation; the caller is queued again")
+			}
+		} else if ad.ext != "" && alive[ad.ext] && slices.Contains(ad.bridge.ChannelIDs, ad.ext) {
+			if err := o.restoreExternal(ctx, a, ad); err == nil {
+				return
 			}
 		} else {
 			log.Warn().Str("agent", ad.agent).Msg("the caller's agent leg is gone; the caller is queued again")
@@ -237,9 +286,17 @@ func (o *Orchestrator) restoreTalking(ctx context.Context, a *callActor, ad adop
 		return err
 	}
 	a.agent, a.bridge, a.agentLeg = ad.agent, ad.bridge.ID, ad.leg
-	a.legs = legNumber(a.id, ad.leg)
+	a.legs = max(legNumber(a.id, ad.leg), ad.maxLeg)
 	a.state, a.queued, a.answered, a.restored = stateTalking, true, true, true
 	a.talkStart = ad.answer
+	if !ad.held.IsZero() {
+		if err := o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+			return e.RestoreHeld(now, queue.CallID(a.id), ad.held)
+		}); err != nil {
+			a.log.Warn().Err(err).Msg("engine: restore the call on hold")
+		}
+		a.state, a.holdStart, a.holdMarked = stateHeld, ad.held, true
+	}
 	a.connectedAgent.Store(ad.agent)
 	if !o.register(a, a.channel, a.agentLeg) {
 		// A StasisStart beat us to it: undo the engine side.
@@ -253,6 +310,11 @@ func (o *Orchestrator) restoreTalking(ctx context.Context, a *callActor, ad adop
 	a.log.Info().Str("agent", a.agent).Str("bridge_id", a.bridge).Time("answered", a.talkStart).
 		Msg("restored a conversation connected by an earlier ctid run")
 	o.publish(a.agent, "call.connected", map[string]any{"call_id": a.id, "agent": a.agent, "bridge_id": a.bridge, "restored": true})
+	if a.state == stateHeld {
+		a.log.Info().Time("held_since", a.holdStart).Msg("the restored call is on hold")
+		o.publish(a.agent, "call.held", map[string]any{"call_id": a.id, "restored": true,
+			"held_since": a.holdStart.UTC().Format(time.RFC3339Nano)})
+	}
 	o.expectDesktop(a.agent) // an agent who never comes back is handled like a dropped desktop
 	o.wg.Go(func() { a.run(ctx) })
 	return nil
@@ -306,7 +368,7 @@ func isCtidLeg(id string) bool {
 // bridge on its StasisStart (onMediaLegUp), then the old one is hung up. Without a
 // softphone session (the desktop has not reconnected) the call stays up as it is.
 func (a *callActor) reattachMedia(ctx context.Context) {
-	if a.o.cfg.deviceOf(a.agent) != DeviceWebRTC {
+	if a.agent == "" || a.o.cfg.deviceOf(a.agent) != DeviceWebRTC {
 		return // a SIP phone's leg is still bridged: audio never stopped
 	}
 	if a.o.media == nil {
@@ -328,6 +390,20 @@ func (a *callActor) reattachMedia(ctx context.Context) {
 	if _, err := a.o.ari.ExternalMedia(octx, telephony.ExternalMediaParams{ChannelID: leg, ExternalHost: host, Format: "ulaw"}); err != nil {
 		a.log.Warn().Err(err).Msg("new audio leg for the restored call")
 		a.pendingLeg = ""
+	}
+}
+
+// dropPendingLeg hangs up a restored call's fresh audio leg that has not joined yet
+// (the call ends or loses its agent first): its StasisStart would find no call.
+func (a *callActor) dropPendingLeg(octx context.Context) {
+	if a.pendingLeg == "" {
+		return
+	}
+	leg := a.pendingLeg
+	a.pendingLeg = ""
+	if err := a.o.ari.Hangup(octx, leg, "normal"); err != nil && !errors.Is(err, telephony.ErrNotFound) {
+		a.log.Warn().Err(err).Str("leg", leg).Msg("hang up the restored call's unjoined audio leg")
+		a.o.strandHangup(leg, err)
 	}
 }
 
@@ -355,6 +431,12 @@ func (a *callActor) onMediaLegUp(ctx context.Context, e *ari.StasisStart) bool {
 			a.o.strandHangup(leg, herr)
 		}
 		return true
+	}
+	if a.state == stateHeld || a.state == stateConsulting {
+		// The stale leg was muted for the hold; the fresh one must be too.
+		if err := a.o.ari.Mute(octx, leg, "in"); err != nil {
+			a.log.Warn().Err(err).Msg("mute the restored call's new audio leg while the caller holds")
+		}
 	}
 	old := a.agentLeg
 	a.agentLeg = leg

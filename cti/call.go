@@ -147,6 +147,8 @@ type callActor struct {
 	talkStart time.Time
 	holdStart time.Time
 	answered  bool
+	// holdMarked: holdVar on the caller's channel holds a hold start (adopt_parts.go).
+	holdMarked bool
 
 	announcing string // playback id of the announcement playing, if any
 	announces  int
@@ -600,6 +602,7 @@ func (a *callActor) agentLegUp(ctx context.Context) {
 	if err := a.o.ari.SetVar(octx, a.channel, agentVar, a.agentMark()); err != nil {
 		a.log.Warn().Err(err).Msg("could not mark the conversation for restoring after a restart")
 	}
+	a.markHold(octx) // a hold before a transfer is over
 	a.o.record(func(r Records) error {
 		return r.SaveInteraction(store.Interaction{ID: a.id, Direction: a.direction(), Created: a.arrived, Answered: a.talkStart})
 	})
@@ -630,6 +633,7 @@ func (a *callActor) hold(ctx context.Context, on bool) error {
 			a.log.Warn().Err(err).Msg("engine hold")
 		}
 		a.holdStart = a.o.now()
+		a.markHold(octx)
 		a.setState(stateHeld)
 		a.o.publish(a.agent, "call.held", map[string]any{"call_id": a.id})
 	case !on && a.state == stateHeld:
@@ -646,6 +650,7 @@ func (a *callActor) hold(ctx context.Context, on bool) error {
 		}
 		a.segment(store.SegHold, a.agent, a.holdStart, a.o.now())
 		a.holdStart = time.Time{}
+		a.markHold(octx)
 		a.setState(stateTalking)
 		a.o.publish(a.agent, "call.unheld", map[string]any{"call_id": a.id})
 	default:
@@ -714,6 +719,7 @@ func (a *callActor) endTalk(ctx context.Context, cause string, hangupCaller bool
 			a.o.strandHangup(a.agentLeg, err)
 		}
 	}
+	a.dropPendingLeg(octx)
 	if hangupCaller {
 		if err := a.o.ari.Hangup(octx, a.channel, "normal"); err != nil && !errors.Is(err, telephony.ErrNotFound) {
 			a.log.Warn().Err(err).Msg("hang up caller")
@@ -1031,6 +1037,8 @@ func (a *callActor) releaseAgent(ctx context.Context, now time.Time) string {
 	if err := a.o.ari.Hangup(octx, a.agentLeg, "normal"); err != nil && !errors.Is(err, telephony.ErrNotFound) {
 		a.log.Warn().Err(err).Msg("hang up agent leg on transfer")
 	}
+	a.dropPendingLeg(octx)
+	a.markHold(octx)
 	if a.mediaAgent != "" && a.o.media != nil {
 		if err := a.o.media.DetachCall(octx, a.mediaAgent, a.mediaKey()); err != nil {
 			a.log.Warn().Err(err).Msg("detach softphone leg on transfer")

@@ -171,6 +171,7 @@ func (a *callActor) startConsult(ctx context.Context, to ConsultTarget, blind bo
 			return err
 		}
 		a.holdStart = a.o.now()
+		a.markHold(octx)
 	} else if err := a.o.ari.Unmute(octx, a.agentLeg, "in"); err != nil { // held: the agent's mic was muted
 		a.consult = c
 		a.dropConsult(ctx, "consultation failed")
@@ -205,7 +206,8 @@ func (a *callActor) startConsult(ctx context.Context, to ConsultTarget, blind bo
 		// The engine offers the consultation to the queue's next agent like a call;
 		// the offer comes back as a consultDecision.
 		if err := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
-			return e.CallArrived(now, queue.Call{ID: queue.CallID(c.engineID), Queue: queue.QueueID(to.Queue), Priority: a.in.priority})
+			return e.CallArrived(now, queue.Call{ID: queue.CallID(c.engineID), Queue: queue.QueueID(to.Queue), Priority: a.in.priority,
+				Consult: true})
 		}); err != nil {
 			return fail(err)
 		}
@@ -335,6 +337,7 @@ func (a *callActor) backToCaller(ctx context.Context) {
 	}
 	if a.holdStart.IsZero() {
 		a.holdStart = a.o.now()
+		a.markHold(octx)
 	}
 	a.setState(stateHeld)
 }
@@ -386,6 +389,7 @@ func (a *callActor) consultUp(ctx context.Context, vars map[string]string) {
 		}
 	}
 	c.up, c.start = true, a.o.now()
+	a.markParty(octx, c)
 	if c.blind {
 		if err := a.endConsult(ctx, ConsultComplete); err != nil {
 			a.log.Error().Err(err).Msg("completing the blind transfer")
@@ -521,6 +525,7 @@ func (a *callActor) completeToNumber(ctx context.Context, c *consult, now time.T
 	a.agent = ""
 	a.extLeg, a.extUp = c.leg, true
 	a.talkStart = now
+	a.markExternal(octx)
 	a.setState(stateExternal)
 	a.o.publish(old, "call.transferred", map[string]any{"call_id": a.id, "to": c.to(), "mode": "attended"})
 	a.o.publish(old, "call.ended", map[string]any{"call_id": a.id, "reason": "transferred"})
@@ -535,6 +540,7 @@ func (a *callActor) resumeCaller(octx context.Context, now time.Time) {
 	if !a.holdStart.IsZero() {
 		a.segment(store.SegHold, a.agent, a.holdStart, now)
 		a.holdStart = time.Time{}
+		a.markHold(octx)
 	}
 	a.o.publish(a.agent, "call.unheld", map[string]any{"call_id": a.id})
 }

@@ -338,9 +338,10 @@ func TestDesktopEndToEnd(t *testing.T) {
 	}
 	anna.event("agent.state", func(e map[string]any) bool { return e["state"] == "not_ready" && e["reason"] == "coaching" })
 	audit := st.audited()
-	// The refused attempt is audited too.
-	if len(audit) != 2 || audit[0].Actor != "sue" || !strings.Contains(audit[0].Detail, "forbidden") ||
-		audit[1].Actor != "sam" || audit[1].Target != "anna" || audit[1].Action != "supervisor.set_state" {
+	// The refused attempts (by team, and an agent's by role) are audited too.
+	if len(audit) != 3 || audit[0].Actor != "sue" || !strings.Contains(audit[0].Detail, "forbidden") ||
+		audit[1].Actor != "anna" || audit[1].Target != "boris" || !strings.Contains(audit[1].Detail, "forbidden") ||
+		audit[2].Actor != "sam" || audit[2].Target != "anna" || audit[2].Action != "supervisor.set_state" {
 		t.Fatalf("audit %+v", audit)
 	}
 

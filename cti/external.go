@@ -79,10 +79,11 @@ func (a *callActor) onExternalEvent(ctx context.Context, channelID string, start
 		if err := a.o.ari.StopMOH(octx, a.channel); err != nil && !errors.Is(err, telephony.ErrNotFound) {
 			a.log.Warn().Err(err).Msg("stop music")
 		}
+		a.talkStart = a.o.now()
+		a.markExternal(octx) // before the bridge: a restart finding them bridged finds the mark
 		if err := a.o.ari.AddChannel(octx, a.bridge, a.extLeg); err != nil {
 			a.log.Error().Err(err).Msg("bridging the outside number")
 		}
-		a.talkStart = a.o.now()
 	case ended && !a.extUp:
 		a.externalFailed(ctx)
 	case ended:

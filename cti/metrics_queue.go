@@ -42,12 +42,15 @@ type QueueCollectorParams struct {
 
 // QueueCollector exposes per-queue live KPIs as Prometheus metrics:
 // ctid_queue_calls_waiting, ctid_queue_longest_wait_seconds, ctid_queue_agents{state},
-// ctid_queue_calls_{offered,answered,abandoned}_total and
+// ctid_queue_calls_{offered,answered,abandoned}_total (inbound calls only),
+// ctid_queue_consults_{offered,answered}_total (agents' attended transfers into the
+// queue) and
 // ctid_queue_service_level_ratio{formula} (absent while there is nothing to measure).
 type QueueCollector struct {
 	p                                      QueueCollectorParams
 	waiting, longest, agents, sl, scrapeOK *prometheus.Desc
 	offered, answered, abandoned           *prometheus.Desc
+	consults, consultsAnswered             *prometheus.Desc
 }
 
 // NewQueueCollector builds the collector; register it on the /metrics registry.
@@ -59,21 +62,24 @@ func NewQueueCollector(p QueueCollectorParams) *QueueCollector {
 		return prometheus.NewDesc("ctid_queue_"+name, help, append([]string{"queue"}, labels...), nil)
 	}
 	return &QueueCollector{
-		p:         p,
-		waiting:   d("calls_waiting", "Calls waiting in the queue now."),
-		longest:   d("longest_wait_seconds", "Wait of the longest-waiting call now."),
-		agents:    d("agents", "Queue members by agent state.", "state"),
-		sl:        d("service_level_ratio", "Service level since start (0..1) under the queue's formula.", "formula"),
-		offered:   d("calls_offered_total", "Calls that entered the queue."),
-		answered:  d("calls_answered_total", "Calls answered by an agent."),
-		abandoned: d("calls_abandoned_total", "Calls whose caller hung up while waiting."),
-		scrapeOK:  prometheus.NewDesc("ctid_queue_stats_up", "1 if the engine answered the last scrape in time.", nil, nil),
+		p:                p,
+		waiting:          d("calls_waiting", "Calls waiting in the queue now."),
+		longest:          d("longest_wait_seconds", "Wait of the longest-waiting call now."),
+		agents:           d("agents", "Queue members by agent state.", "state"),
+		sl:               d("service_level_ratio", "Service level since start (0..1) under the queue's formula.", "formula"),
+		offered:          d("calls_offered_total", "Calls that entered the queue."),
+		answered:         d("calls_answered_total", "Calls answered by an agent."),
+		abandoned:        d("calls_abandoned_total", "Calls whose caller hung up while waiting."),
+		consults:         d("consults_offered_total", "Agents' consultations (attended transfers) routed through the queue; not in calls_offered_total."),
+		consultsAnswered: d("consults_answered_total", "Consultations through the queue answered by an agent."),
+		scrapeOK:         prometheus.NewDesc("ctid_queue_stats_up", "1 if the engine answered the last scrape in time.", nil, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *QueueCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.waiting, c.longest, c.agents, c.sl, c.offered, c.answered, c.abandoned, c.scrapeOK} {
+	for _, d := range []*prometheus.Desc{c.waiting, c.longest, c.agents, c.sl, c.offered, c.answered, c.abandoned,
+		c.consults, c.consultsAnswered, c.scrapeOK} {
 		ch <- d
 	}
 }
@@ -99,6 +105,8 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.offered, prometheus.CounterValue, float64(st.Entered), q)
 		ch <- prometheus.MustNewConstMetric(c.answered, prometheus.CounterValue, float64(st.Counts.Answered), q)
 		ch <- prometheus.MustNewConstMetric(c.abandoned, prometheus.CounterValue, float64(st.Counts.Abandoned), q)
+		ch <- prometheus.MustNewConstMetric(c.consults, prometheus.CounterValue, float64(st.Consults), q)
+		ch <- prometheus.MustNewConstMetric(c.consultsAnswered, prometheus.CounterValue, float64(st.ConsultsAnswered), q)
 		f, ok := c.p.Formulas[q]
 		if !ok {
 			f = queue.SLAbandonsMet

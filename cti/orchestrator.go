@@ -62,6 +62,7 @@ type Orchestrator struct {
 
 	kick  chan struct{}
 	wbReq chan wbRequest // wallboard snapshot requests (cti/wallboard.go)
+	names displayNames   // agents' display names (cti/displaynames.go)
 
 	stranded *strandedSet // channels and bridges whose release failed transiently (stranded.go)
 	presence presence     // agents whose desktop is gone (presence.go)

@@ -47,13 +47,14 @@ func (o *Orchestrator) restAgents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := make([]map[string]any, 0, len(s.Agents))
+	names := o.names.get()
 	for _, a := range s.Agents {
 		queues := make([]string, 0, len(a.Queues))
 		for _, q := range a.Queues {
 			queues = append(queues, string(q))
 		}
 		out = append(out, map[string]any{
-			"agent": string(a.ID), "state": a.State.String(), "reason": a.Reason, "since": a.Since.UTC(),
+			"agent": string(a.ID), "name": nameOf(names, string(a.ID)), "state": a.State.String(), "reason": a.Reason, "since": a.Since.UTC(),
 			"call_id": publicCallID(string(a.Call)), "queues": queues, "answered": a.Answered,
 			"talk_seconds": int(a.TalkTime.Seconds()), "occupancy": a.Occupancy,
 		})
@@ -88,6 +89,7 @@ func (o *Orchestrator) restQueues(w http.ResponseWriter, r *http.Request) {
 				"queue": string(id), "open": st.Open, "waiting": st.Waiting, "callbacks": st.Callbacks,
 				"longest_wait_seconds": seconds(st.LongestWait), "agents_by_state": byState,
 				"offered": st.Entered, "answered": st.Counts.Answered, "abandoned": st.Counts.Abandoned,
+				"consults": st.Consults, "consults_answered": st.ConsultsAnswered,
 				"service_level": sl, "asa_seconds": seconds(st.ASA), "aht_seconds": seconds(st.AHT),
 				"abandon_rate": st.AbandonRate, "occupancy": st.Occupancy, "ewt_seconds": seconds(st.EWT),
 			})

@@ -211,6 +211,7 @@ type wbReading struct {
 	at     time.Time
 	queues []queue.QueueStats
 	snap   queue.Snapshot
+	names  map[string]string // agents' display names
 }
 
 // WallboardFrame is the wallboard at one moment: per-queue KPIs and the agent grid.
@@ -243,6 +244,7 @@ func (o *Orchestrator) readWallboard(ctx context.Context) (wbReading, error) {
 		r.snap = e.Snapshot(now)
 		return nil, nil
 	})
+	r.names = o.names.get()
 	return r, err
 }
 
@@ -265,7 +267,7 @@ func (w *wallboard) frame(r wbReading) WallboardFrame {
 		hist = append(hist, intervalFields(h.running(), pres.Formula, w.cfg.Interval))
 		f.History[string(st.Queue)] = hist
 	}
-	f.Agents = agentGrid(r.snap)
+	f.Agents = agentGrid(r.snap, r.names)
 	return f
 }
 
@@ -323,6 +325,7 @@ func (w *wallboard) queueFields(st queue.QueueStats, p WallboardQueue, cur wbInt
 		"longest_wait_seconds": st.LongestWait.Seconds(),
 		"agents_by_state":      byState,
 		"offered":              st.Entered, "answered": st.Counts.Answered, "abandoned": st.Counts.Abandoned,
+		"consults": st.Consults, "consults_answered": st.ConsultsAnswered,
 		"service_level": sl, "sl_formula": p.Formula.String(), "sl_threshold_seconds": p.Threshold.Seconds(),
 		"service_levels": all,
 		"asa_seconds":    st.ASA.Seconds(), "aht_seconds": st.AHT.Seconds(),
@@ -332,7 +335,7 @@ func (w *wallboard) queueFields(st queue.QueueStats, p WallboardQueue, cur wbInt
 }
 
 // agentGrid is one row per agent: state, reason, time in state, current call.
-func agentGrid(s queue.Snapshot) []map[string]any {
+func agentGrid(s queue.Snapshot, names map[string]string) []map[string]any {
 	callQueue := map[queue.CallID]string{}
 	for _, c := range s.Calls {
 		callQueue[c.ID] = string(c.Queue)
@@ -344,7 +347,7 @@ func agentGrid(s queue.Snapshot) []map[string]any {
 			queues = append(queues, string(q))
 		}
 		row := map[string]any{
-			"agent": string(a.ID), "state": a.State.String(), "reason": a.Reason,
+			"agent": string(a.ID), "name": nameOf(names, string(a.ID)), "state": a.State.String(), "reason": a.Reason,
 			"time_in_state_seconds": 0.0, "queues": queues, "answered": a.Answered,
 			"talk_seconds": a.TalkTime.Seconds(), "occupancy": a.Occupancy,
 			"pending_pause": a.PendingPause, "pending_logout": a.PendingLogout,

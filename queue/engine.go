@@ -43,6 +43,11 @@ type Call struct {
 	// a ctid restart): it counts for the queue's wait KPIs (service level, ASA,
 	// abandon wait, longest wait) and for the caller's place. Zero (or later) = now.
 	Arrived time.Time
+	// Consult marks an agent's consultation routed through the queue (an attended
+	// transfer to a queue): it is offered like a call but is not a new inbound call
+	// of the queue; it counts in Consults / ConsultsAnswered, not in the queue's
+	// entered, answered, abandoned, talk or handle figures.
+	Consult bool
 }
 
 type offerEnd uint8
@@ -131,6 +136,7 @@ type queueCounters struct {
 	overflowed, closed, callbacks              int
 	waitAnswered, handleTotal, talkTotal       time.Duration
 	handled                                    int
+	consults, consultsAnswered                 int
 }
 
 type call struct {
@@ -153,6 +159,7 @@ type call struct {
 	held     time.Time
 	holdTime time.Duration
 	outbound bool
+	consult  bool   // Call.Consult
 	hops     int    // queue-to-queue moves (overflow loops are cut at maxHops)
 	skills   string // the call's own expression text ("" = queue's)
 
@@ -907,6 +914,7 @@ func (e *Engine) CallArrived(now time.Time, in Call) ([]Decision, error) {
 	}
 	c := e.newCall()
 	c.id, c.priority, c.arrived, c.seq, c.skills = in.ID, prio, now, e.nextSeq(), in.Skills
+	c.consult = in.Consult
 	if !in.Arrived.IsZero() && in.Arrived.Before(now) {
 		c.arrived, c.origin = in.Arrived, in.Arrived
 	}
@@ -923,7 +931,11 @@ func (e *Engine) CallArrived(now time.Time, in Call) ([]Decision, error) {
 func (e *Engine) admit(c *call, q *queueState, p *plan, now time.Time) {
 	c.q, c.plan, c.stage, c.enq = q, p, 0, now
 	c.cls = p.stages[0]
-	q.counters.entered++
+	if c.consult {
+		q.counters.consults++
+	} else {
+		q.counters.entered++
+	}
 	if !e.isOpen(q, now) {
 		q.counters.closed++
 		e.leave(c, q, q.cfg.ClosedTarget, DecClosedAction, "closed", now)
@@ -1049,7 +1061,7 @@ func (e *Engine) CallAbandoned(now time.Time, id CallID) ([]Decision, error) {
 			e.endOffer(c.ringing[0], now, offerEndWithdrawn, "abandoned", "")
 		}
 	}
-	if q := c.q; q != nil && !c.outbound {
+	if q := c.q; q != nil && !c.outbound && !c.consult {
 		wait := now.Sub(c.waitStart())
 		q.counters.abandoned++
 		if wait <= q.cfg.ServiceLevel {
@@ -1154,7 +1166,9 @@ func (e *Engine) OfferAccepted(now time.Time, id CallID, agentID AgentID) ([]Dec
 	for len(c.ringing) > 0 {
 		e.endOffer(c.ringing[0], now, offerEndWithdrawn, "answered-elsewhere", "")
 	}
-	if q := c.q; q != nil && !c.outbound && !c.callback {
+	if q := c.q; q != nil && c.consult {
+		q.counters.consultsAnswered++
+	} else if q != nil && !c.outbound && !c.callback {
 		wait := now.Sub(c.waitStart())
 		q.counters.answered++
 		q.counters.waitAnswered += wait
@@ -1282,13 +1296,15 @@ func (e *Engine) CallEnded(now time.Time, id CallID) ([]Decision, error) {
 	wrap := time.Duration(0)
 	if c.q != nil {
 		wrap = c.q.cfg.WrapUp
-		c.q.counters.talkTotal += talk
+		if !c.consult {
+			c.q.counters.talkTotal += talk
+		}
 	}
 	if a.cfg.WrapUp != nil {
 		wrap = *a.cfg.WrapUp
 	}
 	a.wrapQ, a.wrapStart = c.q, now
-	if c.outbound {
+	if c.outbound || c.consult {
 		a.wrapQ = nil
 	}
 	a.wrapUntil = time.Time{}

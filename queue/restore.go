@@ -68,3 +68,17 @@ func (e *Engine) RestoreConnected(now time.Time, in Call, agentID AgentID, answe
 	e.setAgentState(a, Talking, "restored", now)
 	return e.out, nil
 }
+
+// RestoreHeld marks a call restored with RestoreConnected as on hold since heldSince
+// (the caller was on hold when the process restarted): the agent goes OnHold and
+// the call's hold time counts from heldSince (clamped to now).
+func (e *Engine) RestoreHeld(now time.Time, id CallID, heldSince time.Time) ([]Decision, error) {
+	out, err := e.holdInput(now, id, inHold)
+	if err != nil {
+		return nil, err
+	}
+	if c, cerr := e.callByID(id); cerr == nil && !heldSince.IsZero() && heldSince.Before(now) {
+		c.held = heldSince
+	}
+	return out, nil
+}

@@ -66,3 +66,57 @@ func TestRequeuedCallersKeepTheirPlace(t *testing.T) {
 		t.Fatalf("first offer %v", got)
 	}
 }
+
+// A call that was on hold when the process restarted is restored connected and then
+// held: the agent is OnHold, unhold puts them back to Talking; a call that is not
+// connected cannot be restored held.
+func TestRestoreHeld(t *testing.T) {
+	e := mustEngine(t, restoreConfig())
+	must(t)(e.RestoreConnected(at(100), Call{ID: "c1", Queue: "sales", Arrived: at(10)}, "ann", at(40)))
+	ds := must(t)(e.RestoreHeld(at(100), "c1", at(90)))
+	if st := ofKind(ds, DecAgentState); len(st) != 1 || st[0].State != OnHold || st[0].Agent != "ann" {
+		t.Fatalf("decisions %+v", ds)
+	}
+	must(t)(e.CallUnheld(at(120), "c1"))
+	if a := e.Snapshot(at(120)).Agents[0]; a.State != Talking {
+		t.Fatalf("ann after unhold %+v", a)
+	}
+	ds, err := e.RestoreHeld(at(121), "nope", at(100))
+	mustErr(t, ErrUnknownCall, ds, err)
+	must(t)(e.CallArrived(at(122), Call{ID: "waiting", Queue: "sales"}))
+	ds, err = e.RestoreHeld(at(123), "waiting", at(100))
+	mustErr(t, ErrCallState, ds, err)
+}
+
+// An agent's consultation routed through a queue (Call.Consult) is offered like a
+// call but counted apart: Consults / ConsultsAnswered, never in Entered, Counts,
+// ASA or AHT; an abandoned consultation is no abandoned call.
+func TestConsultCallsCountApart(t *testing.T) {
+	e := mustEngine(t, restoreConfig())
+	must(t)(e.AgentLogin(at(0), "bob"))
+	must(t)(e.AgentReady(at(0), "bob"))
+	if got := offers(must(t)(e.CallArrived(at(10), Call{ID: "k1", Queue: "sales", Consult: true}))); len(got) != 1 || got[0] != "k1>bob" {
+		t.Fatalf("offers %v", got)
+	}
+	must(t)(e.OfferAccepted(at(15), "k1", "bob"))
+	must(t)(e.CallEnded(at(75), "k1"))
+	must(t)(e.WrapUpDone(at(80), "bob"))
+	must(t)(e.CallArrived(at(90), Call{ID: "k2", Queue: "sales", Consult: true}))
+	must(t)(e.CallAbandoned(at(95), "k2"))
+	s, err := e.QueueStats(at(100), "sales")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Consults != 2 || s.ConsultsAnswered != 1 {
+		t.Fatalf("consults %d answered %d", s.Consults, s.ConsultsAnswered)
+	}
+	if s.Entered != 0 || s.Counts != (SLCounts{}) || s.ASA != 0 || s.AHT != 0 {
+		t.Fatalf("consultations counted as calls: %+v", s)
+	}
+	// A real call still counts.
+	must(t)(e.CallArrived(at(100), Call{ID: "c1", Queue: "sales"}))
+	must(t)(e.OfferAccepted(at(104), "c1", "bob"))
+	if s, _ := e.QueueStats(at(105), "sales"); s.Entered != 1 || s.Counts.Answered != 1 {
+		t.Fatalf("the real call: %+v", s)
+	}
+}

@@ -119,9 +119,13 @@ type QueueStats struct {
 	LongestWait   time.Duration
 	AgentsByState [WrapUp + 1]int
 	Entered       int
-	Overflowed    int
-	Closed        int
-	Counts        SLCounts
+	// Consults and ConsultsAnswered count agents' consultations routed through the
+	// queue (Call.Consult); they are not in Entered or Counts.
+	Consults         int
+	ConsultsAnswered int
+	Overflowed       int
+	Closed           int
+	Counts           SLCounts
 	// ServiceLevel by formula (index SLFormula); -1 when there is nothing to measure.
 	ServiceLevel [SLShortAbandonsNeutral + 1]float64
 	ASA          time.Duration
@@ -142,6 +146,7 @@ func (e *Engine) QueueStats(now time.Time, id QueueID) (QueueStats, error) {
 	s := QueueStats{
 		Queue: id, Open: e.isOpen(q, now), Waiting: q.waiting,
 		Entered: k.entered, Overflowed: k.overflowed, Closed: k.closed,
+		Consults: k.consults, ConsultsAnswered: k.consultsAnswered,
 		Counts: SLCounts{Answered: k.answered, AnsweredWithin: k.answeredWithin, Abandoned: k.abandoned,
 			AbandonedWithin: k.abandonedWithin, ShortAbandoned: k.shortAbandoned},
 		ASA:        Average(k.waitAnswered, k.answered),

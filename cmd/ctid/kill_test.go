@@ -57,7 +57,8 @@ func serveChild(path string) int {
 const killPassword = "kill-test-pw"
 
 // killConfig writes a ctid.yaml for an external Asterisk (the test's emulator), a
-// store file, and two agents on SIP phones (their legs survive a ctid restart as
+// store file, and three agents on SIP phones (anna and boris in the queue, carl
+// only consulted) (their legs survive a ctid restart as
 // they would with real phones).
 func killConfig(t *testing.T, ariURL, dbPath string) string {
 	t.Helper()
@@ -90,16 +91,19 @@ agents:
     device: PJSIP/anna
   - id: boris
     device: PJSIP/boris
+  - id: carl
+    device: PJSIP/carl
 desktop:
   auth:
     bcrypt_cost: 4
     users:
       - {username: anna, role: agent, password_hash: %q}
       - {username: boris, role: agent, password_hash: %q}
+      - {username: carl, role: agent, password_hash: %q}
       - {username: sam, role: supervisor, teams: [sales], password_hash: %q}
 softphone:
   enabled: false
-`, ariURL, dbPath, hash, hash, hash)
+`, ariURL, dbPath, hash, hash, hash, hash)
 	path := filepath.Join(t.TempDir(), "ctid.yaml")
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
@@ -407,5 +411,169 @@ func TestKillNineMidTrafficAndRestart(t *testing.T) {
 	}
 	if ix, _ := db.Interaction(ctx, waiting[1]); ix.Outcome != "abandoned" {
 		t.Fatalf("caller who gave up after the restart %+v", ix)
+	}
+}
+
+// ctid is SIGKILLed with anna's call on hold and boris consulting carl about his
+// caller: after the restart anna's call is on hold (her snapshot says so, the
+// caller hears music, she unholds it), boris's consultation is over (carl's leg
+// hung up) and he is back with his held caller; every record is closed once, with
+// the hold from before the kill and carl's consultation.
+func TestKillNineWithCallOnHoldAndConsultation(t *testing.T) {
+	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		if err := emu.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	dbPath := filepath.Join(t.TempDir(), "ctid.db")
+	config := killConfig(t, srv.URL+"/ari", dbPath)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	first := startChild(t, config)
+	connect := func(d *ws, number string) string {
+		t.Helper()
+		if r := d.do(ctx, "agent.ready", nil); r["ok"] != true {
+			t.Fatalf("ready %v", r)
+		}
+		call, err := emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: number, Dialled: "800", Args: []string{"inbound", "sales"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.wait("offer", event("call.offered", call))
+		if r := d.do(ctx, "call.accept", map[string]any{"call_id": call}); r["ok"] != true {
+			t.Fatalf("accept %v", r)
+		}
+		d.wait("connected", event("call.connected", call))
+		return call
+	}
+	anna := dialDesk(t, ctx, first.base, "anna")
+	held := connect(anna, "48222000001")
+	holdAsked := time.Now()
+	if r := anna.do(ctx, "call.hold", map[string]any{"call_id": held}); r["ok"] != true {
+		t.Fatalf("hold %v", r)
+	}
+	boris := dialDesk(t, ctx, first.base, "boris")
+	consulting := connect(boris, "48222000002")
+	carl := dialDesk(t, ctx, first.base, "carl")
+	if r := carl.do(ctx, "agent.ready", nil); r["ok"] != true {
+		t.Fatalf("carl ready %v", r)
+	}
+	if r := boris.do(ctx, "call.transfer", map[string]any{"call_id": consulting, "mode": "attended", "to": map[string]any{"agent": "carl"}}); r["ok"] != true {
+		t.Fatalf("consult %v", r)
+	}
+	boris.wait("consultation connected", func(f map[string]any) bool { return f["event"] == "call.consult" && f["state"] == "connected" })
+	carlLeg := consulting + "-agent-2"
+	if _, ok := emu.Channel(carlLeg); !ok {
+		t.Fatalf("no consultation leg %s among %v", carlLeg, emu.ChannelIDs())
+	}
+
+	killed := time.Now()
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.cmd.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("first ctid not killed: %v", err)
+	}
+
+	second := startChild(t, config)
+	deadline := time.Now().Add(15 * time.Second)
+	for _, ok := emu.Channel(carlLeg); ok; _, ok = emu.Channel(carlLeg) {
+		if time.Now().After(deadline) {
+			t.Fatalf("carl's consultation leg still up after the restart:\n%s", second.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	onHold := func(user, call string) *ws {
+		t.Helper()
+		d := dialDesk(t, ctx, second.base, user)
+		snap := d.wait("snapshot", func(f map[string]any) bool { return f["event"] == "snapshot" })
+		b, err := json.Marshal(snap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), `"state":"on_hold"`) || !strings.Contains(string(b), call) {
+			t.Fatalf("%s's snapshot after the restart: %s\n%s", user, b, second.stderr)
+		}
+		if ch, _ := emu.Channel(call); !ch.MOH || ch.Bridge == "" {
+			t.Fatalf("%s's caller after the restart: %+v", user, ch)
+		}
+		if r := d.do(ctx, "call.unhold", map[string]any{"call_id": call}); r["ok"] != true {
+			t.Fatalf("%s unhold %v", user, r)
+		}
+		if r := d.do(ctx, "call.hangup", map[string]any{"call_id": call}); r["ok"] != true {
+			t.Fatalf("%s hangup %v", user, r)
+		}
+		d.wait("wrap-up", event("wrapup.started", call))
+		return d
+	}
+	onHold("anna", held)
+	onHold("boris", consulting)
+	deadline = time.Now().Add(15 * time.Second)
+	for len(emu.ChannelIDs()) > 0 || len(emu.Bridges()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("left in the emulator: channels %v, bridges %v", emu.ChannelIDs(), emu.Bridges())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // the last records are queued
+	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.cmd.Wait(); err != nil {
+		t.Fatalf("second ctid: %v\n%s", err, second.stderr)
+	}
+
+	sc := store.DefaultConfig()
+	sc.Path = dbPath
+	db, err := store.Open(ctx, sc, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	count := func(ix store.Interaction, kind store.SegmentKind, agent string) (n int, first store.Segment) {
+		for _, sg := range ix.Segments {
+			if sg.Kind == kind && sg.Agent == agent {
+				if n == 0 {
+					first = sg
+				}
+				n++
+			}
+		}
+		return n, first
+	}
+	for i, id := range []string{held, consulting} {
+		ix, err := db.Interaction(ctx, id)
+		if err != nil {
+			t.Fatalf("interaction %s: %v", id, err)
+		}
+		if ix.Ended.IsZero() || ix.Outcome != "answered" {
+			t.Fatalf("interaction %s: %+v", id, ix)
+		}
+		if list, err := db.InteractionsByNumber(ctx, fmt.Sprintf("4822200000%d", i+1), 10); err != nil || len(list) != 1 {
+			t.Fatalf("records for caller %d: %d %v", i+1, len(list), err)
+		}
+	}
+	ix, _ := db.Interaction(ctx, held)
+	if n, h := count(ix, store.SegHold, "anna"); n != 1 || h.Start.Before(holdAsked.Truncate(time.Microsecond)) || h.Start.After(killed) {
+		t.Fatalf("anna's hold segments: %d, first %+v (hold asked at %v, killed at %v)", n, h, holdAsked, killed)
+	}
+	ix, _ = db.Interaction(ctx, consulting)
+	if n, _ := count(ix, store.SegConsult, "carl"); n != 1 {
+		t.Fatalf("carl's consultation in the record: %d segments %+v", n, ix.Segments)
+	}
+	if n, _ := count(ix, store.SegHold, "boris"); n != 1 {
+		t.Fatalf("boris's hold in the record: %d segments %+v", n, ix.Segments)
 	}
 }

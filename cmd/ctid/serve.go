@@ -176,6 +176,7 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 		return err
 	}
 	api.SetUserStore(userStore{st: st})
+	orch.SetDisplayNames(displayNamesOf(api))
 	if err := orch.RegisterREST(api); err != nil {
 		return fmt.Errorf("desktop routes: %w", err)
 	}

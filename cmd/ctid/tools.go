@@ -90,7 +90,7 @@ func newUserCmd(g *globalFlags, stdout io.Writer) *cobra.Command {
 		},
 	}
 	add.Flags().StringVar(&name, "username", "", "login name (or the USERNAME argument)")
-	add.Flags().StringVar(&display, "display-name", "", "name shown on desktops (--print only: the store keeps no display names)")
+	add.Flags().StringVar(&display, "display-name", "", "name shown on desktops and the wallboard")
 	add.Flags().StringVar(&role, "role", "agent", "agent, supervisor or admin")
 	add.Flags().StringVar(&agentID, "agent-id", "", "the ACD agent (agents[].id) this login signs in; must be the username")
 	add.Flags().StringSliceVar(&teams, "teams", nil, "teams or queues a supervisor acts on")

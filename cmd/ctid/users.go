@@ -27,7 +27,23 @@ func storeUser(uc desktop.UserConfig) (store.User, error) {
 	if err != nil {
 		return store.User{}, err
 	}
-	return store.User{Username: uc.Username, Role: role, PasswordHash: uc.PasswordHash, Teams: slices.Clone(uc.Teams)}, nil
+	return store.User{Username: uc.Username, DisplayName: uc.DisplayName, Role: role, PasswordHash: uc.PasswordHash,
+		Teams: slices.Clone(uc.Teams)}, nil
+}
+
+// displayNamesOf lists the desktop users' display names (username → name) for the
+// orchestrator's wallboard and agent list; users created at run time are included.
+func displayNamesOf(api *desktop.Server) func() map[string]string {
+	return func() map[string]string {
+		users := api.Users()
+		m := make(map[string]string, len(users))
+		for _, u := range users {
+			if u.DisplayName != "" {
+				m[u.Username] = u.DisplayName
+			}
+		}
+		return m
+	}
 }
 
 // userSource is what loadUsers reads and writes (the store).
@@ -60,7 +76,8 @@ func loadUsers(ctx context.Context, src userSource, api *desktop.Server, cfg []d
 		teams := slices.Clone(want.Teams)
 		slices.Sort(teams)
 		teams = slices.Compact(teams)
-		if ok && have.Role == want.Role && have.PasswordHash == want.PasswordHash && slices.Equal(have.Teams, teams) {
+		if ok && have.Role == want.Role && have.PasswordHash == want.PasswordHash && slices.Equal(have.Teams, teams) &&
+			have.DisplayName == want.DisplayName {
 			continue
 		}
 		if err := src.UpsertUser(ctx, want); err != nil {
@@ -75,7 +92,7 @@ func loadUsers(ctx context.Context, src userSource, api *desktop.Server, cfg []d
 		if provisioned[u.Username] {
 			continue
 		}
-		uc := desktop.UserConfig{Username: u.Username, Role: u.Role.String(), PasswordHash: u.PasswordHash, Teams: u.Teams}
+		uc := desktop.UserConfig{Username: u.Username, DisplayName: u.DisplayName, Role: u.Role.String(), PasswordHash: u.PasswordHash, Teams: u.Teams}
 		if err := api.AddUser(uc); err != nil {
 			log.Error().Err(err).Str("user", u.Username).Msg("stored user not loaded")
 			continue

@@ -354,7 +354,11 @@ func (s *Server) requireRole(min Role, h http.HandlerFunc, allowQuery bool) http
 			return
 		}
 		if !a.p.Role.AtLeast(min) {
-			WriteError(w, Errorf(CodeForbidden, "needs the %s role", min))
+			refusal := Errorf(CodeForbidden, "needs the %s role", min)
+			if ra, ok := s.handler.(RouteRefusalAuditor); ok && r.Method != http.MethodGet {
+				ra.RouteRefused(a.p, r.Pattern, r.PathValue, refusal)
+			}
+			WriteError(w, refusal)
 			return
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, a)))

@@ -85,11 +85,11 @@ func loadMigrationsFrom(fsys fs.FS, d dialect) ([]migration, error) {
 		out = append(out, migration{version: v, name: f.name, stmts: splitStatements(text)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i, m := range out {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("%w: migration versions must be 1, 2, 3, ...; found %d at position %d", ErrMigration, m.version, i+1)
-		}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no migrations", ErrMigration)
 	}
+	// Versions may have gaps (numbers are handed out to parallel branches ahead of
+	// time); each is applied once, in order, whatever the database's highest is.
 	return out, nil
 }
 
@@ -123,8 +123,13 @@ func LatestSchemaVersion() int {
 }
 
 // migrate applies every migration above the database's version up to target (-1: all).
-func migrate(ctx context.Context, db *sql.DB, d dialect, target int, log zerolog.Logger) (err error) {
-	ms, err := loadMigrations(d)
+func migrate(ctx context.Context, db *sql.DB, d dialect, target int, log zerolog.Logger) error {
+	return migrateFrom(ctx, migrationFS, db, d, target, log)
+}
+
+// migrateFrom is migrate with the migrations of fsys.
+func migrateFrom(ctx context.Context, fsys fs.FS, db *sql.DB, d dialect, target int, log zerolog.Logger) (err error) {
+	ms, err := loadMigrationsFrom(fsys, d)
 	if err != nil {
 		return err
 	}
@@ -157,15 +162,17 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, target int, log zerolog
 )`); err != nil {
 		return fmt.Errorf("%w: schema_migrations: %v", ErrMigration, err)
 	}
-	var current int
-	if err := conn.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&current); err != nil {
-		return fmt.Errorf("%w: reading schema version: %v", ErrMigration, err)
+	applied, current, err := appliedVersions(ctx, conn)
+	if err != nil {
+		return err
 	}
 	if current > latest {
 		return fmt.Errorf("%w: database is at schema version %d, this ctid knows up to %d; upgrade ctid", ErrSchemaTooNew, current, latest)
 	}
 	for _, m := range ms {
-		if m.version <= current || m.version > target {
+		// A version below the database's highest that is not applied yet (a gap
+		// filled by a later build) is applied too.
+		if applied[m.version] || m.version > target {
 			continue
 		}
 		if err := applyMigration(ctx, conn, d, m); err != nil {
@@ -174,6 +181,27 @@ func migrate(ctx context.Context, db *sql.DB, d dialect, target int, log zerolog
 		log.Info().Str("engine", d.name).Int("version", m.version).Str("name", m.name).Msg("store schema migrated")
 	}
 	return nil
+}
+
+// appliedVersions reads the versions recorded in schema_migrations and the highest.
+func appliedVersions(ctx context.Context, conn *sql.Conn) (map[int]bool, int, error) {
+	rows, err := conn.QueryContext(ctx, "SELECT version FROM schema_migrations")
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: reading schema versions: %v", ErrMigration, err)
+	}
+	applied, highest := map[int]bool{}, 0
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, 0, errors.Join(fmt.Errorf("%w: reading schema versions: %v", ErrMigration, err), rows.Close())
+		}
+		applied[v] = true
+		highest = max(highest, v)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, 0, fmt.Errorf("%w: reading schema versions: %v", ErrMigration, err)
+	}
+	return applied, highest, nil
 }
 
 func applyMigration(ctx context.Context, conn *sql.Conn, d dialect, m migration) (err error) {

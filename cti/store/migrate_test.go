@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,7 +89,10 @@ func TestMigrationFiles(t *testing.T) {
 	for _, d := range []dialect{sqliteDialect, postgresDialect} {
 		ms, err := loadMigrations(d)
 		require.NoError(t, err)
-		require.Len(t, ms, LatestSchemaVersion())
+		require.Equal(t, LatestSchemaVersion(), ms[len(ms)-1].version)
+		for i := 1; i < len(ms); i++ {
+			require.Greater(t, ms[i].version, ms[i-1].version)
+		}
 		for _, m := range ms {
 			require.NotEmpty(t, m.stmts)
 			for _, st := range m.stmts {
@@ -102,7 +106,8 @@ func TestMigrationFiles(t *testing.T) {
 }
 
 // TestMigrationOverrides: an engine-specific file replaces the neutral one for that
-// engine only; gaps and bad names are errors.
+// engine only; bad names are errors, gaps are not (numbers are handed out to
+// parallel branches ahead of time).
 func TestMigrationOverrides(t *testing.T) {
 	fsys := fstest.MapFS{
 		"migrations/0001_a.sql":          {Data: []byte("CREATE TABLE t (id {{AUTOID}});")},
@@ -119,7 +124,6 @@ func TestMigrationOverrides(t *testing.T) {
 	require.Equal(t, []string{"CREATE INDEX pg ON t USING brin (id)"}, pg[1].stmts)
 
 	for name, bad := range map[string]fstest.MapFS{
-		"gap":               {"migrations/0001_a.sql": {Data: []byte("SELECT 1;")}, "migrations/0003_c.sql": {Data: []byte("SELECT 1;")}},
 		"bad name":          {"migrations/first.sql": {Data: []byte("SELECT 1;")}},
 		"bad engine":        {"migrations/0001_a.mysql.sql": {Data: []byte("SELECT 1;")}},
 		"only other engine": {"migrations/0001_a.postgres.sql": {Data: []byte("SELECT 1;")}},
@@ -127,6 +131,52 @@ func TestMigrationOverrides(t *testing.T) {
 		_, err := loadMigrationsFrom(bad, sqliteDialect)
 		require.ErrorIs(t, err, ErrMigration, name)
 	}
+	gap, err := loadMigrationsFrom(fstest.MapFS{"migrations/0001_a.sql": {Data: []byte("SELECT 1;")},
+		"migrations/0009_c.sql": {Data: []byte("SELECT 2;")}}, sqliteDialect)
+	require.NoError(t, err)
+	require.Len(t, gap, 2)
+	require.Equal(t, 9, gap[1].version)
+}
+
+// TestMigrationGapFilledLater: a database migrated by a build with versions 1 and 3
+// gets version 2 when a later build has it (a branch's migration merged after
+// another's with a higher number), and nothing is applied twice.
+func TestMigrationGapFilledLater(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e engine) {
+		cfg := e.config(t)
+		ctx := testCtx(t)
+		s, err := Open(ctx, cfg, zerolog.Nop())
+		require.NoError(t, err)
+		require.NoError(t, s.Close())
+		base := LatestSchemaVersion()
+		early := fstest.MapFS{}
+		ms, err := fs.ReadDir(migrationFS, "migrations")
+		require.NoError(t, err)
+		for _, m := range ms {
+			body, err := fs.ReadFile(migrationFS, "migrations/"+m.Name())
+			require.NoError(t, err)
+			early["migrations/"+m.Name()] = &fstest.MapFile{Data: body}
+		}
+		early[fmt.Sprintf("migrations/%04d_late.sql", base+2)] = &fstest.MapFile{Data: []byte("CREATE TABLE gap_late (x INT);")}
+		s = mustOpen(t, cfg)
+		require.NoError(t, migrateFrom(ctx, early, s.db, s.d, -1, zerolog.Nop()))
+		full := fstest.MapFS{}
+		for k, v := range early {
+			full[k] = v
+		}
+		full[fmt.Sprintf("migrations/%04d_filled.sql", base+1)] = &fstest.MapFile{Data: []byte("CREATE TABLE gap_filled (x INT);")}
+		require.NoError(t, migrateFrom(ctx, full, s.db, s.d, -1, zerolog.Nop()))
+		require.NoError(t, migrateFrom(ctx, full, s.db, s.d, -1, zerolog.Nop())) // nothing left to apply
+		for _, tbl := range []string{"gap_late", "gap_filled"} {
+			_, err := s.db.ExecContext(ctx, "SELECT x FROM "+tbl)
+			require.NoError(t, err, tbl)
+		}
+		var n int
+		require.NoError(t, s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations").Scan(&n))
+		known, err := loadMigrations(s.d)
+		require.NoError(t, err)
+		require.Equal(t, len(known)+2, n)
+	})
 }
 
 // TestPostgresMissingMessage: without Debian's binaries the PostgreSQL tests fail

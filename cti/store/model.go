@@ -234,6 +234,7 @@ type AuditEntry struct {
 // User is a ctid login.
 type User struct {
 	Username     string
+	DisplayName  string // shown on desktops and the wallboard ("" = the username)
 	Role         Role
 	PasswordHash string // already hashed (bcrypt/argon2 encoded form); never a password
 	Teams        []string
@@ -382,7 +383,8 @@ func (u User) prepared(now time.Time) (Record, error) {
 	if u.Role.String() == "unknown" {
 		return nil, fmt.Errorf("%w: user %q: role %d", ErrInvalidRecord, u.Username, u.Role)
 	}
-	if err := checkAll(checkText("username", u.Username, true), checkText("password hash", u.PasswordHash, true)); err != nil {
+	if err := checkAll(checkText("username", u.Username, true), checkText("password hash", u.PasswordHash, true),
+		checkText("display name", u.DisplayName, false)); err != nil {
 		return nil, err
 	}
 	seen := make(map[string]bool, len(u.Teams))

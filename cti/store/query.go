@@ -173,8 +173,8 @@ func (s *Store) User(ctx context.Context, username string) (User, error) {
 		role             string
 		created, updated int64
 	)
-	err := s.db.QueryRowContext(ctx, s.d.q("SELECT username, role, password_hash, created_at, updated_at FROM users WHERE username = ?"),
-		username).Scan(&u.Username, &role, &u.PasswordHash, &created, &updated)
+	err := s.db.QueryRowContext(ctx, s.d.q("SELECT username, role, password_hash, created_at, updated_at, display_name FROM users WHERE username = ?"),
+		username).Scan(&u.Username, &role, &u.PasswordHash, &created, &updated, &u.DisplayName)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, fmt.Errorf("%w: user %q", ErrNotFound, username)
 	}

@@ -130,11 +130,11 @@ WHERE id = ?`, nullMicros(c.Ended), c.Outcome, c.Cause, c.Disposition, c.Notes, 
 }
 
 func (s *Store) applyUser(ctx context.Context, tx *sql.Tx, u User) error {
-	if err := s.exec(ctx, tx, `INSERT INTO users (username, role, password_hash, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?)
+	if err := s.exec(ctx, tx, `INSERT INTO users (username, role, password_hash, created_at, updated_at, display_name)
+VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (username) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash,
-    updated_at = excluded.updated_at`,
-		u.Username, u.Role.String(), u.PasswordHash, micros(u.Created), micros(u.Updated)); err != nil {
+    updated_at = excluded.updated_at, display_name = excluded.display_name`,
+		u.Username, u.Role.String(), u.PasswordHash, micros(u.Created), micros(u.Updated), u.DisplayName); err != nil {
 		return err
 	}
 	if err := s.exec(ctx, tx, "DELETE FROM user_teams WHERE username = ?", u.Username); err != nil {

@@ -458,7 +458,7 @@
       const reason = a.reason ? ` (${a.reason})` : "";
       const pend = a.pending_pause ? " → " + stateName("not_ready") : a.pending_logout ? " → " + stateName("logged_out") : "";
       body.append(el("tr", {},
-        el("th", { scope: "row", text: a.agent }),
+        el("th", { scope: "row", title: a.agent, text: a.name && a.name !== a.agent ? `${a.name} (${a.agent})` : a.agent }),
         el("td", {}, el("span", { class: "state " + a.state, text: stateName(a.state) }), reason + pend),
         el("td", { class: "num", "data-since": a.agent, text: loggedIn ? dur(timeInState(a)) : t("none") }),
         el("td", { text: a.call_id ? `${a.call_queue || ""} ${a.call_id}` : t("none") }),
