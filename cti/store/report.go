@@ -494,31 +494,36 @@ func (s *Store) surveyFacts(ctx context.Context, b *buckets, col, key string, fr
 	return s.eachRow(ctx, "surveys", `SELECT at / `+fmt.Sprint(slotMicros)+` AS slot, kind, score, COUNT(*)
 FROM survey_answers WHERE `+col+` = ? AND at >= ? AND at < ?
 GROUP BY at / `+fmt.Sprint(slotMicros)+`, kind, score`, []any{key, from, to}, func(rows *sql.Rows) error {
-		var (
-			slot, score, n int64
-			kind           string
-		)
-		if err := rows.Scan(&slot, &kind, &score, &n); err != nil {
-			return err
-		}
-		x := &f[b.slot(slot)]
-		switch kind {
-		case SurveyNPS.String():
-			x.npsN += int(n)
-			switch queue.NPSClass(int(score)) {
-			case 1:
-				x.promoters += int(n)
-			case -1:
-				x.detractors += int(n)
-			}
-		case SurveyCSAT.String():
-			x.csatN += int(n)
-			if score >= 4 {
-				x.csatSat += int(n)
-			}
-		}
-		return nil
+		return scanSurvey(rows, b, f)
 	})
+}
+
+// scanSurvey adds one (slot, kind, score, count) row of survey answers.
+func scanSurvey(rows *sql.Rows, b *buckets, f []facts) error {
+	var (
+		slot, score, n int64
+		kind           string
+	)
+	if err := rows.Scan(&slot, &kind, &score, &n); err != nil {
+		return err
+	}
+	x := &f[b.slot(slot)]
+	switch kind {
+	case SurveyNPS.String():
+		x.npsN += int(n)
+		switch queue.NPSClass(int(score)) {
+		case 1:
+			x.promoters += int(n)
+		case -1:
+			x.detractors += int(n)
+		}
+	case SurveyCSAT.String():
+		x.csatN += int(n)
+		if score >= 4 {
+			x.csatSat += int(n)
+		}
+	}
+	return nil
 }
 
 // stateClass sorts an agent state log entry: ready, not ready (logged in), handling
