@@ -25,8 +25,8 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, rec Record) error {
 		return s.applyUser(ctx, tx, r)
 	case Callback:
 		return s.applyCallback(ctx, tx, r)
-	case CampaignAttempt:
-		return s.applyAttempt(ctx, tx, r)
+	case CampaignAttempt: // with its report rollup (report_rollup_campaign.go)
+		return s.withAttemptRollup(ctx, tx, r.ID, func() error { return s.applyAttempt(ctx, tx, r) })
 	case CampaignCallback:
 		return s.applyCampaignCallback(ctx, tx, r)
 	case Lockout:

@@ -207,14 +207,51 @@ func (s *Store) CampaignReport(ctx context.Context, req ReportRequest, specs []C
 
 var slotSQL = fmt.Sprint(slotMicros)
 
-func (s *Store) campaignFacts(ctx context.Context, b *buckets, campaign string, from, to int64, f []campFacts) error {
-	base := []any{campaign, from, to}
-	// Attempts by outcome and disposition.
-	err := s.eachRow(ctx, "campaign attempts", `SELECT placed_at / `+slotSQL+` AS slot, outcome, disposition,
-    CASE WHEN connected_at IS NOT NULL THEN 1 ELSE 0 END AS connected, COUNT(*)
-FROM campaign_attempts WHERE campaign_id = ? AND placed_at >= ? AND placed_at < ?
-GROUP BY placed_at / `+slotSQL+`, outcome, disposition, CASE WHEN connected_at IS NOT NULL THEN 1 ELSE 0 END`,
-		base, func(rows *sql.Rows) error {
+// addAttempts adds n attempts of one (slot, outcome, disposition, connected) group.
+func (x *campFacts) addAttempts(outcome, disp string, connected, n int64) {
+	c := int(n)
+	if outcome == "skipped" {
+		x.skipped += c
+		return
+	}
+	x.attempts += c
+	if connected == 1 {
+		x.connects += c
+	}
+	switch outcome {
+	case "abandoned":
+		x.abandons += c
+	case "machine":
+		x.machine += c
+	case "busy":
+		x.busy += c
+	case "no-answer":
+		x.noAnswer += c
+	case "congestion":
+		x.congestion += c
+	case "rejected", "invalid":
+		x.failed += c
+	}
+	if disp != "" && c != 0 {
+		if x.disp == nil {
+			x.disp = map[string]int{}
+		}
+		x.disp[disp] += c
+	}
+}
+
+func (x *campFacts) addCalls(connected, hold, wrapup, plays int64) {
+	x.connected += time.Duration(connected) * usec
+	x.hold += time.Duration(hold) * usec
+	x.wrapup += time.Duration(wrapup) * usec
+	x.plays += int(plays)
+}
+
+// campaignRollupFacts adds the rollups of slots [lo, hi).
+func (s *Store) campaignRollupFacts(ctx context.Context, b *buckets, campaign string, lo, hi int64, f []campFacts) error {
+	err := s.eachRow(ctx, "campaign attempt rollups", `SELECT slot, outcome, disposition, connected, n
+FROM report_campaign_slots WHERE campaign_id = ? AND slot >= ? AND slot < ? AND n <> 0`, []any{campaign, lo, hi},
+		func(rows *sql.Rows) error {
 			var (
 				slot, connected, n int64
 				outcome, disp      string
@@ -222,43 +259,46 @@ GROUP BY placed_at / `+slotSQL+`, outcome, disposition, CASE WHEN connected_at I
 			if err := rows.Scan(&slot, &outcome, &disp, &connected, &n); err != nil {
 				return err
 			}
-			x := &f[b.slot(slot)]
-			c := int(n)
-			if outcome == "skipped" {
-				x.skipped += c
-				return nil
-			}
-			x.attempts += c
-			if connected == 1 {
-				x.connects += c
-			}
-			switch outcome {
-			case "abandoned":
-				x.abandons += c
-			case "machine":
-				x.machine += c
-			case "busy":
-				x.busy += c
-			case "no-answer":
-				x.noAnswer += c
-			case "congestion":
-				x.congestion += c
-			case "rejected", "invalid":
-				x.failed += c
-			}
-			if disp != "" {
-				if x.disp == nil {
-					x.disp = map[string]int{}
-				}
-				x.disp[disp] += c
-			}
+			f[b.slot(slot)].addAttempts(outcome, disp, connected, n)
 			return nil
 		})
 	if err != nil {
 		return err
 	}
-	// Talk, hold and wrap-up time and safe-harbour plays of the campaign's calls.
-	err = s.eachRow(ctx, "campaign calls", `SELECT created_at / `+slotSQL+` AS slot,
+	return s.eachRow(ctx, "campaign call rollups", `SELECT slot, connected_us, hold_us, wrapup_us, plays
+FROM report_campaign_call_slots WHERE campaign = ? AND slot >= ? AND slot < ?`, []any{campaign, lo, hi},
+		func(rows *sql.Rows) error {
+			var slot, connected, hold, wrapup, plays int64
+			if err := rows.Scan(&slot, &connected, &hold, &wrapup, &plays); err != nil {
+				return err
+			}
+			f[b.slot(slot)].addCalls(connected, hold, wrapup, plays)
+			return nil
+		})
+}
+
+// rawCampaignFacts adds the attempts placed and the calls created in [from, to), from
+// their rows.
+func (s *Store) rawCampaignFacts(ctx context.Context, b *buckets, campaign string, from, to int64, f []campFacts) error {
+	err := s.eachRow(ctx, "campaign attempts", `SELECT placed_at / `+slotSQL+` AS slot, outcome, disposition,
+    CASE WHEN connected_at IS NOT NULL THEN 1 ELSE 0 END AS connected, COUNT(*)
+FROM campaign_attempts WHERE campaign_id = ? AND placed_at >= ? AND placed_at < ?
+GROUP BY placed_at / `+slotSQL+`, outcome, disposition, CASE WHEN connected_at IS NOT NULL THEN 1 ELSE 0 END`,
+		[]any{campaign, from, to}, func(rows *sql.Rows) error {
+			var (
+				slot, connected, n int64
+				outcome, disp      string
+			)
+			if err := rows.Scan(&slot, &outcome, &disp, &connected, &n); err != nil {
+				return err
+			}
+			f[b.slot(slot)].addAttempts(outcome, disp, connected, n)
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	return s.eachRow(ctx, "campaign calls", `SELECT created_at / `+slotSQL+` AS slot,
     CAST(SUM(connected_us) AS BIGINT), CAST(SUM(hold_us) AS BIGINT), CAST(SUM(wrapup_us) AS BIGINT),
     CAST(SUM(CASE WHEN cause IN (?, ?) THEN 1 ELSE 0 END) AS BIGINT)
 FROM interactions WHERE campaign = ? AND campaign <> '' AND created_at >= ? AND created_at < ?
@@ -268,18 +308,35 @@ GROUP BY created_at / `+slotSQL, []any{safeHarbourCauses[0], safeHarbourCauses[1
 			if err := rows.Scan(&slot, &connected, &hold, &wrapup, &plays); err != nil {
 				return err
 			}
-			x := &f[b.slot(slot)]
-			x.connected += time.Duration(connected) * usec
-			x.hold += time.Duration(hold) * usec
-			x.wrapup += time.Duration(wrapup) * usec
-			x.plays += int(plays)
+			f[b.slot(slot)].addCalls(connected, hold, wrapup, plays)
 			return nil
 		})
-	if err != nil {
-		return err
+}
+
+func (s *Store) campaignFacts(ctx context.Context, b *buckets, campaign string, from, to int64, f []campFacts) error {
+	base := []any{campaign, from, to}
+	// Attempts and calls: whole 15-minute slots from the rollups, the partial slots at
+	// the ends of a custom range from the rows.
+	first := (from + slotMicros - 1) / slotMicros
+	last := to / slotMicros
+	if from < 0 || to < 0 || first >= last {
+		if err := s.rawCampaignFacts(ctx, b, campaign, from, to, f); err != nil {
+			return err
+		}
+	} else {
+		if err := s.campaignRollupFacts(ctx, b, campaign, first, last, f); err != nil {
+			return err
+		}
+		for _, r := range [][2]int64{{from, first * slotMicros}, {last * slotMicros, to}} {
+			if r[0] < r[1] {
+				if err := s.rawCampaignFacts(ctx, b, campaign, r[0], r[1], f); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	// Callbacks scheduled.
-	err = s.eachRow(ctx, "campaign callbacks", `SELECT created_at / `+slotSQL+` AS slot, COUNT(*)
+	err := s.eachRow(ctx, "campaign callbacks", `SELECT created_at / `+slotSQL+` AS slot, COUNT(*)
 FROM campaign_callbacks WHERE campaign_id = ? AND created_at >= ? AND created_at < ?
 GROUP BY created_at / `+slotSQL, base, func(rows *sql.Rows) error {
 		var slot, n int64
@@ -292,10 +349,12 @@ GROUP BY created_at / `+slotSQL, base, func(rows *sql.Rows) error {
 	if err != nil {
 		return err
 	}
-	// Callbacks due, and kept: done, or the contact dialled again in time.
+	// Callbacks due, and kept: done, or the contact dialled again in time (the
+	// contact's attempts by index campaign_attempts_contact: "|| ''" keeps SQLite off
+	// the campaign's index).
 	err = s.eachRow(ctx, "campaign callbacks kept", `SELECT c.due_at / `+slotSQL+` AS slot, COUNT(*),
     CAST(SUM(CASE WHEN c.status = 'done' OR EXISTS (SELECT 1 FROM campaign_attempts a
-        WHERE a.contact_id = c.contact_id AND a.campaign_id = c.campaign_id AND a.outcome <> 'skipped'
+        WHERE a.contact_id = c.contact_id AND a.campaign_id || '' = c.campaign_id AND a.outcome <> 'skipped'
         AND a.placed_at >= c.due_at AND a.placed_at <= c.due_at + ?) THEN 1 ELSE 0 END) AS BIGINT)
 FROM campaign_callbacks c WHERE c.campaign_id = ? AND c.status <> 'cancelled' AND c.due_at >= ? AND c.due_at < ?
 GROUP BY c.due_at / `+slotSQL, []any{CallbackKeptWithin.Microseconds(), campaign, from, to}, func(rows *sql.Rows) error {

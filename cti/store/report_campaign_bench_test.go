@@ -115,7 +115,36 @@ VALUES (?, 'winter', ?, ?, 'pending', ?)`)
 		tb.Fatal(err)
 	}
 	rebuildAgentStateRollups(tb, s)
+	rebuildCampaignRollups(tb, s)
 	return agents
+}
+
+// rebuildCampaignRollups recomputes the campaign rollups with migration 0007's
+// backfill (for rows inserted around the writer).
+func rebuildCampaignRollups(tb testing.TB, s *Store) {
+	tb.Helper()
+	ms, err := loadMigrations(s.d)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	stmts := []string{"DELETE FROM report_campaign_slots", "DELETE FROM report_campaign_call_slots"}
+	for _, m := range ms {
+		if m.version == 7 {
+			for _, st := range m.stmts {
+				if strings.HasPrefix(st, "INSERT") {
+					stmts = append(stmts, st)
+				}
+			}
+		}
+	}
+	if len(stmts) != 4 {
+		tb.Fatalf("migration 0007: want 2 backfill statements, have %d", len(stmts)-2)
+	}
+	for _, st := range stmts {
+		if _, err := s.db.ExecContext(context.Background(), st); err != nil {
+			tb.Fatal(err)
+		}
+	}
 }
 
 // BenchmarkCampaignReportDay: the hourly report of one campaign (with its 30 agents'

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"testing"
 	"time"
@@ -43,10 +44,31 @@ func campaignFixture(t *testing.T, s *Store) *time.Location {
 		{"s1", "spring", "x1", "", "sale", "anna", d1(10, 5, 0), d1(10, 5, 2), d1(10, 5, 3)},
 		{"a0", "winter", "c0", "", "sale", "anna", d1(-1, 30, 0), d1(-1, 30, 2), d1(-1, 30, 3)},
 	}
+	// Each attempt is saved step by step, as the dialer records it: dialled, answered,
+	// connected, its outcome, its disposition (the rollups follow every step).
 	for _, a := range attempts {
-		require.NoError(t, s.SaveDurable(ctx, CampaignAttempt{ID: a.id, CampaignID: a.campaign, ContactID: a.contact,
-			Number: "+4820000" + a.id, Agent: a.agent, InteractionID: "w" + a.id, Outcome: a.outcome, Disposition: a.disp,
-			Placed: a.placed, Answered: a.answered, Connected: a.connected}))
+		at := CampaignAttempt{ID: a.id, CampaignID: a.campaign, ContactID: a.contact, Number: "+4820000" + a.id,
+			InteractionID: "w" + a.id, Placed: a.placed}
+		steps := []CampaignAttempt{at}
+		if !a.answered.IsZero() {
+			at.Answered = a.answered
+			steps = append(steps, at)
+		}
+		if !a.connected.IsZero() {
+			at.Connected, at.Agent = a.connected, a.agent
+			steps = append(steps, at)
+		}
+		if a.outcome != "" {
+			at.Outcome = a.outcome
+			steps = append(steps, at)
+		}
+		if a.disp != "" {
+			at.Disposition = a.disp
+			steps = append(steps, at)
+		}
+		for _, st := range steps {
+			require.NoError(t, s.SaveDurable(ctx, st))
+		}
 	}
 	seg := func(k SegmentKind, agent string, a, b time.Time) Segment {
 		return Segment{Kind: k, Agent: agent, Start: a, End: b}
@@ -65,7 +87,7 @@ func campaignFixture(t *testing.T, s *Store) *time.Location {
 			seg(SegHold, "anna", d1(10, 1, 0), d1(10, 2, 0)),
 			seg(SegWrapUp, "anna", d1(10, 5, 6), d1(10, 5, 36))),
 		call("wa2", "winter", d1(10, 10, 0), "busy"),
-		call("wa5", "winter", d1(10, 16, 0), "safe-harbour message played"),
+		call("wa5", "winter", d1(10, 16, 0), ""), // its cause comes with its close, below
 		// w8: connected 120 s, wrap-up 60 s.
 		call("wa8", "winter", d1(10, 30, 0), "",
 			seg(SegTalking, "boris", d1(10, 30, 3), d1(10, 32, 3)),
@@ -86,6 +108,8 @@ func campaignFixture(t *testing.T, s *Store) *time.Location {
 	} {
 		require.NoError(t, s.SaveDurable(ctx, x))
 	}
+	require.NoError(t, s.SaveDurable(ctx, InteractionClose{ID: "wa5", Ended: d1(10, 16, 30), Outcome: "abandoned",
+		Cause: "safe-harbour message played"}))
 	for _, c := range []CampaignCallback{
 		// Due 11:40, dialled at 11:40:30 (a12): kept.
 		{ID: "cb1", CampaignID: "winter", ContactID: "c8", Due: d1(11, 40, 0), Status: CallbackPending, Created: d1(10, 33, 3)},
@@ -142,6 +166,7 @@ func TestCampaignReportFixture(t *testing.T) {
 		ctx := testCtx(t)
 		day := time.Date(2026, 12, 1, 0, 0, 0, 0, loc)
 		next := day.AddDate(0, 0, 1)
+		d := func(h, m, sec int) time.Time { return time.Date(2026, 12, 1, h, m, sec, 0, loc) }
 		req := ReportRequest{From: day, To: next, Interval: IntervalHour, Location: loc, FCRWindow: 7 * 24 * time.Hour, Now: next}
 		spec := winterSpec()
 		rows, err := s.CampaignReport(ctx, req, []CampaignSpec{spec})
@@ -212,6 +237,25 @@ func TestCampaignReportFixture(t *testing.T) {
 		k.NPSAnswers, k.NPS = 1, fp(-100)
 		assertCampaignRow(t, e.name+" spring", CampaignReportRow{Campaign: "spring", CampaignKPIs: spring}, rows[1])
 
+		// The writer's rollups are what migration 0007 backfills from the same rows.
+		kept := campaignRollupRows(t, s)
+		require.NotEmpty(t, kept)
+		rebuildCampaignRollups(t, s)
+		require.Equal(t, kept, campaignRollupRows(t, s))
+
+		// A custom range not on 15-minute boundaries: its ends are read from the rows.
+		// 10:12:30-11:05:01: a4-a8 (a9 skipped) and a10, a11; w5, w8, w10, w11.
+		req = ReportRequest{From: d(10, 12, 30), To: d(11, 5, 1), Interval: IntervalRange, Location: loc, Now: next}
+		rows, err = s.CampaignReport(ctx, req, []CampaignSpec{spec})
+		require.NoError(t, err)
+		require.Len(t, rows, 1)
+		r := rows[0]
+		require.Equal(t, [7]int{7, 1, 2, 2, 1, 1, 0}, [7]int{r.Attempts, r.Skipped, r.Connects, r.Abandons, r.Machine, r.Congestion, r.Busy})
+		require.Equal(t, [4]time.Duration{sec(180), 0, sec(90), sec(0)}, [4]time.Duration{r.TalkTime, r.HoldTime, r.WrapUpTime, 0})
+		require.Equal(t, 1, r.SafeHarbourPlays)
+		require.Equal(t, map[string]int{"callback": 1, "dnc": 1}, r.Dispositions)
+		req.Interval = IntervalDay
+
 		_, err = s.CampaignReport(ctx, req, []CampaignSpec{{Campaign: " "}})
 		require.ErrorIs(t, err, ErrInvalidReport)
 		_, err = s.CampaignReport(ctx, ReportRequest{From: day, To: day.AddDate(10, 0, 0), Interval: Interval15Min}, []CampaignSpec{spec})
@@ -221,6 +265,37 @@ func TestCampaignReportFixture(t *testing.T) {
 		_, err = s.CampaignReport(cctx, req, []CampaignSpec{spec})
 		require.ErrorIs(t, err, context.Canceled)
 	})
+}
+
+// campaignRollupRows reads both campaign rollup tables without their zero rows.
+func campaignRollupRows(t *testing.T, s *Store) []string {
+	t.Helper()
+	var out []string
+	require.NoError(t, s.eachRow(testCtx(t), "test", `SELECT campaign_id, slot, outcome, disposition, connected, n
+FROM report_campaign_slots WHERE n <> 0 ORDER BY campaign_id, slot, outcome, disposition, connected`, nil, func(rows *sql.Rows) error {
+		var (
+			c, o, d     string
+			slot, cn, n int64
+		)
+		if err := rows.Scan(&c, &slot, &o, &d, &cn, &n); err != nil {
+			return err
+		}
+		out = append(out, fmt.Sprint(c, slot, o, d, cn, n))
+		return nil
+	}))
+	require.NoError(t, s.eachRow(testCtx(t), "test", `SELECT campaign, slot, calls, connected_us, hold_us, wrapup_us, plays
+FROM report_campaign_call_slots WHERE calls <> 0 ORDER BY campaign, slot`, nil, func(rows *sql.Rows) error {
+		var (
+			c                                    string
+			slot, calls, conn, hold, wrap, plays int64
+		)
+		if err := rows.Scan(&c, &slot, &calls, &conn, &hold, &wrap, &plays); err != nil {
+			return err
+		}
+		out = append(out, fmt.Sprint(c, slot, calls, conn, hold, wrap, plays))
+		return nil
+	}))
+	return out
 }
 
 // assertCampaignRow compares rows, ratios to 1e-9.
