@@ -72,7 +72,7 @@ func TestSurveyMetricsScrape(t *testing.T) {
 		{"ctid_survey_completed_total", map[string]string{"queue": "sales", "kind": "nps"}, 1},
 		{"ctid_survey_skipped_total", map[string]string{"queue": "sales", "kind": "csat"}, 1},
 		{"ctid_survey_score", map[string]string{"queue": "sales", "kind": "nps"}, 1}, // sample count
-		{"ctid_dialer_stats_up", nil, 1}, // no campaign runs: no per-campaign series
+		{"ctid_dialer_stats_up", nil, 1},                                             // no campaign runs: no per-campaign series
 	} {
 		got, ok := metricValue(t, fams, c.name, c.labels)
 		if !ok || got != c.want {
