@@ -15,6 +15,7 @@ import (
 
 	"github.com/ctid/ctid/cti"
 	"github.com/ctid/ctid/queue"
+	"github.com/ctid/ctid/queue/dialer"
 )
 
 // scrape serves reg's /metrics through cti.Server and parses the text.
@@ -141,5 +142,30 @@ func TestDialerMetricsScrape(t *testing.T) {
 	}
 	if _, ok := fams["ctid_dialer_lines_in_use"]; ok {
 		t.Error("series after a failed read")
+	}
+}
+
+// The dialer collector reads the orchestrator's campaigns: one added, not started.
+func TestDialerMetricsOfLiveCampaigns(t *testing.T) {
+	w := newCampWorld(t, "c1", "anna")
+	w.addCampaign(t, cti.CampaignConfig{Name: "Quiet", Endpoint: "PJSIP/{number}@trunk",
+		Dialer: dialer.Config{ID: "quiet", Mode: dialer.Predictive}})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(cti.NewDialerCollector(cti.DialerCollectorParams{Stats: w.orch.LiveCampaignStats, Log: zerolog.Nop()}))
+	fams := scrape(t, reg)
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"ctid_dialer_stats_up", nil, 1},
+		{"ctid_dialer_lines_in_use", map[string]string{"campaign": "quiet"}, 0},
+		{"ctid_dialer_abandon_rate_ratio", map[string]string{"campaign": "quiet"}, 0},
+		{"ctid_dialer_campaign_info", map[string]string{"campaign": "quiet", "mode": "predictive", "state": "draft"}, 1},
+	} {
+		got, ok := metricValue(t, fams, c.name, c.labels)
+		if !ok || got != c.want {
+			t.Errorf("%s%v = %v (found %v), want %v", c.name, c.labels, got, ok, c.want)
+		}
 	}
 }
