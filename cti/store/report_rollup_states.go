@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ctid/ctid/queue"
@@ -129,19 +130,7 @@ func (s *Store) stateFacts(ctx context.Context, b *buckets, agent string, now ti
 	if lo%slotMicros != 0 || lo < 0 || whole <= lo {
 		return s.rawStateFacts(ctx, b, agent, from, end, f)
 	}
-	err := s.eachRow(ctx, "agent state rollups", `SELECT slot, state, reason, dur_us FROM report_agent_state_slots
-WHERE agent = ? AND slot >= ? AND slot < ?`, []any{agent, lo / slotMicros, whole / slotMicros}, func(rows *sql.Rows) error {
-		var (
-			slot, dur     int64
-			state, reason string
-		)
-		if err := rows.Scan(&slot, &state, &reason, &dur); err != nil {
-			return err
-		}
-		f[b.slot(slot)].addState(state, reason, time.Duration(dur)*usec)
-		return nil
-	})
-	if err != nil {
+	if err := s.stateRollupFacts(ctx, b, agent, lo/slotMicros, whole/slotMicros, f); err != nil {
 		return err
 	}
 	// The open stretch: the last entry before whole, when none follows it.
@@ -150,7 +139,7 @@ WHERE agent = ? AND slot >= ? AND slot < ?`, []any{agent, lo / slotMicros, whole
 		at            int64
 		later         sql.NullInt64
 	)
-	err = s.db.QueryRowContext(ctx, s.d.q(`SELECT state, reason, at FROM agent_state_log WHERE agent = ? AND at < ?
+	err := s.db.QueryRowContext(ctx, s.d.q(`SELECT state, reason, at FROM agent_state_log WHERE agent = ? AND at < ?
 ORDER BY at DESC, id DESC LIMIT 1`), agent, whole).Scan(&state, &reason, &at)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -166,6 +155,67 @@ ORDER BY at DESC, id DESC LIMIT 1`), agent, whole).Scan(&state, &reason, &at)
 		}
 	}
 	return s.rawStateFacts(ctx, b, agent, fromMicros(whole), end, f)
+}
+
+// stateRollupFacts adds the rollups of slots [lo, hi). With buckets wider than a slot
+// the database sums the slots per bucket (the buckets' slot ranges are given as a
+// table), so that a month's report reads a few rows per agent and day, not every slot.
+func (s *Store) stateRollupFacts(ctx context.Context, b *buckets, agent string, lo, hi int64, f []facts) error {
+	type span struct{ i, lo, hi int64 }
+	var spans []span
+	for i := range b.starts {
+		start, end := b.bounds(i)
+		sLo, sHi := max(micros(start)/slotMicros, lo), min(micros(end)/slotMicros, hi)
+		if sLo < sHi {
+			spans = append(spans, span{int64(i), sLo, sHi})
+		}
+	}
+	if len(spans) == 0 {
+		return nil
+	}
+	if hi-lo <= int64(len(spans)) || len(spans) > 2000 { // one slot per bucket, or too many buckets: read the slots
+		return s.eachRow(ctx, "agent state rollups", `SELECT slot, state, reason, dur_us FROM report_agent_state_slots
+WHERE agent = ? AND slot >= ? AND slot < ?`, []any{agent, lo, hi}, func(rows *sql.Rows) error {
+			var (
+				slot, dur     int64
+				state, reason string
+			)
+			if err := rows.Scan(&slot, &state, &reason, &dur); err != nil {
+				return err
+			}
+			f[b.slot(slot)].addState(state, reason, time.Duration(dur)*usec)
+			return nil
+		})
+	}
+	var q strings.Builder
+	args := make([]any, 0, 3*len(spans)+1)
+	q.WriteString("WITH b (i, lo, hi) AS (VALUES ")
+	for j, sp := range spans {
+		if j > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))")
+		args = append(args, sp.i, sp.lo, sp.hi)
+	}
+	q.WriteString(`)
+SELECT b.i, r.state, r.reason, CAST(SUM(r.dur_us) AS BIGINT) FROM b
+JOIN report_agent_state_slots r ON r.agent = ? AND r.slot >= b.lo AND r.slot < b.hi
+GROUP BY b.i, r.state, r.reason`)
+	args = append(args, agent)
+	return s.eachRow(ctx, "agent state rollups", q.String(), args, func(rows *sql.Rows) error {
+		var (
+			i, dur        int64
+			state, reason string
+		)
+		if err := rows.Scan(&i, &state, &reason, &dur); err != nil {
+			return err
+		}
+		if i < 0 || i >= int64(len(f)) {
+			return fmt.Errorf("bucket %d of %d", i, len(f))
+		}
+		f[i].addState(state, reason, time.Duration(dur)*usec)
+		return nil
+	})
 }
 
 // rawStateFacts adds an agent's time per state in [lo, hi) from the log. The state in
