@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 )
 
@@ -120,6 +121,74 @@ func TestAgentStateRollupsExact(t *testing.T) {
 			_, err := fmt.Sscanf(row, "%1s/%d/%s", &agent, &slot, &rest)
 			require.NoError(t, err, row)
 			require.GreaterOrEqual(t, slot, micros(start.Add(10*time.Hour))/slotMicros, row)
+		}
+	})
+}
+
+// A version-5 database with an agent state log, campaign attempts and campaign calls
+// is migrated: the backfills of 0007 and 0008 give the rollups the raw rows give.
+func TestCampaignAndStateRollupBackfill(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e engine) {
+		cfg := e.config(t)
+		ctx := testCtx(t)
+		old, err := open(ctx, cfg, zerolog.Nop(), 5)
+		require.NoError(t, err)
+		start := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+		exec := func(q string, args ...any) {
+			t.Helper()
+			_, err := old.db.ExecContext(ctx, old.d.q(q), args...)
+			require.NoError(t, err)
+		}
+		states := []string{"login", "ready", "not_ready", "talking", "wrap_up", "ready", "logout"}
+		for i := range 60 {
+			at := start.Add(time.Duration(i) * 377 * time.Second)
+			exec("INSERT INTO agent_state_log (agent, state, reason, at) VALUES (?, ?, ?, ?)",
+				[]string{"x", "y"}[i%2], states[i%len(states)], []string{"", "lunch"}[i%3%2], micros(at))
+		}
+		outcomes := []string{"", "busy", "abandoned", "machine", "", "skipped", "no-answer"}
+		for i := range 50 {
+			at := start.Add(time.Duration(i) * 211 * time.Second)
+			var connected any
+			disp := ""
+			if outcomes[i%len(outcomes)] == "" {
+				connected, disp = micros(at.Add(5*time.Second)), []string{"sale", "callback"}[i%2]
+			}
+			id := fmt.Sprintf("at%d", i)
+			exec(`INSERT INTO campaign_attempts (id, campaign_id, contact_id, number, outcome, disposition, placed_at, connected_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, id, []string{"k1", "k2"}[i%2], "c", "+44", outcomes[i%len(outcomes)], disp, micros(at), connected)
+			exec(`INSERT INTO interactions (id, direction, campaign, created_at, cause, connected_us, hold_us, wrapup_us)
+VALUES (?, 'outbound', ?, ?, ?, ?, ?, ?)`, id, []string{"k1", "k2"}[i%2], micros(at),
+				[]string{"", "safe-harbour message played"}[i%3%2], int64(i)*1_000_000, int64(i%4)*1_000_000, int64(i%5)*1_000_000)
+		}
+		require.NoError(t, old.Close())
+		s := mustOpen(t, cfg)
+		req := ReportRequest{From: start.Add(-time.Hour), To: start.Add(8 * time.Hour), Interval: IntervalHour, Now: start.Add(24 * time.Hour)}
+		b, err := newBuckets(req, 1)
+		require.NoError(t, err)
+		lo, hi := b.rangeArgs()
+		for _, k := range []string{"k1", "k2"} {
+			fast := make([]campFacts, len(b.starts))
+			raw := make([]campFacts, len(b.starts))
+			require.NoError(t, s.campaignRollupFacts(ctx, b, k, lo/slotMicros, hi/slotMicros, fast))
+			require.NoError(t, s.rawCampaignFacts(ctx, b, k, lo, hi, raw))
+			require.Equal(t, raw, fast, k)
+			n, plays, talk := 0, 0, time.Duration(0)
+			for _, x := range fast {
+				n, plays, talk = n+x.attempts, plays+x.plays, talk+x.connected
+			}
+			require.True(t, n > 0 && plays > 0 && talk > 0, "%s: attempts %d, plays %d, talk %s", k, n, plays, talk)
+		}
+		for _, a := range []string{"x", "y"} {
+			fast := make([]facts, len(b.starts))
+			raw := make([]facts, len(b.starts))
+			require.NoError(t, s.stateFacts(ctx, b, a, req.Now, fast))
+			require.NoError(t, s.rawStateFacts(ctx, b, a, b.from(), b.end, raw))
+			require.Equal(t, raw, fast, a)
+			var ready, notReady time.Duration
+			for _, x := range fast {
+				ready, notReady = ready+x.ready, notReady+x.notReady
+			}
+			require.True(t, ready > 0 && notReady > 0, "%s: ready %s, not ready %s", a, ready, notReady)
 		}
 	})
 }
