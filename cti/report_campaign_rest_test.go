@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -138,6 +139,20 @@ func TestCampaignReportsREST(t *testing.T) {
 		}
 		if err := json.Unmarshal(body, &e); err != nil || code != c.status || e.Error.Code != c.code || !strings.Contains(e.Error.Message, c.msg) {
 			t.Errorf("%s %s: %d %s; want %d %s containing %q", c.user, c.path, code, body, c.status, c.code, c.msg)
+		}
+	}
+}
+
+// The campaign report counts safe-harbour plays by the causes the campaign call flow
+// gives (campaign_flow.go): a cause renamed there must be renamed in the store too.
+func TestSafeHarbourCausesMatchTheCallFlow(t *testing.T) {
+	src, err := os.ReadFile("campaign_flow.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range store.SafeHarbourCauses() {
+		if !strings.Contains(string(src), `"`+c+`"`) {
+			t.Errorf("campaign_flow.go never gives the cause %q", c)
 		}
 	}
 }

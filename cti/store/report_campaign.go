@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +32,10 @@ const CallbackKeptWithin = 15 * time.Minute
 // safe-harbour message (campaign_flow.go: played to the end, or hung up after the
 // bound while playing).
 var safeHarbourCauses = []string{"safe-harbour message played", "safe-harbour message timed out"}
+
+// SafeHarbourCauses are the interaction causes a campaign report counts as
+// safe-harbour plays (a copy).
+func SafeHarbourCauses() []string { return slices.Clone(safeHarbourCauses) }
 
 // CampaignDisposition is what a campaign report needs of one disposition code.
 type CampaignDisposition struct {
