@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/CyCoreSystems/ari/v5"
@@ -78,6 +79,8 @@ type Orchestrator struct {
 	camps    *campaignSet
 	contacts ContactSource
 	attempts AttemptSink
+
+	surveyMetrics atomic.Pointer[SurveyMetrics] // metrics_survey.go; nil: none
 }
 
 // wrapup is an agent's after-call work for one call.

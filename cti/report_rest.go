@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -84,6 +85,8 @@ func parseSLFormula(s string) (queue.SLFormula, error) {
 type ReportStore interface {
 	QueueReport(ctx context.Context, req store.ReportRequest, specs []store.QueueSpec) ([]store.QueueReportRow, error)
 	AgentReport(ctx context.Context, req store.ReportRequest, agents []string) ([]store.AgentReportRow, error)
+	CampaignReport(ctx context.Context, req store.ReportRequest, specs []store.CampaignSpec) ([]store.CampaignReportRow, error)
+	Campaigns(ctx context.Context) ([]store.Campaign, error)
 }
 
 // ReportsParams are the reports' dependencies.
@@ -151,7 +154,14 @@ func (r *Reports) RegisterREST(api *desktop.Server) error {
 		return err
 	}
 	// Agents may read their own report; the handler checks.
-	return api.HandleREST(http.MethodGet, "/api/v1/reports/agents", desktop.RoleAgent, r.agentsReport)
+	if err := api.HandleREST(http.MethodGet, "/api/v1/reports/agents", desktop.RoleAgent, r.agentsReport); err != nil {
+		return err
+	}
+	// Campaign reports (report_campaign_rest.go).
+	if err := api.HandleREST(http.MethodGet, "/api/v1/reports/campaigns", desktop.RoleSupervisor, r.campaignsReport); err != nil {
+		return err
+	}
+	return api.HandleREST(http.MethodGet, "/api/v1/reports/campaigns/{id}", desktop.RoleSupervisor, r.campaignsReport)
 }
 
 // maxRange is the longest range a report may cover, per interval: it bounds the
@@ -430,6 +440,32 @@ var reportColumns = []column{
 	{"not_ready_seconds", false, func(k *store.KPIs) any { return secs(k.NotReadyTime) }},
 	{"handling_seconds", false, func(k *store.KPIs) any { return secs(k.HandlingTime) }},
 	{"logged_in_seconds", false, func(k *store.KPIs) any { return secs(k.LoggedInTime) }},
+	{"not_ready_by_reason", false, func(k *store.KPIs) any { return byReason(k.NotReadyByReason) }},
+	{"wrapup_state_seconds", false, func(k *store.KPIs) any { return secs(k.WrapUpStateTime) }},
+}
+
+// reasonSeconds is not-ready time by reason: a JSON object of seconds, and in CSV
+// "reason=seconds" pairs separated by ';' in reason order ("" is written "none").
+type reasonSeconds map[string]float64
+
+func byReason(m map[string]time.Duration) reasonSeconds {
+	out := reasonSeconds{}
+	for r, d := range m {
+		if r == "" {
+			r = "none"
+		}
+		out[r] += d.Seconds()
+	}
+	return out
+}
+
+func (r reasonSeconds) String() string {
+	keys := slices.Sorted(maps.Keys(r))
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+"="+strconv.FormatFloat(r[k], 'f', -1, 64))
+	}
+	return strings.Join(parts, ";")
 }
 
 func (r *Reports) write(w http.ResponseWriter, q reportQuery, keyName string, lines []reportLine) {
@@ -471,6 +507,8 @@ func csvCell(v any) string {
 		return strconv.Itoa(x)
 	case float64:
 		return strconv.FormatFloat(x, 'f', -1, 64)
+	case reasonSeconds:
+		return csvCell(x.String())
 	}
 	return fmt.Sprint(v)
 }

@@ -72,6 +72,7 @@ func newReportEnv(t *testing.T) reportEnv {
 			t.Fatal(err)
 		}
 	}
+	campaignFixture(ctx, t, st, d)
 	rep, err := cti.NewReports(cti.ReportsParams{
 		Config: cti.ReportsConfig{TimeZone: "Europe/Warsaw", FCRDays: 7,
 			Queues: []cti.ReportQueue{

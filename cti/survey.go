@@ -170,6 +170,7 @@ func (a *callActor) startSurvey(ctx context.Context, agent string) {
 		}
 	}
 	a.log.Info().Str("agent", agent).Int("questions", len(cfg.Questions)).Msg("post-call survey starts")
+	a.o.surveyMetrics.Load().surveyOffered(a.in.queue)
 	a.askQuestion(ctx, cfg.Intro)
 }
 
@@ -331,6 +332,7 @@ func (a *callActor) surveyAnswer(ctx context.Context, digits string) {
 		kind = store.SurveyCSAT
 	}
 	a.log.Info().Str("kind", q.Kind).Int("score", score).Str("agent", s.agent).Msg("survey answer")
+	a.o.surveyMetrics.Load().surveyAnswered(a.in.queue, q.Kind, score)
 	a.o.record(func(r Records) error {
 		sr, ok := r.(surveyRecorder)
 		if !ok {
@@ -352,6 +354,7 @@ func (a *callActor) surveyFailed(ctx context.Context, why string) {
 		return
 	}
 	a.log.Info().Str("why", why).Int("question", s.question).Msg("survey: question skipped")
+	a.o.surveyMetrics.Load().surveySkipped(a.in.queue, s.cfg.Questions[s.question].Kind)
 	a.surveyNext(ctx)
 }
 

@@ -92,7 +92,10 @@ func wireReports(fc fileConfig, st *store.Store, api *desktop.Server, orch *cti.
 		}
 	}
 	httpm := cti.NewHTTPMetrics()
-	if err := registerAll(reg,
+	surveys := cti.NewSurveyMetrics() // ctid_survey_*
+	orch.SetSurveyMetrics(surveys)
+	if err := registerAll(reg, surveys,
+		cti.NewDialerCollector(cti.DialerCollectorParams{Stats: orch.LiveCampaignStats, Log: log}), // ctid_dialer_*
 		cti.NewQueueCollector(cti.QueueCollectorParams{Stats: orch.LiveQueueStats, Formulas: formulas, Log: log}),
 		httpm,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ctid_websocket_sessions", Help: "Open desktop WebSockets."},

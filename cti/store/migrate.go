@@ -58,6 +58,9 @@ func loadMigrationsFrom(fsys fs.FS, d dialect) ([]migration, error) {
 			f = &files{name: name}
 			byVersion[v] = f
 		}
+		if f.name != name { // two branches took the same number: never pick one silently
+			return nil, fmt.Errorf("%w: migrations %q and %q have the same version %d", ErrMigration, f.name, name, v)
+		}
 		switch {
 		case !hasEng:
 			f.neutral = e.Name()

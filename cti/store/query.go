@@ -296,6 +296,8 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (PurgeResult, error) {
 		{r.InteractionsDays, "DELETE FROM survey_answers WHERE at < ?", &res.Surveys},
 		{r.InteractionsDays, "DELETE FROM interactions WHERE created_at < ?", &res.Interactions},
 		{r.AgentStatesDays, "DELETE FROM agent_state_log WHERE at < ?", &res.AgentStates},
+		// Their 15-minute totals go with them (the count is of log entries only).
+		{r.AgentStatesDays, "DELETE FROM report_agent_state_slots WHERE slot < CAST(? AS BIGINT) / " + fmt.Sprint(slotMicros), new(int64)},
 		{r.AuditDays, "DELETE FROM audit_log WHERE at < ?", &res.Audit},
 	} {
 		if p.days == 0 {

@@ -17,8 +17,7 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, rec Record) error {
 	case InteractionClose:
 		return s.withRollup(ctx, tx, r.ID, func() error { return s.applyClose(ctx, tx, r) })
 	case AgentStateEntry:
-		return s.exec(ctx, tx, "INSERT INTO agent_state_log (agent, state, reason, at) VALUES (?, ?, ?, ?)",
-			r.Agent, r.State, r.Reason, micros(r.At))
+		return s.applyAgentState(ctx, tx, r) // report_rollup_states.go
 	case AuditEntry:
 		return s.exec(ctx, tx, "INSERT INTO audit_log (actor, action, target, at, detail) VALUES (?, ?, ?, ?, ?)",
 			r.Actor, r.Action, r.Target, micros(r.At), r.Detail)
@@ -26,8 +25,8 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, rec Record) error {
 		return s.applyUser(ctx, tx, r)
 	case Callback:
 		return s.applyCallback(ctx, tx, r)
-	case CampaignAttempt:
-		return s.applyAttempt(ctx, tx, r)
+	case CampaignAttempt: // with its report rollup (report_rollup_campaign.go)
+		return s.withAttemptRollup(ctx, tx, r.ID, func() error { return s.applyAttempt(ctx, tx, r) })
 	case CampaignCallback:
 		return s.applyCampaignCallback(ctx, tx, r)
 	case Lockout:

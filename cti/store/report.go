@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -181,6 +182,11 @@ type KPIs struct {
 	CallbackFirstResponse time.Duration
 	// Agent time by state (the agent state log), summed over the row's agents.
 	ReadyTime, NotReadyTime, HandlingTime, LoggedInTime time.Duration
+	// NotReadyByReason splits NotReadyTime by the not-ready reason ("" for none, such
+	// as the time between login and the first ready); nil when there is none.
+	NotReadyByReason map[string]time.Duration
+	// WrapUpStateTime is the part of HandlingTime spent in the wrap_up state.
+	WrapUpStateTime time.Duration
 }
 
 // QueueReportRow is one queue in one interval.
@@ -206,6 +212,8 @@ type facts struct {
 	cbRequested, cbCompleted                                                      int
 	cbResponse                                                                    time.Duration
 	ready, notReady, handling                                                     time.Duration
+	notReadyBy                                                                    map[string]time.Duration // by reason
+	wrapState                                                                     time.Duration            // in the wrap_up state
 }
 
 func (f *facts) kpis(start, end time.Time, spec *QueueSpec) KPIs {
@@ -214,7 +222,10 @@ func (f *facts) kpis(start, end time.Time, spec *QueueSpec) KPIs {
 		FCRCalls: f.fcrCalls, NPSAnswers: f.npsN, CSATAnswers: f.csatN,
 		CallbacksRequested: f.cbRequested, CallbacksCompleted: f.cbCompleted,
 		ReadyTime: f.ready, NotReadyTime: f.notReady, HandlingTime: f.handling,
-		LoggedInTime: f.ready + f.notReady + f.handling}
+		LoggedInTime: f.ready + f.notReady + f.handling, WrapUpStateTime: f.wrapState}
+	if len(f.notReadyBy) > 0 {
+		k.NotReadyByReason = maps.Clone(f.notReadyBy)
+	}
 	opt := func(v float64, ok bool) *float64 {
 		if !ok {
 			return nil
@@ -494,31 +505,36 @@ func (s *Store) surveyFacts(ctx context.Context, b *buckets, col, key string, fr
 	return s.eachRow(ctx, "surveys", `SELECT at / `+fmt.Sprint(slotMicros)+` AS slot, kind, score, COUNT(*)
 FROM survey_answers WHERE `+col+` = ? AND at >= ? AND at < ?
 GROUP BY at / `+fmt.Sprint(slotMicros)+`, kind, score`, []any{key, from, to}, func(rows *sql.Rows) error {
-		var (
-			slot, score, n int64
-			kind           string
-		)
-		if err := rows.Scan(&slot, &kind, &score, &n); err != nil {
-			return err
-		}
-		x := &f[b.slot(slot)]
-		switch kind {
-		case SurveyNPS.String():
-			x.npsN += int(n)
-			switch queue.NPSClass(int(score)) {
-			case 1:
-				x.promoters += int(n)
-			case -1:
-				x.detractors += int(n)
-			}
-		case SurveyCSAT.String():
-			x.csatN += int(n)
-			if score >= 4 {
-				x.csatSat += int(n)
-			}
-		}
-		return nil
+		return scanSurvey(rows, b, f)
 	})
+}
+
+// scanSurvey adds one (slot, kind, score, count) row of survey answers.
+func scanSurvey(rows *sql.Rows, b *buckets, f []facts) error {
+	var (
+		slot, score, n int64
+		kind           string
+	)
+	if err := rows.Scan(&slot, &kind, &score, &n); err != nil {
+		return err
+	}
+	x := &f[b.slot(slot)]
+	switch kind {
+	case SurveyNPS.String():
+		x.npsN += int(n)
+		switch queue.NPSClass(int(score)) {
+		case 1:
+			x.promoters += int(n)
+		case -1:
+			x.detractors += int(n)
+		}
+	case SurveyCSAT.String():
+		x.csatN += int(n)
+		if score >= 4 {
+			x.csatSat += int(n)
+		}
+	}
+	return nil
 }
 
 // stateClass sorts an agent state log entry: ready, not ready (logged in), handling
@@ -542,79 +558,6 @@ func classify(state string) stateClass {
 		return classHandling
 	}
 	return classOut
-}
-
-// stateFacts adds an agent's time per state class, split over the buckets. The state
-// in force at the start of the range is the last one logged before it; the last
-// state lasts until min(end of range, now).
-func (s *Store) stateFacts(ctx context.Context, b *buckets, agent string, now time.Time, f []facts) error {
-	from, end := b.from(), b.end
-	if now.Before(end) {
-		end = now
-	}
-	if !from.Before(end) {
-		return nil
-	}
-	type entry struct {
-		at    time.Time
-		class stateClass
-	}
-	var log []entry
-	var (
-		state string
-		at    int64
-	)
-	err := s.db.QueryRowContext(ctx, s.d.q(`SELECT state, at FROM agent_state_log WHERE agent = ? AND at < ?
-ORDER BY at DESC, id DESC LIMIT 1`), agent, micros(from)).Scan(&state, &at)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return fmt.Errorf("store: report agent states of %q: %w", agent, err)
-	default:
-		log = append(log, entry{from, classify(state)})
-	}
-	err = s.eachRow(ctx, "agent states", `SELECT state, at FROM agent_state_log WHERE agent = ? AND at >= ? AND at < ?
-ORDER BY at, id`, []any{agent, micros(from), micros(end)}, func(rows *sql.Rows) error {
-		if err := rows.Scan(&state, &at); err != nil {
-			return err
-		}
-		log = append(log, entry{fromMicros(at), classify(state)})
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for i, e := range log {
-		stop := end
-		if i+1 < len(log) {
-			stop = log[i+1].at
-		}
-		for t := e.at; t.Before(stop); {
-			j := b.index(t)
-			_, bEnd := b.bounds(j)
-			if bEnd.Before(stop) {
-				bEnd = bEnd.In(time.UTC)
-			} else {
-				bEnd = stop
-			}
-			chunk := bEnd.Sub(t)
-			if chunk <= 0 { // t beyond the last bucket: cannot happen, but never loop forever
-				break
-			}
-			x := &f[j]
-			switch e.class {
-			case classReady:
-				x.ready += chunk
-			case classNotReady:
-				x.notReady += chunk
-			case classHandling:
-				x.handling += chunk
-			case classOut:
-			}
-			t = t.Add(chunk)
-		}
-	}
-	return nil
 }
 
 // AgentReport reports each agent (in that order) per interval, oldest first. Calls

@@ -59,41 +59,44 @@ func (c *rollupContrib) longest() any {
 
 // readContribs reads what interaction id adds to its queue's slot and to its agents'
 // slots.
-func (s *Store) readContribs(ctx context.Context, tx *sql.Tx, id string) (rollupContrib, map[agentKey]agentContrib, error) {
+func (s *Store) readContribs(ctx context.Context, tx *sql.Tx, id string) (rollupContrib, campaignCallContrib, map[agentKey]agentContrib, error) {
 	var (
 		c                     rollupContrib
+		cc                    campaignCallContrib
 		created, inbound, num int64
 		next                  sql.NullInt64
+		cause                 string
 	)
-	err := s.queryRow(ctx, tx, `SELECT queue, created_at,
+	err := s.queryRow(ctx, tx, `SELECT queue, campaign, cause, created_at,
     CASE WHEN direction = 'inbound' THEN 1 ELSE 0 END, CASE WHEN caller_number <> '' THEN 1 ELSE 0 END,
     CASE WHEN answered_at IS NOT NULL THEN 1 ELSE 0 END,
     CASE WHEN answered_at IS NULL AND outcome = 'abandoned' THEN 1 ELSE 0 END,
     `+waitExpr+`, next_contact_at, connected_us, hold_us, wrapup_us, transfers
-FROM interactions WHERE id = ?`, id).Scan(&c.queue, &created, &inbound, &num, &c.answered, &c.abandoned,
+FROM interactions WHERE id = ?`, id).Scan(&c.queue, &cc.campaign, &cause, &created, &inbound, &num, &c.answered, &c.abandoned,
 		&c.wait, &next, &c.connected, &c.hold, &c.wrapup, &c.transfers)
 	if errors.Is(err, sql.ErrNoRows) {
-		return rollupContrib{}, nil, nil
+		return rollupContrib{}, campaignCallContrib{}, nil, nil
 	}
 	if err != nil {
-		return rollupContrib{}, nil, fmt.Errorf("report rollup of %q: %w", id, err)
+		return rollupContrib{}, campaignCallContrib{}, nil, fmt.Errorf("report rollup of %q: %w", id, err)
 	}
+	cc.fill(created, cause, c.connected, c.hold, c.wrapup)
 	var gap sql.NullInt64
 	if next.Valid {
 		gap = sql.NullInt64{Int64: next.Int64 - created, Valid: true}
 	}
 	agents, err := s.readAgentContribs(ctx, tx, id, inbound == 1 && num == 1, gap)
 	if err != nil {
-		return rollupContrib{}, nil, err
+		return rollupContrib{}, campaignCallContrib{}, nil, err
 	}
 	if inbound == 0 {
-		return rollupContrib{}, agents, nil
+		return rollupContrib{}, cc, agents, nil
 	}
 	c.ok, c.slot, c.gap = true, created/slotMicros, gap
 	if c.answered == 1 && num == 1 {
 		c.fcrCall = 1
 	}
-	return c, agents, nil
+	return c, cc, agents, nil
 }
 
 // withRollup runs change (which alters interaction id) and moves the interaction's
@@ -107,7 +110,7 @@ func (s *Store) withRollup(ctx context.Context, tx *sql.Tx, id string, change fu
 	prev, known := s.contribs[id]
 	if !known {
 		var err error
-		if prev.queue, prev.agents, err = s.readContribs(ctx, tx, id); err != nil {
+		if prev.queue, prev.camp, prev.agents, err = s.readContribs(ctx, tx, id); err != nil {
 			return err
 		}
 	}
@@ -115,8 +118,11 @@ func (s *Store) withRollup(ctx context.Context, tx *sql.Tx, id string, change fu
 	if err := change(); err != nil {
 		return err
 	}
-	after, afterAgents, err := s.readContribs(ctx, tx, id)
+	after, afterCamp, afterAgents, err := s.readContribs(ctx, tx, id)
 	if err != nil {
+		return err
+	}
+	if err := s.moveCampaignCall(ctx, tx, prev.camp, afterCamp); err != nil {
 		return err
 	}
 	if err := s.moveContrib(ctx, tx, prev.queue, after); err != nil {
@@ -126,14 +132,15 @@ func (s *Store) withRollup(ctx context.Context, tx *sql.Tx, id string, change fu
 		return err
 	}
 	if s.contribs != nil {
-		s.contribs[id] = contribSnapshot{queue: after, agents: afterAgents}
+		s.contribs[id] = contribSnapshot{queue: after, camp: afterCamp, agents: afterAgents}
 	}
 	return nil
 }
 
-// contribSnapshot is what one interaction adds to the queue and agent rollups.
+// contribSnapshot is what one interaction adds to the queue, campaign and agent rollups.
 type contribSnapshot struct {
 	queue  rollupContrib
+	camp   campaignCallContrib
 	agents map[agentKey]agentContrib
 }
 

@@ -159,6 +159,7 @@ func TestReportFixture(t *testing.T) {
 				want.Occupancy, want.Utilisation = fp(0), fp(0)
 			case h == 9: // boris ready; anna logged in (not ready) from 09:50
 				want.ReadyTime, want.NotReadyTime, want.LoggedInTime = time.Hour, 10*time.Minute, 70*time.Minute
+				want.NotReadyByReason = map[string]time.Duration{"": 10 * time.Minute} // logged in, no reason
 				want.Occupancy, want.Utilisation = fp(0), fp(0)
 			case h == 10:
 				k := &want.KPIs
@@ -178,6 +179,7 @@ func TestReportFixture(t *testing.T) {
 				// boris: handling 10:10:20-10:13:00 (160 s), ready 3440 s.
 				k.ReadyTime, k.HandlingTime, k.LoggedInTime = sec(6643), sec(557), sec(7200)
 				k.Occupancy, k.Utilisation = fp(557.0/7200), fp(557.0/7200)
+				k.WrapUpStateTime = sec(60) // anna 10:05:10-10:05:40, boris 10:12:30-10:13:00
 			case h == 11:
 				k := &want.KPIs
 				k.Offered, k.Answered = 2, 2
@@ -194,6 +196,8 @@ func TestReportFixture(t *testing.T) {
 				// boris: ready 1815 + 1690, handling 95.
 				k.ReadyTime, k.HandlingTime, k.NotReadyTime, k.LoggedInTime = sec(5240), sec(160), sec(900), sec(6300)
 				k.Occupancy, k.Utilisation = fp(160.0/5400), fp(160.0/6300)
+				k.NotReadyByReason = map[string]time.Duration{"lunch": sec(900)}
+				k.WrapUpStateTime = sec(30) // boris 11:31:20-11:31:50
 			}
 			assertRow(t, fmt.Sprintf("hour %d", h), want, r)
 		}
@@ -220,6 +224,8 @@ func TestReportFixture(t *testing.T) {
 		// boris ready 10 h + 3440 + 3505 s, handling 255 s; anna ready 4938 s, handling 462 s, not ready 1500 s.
 		k.ReadyTime, k.HandlingTime, k.NotReadyTime, k.LoggedInTime = sec(47883), sec(717), sec(1500), sec(50100)
 		k.Occupancy, k.Utilisation = fp(717.0/48600), fp(717.0/50100)
+		k.NotReadyByReason = map[string]time.Duration{"": sec(600), "lunch": sec(900)}
+		k.WrapUpStateTime = sec(90)
 		assertRow(t, "day", want, rows[0])
 
 		// Agents, the whole day.
@@ -236,6 +242,8 @@ func TestReportFixture(t *testing.T) {
 		k.CSATAnswers, k.CSAT = 2, fp(1) // 5 and 4
 		k.ReadyTime, k.HandlingTime, k.NotReadyTime, k.LoggedInTime = sec(4938), sec(462), sec(1500), sec(6900)
 		k.Occupancy, k.Utilisation = fp(462.0/5400), fp(462.0/6900)
+		k.NotReadyByReason = map[string]time.Duration{"": sec(600), "lunch": sec(900)}
+		k.WrapUpStateTime = sec(30)
 		assertRow(t, "anna", anna, arows[0])
 		boris := AgentReportRow{Agent: "boris", KPIs: zeroKPIs(day, next, nil)}
 		k = &boris.KPIs
@@ -248,6 +256,7 @@ func TestReportFixture(t *testing.T) {
 		k.CSATAnswers, k.CSAT = 1, fp(0)
 		k.ReadyTime, k.HandlingTime, k.LoggedInTime = sec(42945), sec(255), sec(43200)
 		k.Occupancy, k.Utilisation = fp(255.0/43200), fp(255.0/43200)
+		k.WrapUpStateTime = sec(60)
 		assertRow(t, "boris", boris, arows[1])
 
 		// Queues with traffic that day.
