@@ -420,6 +420,10 @@ type broadcaster interface {
 
 var errCampaignGone = errors.New("cti: campaign actor has ended")
 
+// errLineSettled: the agent wraps up a campaign call whose line the campaign had
+// already settled without it (a safe-harbour decision racing the connect).
+var errLineSettled = errors.New("cti: the campaign settled this line already")
+
 type (
 	campLifecycle struct {
 		start bool
@@ -1030,6 +1034,9 @@ func (c *campaignActor) effect(ctx context.Context, now time.Time, eff dialer.Ef
 // disposition records the agent's wrap-up outcome with the dialer.
 func (c *campaignActor) disposition(m campDisposition) error {
 	l := c.byCall[m.r.CallID]
+	if l == nil && m.wrapping {
+		return fmt.Errorf("%w: %s in campaign %s", errLineSettled, m.r.CallID, c.id)
+	}
 	if l == nil || !l.connected {
 		return fmt.Errorf("%w: %s is not a connected call of campaign %s", ErrCallState, m.r.CallID, c.id)
 	}

@@ -593,7 +593,14 @@ func (o *Orchestrator) WrapUpDone(ctx context.Context, agent string, r WrapUpRes
 		return fmt.Errorf("%w: %s is not wrapping up %s", ErrNotYourCall, agent, r.CallID)
 	}
 	if err := o.campaignDisposition(ctx, agent, r); err != nil {
-		return err
+		if !ok || !(errors.Is(err, errCampaignGone) || errors.Is(err, errLineSettled)) {
+			return err
+		}
+		// The campaign settled the line without this call (e.g. a safe-harbour
+		// decision racing the connect) or ended since: the agent still leaves
+		// wrap-up and the disposition stays on the interaction.
+		o.log.Warn().Str("agent", agent).Str("call_id", r.CallID).Str("disposition", r.Disposition).
+			Err(err).Msg("campaign line settled before the wrap-up: disposition kept on the interaction only")
 	}
 	if o.records != nil && r.CallID != "" {
 		if err := o.records.SaveDurable(ctx, store.InteractionClose{ID: r.CallID, Disposition: r.Disposition, Notes: r.Notes}); err != nil {
