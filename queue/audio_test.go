@@ -1,6 +1,9 @@
 package queue
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // An agent whose audio path is down is skipped by a queue unless the queue has
 // OfferWithoutAudio; their state stays Ready; audio coming back offers the waiting
@@ -59,4 +62,19 @@ func TestAgentReadyWithAudioDownSkipsStrictQueue(t *testing.T) {
 	must(t)(e.AgentAudio(at(1), "a1", false))
 	eq(t, "ready", offers(must(t)(e.AgentReady(at(2), "a1"))), []string(nil))
 	eq(t, "lenient call", offers(must(t)(e.CallArrived(at(3), Call{ID: "l1", Queue: "lenient"}))), []string{"l1>a1"})
+}
+
+// The dialer does not count an agent whose audio path is down as free (nor as
+// likely free soon): an outbound call would be connected to silence.
+func TestAgentAudioDownNotFreeForCampaigns(t *testing.T) {
+	ags := []AgentConfig{{ID: "a1", Campaigns: []string{"sales"}}, {ID: "a2", Campaigns: []string{"sales"}}}
+	e := mustEngine(t, Config{Agents: ags, Queues: []QueueConfig{{ID: "q", Members: members("a1", "a2"), OfferWithoutAudio: true}}})
+	loginReady(t, e, at(0), "a1", "a2")
+	eq(t, "both free", e.AgentsFree("sales"), []AgentID{"a1", "a2"})
+	must(t)(e.AgentAudio(at(1), "a2", false))
+	eq(t, "a2 audio down: state", state(t, e, "a2"), Ready)
+	eq(t, "a2 audio down: free", e.AgentsFree("sales"), []AgentID{"a1"})
+	eq(t, "a2 audio down: likely free", e.AgentsLikelyFree(at(2), "sales", time.Minute), 1)
+	must(t)(e.AgentAudio(at(3), "a2", true))
+	eq(t, "a2 audio back", e.AgentsFree("sales"), []AgentID{"a1", "a2"})
 }

@@ -1594,11 +1594,13 @@ func (a *agent) inCampaign(campaign string) bool {
 	return campaign == "" || slices.Contains(a.cfg.Campaigns, campaign)
 }
 
-// AgentsFree lists Ready agents assigned to campaign ("" = any), sorted by id.
+// AgentsFree lists Ready agents assigned to campaign ("" = any), sorted by id. An
+// agent whose audio path is down (AgentAudio) is not free for outbound calls: the
+// called person would be connected to silence.
 func (e *Engine) AgentsFree(campaign string) []AgentID {
 	var out []AgentID
 	for _, a := range e.agents {
-		if a.state == Ready && a.inCampaign(campaign) {
+		if a.state == Ready && !a.noAudio && a.inCampaign(campaign) {
 			out = append(out, a.id)
 		}
 	}
@@ -1612,7 +1614,7 @@ func (e *Engine) AgentsFree(campaign string) []AgentID {
 func (e *Engine) AgentsLikelyFree(now time.Time, campaign string, d time.Duration) int {
 	n := 0
 	for _, a := range e.agents {
-		if !a.inCampaign(campaign) {
+		if !a.inCampaign(campaign) || a.noAudio {
 			continue
 		}
 		switch a.state {
