@@ -51,17 +51,15 @@ func DefaultConfig() Config {
 // DefaultEventFilter lists the event types ctid consumes. Asterisk sends nothing else,
 // so event types the ARI library does not know never reach the decoder in normal
 // operation (the decoder copes with them anyway).
+// defaultEventFilter is what ctid's call, campaign and survey flows consume; every
+// other type would cost Asterisk an encode and ctid a decode for nothing (an
+// inbound call raised 27 events, 11 of them of types nothing read). Add a type
+// here when code starts to consume it.
 var defaultEventFilter = []string{
 	"StasisStart", "StasisEnd",
-	"ChannelCreated", "ChannelDestroyed", "ChannelStateChange", "ChannelHangupRequest",
-	"ChannelDtmfReceived", "ChannelVarset", "ChannelCallerId", "ChannelConnectedLine",
-	"ChannelDialplan", "ChannelEnteredBridge", "ChannelLeftBridge", "ChannelHold",
-	"ChannelUnhold", "ChannelTalkingStarted", "ChannelTalkingFinished",
-	"BridgeCreated", "BridgeDestroyed", "BridgeMerged",
-	"BridgeBlindTransfer", "BridgeAttendedTransfer",
+	"ChannelDestroyed", "ChannelDtmfReceived", "ChannelVarset", "ChannelDialplan",
 	"Dial",
-	"PlaybackStarted", "PlaybackContinuing", "PlaybackFinished",
-	"RecordingStarted", "RecordingFinished", "RecordingFailed",
+	"PlaybackFinished",
 }
 
 // DefaultEventFilter returns a copy of the event types ctid subscribes to.

@@ -26,6 +26,21 @@ type rig struct {
 	cfg telephony.Config
 }
 
+// adapterTestEvents is the allow-list these adapter tests subscribe to: every type
+// the adapter decodes, not only the ones ctid's flows consume.
+var adapterTestEvents = []string{
+	"StasisStart", "StasisEnd",
+	"ChannelCreated", "ChannelDestroyed", "ChannelStateChange", "ChannelHangupRequest",
+	"ChannelDtmfReceived", "ChannelVarset", "ChannelCallerId", "ChannelConnectedLine",
+	"ChannelDialplan", "ChannelEnteredBridge", "ChannelLeftBridge", "ChannelHold",
+	"ChannelUnhold", "ChannelTalkingStarted", "ChannelTalkingFinished",
+	"BridgeCreated", "BridgeDestroyed", "BridgeMerged",
+	"BridgeBlindTransfer", "BridgeAttendedTransfer",
+	"Dial",
+	"PlaybackStarted", "PlaybackContinuing", "PlaybackFinished",
+	"RecordingStarted", "RecordingFinished", "RecordingFailed",
+}
+
 func newRig(t *testing.T) *rig {
 	t.Helper()
 	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
@@ -37,6 +52,7 @@ func newRig(t *testing.T) *rig {
 	cfg.URL = srv.URL + "/ari"
 	cfg.Username, cfg.Password = "ctid", "pw"
 	cfg.ReconnectMin, cfg.ReconnectMax = 20*time.Millisecond, 200*time.Millisecond
+	cfg.EventFilter = adapterTestEvents // wider than ctid's default: bridge events are checked here
 	cli, err := telephony.New(cfg, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
