@@ -147,6 +147,13 @@ type callActor struct {
 	talkStart time.Time
 	holdStart time.Time
 	answered  bool
+	// ringing: the caller's channel is left ringing, unanswered, until an agent
+	// accepts (queues[].answer: on_connect; answer.go). upOnArrival: it was already
+	// answered when it entered (a caller taken over from an earlier run).
+	ringing, upOnArrival bool
+	// chanVars: the caller channel's channelvars as StasisStart carried them (the
+	// variables ari.conf's channelvars lists), for the screen-pop (popvars.go).
+	chanVars map[string]string
 	// holdMarked: holdVar on the caller's channel holds a hold start (adopt_parts.go).
 	holdMarked bool
 
@@ -190,6 +197,8 @@ func newCallActor(o *Orchestrator, ch ari.ChannelData, in inbound) *callActor {
 	if ch.Dialplan != nil {
 		a.dialled = ch.Dialplan.Exten
 	}
+	a.upOnArrival = ch.State == "Up"
+	a.chanVars = ch.ChannelVars
 	a.log = o.log.With().Str("call_id", id).Str("channel_id", ch.ID).Str("queue", in.queue).Logger()
 	return a
 }
@@ -254,7 +263,9 @@ func (a *callActor) start(ctx context.Context) {
 	a.log.Info().Str("caller", a.caller.Number).Int("priority", a.in.priority).Bool("adopted", a.adopted).Msg("inbound call")
 	// A caller arriving while ARI answers 5xx or nothing is answered once it
 	// recovers (bounded), not dropped.
-	if err := a.o.retryTransient(ctx, func(c context.Context) error { return a.o.ari.Answer(c, a.channel) }); err != nil && !a.adopted {
+	ringing, err := a.greet(ctx, a.upOnArrival) // answered, or left ringing (answer.go)
+	a.ringing = ringing
+	if err != nil && !a.adopted {
 		a.log.Error().Err(err).Msg("answer failed; applying fallback")
 		a.finish(ctx, "answer failed")
 		a.o.fallback(ctx, a.channel, a.log)
@@ -268,7 +279,7 @@ func (a *callActor) start(ctx context.Context) {
 		return r.SaveInteraction(store.Interaction{ID: a.id, CallID: a.channel, Direction: store.Inbound, Queue: a.in.queue,
 			CallerNumber: a.caller.Number, CallerName: a.caller.Name, Dialled: a.dialled, Created: a.arrived, Queued: a.o.now()})
 	})
-	err := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+	err = a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
 		return e.CallArrived(now, queue.Call{ID: queue.CallID(a.id), Queue: queue.QueueID(a.in.queue),
 			Priority: a.in.priority, Skills: a.in.skills, Arrived: a.arrived})
 	})
@@ -347,7 +358,9 @@ func (a *callActor) screenPop(deadline time.Time) map[string]any {
 		"queue":         a.in.queue,
 		"priority":      a.in.priority,
 		"wait_seconds":  int(a.o.now().Sub(a.arrived).Seconds()),
-		"variables":     a.in.vars,
+		"variables":     a.popVariables(),
+		"args":          a.in.vars,
+		"channel_vars":  a.popChannelVars(),
 		"history":       a.history,
 	}
 	if a.crm != nil {
@@ -409,7 +422,7 @@ func (a *callActor) onEvent(ctx context.Context, ev telephony.Event) {
 			a.agentLegUp(ctx)
 		}
 	case *ari.ChannelDtmfReceived:
-		if e.Channel.ID == a.channel && e.Digit == "1" && a.state == stateQueued && a.o.cfg.CallbackEndpoint != "" && a.caller.Number != "" {
+		if e.Channel.ID == a.channel && e.Digit == "1" && a.state == stateQueued && !a.ringing && a.o.cfg.CallbackEndpoint != "" && a.caller.Number != "" {
 			a.requestCallback(ctx)
 		}
 	case *ari.Dial:
@@ -545,7 +558,12 @@ func (a *callActor) connect(ctx context.Context, agent string) error {
 		return err
 	}
 	a.bridge = br.ID
-	if err := a.o.ari.StopMOH(octx, a.channel); err != nil && !errors.Is(err, telephony.ErrNotFound) {
+	if a.ringing {
+		if err := a.answerOnConnect(ctx); err != nil { // queues[].answer: on_connect (answer.go)
+			a.connectFailed(ctx, err)
+			return err
+		}
+	} else if err := a.o.ari.StopMOH(octx, a.channel); err != nil && !errors.Is(err, telephony.ErrNotFound) {
 		a.log.Warn().Err(err).Msg("stop music on hold")
 	}
 	if err := a.o.ari.AddChannel(octx, a.bridge, a.channel); err != nil {
@@ -754,9 +772,12 @@ func (a *callActor) leaveQueue(ctx context.Context, m leaveQueueMsg) {
 	switch m.target.Kind {
 	case queue.TargetNumber, queue.TargetVoicemail:
 		// Hand the call back to the dialplan, which knows how to reach numbers and
-		// mailboxes (extensions.conf: the priority after Stasis()).
-		if verr := a.o.ari.StopMOH(octx, a.channel); verr != nil && !errors.Is(verr, telephony.ErrNotFound) {
-			a.log.Warn().Err(verr).Msg("stop music on hold")
+		// mailboxes (extensions.conf: the priority after Stasis()). A caller left
+		// ringing (answer: on_connect) has no music to stop.
+		if !a.ringing {
+			if verr := a.o.ari.StopMOH(octx, a.channel); verr != nil && !errors.Is(verr, telephony.ErrNotFound) {
+				a.log.Warn().Err(verr).Msg("stop music on hold")
+			}
 		}
 		err = a.o.ari.Continue(octx, a.channel, "", "", 0)
 	default:
@@ -944,9 +965,10 @@ func (a *callActor) onCRM(r crmResult) {
 const announceMax = 30 * time.Second
 
 // announce tells a waiting caller their position and estimated wait, pausing the
-// music. It is skipped unless the caller is simply waiting.
+// music. It is skipped unless the caller is simply waiting, answered (a caller left
+// ringing by answer: on_connect cannot hear it).
 func (a *callActor) announce(ctx context.Context, media []string) {
-	if a.state != stateQueued || a.announcing != "" {
+	if a.state != stateQueued || a.announcing != "" || a.ringing {
 		return
 	}
 	if len(media) == 0 {

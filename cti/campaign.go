@@ -833,6 +833,9 @@ func (c *campaignActor) step(ctx context.Context) {
 		}
 	}
 	for _, dl := range dials {
+		if c.lockedPlanned(ctx, now, dl) { // campaign_lock.go
+			continue
+		}
 		c.originate(ctx, dl)
 	}
 	c.push(false)
@@ -1207,6 +1210,9 @@ func (c *campaignActor) manualDial(ctx context.Context, m campManualDial) error 
 	if c.holding[m.agent] != nil {
 		return fmt.Errorf("%w: %s owes a disposition for %s", ErrCallState, m.agent, c.holding[m.agent].callID)
 	}
+	if err := c.checkManualLock(m.agent, m.number); err != nil { // campaign_lock.go
+		return err
+	}
 	c.manuals++
 	att := dialer.AttemptID(fmt.Sprintf("%s-manual-%d", c.id, c.manuals))
 	dl := dialer.Dial{Attempt: att, Number: m.number, Agent: queue.AgentID(m.agent), RingTimeout: c.cfg.Dialer.RingTimeout}
@@ -1279,14 +1285,17 @@ func (c *campaignActor) previews(e *queue.Engine, now time.Time, free []queue.Ag
 // previewAnswer: the agent dials (call.accept) or skips (call.reject) their preview.
 func (c *campaignActor) previewAnswer(ctx context.Context, m campPreviewAnswer) error {
 	l := c.byCall[m.callID]
+	if l != nil && l.agent != m.agent { // another agent's, previewed or dialled (campaign_lock.go)
+		return fmt.Errorf("%w: %s", ErrNotYourCall, m.callID)
+	}
 	if l == nil || !l.preview {
 		return fmt.Errorf("%w: %s is not a preview", ErrCallState, m.callID)
 	}
-	if l.agent != m.agent {
-		return fmt.Errorf("%w: %s", ErrNotYourCall, m.callID)
-	}
 	now := c.o.now()
 	if m.dial {
+		if other := c.lineTo(l.dial.Number, l); other != nil && other.manual { // campaign_lock.go
+			return fmt.Errorf("%w: %s is on call %s", ErrContactLocked, l.dial.Number, other.callID)
+		}
 		dl, err := c.d.PreviewDial(now, l.dial.Attempt)
 		if err != nil {
 			if c.d.IsDNC(l.dial.Number) {

@@ -75,6 +75,9 @@ type Config struct {
 	Recordings []QueueRecording
 	// Surveys sets per-queue post-call surveys (cti/survey.go).
 	Surveys []QueueSurvey
+	// Answers sets when a queue's callers are answered (cti/answer.go); a queue not
+	// listed answers on arrival.
+	Answers []QueueAnswer
 }
 
 // DefaultConfig returns the defaults.
@@ -137,6 +140,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := validateSurveys(c.Surveys); err != nil {
+		return err
+	}
+	if err := validateAnswers(c.Answers); err != nil {
 		return err
 	}
 	seen := map[string]bool{}

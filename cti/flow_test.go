@@ -210,7 +210,15 @@ func newWorldCfg(t testing.TB, qc queue.Config, cc cti.Config) *world {
 // newWorldStore is newWorldCfg with a store configuration of the test's.
 func newWorldStore(t testing.TB, qc queue.Config, cc cti.Config, sc store.Config) *world {
 	t.Helper()
-	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
+	return newWorldEmu(t, qc, cc, sc, ariemu.Config{})
+}
+
+// newWorldEmu is newWorldStore with emulator settings of the test's (users, app and
+// logger are the world's).
+func newWorldEmu(t testing.TB, qc queue.Config, cc cti.Config, sc store.Config, ec ariemu.Config) *world {
+	t.Helper()
+	ec.Users, ec.DialplanApp, ec.Logger = map[string]string{"ctid": "pw"}, "ctid", zerolog.Nop()
+	emu, err := ariemu.New(ec)
 	if err != nil {
 		t.Fatal(err)
 	}

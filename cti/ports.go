@@ -13,6 +13,7 @@ import (
 type Telephony interface {
 	Events() <-chan telephony.Event
 	Answer(ctx context.Context, id string) error
+	Ring(ctx context.Context, id string) error
 	Hangup(ctx context.Context, id, reason string) error
 	Continue(ctx context.Context, id, dialContext, extension string, priority int) error
 	StartMOH(ctx context.Context, id, class string) error

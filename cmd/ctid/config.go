@@ -103,6 +103,9 @@ type queueSection struct {
 	SLFormula    string        `mapstructure:"sl_formula"`    // abandons-met (default), answered-only, abandons-against, short-abandons-neutral
 	// OfferWithoutAudio: offer calls to a browser-softphone agent whose audio path is down (default false).
 	OfferWithoutAudio bool `mapstructure:"offer_without_audio"`
+	// Answer: on_arrival (default: answered, music on hold) or on_connect (left
+	// ringing, answered when an agent accepts; cmd/ctid/answer.go).
+	Answer string `mapstructure:"answer"`
 
 	// Call recording.
 	Recording       string `mapstructure:"recording"`        // never (default), always or on_demand
@@ -316,6 +319,9 @@ func (fc fileConfig) validate() error {
 	if _, err := fc.wallboardConfig(); err != nil {
 		return err
 	}
+	if _, err := fc.answers(); err != nil {
+		return err
+	}
 	if err := fc.validateDemo(); err != nil {
 		return err
 	}
@@ -367,6 +373,9 @@ func (fc fileConfig) callsConfig() cti.Config {
 	c.DesktopGrace = fc.Calls.DesktopGrace
 	c.Recordings = fc.recordings()
 	c.Surveys = fc.surveys()
+	if an, err := fc.answers(); err == nil { // an invalid one fails in validate
+		c.Answers = an
+	}
 	for _, q := range fc.Queues {
 		if q.CRMURL != "" || q.CRMLink != "" || q.Script != "" || q.KBLink != "" || len(q.Dispositions) > 0 {
 			d := cti.QueueDesk{Queue: q.ID, CRMURL: q.CRMURL, CRMMethod: q.CRMMethod,

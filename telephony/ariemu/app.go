@@ -36,7 +36,11 @@ type Config struct {
 	// RequestLog is how many ARI requests Requests keeps, the newest (default
 	// 100,000; a long-running emulator such as `make run` keeps fewer).
 	RequestLog int
-	Logger     zerolog.Logger
+	// ChannelVars is ari.conf's `channelvars`: the variables (or functions such as
+	// CALLERID(num)) put on the channel object of every event, as
+	// "channelvars":{"NAME":"value"}, an unset one as "" — as Asterisk does.
+	ChannelVars []string
+	Logger      zerolog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -66,6 +70,11 @@ func (c *Config) Validate() error {
 	}
 	if strings.ContainsAny(c.DialplanApp, ", ") {
 		return fmt.Errorf("%w: DialplanApp %q", ErrConfig, c.DialplanApp)
+	}
+	for _, v := range c.ChannelVars {
+		if v == "" || strings.ContainsAny(v, ", ") {
+			return fmt.Errorf("%w: ChannelVars entry %q", ErrConfig, v)
+		}
 	}
 	return nil
 }

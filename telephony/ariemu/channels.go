@@ -89,6 +89,7 @@ type channel struct {
 	viaCreate     bool            // made by /channels/create
 	emDialed      bool            // ExternalMedia: Dial and Up sent
 	pendingReport map[string]bool // report_events variables, reported once answered
+	ariVars       []string        // Config.ChannelVars (ari.conf channelvars)
 }
 
 // dialplan field is named dp; keep json() readable.
@@ -102,6 +103,13 @@ func (ch *channel) json() channelJSON {
 			j.Channelvars = map[string]string{}
 		}
 		j.Channelvars[k] = ch.vars[k]
+	}
+	for _, k := range ch.ariVars {
+		if j.Channelvars == nil {
+			j.Channelvars = map[string]string{}
+		}
+		v, _ := ch.getVar(k) // unset: "" as Asterisk sends it
+		j.Channelvars[k] = v
 	}
 	return j
 }
@@ -119,7 +127,7 @@ func (e *Emulator) newChannel(id, name string, kind chanKind) *channel {
 	if id == "" {
 		id = e.newChannelID()
 	}
-	ch := &channel{id: id, name: name, state: "Down", created: time.Now(), vars: map[string]string{}, kind: kind}
+	ch := &channel{id: id, name: name, state: "Down", created: time.Now(), vars: map[string]string{}, kind: kind, ariVars: e.cfg.ChannelVars}
 	e.channels[id] = ch
 	e.chanOrder = append(e.chanOrder, id)
 	return ch

@@ -59,10 +59,7 @@ func (e *Emulator) InjectCall(ctx context.Context, spec CallSpec) (string, error
 	e.localSeq++
 	cid := party{Name: spec.CallerName, Number: spec.CallerNumber}
 	// StasisStart is sent before InjectCall returns, so the id is usable at once.
-	_, ch2 := e.newInboundPair("", "", dialled+"@from-external", dialled, cid, beh, appName, args, true)
-	for k, v := range spec.Variables {
-		ch2.vars[k] = v
-	}
+	_, ch2 := e.newInboundPair("", "", dialled+"@from-external", dialled, cid, beh, appName, args, spec.Variables, true)
 	ch2.dtmfScript = spec.DTMF
 	if spec.Patience > 0 {
 		ch2.abandon = e.after(spec.Patience, func() {

@@ -146,7 +146,7 @@ func (e *Emulator) hOriginate(q *ariReq) result {
 			ext = "talk"
 		}
 		beh, _ := behaviourFor(ext)
-		ch1, ch2 := e.newInboundPair(q.get("channelId"), q.get("otherChannelId"), resource, exten, cid, beh, e.cfg.DialplanApp, []string{"inbound", exten}, false)
+		ch1, ch2 := e.newInboundPair(q.get("channelId"), q.get("otherChannelId"), resource, exten, cid, beh, e.cfg.DialplanApp, []string{"inbound", exten}, nil, false)
 		for _, v := range vars {
 			ch1.vars[v.name] = v.value
 		}
@@ -434,7 +434,9 @@ func (e *Emulator) farEndHangup(ch *channel, cause int) {
 
 // newInboundPair builds a simulated inbound caller: ;1 is the far end, ;2 enters
 // Stasis(app, args...) in state Ring (fact 1).
-func (e *Emulator) newInboundPair(id1, id2, resource, exten string, cid party, beh, appName string, args []string, now bool) (*channel, *channel) {
+// vars are set on the ;2 half before it enters Stasis (as dialplan Set() would), so
+// that they show in its StasisStart's channelvars when Config.ChannelVars names them.
+func (e *Emulator) newInboundPair(id1, id2, resource, exten string, cid party, beh, appName string, args []string, vars map[string]string, now bool) (*channel, *channel) {
 	ch1 := e.newChannel(id1, e.localName(resource, 1), kindFarEnd)
 	ch1.caller, ch1.connected = cid, cid
 	ch1.dp = dialplan{Context: "from-external", Exten: exten, Priority: 1, AppName: "AppDial2", AppData: "(Outgoing Line)"}
@@ -445,6 +447,9 @@ func (e *Emulator) newInboundPair(id1, id2, resource, exten string, cid party, b
 	ch2.app = appName
 	ch2.dp = dialplan{Context: "from-external", Exten: exten, Priority: 2, AppName: "Stasis", AppData: appName + "," + strings.Join(args, ",")}
 	ch2.behaviour = beh
+	for k, v := range vars {
+		ch2.vars[k] = v
+	}
 	ch1.peer, ch2.peer = ch2, ch1
 	enter := func() {
 		if ch2.gone {
