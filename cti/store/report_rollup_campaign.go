@@ -26,8 +26,8 @@ func (s *Store) readAttemptContrib(ctx context.Context, tx *sql.Tx, id string) (
 		c      attemptContrib
 		placed int64
 	)
-	err := tx.QueryRowContext(ctx, s.d.q(`SELECT campaign_id, placed_at, outcome, disposition,
-    CASE WHEN connected_at IS NOT NULL THEN 1 ELSE 0 END FROM campaign_attempts WHERE id = ?`), id).
+	err := s.queryRow(ctx, tx, `SELECT campaign_id, placed_at, outcome, disposition,
+    CASE WHEN connected_at IS NOT NULL THEN 1 ELSE 0 END FROM campaign_attempts WHERE id = ?`, id).
 		Scan(&c.campaign, &placed, &c.outcome, &c.disposition, &c.connected)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

@@ -28,13 +28,13 @@ func (s *Store) applyAgentState(ctx context.Context, tx *sql.Tx, e AgentStateEnt
 		next                  sql.NullInt64
 	)
 	// Entries are ordered by (at, id): e comes after every entry logged at the same time.
-	err := tx.QueryRowContext(ctx, s.d.q(`SELECT state, reason, at FROM agent_state_log WHERE agent = ? AND at <= ?
-ORDER BY at DESC, id DESC LIMIT 1`), e.Agent, at).Scan(&prevState, &prevReason, &prevAt)
+	err := s.queryRow(ctx, tx, `SELECT state, reason, at FROM agent_state_log WHERE agent = ? AND at <= ?
+ORDER BY at DESC, id DESC LIMIT 1`, e.Agent, at).Scan(&prevState, &prevReason, &prevAt)
 	hasPrev := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("agent state rollup of %q: %w", e.Agent, err)
 	}
-	if err := tx.QueryRowContext(ctx, s.d.q(`SELECT MIN(at) FROM agent_state_log WHERE agent = ? AND at > ?`),
+	if err := s.queryRow(ctx, tx, `SELECT MIN(at) FROM agent_state_log WHERE agent = ? AND at > ?`,
 		e.Agent, at).Scan(&next); err != nil {
 		return fmt.Errorf("agent state rollup of %q: %w", e.Agent, err)
 	}
