@@ -252,34 +252,44 @@ func (x *campFacts) addCalls(connected, hold, wrapup, plays int64) {
 	x.plays += int(plays)
 }
 
+// attemptRows adds rows of (slot, outcome, disposition, connected, count) to f.
+func attemptRows(b *buckets, f []campFacts) func(*sql.Rows) error {
+	return func(rows *sql.Rows) error {
+		var (
+			slot, connected, n int64
+			outcome, disp      string
+		)
+		if err := rows.Scan(&slot, &outcome, &disp, &connected, &n); err != nil {
+			return err
+		}
+		f[b.slot(slot)].addAttempts(outcome, disp, connected, n)
+		return nil
+	}
+}
+
+// callRows adds rows of (slot, connected, hold, wrap-up µs, safe-harbour plays) to f.
+func callRows(b *buckets, f []campFacts) func(*sql.Rows) error {
+	return func(rows *sql.Rows) error {
+		var slot, connected, hold, wrapup, plays int64
+		if err := rows.Scan(&slot, &connected, &hold, &wrapup, &plays); err != nil {
+			return err
+		}
+		f[b.slot(slot)].addCalls(connected, hold, wrapup, plays)
+		return nil
+	}
+}
+
 // campaignRollupFacts adds the rollups of slots [lo, hi).
 func (s *Store) campaignRollupFacts(ctx context.Context, b *buckets, campaign string, lo, hi int64, f []campFacts) error {
 	err := s.eachRow(ctx, "campaign attempt rollups", `SELECT slot, outcome, disposition, connected, n
 FROM report_campaign_slots WHERE campaign_id = ? AND slot >= ? AND slot < ? AND n <> 0`, []any{campaign, lo, hi},
-		func(rows *sql.Rows) error {
-			var (
-				slot, connected, n int64
-				outcome, disp      string
-			)
-			if err := rows.Scan(&slot, &outcome, &disp, &connected, &n); err != nil {
-				return err
-			}
-			f[b.slot(slot)].addAttempts(outcome, disp, connected, n)
-			return nil
-		})
+		attemptRows(b, f))
 	if err != nil {
 		return err
 	}
 	return s.eachRow(ctx, "campaign call rollups", `SELECT slot, connected_us, hold_us, wrapup_us, plays
 FROM report_campaign_call_slots WHERE campaign = ? AND slot >= ? AND slot < ?`, []any{campaign, lo, hi},
-		func(rows *sql.Rows) error {
-			var slot, connected, hold, wrapup, plays int64
-			if err := rows.Scan(&slot, &connected, &hold, &wrapup, &plays); err != nil {
-				return err
-			}
-			f[b.slot(slot)].addCalls(connected, hold, wrapup, plays)
-			return nil
-		})
+		callRows(b, f))
 }
 
 // rawCampaignFacts adds the attempts placed and the calls created in [from, to), from
@@ -289,17 +299,7 @@ func (s *Store) rawCampaignFacts(ctx context.Context, b *buckets, campaign strin
     CASE WHEN connected_at IS NOT NULL THEN 1 ELSE 0 END AS connected, COUNT(*)
 FROM campaign_attempts WHERE campaign_id = ? AND placed_at >= ? AND placed_at < ?
 GROUP BY placed_at / `+slotSQL+`, outcome, disposition, CASE WHEN connected_at IS NOT NULL THEN 1 ELSE 0 END`,
-		[]any{campaign, from, to}, func(rows *sql.Rows) error {
-			var (
-				slot, connected, n int64
-				outcome, disp      string
-			)
-			if err := rows.Scan(&slot, &outcome, &disp, &connected, &n); err != nil {
-				return err
-			}
-			f[b.slot(slot)].addAttempts(outcome, disp, connected, n)
-			return nil
-		})
+		[]any{campaign, from, to}, attemptRows(b, f))
 	if err != nil {
 		return err
 	}
@@ -308,14 +308,7 @@ GROUP BY placed_at / `+slotSQL+`, outcome, disposition, CASE WHEN connected_at I
     CAST(SUM(CASE WHEN cause IN (?, ?) THEN 1 ELSE 0 END) AS BIGINT)
 FROM interactions WHERE campaign = ? AND campaign <> '' AND created_at >= ? AND created_at < ?
 GROUP BY created_at / `+slotSQL, []any{safeHarbourCauses[0], safeHarbourCauses[1], campaign, from, to},
-		func(rows *sql.Rows) error {
-			var slot, connected, hold, wrapup, plays int64
-			if err := rows.Scan(&slot, &connected, &hold, &wrapup, &plays); err != nil {
-				return err
-			}
-			f[b.slot(slot)].addCalls(connected, hold, wrapup, plays)
-			return nil
-		})
+		callRows(b, f))
 }
 
 func (s *Store) campaignFacts(ctx context.Context, b *buckets, campaign string, from, to int64, f []campFacts) error {
