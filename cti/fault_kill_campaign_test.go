@@ -1,0 +1,73 @@
+package cti_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/ctid/ctid/cti"
+	"github.com/ctid/ctid/cti/store"
+	"github.com/ctid/ctid/queue"
+)
+
+// ctid dies while anna talks on a campaign (outbound) call, which has no Stasis
+// arguments to be re-queued by: the next run ends it cleanly (adopt_outbound.go) —
+// both legs hung up, the bridge destroyed, anna told, the record closed once with
+// the cause "ctid restarted" and her talking segment — and anna can take calls again.
+func TestRestartEndsCampaignCallConnectedAtTheKill(t *testing.T) {
+	emu, srvURL, db := restartPBX(t)
+	ctx := context.Background()
+	qc := salesConfig("anna")
+	cc := cti.DefaultConfig()
+	cc.ExternalEndpoint = "Local/{number}@callers" // 5550000: the far end answers and talks
+	run1 := startRunCfg(t, srvURL, qc, cc, db)
+	if err := run1.orch.EnableManualDial(func(n string) (string, error) { return n, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := run1.orch.AgentLogin(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run1.orch.AgentReady(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	const number = "5550000"
+	call, err := run1.orch.ManualDial(ctx, "anna", number, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := run1.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { return e["call_id"] == call })
+	bridge, _ := conn["bridge_id"].(string)
+	run1.stop()
+	if m := bridgeMembers(emu, bridge); len(m) != 2 || !contains(m, call) {
+		t.Fatalf("campaign bridge after the kill: %v", m)
+	}
+
+	run2 := startRunCfg(t, srvURL, qc, cc, db)
+	run2.desk.wait(t, "anna", "call.ended", func(e map[string]any) bool {
+		return e["call_id"] == call && e["reason"] == "ctid restarted"
+	})
+	noChannelsLeft(t, emu)
+	ix := closedRecord(t, db, call)
+	if ix.Cause != "ctid restarted" || ix.Outcome != "answered" || ix.Direction != store.Outbound || ix.Answered.IsZero() {
+		t.Fatalf("record of the campaign call %+v", ix)
+	}
+	if talks := segmentsOf(ix, store.SegTalking); len(talks) != 1 || talks[0].Agent != "anna" || talks[0].End.IsZero() {
+		t.Fatalf("talking segments %+v", talks)
+	}
+	oneRecordFor(t, db, number)
+	s, err := run2.orch.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := agentState(s, "anna"); a.State == queue.Talking || a.State == queue.OnHold || a.Call != "" {
+		t.Fatalf("anna after the restart: %+v", a)
+	}
+	// anna takes an inbound call on the new run as usual.
+	talk, _ := annaTalking(t, run2, emu, "810")
+	if err := run2.orch.Hangup(ctx, "anna", talk); err != nil {
+		t.Fatal(err)
+	}
+	if ix := closedRecord(t, db, talk); ix.Outcome != "answered" {
+		t.Fatalf("inbound record after the restart %+v", ix)
+	}
+	noChannelsLeft(t, emu)
+}
