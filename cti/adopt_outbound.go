@@ -92,3 +92,51 @@ func parseAgentMark(v string) (agent string, answered time.Time, leg string) {
 	}
 	return parts[0], time.Unix(0, ns), parts[2]
 }
+
+// closeLateOutbound closes the record of an earlier run's campaign line or callback
+// that was still ringing at the kill and was answered since (its StasisStart finds
+// no call: the channel gets the fallback). A campaign line's call id is its channel
+// id ("<attempt>.<nonce>", the nonce of the campaign actor that placed it); a
+// callback's is its second argument. A line of this run (its actor already gone) is
+// left alone, and so is a record already closed.
+func (o *Orchestrator) closeLateOutbound(ctx context.Context, channelID string, args []string) {
+	id := o.earlierOutbound(channelID, args)
+	if id == "" || o.records == nil {
+		return
+	}
+	ix, err := o.records.Interaction(ctx, id)
+	if err != nil || !ix.Ended.IsZero() {
+		return // no record of it (not ctid's), or closed already
+	}
+	o.log.Warn().Str("call_id", id).Str("channel_id", channelID).Msg("a line of an earlier ctid run answered after the restart; closing its record")
+	o.record(func(r Records) error {
+		return r.CloseInteraction(store.InteractionClose{ID: id, Ended: o.now(), Outcome: "abandoned", Cause: restartCause})
+	})
+}
+
+// earlierOutbound is the call id of an outbound line that an earlier run placed
+// ("" when the arguments are not an outbound line's or this run placed it).
+func (o *Orchestrator) earlierOutbound(channelID string, args []string) string {
+	if len(args) < 2 {
+		return ""
+	}
+	switch args[0] {
+	case "campaign":
+		o.camps.mu.Lock()
+		c := o.camps.byID[args[1]]
+		o.camps.mu.Unlock()
+		if c != nil && strings.HasSuffix(channelID, "."+c.nonce) {
+			return ""
+		}
+		return channelID
+	case "callback":
+		o.mu.Lock()
+		n := o.callbacks[args[1]]
+		o.mu.Unlock()
+		if n > 0 {
+			return ""
+		}
+		return args[1]
+	}
+	return ""
+}

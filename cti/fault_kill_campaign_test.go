@@ -3,6 +3,7 @@ package cti_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/ctid/ctid/cti"
 	"github.com/ctid/ctid/cti/store"
@@ -69,5 +70,50 @@ func TestRestartEndsCampaignCallConnectedAtTheKill(t *testing.T) {
 	if ix := closedRecord(t, db, talk); ix.Outcome != "answered" {
 		t.Fatalf("inbound record after the restart %+v", ix)
 	}
+	noChannelsLeft(t, emu)
+}
+
+// ctid dies while a campaign line rings (the far end answers 3 s after the dial);
+// the answer reaches the next run, which does not know the line: the customer gets
+// the fallback (hung up) and the record the dead run opened is closed, abandoned
+// with the cause "ctid restarted" (adopt_outbound.go) instead of staying open.
+func TestRestartClosesCampaignLineAnsweredAfterTheKill(t *testing.T) {
+	emu, srvURL, db := restartPBX(t)
+	ctx := context.Background()
+	qc := salesConfig("anna")
+	cc := cti.DefaultConfig()
+	cc.ExternalEndpoint = "Local/{number}@callers" // 5550008: answers after 3 s
+	run1 := startRunCfg(t, srvURL, qc, cc, db)
+	if err := run1.orch.EnableManualDial(func(n string) (string, error) { return n, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := run1.orch.AgentLogin(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run1.orch.AgentReady(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	const number = "5550008"
+	call, err := run1.orch.ManualDial(ctx, "anna", number, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run1.desk.wait(t, "anna", "call.offered", func(e map[string]any) bool { return e["call_id"] == call })
+	waitUntil(t, 10*time.Second, "the line ringing", func() bool { _, ok := emu.Channel(call); return ok })
+	waitUntil(t, 10*time.Second, "the record stored", func() bool {
+		if err := db.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		_, err := db.Interaction(ctx, call)
+		return err == nil
+	})
+	run1.stop()
+
+	startRunCfg(t, srvURL, qc, cc, db)
+	ix := closedRecord(t, db, call)
+	if ix.Cause != "ctid restarted" || ix.Outcome != "abandoned" || ix.Direction != store.Outbound {
+		t.Fatalf("record of the line answered after the restart %+v", ix)
+	}
+	oneRecordFor(t, db, number)
 	noChannelsLeft(t, emu)
 }
