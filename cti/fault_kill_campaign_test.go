@@ -8,6 +8,7 @@ import (
 	"github.com/ctid/ctid/cti"
 	"github.com/ctid/ctid/cti/store"
 	"github.com/ctid/ctid/queue"
+	"github.com/ctid/ctid/telephony/ariemu"
 )
 
 // ctid dies while anna talks on a campaign (outbound) call, which has no Stasis
@@ -116,4 +117,53 @@ func TestRestartClosesCampaignLineAnsweredAfterTheKill(t *testing.T) {
 	}
 	oneRecordFor(t, db, number)
 	noChannelsLeft(t, emu)
+}
+
+// ctid dies while anna talks on a keep-your-place callback (no Stasis arguments
+// either): the next run ends it like a campaign call — the customer's "-cb-" leg and
+// anna's leg hung up, the bridge destroyed, anna told, the caller's one record closed
+// with the cause "ctid restarted".
+func TestRestartEndsCallbackConnectedAtTheKill(t *testing.T) {
+	emu, srvURL, db := restartPBX(t)
+	ctx := context.Background()
+	qc := salesConfig("anna")
+	cc := cti.DefaultConfig()
+	cc.CallbackEndpoint = "Local/{number}@callers"
+	run1 := startRunCfg(t, srvURL, qc, cc, db)
+	const number = "5550000"
+	caller, err := emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: number, Dialled: "1", Args: []string{"inbound", "sales"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the caller queued with music", func() bool { ch, ok := emu.Channel(caller); return ok && ch.MOH })
+	if err := emu.SendDTMF(caller, "1"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the caller released after choosing a callback", func() bool { return !contains(emu.ChannelIDs(), caller) })
+	if err := run1.orch.AgentLogin(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run1.orch.AgentReady(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	conn := run1.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { return e["call_id"] == caller })
+	bridge, _ := conn["bridge_id"].(string)
+	run1.stop()
+	if m := bridgeMembers(emu, bridge); len(m) != 2 || !contains(m, caller+"-cb-1") {
+		t.Fatalf("callback bridge after the kill: %v", m)
+	}
+
+	run2 := startRunCfg(t, srvURL, qc, cc, db)
+	run2.desk.wait(t, "anna", "call.ended", func(e map[string]any) bool {
+		return e["call_id"] == caller && e["reason"] == "ctid restarted"
+	})
+	noChannelsLeft(t, emu)
+	ix := closedRecord(t, db, caller)
+	if ix.Cause != "ctid restarted" || ix.Outcome != "answered" {
+		t.Fatalf("record of the callback %+v", ix)
+	}
+	if talks := segmentsOf(ix, store.SegTalking); len(talks) != 1 || talks[0].Agent != "anna" {
+		t.Fatalf("talking segments %+v", talks)
+	}
+	oneRecordFor(t, db, number)
 }
