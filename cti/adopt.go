@@ -195,7 +195,8 @@ func (o *Orchestrator) adopt(ctx context.Context, ad adoptee, alive map[string]b
 	case ad.err != nil:
 		log.Warn().Err(ad.err).Msg("cannot tell whether the channel is a caller of an earlier run")
 		return
-	case ad.args == "" && ad.agent != "" && outboundCustomer(&ad):
+	case ad.args == "" && outboundCustomer(&ad):
+		// Bridged without Stasis arguments: only campaign lines and callbacks are.
 		o.endOutboundOfEarlierRun(ctx, ad, log)
 		return
 	case ad.args == "":

@@ -32,16 +32,23 @@ func outboundCustomer(ad *adoptee) bool {
 }
 
 // outboundCallID is the call id of an earlier run's outbound call, from its agent
-// leg ("<call>-agent[-N]"); the customer channel's id when the leg says nothing.
+// leg ("<call>-agent[-N]"); without one, from the customer channel's id (a
+// callback's "<call>-cb-N", a campaign line's own id).
 func outboundCallID(ad *adoptee) string {
 	if i := strings.LastIndex(ad.leg, "-agent"); i > 0 {
 		return ad.leg[:i]
+	}
+	if id, _, ok := strings.Cut(ad.ch.ID, "-cb-"); ok && id != "" {
+		return id
 	}
 	return ad.ch.ID
 }
 
 // endOutboundOfEarlierRun ends a campaign call or callback that an earlier run
-// connected to an agent (see above).
+// connected, or was connecting, to an agent (see above). Without an agent mark the
+// customer was bridged while the agent's leg was still being set up (a SIP phone
+// ringing): that leg, "<call>-agent", is not in the application yet and is hung up
+// by its id.
 func (o *Orchestrator) endOutboundOfEarlierRun(ctx context.Context, ad adoptee, log zerolog.Logger) {
 	id := outboundCallID(&ad)
 	log = log.With().Str("call_id", id).Str("agent", ad.agent).Str("bridge_id", ad.bridge.ID).Logger()
@@ -51,6 +58,8 @@ func (o *Orchestrator) endOutboundOfEarlierRun(ctx context.Context, ad adoptee, 
 	legs := append([]string{ad.ch.ID}, ad.bridge.ChannelIDs...)
 	if ad.leg != "" {
 		legs = append(legs, ad.leg)
+	} else {
+		legs = append(legs, id+"-agent")
 	}
 	done := map[string]bool{}
 	for _, leg := range legs {
@@ -68,15 +77,21 @@ func (o *Orchestrator) endOutboundOfEarlierRun(ctx context.Context, ad adoptee, 
 		o.strandBridge(ad.bridge.ID, err)
 	}
 	now := o.now()
+	outcome := "abandoned" // the customer answered but never reached the agent
+	if ad.agent != "" {
+		outcome = "answered"
+	}
 	o.record(func(r Records) error {
-		if !ad.answer.IsZero() {
+		if ad.agent != "" && !ad.answer.IsZero() {
 			if err := r.AppendSegment(store.Segment{InteractionID: id, Kind: store.SegTalking, Agent: ad.agent, Start: ad.answer, End: now}); err != nil {
 				return err
 			}
 		}
-		return r.CloseInteraction(store.InteractionClose{ID: id, Ended: now, Outcome: "answered", Cause: restartCause})
+		return r.CloseInteraction(store.InteractionClose{ID: id, Ended: now, Outcome: outcome, Cause: restartCause})
 	})
-	o.publish(ad.agent, "call.ended", map[string]any{"call_id": id, "reason": restartCause})
+	if ad.agent != "" {
+		o.publish(ad.agent, "call.ended", map[string]any{"call_id": id, "reason": restartCause})
+	}
 }
 
 // parseAgentMark reads agentVar's "<agent>;<answered Unix ns>;<agent leg id>"

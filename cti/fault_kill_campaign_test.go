@@ -167,3 +167,45 @@ func TestRestartEndsCallbackConnectedAtTheKill(t *testing.T) {
 	}
 	oneRecordFor(t, db, number)
 }
+
+// ctid dies after a campaign customer answered and was bridged but while boris's SIP
+// phone still rings (no agent mark yet): the next run hangs up the customer and the
+// ringing agent leg, destroys the bridge and closes the record abandoned, cause
+// "ctid restarted" — the customer is not left alone in a bridge.
+func TestRestartEndsCampaignCallWhoseAgentPhoneRang(t *testing.T) {
+	emu, srvURL, db := restartPBX(t)
+	ctx := context.Background()
+	qc := salesConfig("boris")
+	cc := cti.DefaultConfig()
+	cc.ExternalEndpoint = "Local/{number}@callers"                            // 5550000: the far end answers and talks
+	cc.Devices = []cti.AgentDevice{{Agent: "boris", Device: "PJSIP/5550002"}} // rings, never answers
+	run1 := startRunCfg(t, srvURL, qc, cc, db)
+	if err := run1.orch.EnableManualDial(func(n string) (string, error) { return n, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := run1.orch.AgentLogin(ctx, "boris"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run1.orch.AgentReady(ctx, "boris"); err != nil {
+		t.Fatal(err)
+	}
+	const number = "5550000"
+	call, err := run1.orch.ManualDial(ctx, "boris", number, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the customer bridged, boris's phone ringing", func() bool {
+		ch, ok := emu.Channel(call)
+		_, ringing := emu.Channel(call + "-agent")
+		return ok && ch.Bridge != "" && ringing
+	})
+	run1.stop()
+
+	startRunCfg(t, srvURL, qc, cc, db)
+	noChannelsLeft(t, emu)
+	ix := closedRecord(t, db, call)
+	if ix.Cause != "ctid restarted" || ix.Outcome != "abandoned" {
+		t.Fatalf("record of the campaign call %+v", ix)
+	}
+	oneRecordFor(t, db, number)
+}
