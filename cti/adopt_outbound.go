@@ -19,7 +19,10 @@ import (
 // call's); the next run ends it cleanly instead of leaving it bridged with nothing
 // to release the other party: every leg in its bridge is hung up, the bridge
 // destroyed, the agent's talking segment written and the interaction closed with
-// the cause "ctid restarted"; the agent's desktop is told the call ended.
+// the cause "ctid restarted"; the agent's desktop is told the call ended. One whose
+// customer was bridged before the agent's leg came up is ended the same way, and a
+// line still ringing at the kill that is answered afterwards gets the fallback and
+// its record closed (closeLateOutbound).
 
 // restartCause is the interaction cause of a call ended because ctid restarted.
 const restartCause = "ctid restarted"
