@@ -160,6 +160,11 @@ func (o *Orchestrator) readAdoptee(ctx context.Context, ad *adoptee) {
 		return v
 	}
 	if ad.args = get(argsVar); ad.args == "" {
+		if outboundCustomer(ad) {
+			// A campaign call or callback: no arguments, but an agent mark once
+			// connected (adopt_outbound.go).
+			ad.agent, ad.answer, ad.leg = parseAgentMark(get(agentVar))
+		}
 		return
 	}
 	if ns, err := strconv.ParseInt(get(arrivedVar), 10, 64); err == nil {
@@ -189,6 +194,10 @@ func (o *Orchestrator) adopt(ctx context.Context, ad adoptee, alive map[string]b
 	switch {
 	case ad.err != nil:
 		log.Warn().Err(ad.err).Msg("cannot tell whether the channel is a caller of an earlier run")
+		return
+	case ad.args == "" && outboundCustomer(&ad):
+		// Bridged without Stasis arguments: only campaign lines and callbacks are.
+		o.endOutboundOfEarlierRun(ctx, ad, log)
 		return
 	case ad.args == "":
 		if isCtidLeg(ch.ID) && ad.bridge == nil {

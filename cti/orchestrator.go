@@ -201,7 +201,10 @@ func (o *Orchestrator) stasisStart(ctx context.Context, ss *ari.StasisStart) {
 	in, err := parseInbound(ss.Args)
 	if err != nil {
 		log.Warn().Err(err).Strs("args", ss.Args).Msg("channel entered the Stasis app but ctid cannot place it; applying fallback")
-		o.wg.Go(func() { o.fallback(ctx, ss.Channel.ID, log) })
+		o.wg.Go(func() {
+			o.fallback(ctx, ss.Channel.ID, log)
+			o.closeLateOutbound(ctx, ss.Channel.ID, ss.Args) // an earlier run's outbound line (adopt_outbound.go)
+		})
 		return
 	}
 	a := newCallActor(o, ss.Channel, in)
