@@ -278,21 +278,19 @@ func (r *Reports) queues(w http.ResponseWriter, req *http.Request) {
 	visible := r.visibleQueues(p)
 	names := visible
 	if qs := req.URL.Query()["queue"]; len(qs) > 0 {
-		names = nil
-		for _, v := range qs {
-			for name := range strings.SplitSeq(v, ",") {
-				if _, ok := r.specs[name]; !ok {
-					desktop.WriteError(w, desktop.Errorf(desktop.CodeNotFound, "no queue %q", name))
-					return
-				}
-				if !slices.Contains(visible, name) {
-					desktop.WriteError(w, desktop.Errorf(desktop.CodeForbidden, "queue %s is not in your teams", name))
-					return
-				}
-				if !slices.Contains(names, name) {
-					names = append(names, name)
-				}
+		var derr *desktop.Error
+		names, derr = listParam(qs, func(name string) *desktop.Error {
+			if _, ok := r.specs[name]; !ok {
+				return desktop.Errorf(desktop.CodeNotFound, "no queue %q", name)
 			}
+			if !slices.Contains(visible, name) {
+				return desktop.Errorf(desktop.CodeForbidden, "queue %s is not in your teams", name)
+			}
+			return nil
+		})
+		if derr != nil {
+			desktop.WriteError(w, derr)
+			return
 		}
 	}
 	specs := make([]store.QueueSpec, 0, len(names))
@@ -341,20 +339,19 @@ func (r *Reports) agentsReport(w http.ResponseWriter, req *http.Request) {
 	}
 	var names []string
 	if as := req.URL.Query()["agent"]; len(as) > 0 {
-		for _, v := range as {
-			for name := range strings.SplitSeq(v, ",") {
-				if !r.agents[name] && name != p.User {
-					desktop.WriteError(w, desktop.Errorf(desktop.CodeNotFound, "no agent %q", name))
-					return
-				}
-				if !visible(name) {
-					desktop.WriteError(w, desktop.Errorf(desktop.CodeForbidden, "an agent may read only their own report"))
-					return
-				}
-				if !slices.Contains(names, name) {
-					names = append(names, name)
-				}
+		var derr *desktop.Error
+		names, derr = listParam(as, func(name string) *desktop.Error {
+			if !r.agents[name] && name != p.User {
+				return desktop.Errorf(desktop.CodeNotFound, "no agent %q", name)
 			}
+			if !visible(name) {
+				return desktop.Errorf(desktop.CodeForbidden, "an agent may read only their own report")
+			}
+			return nil
+		})
+		if derr != nil {
+			desktop.WriteError(w, derr)
+			return
 		}
 	} else if p.Role < desktop.RoleSupervisor {
 		names = []string{p.User}
@@ -377,6 +374,23 @@ func (r *Reports) agentsReport(w http.ResponseWriter, req *http.Request) {
 		out = append(out, reportLine{key: row.Agent, k: row.KPIs})
 	}
 	r.write(w, q, "agent", out)
+}
+
+// listParam reads a repeatable, comma-separated query parameter (?queue=a,b&queue=c)
+// in order, without repeats; the first name check refuses ends the reading.
+func listParam(vals []string, check func(name string) *desktop.Error) ([]string, *desktop.Error) {
+	var names []string
+	for _, v := range vals {
+		for name := range strings.SplitSeq(v, ",") {
+			if derr := check(name); derr != nil {
+				return nil, derr
+			}
+			if !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		}
+	}
+	return names, nil
 }
 
 func (r *Reports) fail(w http.ResponseWriter, err error) {
