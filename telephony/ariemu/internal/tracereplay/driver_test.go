@@ -313,3 +313,32 @@ func TestDriverConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestSummaryDropsAPacketInFlightAtTheCut: one packet continuing the stream and read
+// within a packet interval of the cut is the previous window's; a later one, or one
+// after a gap, is audio in the new window.
+func TestSummaryDropsAPacketInFlightAtTheCut(t *testing.T) {
+	cut := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	prev := rtpPacket{at: cut.Add(-5 * time.Millisecond), seq: 100, ssrc: 7, size: 160}
+	for _, tc := range []struct {
+		name string
+		next rtpPacket
+		want int
+	}{
+		{"in flight", rtpPacket{at: cut.Add(3 * time.Millisecond), seq: 101, ssrc: 7, size: 160}, 0},
+		{"a packet interval later", rtpPacket{at: cut.Add(25 * time.Millisecond), seq: 101, ssrc: 7, size: 160}, 1},
+		{"after a gap", rtpPacket{at: cut.Add(3 * time.Millisecond), seq: 103, ssrc: 7, size: 160}, 1},
+		{"another stream", rtpPacket{at: cut.Add(3 * time.Millisecond), seq: 101, ssrc: 8, size: 160}, 1},
+	} {
+		p := &rtpPeer{label: "listen", packets: []rtpPacket{prev, tc.next}, cursor: 1, lastSum: cut}
+		if got := p.summary(cut.Add(3*time.Second), 3*time.Second).Packets; got != tc.want {
+			t.Errorf("%s: %d packets, want %d", tc.name, got, tc.want)
+		}
+	}
+	two := &rtpPeer{label: "listen", cursor: 1, lastSum: cut, packets: []rtpPacket{prev,
+		{at: cut.Add(3 * time.Millisecond), seq: 101, ssrc: 7, size: 160},
+		{at: cut.Add(23 * time.Millisecond), seq: 102, ssrc: 7, size: 160}}}
+	if got := two.summary(cut.Add(time.Second), time.Second).Packets; got != 2 {
+		t.Errorf("continuing audio: %d packets, want 2", got)
+	}
+}

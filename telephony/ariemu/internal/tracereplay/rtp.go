@@ -141,6 +141,9 @@ func (p *rtpPeer) summary(now time.Time, window time.Duration) Line {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pk := p.packets[p.cursor:]
+	if p.cursor > 0 && inFlightAtCut(p.packets[p.cursor-1], pk, p.lastSum) {
+		pk = nil
+	}
 	p.cursor = len(p.packets)
 	from := p.lastSum
 	if window > 0 && now.Add(-window).After(from) {
@@ -153,6 +156,23 @@ func (p *rtpPeer) summary(now time.Time, window time.Duration) Line {
 	p.lastSum = now
 	summarize(&l, pk)
 	return l
+}
+
+// packetInterval is the spacing of the 20 ms PCMU packets the emulator sends.
+const packetInterval = 20 * time.Millisecond
+
+// inFlightAtCut reports whether pk, the packets of a new window, are only what was
+// already on its way when the previous window was cut at cut: at most one packet
+// interval's worth, arriving within that interval, continuing prev's stream without
+// a gap. The recording client cut its windows at an instant too; a packet sent a
+// moment before a hangup and read a moment after the cut is the previous window's
+// audio, not audio after the hangup (the snoop trace's "RTP stops" window).
+func inFlightAtCut(prev rtpPacket, pk []rtpPacket, cut time.Time) bool {
+	if len(pk) != 1 {
+		return false
+	}
+	f := pk[0]
+	return f.ssrc == prev.ssrc && f.seq == prev.seq+1 && f.at.Sub(cut) < packetInterval
 }
 
 func summarize(l *Line, pk []rtpPacket) {
