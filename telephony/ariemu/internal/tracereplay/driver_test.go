@@ -342,3 +342,15 @@ func TestSummaryDropsAPacketInFlightAtTheCut(t *testing.T) {
 		t.Errorf("continuing audio: %d packets, want 2", got)
 	}
 }
+
+// TestSummaryKeepsTheAwaitedFirstPacket: a "first packet arrived" summary (window 0)
+// counts the packet it waited for, however soon after the cut it came.
+func TestSummaryKeepsTheAwaitedFirstPacket(t *testing.T) {
+	cut := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	p := &rtpPeer{label: "em1", cursor: 1, lastSum: cut, packets: []rtpPacket{
+		{at: cut.Add(-5 * time.Millisecond), seq: 100, ssrc: 7, size: 160},
+		{at: cut.Add(3 * time.Millisecond), seq: 101, ssrc: 7, size: 160}}}
+	if got := p.summary(cut.Add(4*time.Millisecond), 0).Packets; got != 1 {
+		t.Errorf("%d packets, want the awaited 1", got)
+	}
+}

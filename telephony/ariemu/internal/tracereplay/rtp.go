@@ -141,7 +141,7 @@ func (p *rtpPeer) summary(now time.Time, window time.Duration) Line {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pk := p.packets[p.cursor:]
-	if p.cursor > 0 && inFlightAtCut(p.packets[p.cursor-1], pk, p.lastSum) {
+	if window > 0 && p.cursor > 0 && inFlightAtCut(p.packets[p.cursor-1], pk, p.lastSum) {
 		pk = nil
 	}
 	p.cursor = len(p.packets)
@@ -164,7 +164,8 @@ const packetInterval = 20 * time.Millisecond
 // inFlightAtCut reports whether pk, the packets of a new window, are only what was
 // already on its way when the previous window was cut at cut: at most one packet
 // interval's worth, arriving within that interval, continuing prev's stream without
-// a gap. The recording client cut its windows at an instant too; a packet sent a
+// a gap. It applies to timed windows only: a "first packet arrived" summary (window 0)
+// waited for exactly that packet. The recording client cut its windows at an instant too; a packet sent a
 // moment before a hangup and read a moment after the cut is the previous window's
 // audio, not audio after the hangup (the snoop trace's "RTP stops" window).
 func inFlightAtCut(prev rtpPacket, pk []rtpPacket, cut time.Time) bool {
