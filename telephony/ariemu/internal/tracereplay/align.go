@@ -605,7 +605,7 @@ func (a *aligner) crossing(i, j, kA, kB int, got []Line, gotReqs []int) string {
 }
 
 // namedBy reports whether the k-th request (1-based) of the recording names the
-// object rec line i belongs to (in its path or query).
+// object rec line i belongs to (in its path or query) and was not refused.
 func (a *aligner) namedBy(i, k int) bool {
 	if k < 1 || k > len(a.recReqs) {
 		return false
@@ -613,6 +613,13 @@ func (a *aligner) namedBy(i, k int) bool {
 	d := cachedEvent(a.recEv, a.rec.Lines, i)
 	_, id, ok := strings.Cut(d.owner, ":")
 	if !ok || id == "" {
+		return false
+	}
+	if r := a.recResp[k-1]; r >= 0 && a.rec.Lines[r].Status >= 400 {
+		// A refused request changed nothing, so it orders no event; had an event
+		// really come to the other side of it, its response would differ (e.g. the
+		// early addChannel of an ExternalMedia leg is 422 only before its StasisStart),
+		// and the response comparison says so.
 		return false
 	}
 	req := &a.rec.Lines[a.recReqs[k-1]]

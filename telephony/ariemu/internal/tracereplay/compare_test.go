@@ -181,3 +181,32 @@ func TestParseRejectsMalformedLines(t *testing.T) {
 		t.Fatalf("parse: %v %+v", err, tr)
 	}
 }
+
+// TestCompareToleratesCrossingARefusedRequest: the ExternalMedia leg's first Dial may
+// come before or after the early addChannel that Asterisk refuses with 422 (a refused
+// request changes nothing, so it orders nothing), while an event crossing a request
+// that did something is still a mismatch (TestCompareDetectsMutations).
+func TestCompareToleratesCrossingARefusedRequest(t *testing.T) {
+	e1, e2 := loadPair(t, "external-media")
+	mut := cloneTrace(e2)
+	i := findEvent(t, mut, "Dial", 0)
+	ev := mut.Lines[i]
+	mut.Lines = append(mut.Lines[:i], mut.Lines[i+1:]...)
+	moved := false
+	for j := i - 1; j >= 0; j-- {
+		if mut.Lines[j].Kind == KindRequest {
+			if !strings.Contains(mut.Lines[j].Path, "addChannel") {
+				t.Fatalf("the request before the first Dial is %s %s, want the early addChannel", mut.Lines[j].Method, mut.Lines[j].Path)
+			}
+			mut.Lines = append(mut.Lines[:j], append([]Line{ev}, mut.Lines[j:]...)...)
+			moved = true
+			break
+		}
+	}
+	if !moved {
+		t.Fatal("no request before the first Dial")
+	}
+	if rep := Compare(e1, mut); len(rep.Mismatches) != 0 {
+		t.Errorf("the Dial moved before the refused addChannel: %s", rep)
+	}
+}
