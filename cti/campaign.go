@@ -526,7 +526,14 @@ func (c *campaignActor) ask(ctx context.Context, m any) error {
 	case err := <-reply:
 		return err
 	case <-c.done:
-		return errCampaignGone
+		// The actor may have answered just before it ended (a stop ends the actor
+		// of a campaign with nothing live): its answer wins over the end.
+		select {
+		case err := <-reply:
+			return err
+		default:
+			return errCampaignGone
+		}
 	case <-ctx.Done():
 		return ctx.Err()
 	}
