@@ -651,6 +651,8 @@ func (c *campaignActor) request(ctx context.Context, m any) error {
 		return nil // handle steps after every request
 	case campResume:
 		return c.resume(ctx)
+	case *campAdopt:
+		return c.adoptLine(ctx, m) // campaign_adopt.go
 	}
 	return fmt.Errorf("%w: unknown campaign request %T", ErrCallState, m)
 }

@@ -194,8 +194,8 @@ type campResume struct{}
 
 func (c *campaignActor) resume(ctx context.Context) error {
 	cat := c.o.catalog()
-	if cat == nil {
-		return nil
+	if cat == nil || c.d.State() != dialer.Draft {
+		return nil // nothing stored, or started already (a call of it taken over: campaign_adopt.go)
 	}
 	def, err := cat.LoadCampaign(ctx, c.id)
 	if err != nil {
