@@ -209,6 +209,9 @@ func (c *campaignActor) adoptLine(ctx context.Context, m *campAdopt) error {
 	if c.id != manualCampaign {
 		if c.d.State() == dialer.Draft {
 			c.takeLeaseOfDeadRun(ctx, mk.owner)
+			// held now unless another node has it (a standby actor would only store
+			// the start for that node: standbyCommand)
+			c.takeLease(ctx, c.o.now())
 			if err := c.resume(ctx); err != nil {
 				return err
 			}

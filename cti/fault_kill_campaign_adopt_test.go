@@ -3,8 +3,12 @@ package cti_test
 import (
 	"context"
 	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/ctid/ctid/cti"
+	"github.com/ctid/ctid/cti/campaigns"
 	"github.com/ctid/ctid/cti/store"
 	"github.com/ctid/ctid/queue"
 )
@@ -71,4 +75,148 @@ func TestRestartTakesOverManualDialConnectedAtTheKill(t *testing.T) {
 		t.Fatalf("talking segments %+v (answered %s)", talks, ix.Answered)
 	}
 	oneRecordFor(t, db, number)
+}
+
+// campRun is a ctid run with the stored campaigns (node: its lease owner name), as
+// cmd/ctid wires them: catalog, contacts and attempts over the store, the running
+// campaigns resumed once the run is up.
+func campRun(t *testing.T, srvURL string, qc queue.Config, db *store.Store, node string) *ctidRun {
+	t.Helper()
+	dnc, err := campaigns.LoadDNC(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := cti.NewStoreCampaigns(cti.StoreCampaignsParams{Store: db, DNC: dnc, Log: zerolog.Nop(),
+		Tick: 100 * time.Millisecond, NodeID: node, LeaseTTL: 15 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qc.Agents[0].Campaigns = []string{"k1"}
+	r := startRunHooked(t, srvURL, qc, cti.DefaultConfig(), db, runHooks{
+		params: func(p *cti.Params) { p.Contacts, p.Attempts = sc, sc },
+		orch:   func(o *cti.Orchestrator) { o.SetCampaignCatalog(sc) },
+	})
+	if err := r.orch.ResumeCampaigns(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// ctid (node-1) dies while anna talks on a call its progressive campaign placed;
+// the next run (node-2, same store and PBX) takes the campaign's lease from the dead
+// run at once, takes the call over — anna still with the customer, her desktop told
+// with the contact's screen-pop, the engine has her talking — and after her hang-up
+// and disposition the contact is done: one attempt (its row continued: connected by
+// node-1, disposition by node-2), one interaction record, never dialled again.
+func TestRestartTakesOverCampaignCallConnectedAtTheKill(t *testing.T) {
+	emu, srvURL, db := restartPBX(t)
+	ctx := context.Background()
+	const number = "+5550000" // the far end answers and talks
+	ids := storedCampaign(t, db, "k1", map[string]string{number: "sale"})
+	qc := salesConfig("anna")
+	run1 := campRun(t, srvURL, qc, db, "node-1")
+	if err := run1.orch.AgentLogin(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run1.orch.AgentReady(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	conn := run1.desk.wait(t, "anna", "call.connected", nil)
+	call, _ := conn["call_id"].(string)
+	bridge, _ := conn["bridge_id"].(string)
+	run1.stop() // calls are left up, as by a kill
+	// a killed run does not release its lease: node-1 still holds it for 15 s
+	if _, err := db.AcquireLease(ctx, "k1", "node-1", time.Now(), 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	run2 := campRun(t, srvURL, qc, db, "node-2")
+	back := run2.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { return e["call_id"] == call && e["restored"] == true })
+	if back["bridge_id"] != bridge || back["campaign_id"] != "k1" || back["contact_id"] != ids[number] {
+		t.Fatalf("restored call.connected %v", back)
+	}
+	if m := bridgeMembers(emu, bridge); len(m) != 2 || !contains(m, call) {
+		t.Fatalf("campaign bridge after the take-over: %v", m)
+	}
+	s, err := run2.orch.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := agentState(s, "anna"); a.State != queue.Talking || string(a.Call) != call {
+		t.Fatalf("anna after the take-over: %+v", a)
+	}
+	if st, n, err := run2.orch.CampaignContactState(ctx, "k1", ids[number]); err != nil || st != "in-progress" || n != 1 {
+		t.Fatalf("contact during the taken-over call: %s, %d attempts, %v", st, n, err)
+	}
+	if err := run2.orch.Hangup(ctx, "anna", call); err != nil {
+		t.Fatal(err)
+	}
+	if err := run2.orch.WrapUpDone(ctx, "anna", cti.WrapUpResult{CallID: call, Disposition: "sale"}); err != nil {
+		t.Fatal(err)
+	}
+	noChannelsLeft(t, emu)
+	ix := closedRecord(t, db, call)
+	if ix.Outcome != "answered" || ix.Cause == "ctid restarted" || ix.Campaign != "k1" || ix.Disposition != "sale" {
+		t.Fatalf("record of the taken-over call %+v", ix)
+	}
+	if talks := segmentsOf(ix, store.SegTalking); len(talks) != 1 || talks[0].Agent != "anna" {
+		t.Fatalf("talking segments %+v", talks)
+	}
+	if st, n, err := run2.orch.CampaignContactState(ctx, "k1", ids[number]); err != nil || st != "done:sale" || n != 1 {
+		t.Fatalf("contact after the disposition: %s, %d attempts, %v", st, n, err)
+	}
+	time.Sleep(300 * time.Millisecond) // a few campaign ticks: nothing is dialled again
+	as := attemptsOf(t, db, "k1")[ids[number]]
+	if len(as) != 1 || as[0].ID != call || as[0].Connected.IsZero() || as[0].Disposition != "sale" || as[0].Agent != "anna" {
+		t.Fatalf("attempts of the contact %+v", as)
+	}
+	if list, err := db.InteractionsByNumber(ctx, number, 10); err != nil || len(list) != 1 {
+		t.Fatalf("records for %s: %d %v", number, len(list), err)
+	}
+	if len(emu.ChannelIDs()) != 0 {
+		t.Fatalf("dialled again: %v", emu.ChannelIDs())
+	}
+}
+
+// The fallback when the campaign runs on another node: node-1 dies while anna talks
+// on its campaign call, and by the time node-2 starts a third node (node-3, alive)
+// holds the campaign's lease. node-2 cannot continue the attempt (node-3's dialer
+// owns the campaign now), so it ends the call cleanly as before: both legs hung up,
+// anna told (reason "ctid restarted"), the record closed once with that cause, and
+// node-2 dials nothing.
+func TestRestartEndsCampaignCallWhenAnotherNodeHoldsTheLease(t *testing.T) {
+	emu, srvURL, db := restartPBX(t)
+	ctx := context.Background()
+	const number = "+5550000"
+	storedCampaign(t, db, "k1", map[string]string{number: "sale"})
+	qc := salesConfig("anna")
+	run1 := campRun(t, srvURL, qc, db, "node-1")
+	if err := run1.orch.AgentLogin(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run1.orch.AgentReady(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	conn := run1.desk.wait(t, "anna", "call.connected", nil)
+	call, _ := conn["call_id"].(string)
+	run1.stop()
+	if _, err := db.AcquireLease(ctx, "k1", "node-3", time.Now(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+
+	run2 := campRun(t, srvURL, qc, db, "node-2")
+	run2.desk.wait(t, "anna", "call.ended", func(e map[string]any) bool {
+		return e["call_id"] == call && e["reason"] == "ctid restarted"
+	})
+	noChannelsLeft(t, emu)
+	ix := closedRecord(t, db, call)
+	if ix.Cause != "ctid restarted" || ix.Outcome != "answered" {
+		t.Fatalf("record of the campaign call %+v", ix)
+	}
+	if list, err := db.InteractionsByNumber(ctx, number, 10); err != nil || len(list) != 1 {
+		t.Fatalf("records for %s: %d %v", number, len(list), err)
+	}
+	if l, err := db.CampaignLease(ctx, "k1"); err != nil || l.Owner != "node-3" {
+		t.Fatalf("lease %+v %v", l, err)
+	}
 }
