@@ -101,7 +101,7 @@ func (a *callActor) dialCampaign(ctx context.Context) {
 		a.offer()
 	}
 	// Asterisk's own ring timeout is a backstop: the dialer hangs up at its own.
-	timeout := int((k.dial.RingTimeout + 5*time.Second) / time.Second)
+	timeout := int((k.dial.RingTimeout + originateSlack) / time.Second)
 	_, err := a.o.ari.Originate(octx, telephony.OriginateParams{
 		Endpoint: k.c.cfg.endpoint(k.dial.Number), ChannelID: a.channel, OtherChannelID: k.far,
 		AppArgs: []string{"campaign", k.c.id, string(k.dial.Attempt)}, CallerID: k.c.cfg.CallerID, Timeout: timeout,

@@ -289,6 +289,7 @@ type StoreCampaigns struct {
 	lockout map[string]time.Duration // campaign -> lockout after a safe-harbour abandon
 	final   map[string]map[string]bool
 	cut     map[string]time.Duration // campaign -> retry after a call cut by a restart (its no-answer rule)
+	open    map[string][]OpenLine    // campaign -> open lines seen by the last CampaignContacts (campaign_sweep.go)
 }
 
 // NewStoreCampaigns checks the params.
@@ -309,7 +310,7 @@ func NewStoreCampaigns(p StoreCampaignsParams) (*StoreCampaigns, error) {
 		p.NodeID = defaultNodeID()
 	}
 	return &StoreCampaigns{p: p, lockout: map[string]time.Duration{}, final: map[string]map[string]bool{},
-		cut: map[string]time.Duration{}}, nil
+		cut: map[string]time.Duration{}, open: map[string][]OpenLine{}}, nil
 }
 
 // LoadCampaign implements CampaignCatalog: the stored definition as the runner's config,
@@ -446,6 +447,11 @@ func (s *StoreCampaigns) CampaignContacts(ctx context.Context, campaign string) 
 		out = append(out, x)
 		return nil
 	})
+	if err == nil {
+		s.mu.Lock()
+		s.open[campaign] = h.open
+		s.mu.Unlock()
+	}
 	if err == nil && (len(h.closed) > 0 || len(h.attempts) > 0) {
 		s.p.Log.Info().Str("campaign", campaign).Int("closed", len(h.closed)).Int("numbers_with_history", len(h.attempts)).
 			Int("lockouts", len(h.locked)).Int("callbacks", len(h.callback)).Msg("campaign history from an earlier run")
@@ -461,6 +467,7 @@ type campaignHistory struct {
 	lastPlaced map[string]time.Time // contact -> last dial
 	locked     map[string]time.Time // number -> lockout end
 	callback   map[string]store.CampaignCallback
+	open       []OpenLine // placed, never answered, connected or ended
 }
 
 // history reads an earlier run's attempts (all of them, streamed), lockouts and
@@ -494,6 +501,10 @@ func (s *StoreCampaigns) history(ctx context.Context, campaign string) (campaign
 			// a call cut by the restart (ringing or talking when ctid stopped): not
 			// dialled again at once, but as after no answer
 			h.next[k] = a.Placed.Add(cut)
+		}
+		if a.Ended.IsZero() && a.Outcome == "" && a.Disposition == "" && a.Answered.IsZero() && a.Connected.IsZero() &&
+			!a.Placed.IsZero() && a.InteractionID != "" {
+			h.open = append(h.open, OpenLine{CallID: a.InteractionID, Attempt: a.ID, Contact: a.ContactID, Number: a.Number, Placed: a.Placed})
 		}
 		if a.NumberDead {
 			h.dead[k] = true
@@ -580,4 +591,14 @@ func (s *StoreCampaigns) RecordAttempt(r AttemptRecord) error {
 		return s.p.Store.Enqueue(extra)
 	}
 	return nil
+}
+
+// OpenLines implements OpenLineSource: the attempts the last CampaignContacts of
+// campaign found placed and never answered, connected or ended (handed over once).
+func (s *StoreCampaigns) OpenLines(campaign string) []OpenLine {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.open[campaign]
+	delete(s.open, campaign)
+	return out
 }

@@ -2,6 +2,8 @@ package cti_test
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -219,4 +221,98 @@ func TestRestartEndsCampaignCallWhenAnotherNodeHoldsTheLease(t *testing.T) {
 	if l, err := db.CampaignLease(ctx, "k1"); err != nil || l.Owner != "node-3" {
 		t.Fatalf("lease %+v %v", l, err)
 	}
+}
+
+// shortRing sets the stored campaign's ring timeout to the shortest allowed (15 s):
+// its lines' originate timeout is then 20 s.
+func shortRing(t *testing.T, db *store.Store, id string) {
+	t.Helper()
+	ctx := context.Background()
+	sc, err := db.Campaign(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d campaigns.Definition
+	if err := json.Unmarshal(sc.Config, &d); err != nil {
+		t.Fatal(err)
+	}
+	d.RingTimeout = campaigns.Duration(15 * time.Second)
+	if sc.Config, err = json.Marshal(d); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.UpdateCampaign(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ctid dies while a campaign line rings (a number that never answers); the PBX ends
+// it at its originate timeout (20 s) while the next run is up, which never hears of
+// it. The next run's sweep closes the record the dead run opened (outcome no-answer,
+// a cause naming the restart), ends the attempt as a no-answer once with the retry
+// timer of that rule, and does not dial the contact again before it.
+func TestRestartSweepsCampaignLineRingingAtTheKill(t *testing.T) {
+	emu, srvURL, db := restartPBX(t)
+	ctx := context.Background()
+	const number = "+5550002" // rings until the originate timeout (cause 19)
+	ids := storedCampaign(t, db, "k2", map[string]string{number: "sale"})
+	shortRing(t, db, "k2")
+	qc := salesConfig("anna")
+	qc.Agents[0].Campaigns = []string{"k2"}
+	run1 := campRun(t, srvURL, qc, db, "node-1")
+	if err := run1.orch.AgentLogin(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run1.orch.AgentReady(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	offer := run1.desk.wait(t, "anna", "call.offered", nil)
+	call, _ := offer["call_id"].(string)
+	waitUntil(t, 10*time.Second, "the line ringing and its record stored", func() bool {
+		if _, ok := emu.Channel(call); !ok {
+			return false
+		}
+		if err := db.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		_, err := db.Interaction(ctx, call)
+		return err == nil
+	})
+	run1.stop()
+
+	run2 := campRun(t, srvURL, qc, db, "node-2")
+	if err := run2.orch.AgentLogin(ctx, "anna"); err != nil { // anna free: the contact is not dialled before its retry
+		t.Fatal(err)
+	}
+	if err := run2.orch.AgentReady(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	var ix store.Interaction
+	waitUntil(t, 40*time.Second, "the record closed by the sweep", func() bool {
+		if err := db.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		ix, err = db.Interaction(ctx, call)
+		return err == nil && !ix.Ended.IsZero()
+	})
+	if ix.Outcome != "no-answer" || !strings.Contains(ix.Cause, "ctid was down") || ix.Direction != store.Outbound || !ix.Answered.IsZero() {
+		t.Fatalf("record of the line ringing at the kill %+v", ix)
+	}
+	if d := ix.Ended.Sub(ix.Created); d < 19*time.Second || d > 21*time.Second {
+		t.Fatalf("the line ended %s after it was placed, want its originate timeout (20 s)", d)
+	}
+	as := attemptsOf(t, db, "k2")[ids[number]]
+	if len(as) != 1 || as[0].ID != call || as[0].Outcome != "no-answer" || as[0].Ended.IsZero() {
+		t.Fatalf("attempts of the contact %+v", as)
+	}
+	if d := as[0].RetryAt.Sub(as[0].Placed); d != 2*time.Hour {
+		t.Fatalf("retry %s after the placing, want the no-answer rule's 2 h", d)
+	}
+	if st, n, err := run2.orch.CampaignContactState(ctx, "k2", ids[number]); err != nil || st != "scheduled" || n != 1 {
+		t.Fatalf("contact after the sweep: %s, %d attempts, %v", st, n, err)
+	}
+	if list, err := db.InteractionsByNumber(ctx, number, 10); err != nil || len(list) != 1 {
+		t.Fatalf("records for %s: %d %v", number, len(list), err)
+	}
+	noChannelsLeft(t, emu)
 }
