@@ -168,6 +168,9 @@ func (o *Orchestrator) readAdoptee(ctx context.Context, ad *adoptee) {
 			ad.agent, ad.answer, ad.leg = parseAgentMark(get(agentVar))
 			if ad.agent != "" {
 				ad.camp, ad.campErr = parseCampMark(get(campVar)) // campaign_adopt.go
+				if ns, err := strconv.ParseInt(get(holdVar), 10, 64); err == nil && ns > 0 {
+					ad.held = time.Unix(0, ns)
+				}
 			}
 		}
 		return

@@ -160,6 +160,15 @@ func (o *Orchestrator) takeOverCampaignCall(ctx context.Context, ad adoptee, ali
 	a.legs = max(legNumber(a.id, ad.leg), ad.maxLeg)
 	a.state, a.queued, a.answered, a.restored = stateTalking, true, true, true
 	a.talkStart = ad.answer
+	if !ad.held.IsZero() {
+		// on hold at the kill: the customer still hears music, the agent's leg is muted
+		if err := o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+			return e.RestoreHeld(now, queue.CallID(id), ad.held)
+		}); err != nil {
+			log.Warn().Err(err).Msg("engine: restore the campaign call on hold")
+		}
+		a.state, a.holdStart, a.holdMarked = stateHeld, ad.held, true
+	}
 	a.connectedAgent.Store(ad.agent)
 	// Before any segment is written (a run killed within the writer's batching
 	// window may not have stored the record).
@@ -178,6 +187,10 @@ func (o *Orchestrator) takeOverCampaignCall(ctx context.Context, ad adoptee, ali
 	f := a.campaignPop()
 	f["agent"], f["bridge_id"], f["restored"] = a.agent, a.bridge, true
 	o.publish(a.agent, "call.connected", f)
+	if a.state == stateHeld {
+		o.publish(a.agent, "call.held", map[string]any{"call_id": a.id, "restored": true,
+			"held_since": a.holdStart.UTC().Format(time.RFC3339Nano)})
+	}
 	o.expectDesktop(a.agent)
 	o.wg.Go(func() { a.run(ctx) })
 	return nil

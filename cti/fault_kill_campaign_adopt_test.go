@@ -316,3 +316,67 @@ func TestRestartSweepsCampaignLineRingingAtTheKill(t *testing.T) {
 	}
 	noChannelsLeft(t, emu)
 }
+
+// A manual dial on hold at the kill comes back on hold with anna: her desktop gets
+// call.held with the original hold start, the engine has her on hold, the customer
+// still hears music; unhold and hang-up work and the record keeps the hold.
+func TestRestartTakesOverCampaignCallOnHold(t *testing.T) {
+	emu, srvURL, db := restartPBX(t)
+	ctx := context.Background()
+	qc := salesConfig("anna")
+	cc := cti.DefaultConfig()
+	cc.ExternalEndpoint = "Local/{number}@callers"
+	manual := runHooks{orch: func(o *cti.Orchestrator) {
+		if err := o.EnableManualDial(func(n string) (string, error) { return n, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}}
+	run1 := startRunHooked(t, srvURL, qc, cc, db, manual)
+	if err := run1.orch.AgentLogin(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run1.orch.AgentReady(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	call, err := run1.orch.ManualDial(ctx, "anna", "5550000", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run1.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { return e["call_id"] == call })
+	before := time.Now()
+	if err := run1.orch.Hold(ctx, "anna", call); err != nil {
+		t.Fatal(err)
+	}
+	run1.desk.wait(t, "anna", "call.held", nil)
+	run1.stop()
+
+	run2 := startRunHooked(t, srvURL, qc, cc, db, manual)
+	run2.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { return e["call_id"] == call && e["restored"] == true })
+	held := run2.desk.wait(t, "anna", "call.held", func(e map[string]any) bool { return e["call_id"] == call })
+	since, err := time.Parse(time.RFC3339Nano, held["held_since"].(string))
+	if err != nil || since.Before(before) || since.After(time.Now()) {
+		t.Fatalf("held_since %v %v", held["held_since"], err)
+	}
+	if ch, _ := emu.Channel(call); !ch.MOH {
+		t.Fatalf("the customer hears no music after the take-over: %+v", ch)
+	}
+	s, err := run2.orch.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := agentState(s, "anna"); a.State != queue.OnHold || string(a.Call) != call {
+		t.Fatalf("anna after the take-over: %+v", a)
+	}
+	if err := run2.orch.Unhold(ctx, "anna", call); err != nil {
+		t.Fatal(err)
+	}
+	if err := run2.orch.Hangup(ctx, "anna", call); err != nil {
+		t.Fatal(err)
+	}
+	noChannelsLeft(t, emu)
+	ix := closedRecord(t, db, call)
+	if hs := segmentsOf(ix, store.SegHold); len(hs) != 1 || !hs[0].Start.Equal(since.Truncate(time.Microsecond)) {
+		t.Fatalf("hold segments %+v (held since %s)", hs, since)
+	}
+	oneRecordFor(t, db, "5550000")
+}
