@@ -149,6 +149,7 @@ func (o *Orchestrator) takeOverCampaignCall(ctx context.Context, ad adoptee, ali
 	if err := c.ask(ctx, req); err != nil {
 		return err
 	}
+	o.dropPartiesOfEarlierRun(ctx, &ad, log) // a conference comes back two-party, as an inbound one (adopt_parts.go)
 	k := &campCall{c: c, dial: req.dial, contact: req.contact, answered: true, reported: true, offered: true, manual: m.manual}
 	a := &callActor{
 		o: o, id: id, channel: ad.ch.ID, in: inbound{vars: map[string]string{}},
