@@ -150,9 +150,14 @@ func TestRestartTakesOverCampaignCallConnectedAtTheKill(t *testing.T) {
 	if st, n, err := run2.orch.CampaignContactState(ctx, "k1", ids[number]); err != nil || st != "in-progress" || n != 1 {
 		t.Fatalf("contact during the taken-over call: %s, %d attempts, %v", st, n, err)
 	}
+	// not dialled nor answered again by this run, and no abandon counted
+	if st, err := run2.orch.CampaignStats(ctx, "k1"); err != nil || st.Dials != 0 || st.Abandons != 0 || st.AbandonRate != 0 || st.LinesInUse != 1 {
+		t.Fatalf("campaign stats after the take-over %+v %v", st, err)
+	}
 	if err := run2.orch.Hangup(ctx, "anna", call); err != nil {
 		t.Fatal(err)
 	}
+	run2.desk.wait(t, "anna", "wrapup.started", func(e map[string]any) bool { return e["call_id"] == call })
 	if err := run2.orch.WrapUpDone(ctx, "anna", cti.WrapUpResult{CallID: call, Disposition: "sale"}); err != nil {
 		t.Fatal(err)
 	}
