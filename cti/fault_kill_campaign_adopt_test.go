@@ -385,3 +385,67 @@ func TestRestartTakesOverCampaignCallOnHold(t *testing.T) {
 	}
 	oneRecordFor(t, db, "5550000")
 }
+
+// The sweep closes only what is surely over: of three attempts an earlier run left
+// open, the one placed a minute ago and unanswered (channel gone) is closed at once;
+// one whose record says it was answered (a call someone follows; its attempt row
+// lagging) and one placed a second ago (it may still ring, on this PBX or another
+// node's) are left open.
+func TestRestartSweepLeavesAnsweredAndRecentLinesOpen(t *testing.T) {
+	_, srvURL, db := restartPBX(t)
+	ctx := context.Background()
+	ids := storedCampaign(t, db, "k3", map[string]string{"+442079460301": "sale", "+442079460302": "sale", "+442079460303": "sale"})
+	now := time.Now()
+	lines := []struct {
+		id, number string
+		placed     time.Time
+		answered   bool
+	}{
+		{"k3-1.old", "+442079460301", now.Add(-time.Minute), false},
+		{"k3-2.old", "+442079460302", now.Add(-time.Minute), true},
+		{"k3-3.old", "+442079460303", now.Add(-time.Second), false},
+	}
+	for _, l := range lines {
+		ix := store.Interaction{ID: l.id, CallID: l.id, Direction: store.Outbound, Campaign: "k3", CallerNumber: l.number,
+			Dialled: l.number, Created: l.placed}
+		if l.answered {
+			ix.Answered = l.placed.Add(5 * time.Second)
+		}
+		if err := db.SaveInteraction(ix); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Enqueue(store.CampaignAttempt{ID: l.id, CampaignID: "k3", ContactID: ids[l.number], Number: l.number,
+			InteractionID: l.id, Placed: l.placed}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	qc := salesConfig("anna")
+	qc.Agents[0].Campaigns = []string{"k3"}
+	campRun(t, srvURL, qc, db, "node-2")
+	ix := closedRecord(t, db, "k3-1.old")
+	if ix.Outcome != "no-answer" || !ix.Ended.Equal(lines[0].placed.Add(25*time.Second).Truncate(time.Microsecond)) {
+		t.Fatalf("swept record %+v (placed %s: its originate timeout is 25 s later)", ix, lines[0].placed)
+	}
+	time.Sleep(500 * time.Millisecond) // several campaign ticks
+	for _, id := range []string{"k3-2.old", "k3-3.old"} {
+		if err := db.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ix, err := db.Interaction(ctx, id)
+		if err != nil || !ix.Ended.IsZero() {
+			t.Fatalf("%s closed by the sweep: %+v %v", id, ix, err)
+		}
+	}
+	as := attemptsOf(t, db, "k3")
+	if a := as[ids["+442079460301"]]; len(a) != 1 || a[0].Outcome != "no-answer" {
+		t.Fatalf("swept attempt %+v", a)
+	}
+	for _, n := range []string{"+442079460302", "+442079460303"} {
+		if a := as[ids[n]]; len(a) != 1 || a[0].Outcome != "" || !a[0].Ended.IsZero() {
+			t.Fatalf("attempt of %s %+v", n, a)
+		}
+	}
+}
