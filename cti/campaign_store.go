@@ -602,3 +602,25 @@ func (s *StoreCampaigns) OpenLines(campaign string) []OpenLine {
 	delete(s.open, campaign)
 	return out
 }
+
+// LineProgressed tells whether the attempt id of campaign (its contact's) was
+// answered, connected or ended since it was read as open (campaign_sweep.go); an
+// attempt not found (or a store that cannot list them) has not.
+func (s *StoreCampaigns) LineProgressed(ctx context.Context, campaign, contact, id string) (bool, error) {
+	r, ok := s.p.Store.(interface {
+		CampaignAttempts(ctx context.Context, campaignID, contactID string, limit int) ([]store.CampaignAttempt, error)
+	})
+	if !ok {
+		return false, nil
+	}
+	list, err := r.CampaignAttempts(ctx, campaign, contact, 10_000)
+	if err != nil {
+		return false, err
+	}
+	for _, a := range list {
+		if a.ID == id {
+			return !a.Answered.IsZero() || !a.Connected.IsZero() || !a.Ended.IsZero() || a.Outcome != "" || a.Disposition != "", nil
+		}
+	}
+	return false, nil
+}

@@ -58,6 +58,14 @@ type OpenLineSource interface {
 	OpenLines(campaign string) []OpenLine
 }
 
+// lineProgresser tells whether an open line's attempt row moved on since it was
+// read (answered, connected or ended: someone follows that call). A customer who
+// answered just before the originate timeout, whose agent's phone still rings on
+// another node, has no answer in the interaction record yet, but in the attempt.
+type lineProgresser interface {
+	LineProgressed(ctx context.Context, campaign, contact, id string) (bool, error)
+}
+
 // sweepLine is an open line waiting for its check.
 type sweepLine struct {
 	OpenLine
@@ -127,6 +135,18 @@ func (c *campaignActor) sweepLine(ctx context.Context, l sweepLine) {
 		case !errors.Is(err, telephony.ErrNotFound):
 			log.Warn().Err(err).Msg("cannot tell whether a line of an earlier run is gone; left open")
 			return
+		}
+	}
+	if p, ok := c.o.contacts.(lineProgresser); ok {
+		pctx, cancel := context.WithTimeout(ctx, c.o.cfg.OpTimeout)
+		moved, err := p.LineProgressed(pctx, c.id, l.Contact, l.CallID)
+		cancel()
+		switch {
+		case err != nil:
+			log.Warn().Err(err).Msg("cannot read the attempt of a line of an earlier run; left open")
+			return
+		case moved:
+			return // answered, connected or ended meanwhile: someone's call
 		}
 	}
 	if c.o.records != nil {

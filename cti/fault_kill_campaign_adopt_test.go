@@ -386,15 +386,18 @@ func TestRestartTakesOverCampaignCallOnHold(t *testing.T) {
 	oneRecordFor(t, db, "5550000")
 }
 
-// The sweep closes only what is surely over: of three attempts an earlier run left
+// The sweep closes only what is surely over: of four attempts an earlier run left
 // open, the one placed a minute ago and unanswered (channel gone) is closed at once;
 // one whose record says it was answered (a call someone follows; its attempt row
-// lagging) and one placed a second ago (it may still ring, on this PBX or another
-// node's) are left open.
+// lagging), one placed a second ago (it may still ring, on this PBX or another
+// node's) and one whose attempt row says it was answered after the campaign loaded
+// (its customer answered near the originate timeout; the agent's phone rings on
+// another node) are left open.
 func TestRestartSweepLeavesAnsweredAndRecentLinesOpen(t *testing.T) {
 	_, srvURL, db := restartPBX(t)
 	ctx := context.Background()
-	ids := storedCampaign(t, db, "k3", map[string]string{"+442079460301": "sale", "+442079460302": "sale", "+442079460303": "sale"})
+	ids := storedCampaign(t, db, "k3", map[string]string{"+442079460301": "sale", "+442079460302": "sale", "+442079460303": "sale",
+		"+442079460304": "sale"})
 	now := time.Now()
 	lines := []struct {
 		id, number string
@@ -404,6 +407,7 @@ func TestRestartSweepLeavesAnsweredAndRecentLinesOpen(t *testing.T) {
 		{"k3-1.old", "+442079460301", now.Add(-time.Minute), false},
 		{"k3-2.old", "+442079460302", now.Add(-time.Minute), true},
 		{"k3-3.old", "+442079460303", now.Add(-time.Second), false},
+		{"k3-4.old", "+442079460304", now.Add(-25 * time.Second), false}, // due 5 s from now
 	}
 	for _, l := range lines {
 		ix := store.Interaction{ID: l.id, CallID: l.id, Direction: store.Outbound, Campaign: "k3", CallerNumber: l.number,
@@ -425,12 +429,21 @@ func TestRestartSweepLeavesAnsweredAndRecentLinesOpen(t *testing.T) {
 	qc := salesConfig("anna")
 	qc.Agents[0].Campaigns = []string{"k3"}
 	campRun(t, srvURL, qc, db, "node-2")
+	// k3-4's customer answers now (the attempt row only: the interaction is answered
+	// when the agent's leg comes up)
+	if err := db.Enqueue(store.CampaignAttempt{ID: "k3-4.old", CampaignID: "k3", ContactID: ids["+442079460304"],
+		Number: "+442079460304", Answered: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
 	ix := closedRecord(t, db, "k3-1.old")
 	if ix.Outcome != "no-answer" || !ix.Ended.Equal(lines[0].placed.Add(25*time.Second).Truncate(time.Microsecond)) {
 		t.Fatalf("swept record %+v (placed %s: its originate timeout is 25 s later)", ix, lines[0].placed)
 	}
-	time.Sleep(500 * time.Millisecond) // several campaign ticks
-	for _, id := range []string{"k3-2.old", "k3-3.old"} {
+	time.Sleep(time.Until(lines[3].placed.Add(30*time.Second + 500*time.Millisecond))) // k3-4 was due
+	for _, id := range []string{"k3-2.old", "k3-3.old", "k3-4.old"} {
 		if err := db.Sync(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -443,7 +456,7 @@ func TestRestartSweepLeavesAnsweredAndRecentLinesOpen(t *testing.T) {
 	if a := as[ids["+442079460301"]]; len(a) != 1 || a[0].Outcome != "no-answer" {
 		t.Fatalf("swept attempt %+v", a)
 	}
-	for _, n := range []string{"+442079460302", "+442079460303"} {
+	for _, n := range []string{"+442079460302", "+442079460303", "+442079460304"} {
 		if a := as[ids[n]]; len(a) != 1 || a[0].Outcome != "" || !a[0].Ended.IsZero() {
 			t.Fatalf("attempt of %s %+v", n, a)
 		}
