@@ -207,7 +207,9 @@ func (o *Orchestrator) adopt(ctx context.Context, ad adoptee, alive map[string]b
 		// Bridged without Stasis arguments: only campaign lines and callbacks are.
 		// A campaign call talking with its agent is taken over (campaign_adopt.go);
 		// anything else, or when that cannot be, is ended cleanly.
-		if err := o.takeOverCampaignCall(ctx, ad, alive, log); err != nil {
+		if err := o.takeOverCampaignCall(ctx, ad, alive, log); errors.Is(err, errTakenOver) {
+			log.Info().Err(err).Msg("the outbound call is this run's already")
+		} else if err != nil {
 			log.Info().Err(err).Msg("the outbound call is not taken over")
 			o.endOutboundOfEarlierRun(ctx, ad, log)
 		}

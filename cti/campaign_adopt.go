@@ -50,6 +50,9 @@ const campVar = "CTID_CAMPAIGN"
 var (
 	errNoCampaignMark = errors.New("cti: no campaign mark on the call")
 	errNotTakenOver   = errors.New("cti: the campaign call cannot be taken over")
+	// errTakenOver: this run took the call over already (a second resync, after an
+	// ARI reconnect, found it before its actor owned the channels): leave it be.
+	errTakenOver = errors.New("cti: the campaign call is taken over already")
 )
 
 // campMark is what campVar says.
@@ -214,7 +217,7 @@ type campAdopt struct {
 func (c *campaignActor) adoptLine(ctx context.Context, m *campAdopt) error {
 	mk := m.mark
 	if c.byCall[m.callID] != nil {
-		return fmt.Errorf("%w: %s is a line of campaign %s already", errNotTakenOver, m.callID, c.id)
+		return fmt.Errorf("%w: %s is a line of campaign %s", errTakenOver, m.callID, c.id)
 	}
 	if c.holding[m.agent] != nil {
 		return fmt.Errorf("%w: %s is on %s of campaign %s", errNotTakenOver, m.agent, c.holding[m.agent].callID, c.id)
