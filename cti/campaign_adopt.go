@@ -223,8 +223,20 @@ func (c *campaignActor) adoptLine(ctx context.Context, m *campAdopt) error {
 		return fmt.Errorf("%w: %s is on %s of campaign %s", errNotTakenOver, m.agent, c.holding[m.agent].callID, c.id)
 	}
 	contact := CampaignContact{ID: "manual", Name: mk.number, Numbers: []string{mk.number}}
-	if c.id != manualCampaign {
+	if !mk.manual {
+		// A dialer line: the dialer takes the attempt back, so the campaign must run
+		// here. (An agent's manual dial needs neither the dialer nor the lease: its
+		// disposition is recorded as is, and a draft campaign is not started by it.)
 		if c.d.State() == dialer.Draft {
+			if cat := c.o.catalog(); cat != nil {
+				def, err := cat.LoadCampaign(ctx, c.id)
+				if err != nil {
+					return fmt.Errorf("%w: %w", errNotTakenOver, err)
+				}
+				if def.State != dialer.Running.String() && def.State != dialer.Paused.String() {
+					return fmt.Errorf("%w: campaign %s is %s", errNotTakenOver, c.id, def.State) // never started by a take-over
+				}
+			}
 			c.takeLeaseOfDeadRun(ctx, mk.owner)
 			// held now unless another node has it (a standby actor would only store
 			// the start for that node: standbyCommand)
@@ -236,13 +248,11 @@ func (c *campaignActor) adoptLine(ctx context.Context, m *campAdopt) error {
 		if c.d.State() == dialer.Draft || !c.lease.dialing(c.o.now()) {
 			return fmt.Errorf("%w: %w: %s", errNotTakenOver, ErrLeaseHeld, c.id)
 		}
-		if !mk.manual {
-			x, ok := c.contacts[dialer.ContactID(mk.contact)]
-			if !ok {
-				return fmt.Errorf("%w: contact %s is not loaded in campaign %s (closed or unknown)", errNotTakenOver, mk.contact, c.id)
-			}
-			contact = x
+		x, ok := c.contacts[dialer.ContactID(mk.contact)]
+		if !ok {
+			return fmt.Errorf("%w: contact %s is not loaded in campaign %s (closed or unknown)", errNotTakenOver, mk.contact, c.id)
 		}
+		contact = x
 	}
 	callID := queue.CallID(m.callID)
 	if err := c.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
