@@ -32,8 +32,10 @@ import (
 // The interaction record and the attempt row (keyed by the call id) are continued.
 //
 // Which node takes it over: the node the call's PBX reports it to (only it can see
-// and control the channels), provided its campaign actor runs the campaign there,
-// that is holds the campaign's lease. A lease still held by the run that placed the
+// and control the channels). For a dialer line, provided its campaign actor runs the
+// campaign there (stored running or paused; a take-over never starts a draft), that
+// is holds the campaign's lease; an agent's manual dial needs neither the dialer nor
+// the lease (its disposition is recorded as is). A lease still held by the run that placed the
 // call (the mark's owner: that process is gone, its channels are orphans in this
 // node's application) is taken over from it at once instead of waiting for it to
 // expire. A lease held by any other node means that node now dials the campaign and

@@ -462,3 +462,57 @@ func TestRestartSweepLeavesAnsweredAndRecentLinesOpen(t *testing.T) {
 		}
 	}
 }
+
+// The fallback when the agent cannot be restored: anna talks on her manual dial at
+// the kill, and the next run's configuration has no anna. The call is ended cleanly
+// (both legs hung up, the bridge destroyed, the record closed once with cause
+// "ctid restarted"), not left bridged with nobody to follow it, and the manual-dial
+// campaign holds nothing of it.
+func TestRestartEndsCampaignCallWhoseAgentIsGone(t *testing.T) {
+	emu, srvURL, db := restartPBX(t)
+	ctx := context.Background()
+	cc := cti.DefaultConfig()
+	cc.ExternalEndpoint = "Local/{number}@callers"
+	manual := runHooks{orch: func(o *cti.Orchestrator) {
+		if err := o.EnableManualDial(func(n string) (string, error) { return n, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}}
+	run1 := startRunHooked(t, srvURL, salesConfig("anna"), cc, db, manual)
+	if err := run1.orch.AgentLogin(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run1.orch.AgentReady(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	call, err := run1.orch.ManualDial(ctx, "anna", "5550000", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run1.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { return e["call_id"] == call })
+	run1.stop()
+
+	run2 := startRunHooked(t, srvURL, salesConfig("boris"), cc, db, manual)
+	noChannelsLeft(t, emu)
+	ix := closedRecord(t, db, call)
+	if ix.Cause != "ctid restarted" || ix.Outcome != "answered" {
+		t.Fatalf("record of the campaign call %+v", ix)
+	}
+	oneRecordFor(t, db, "5550000")
+	// boris dials on the new run as usual: the manual campaign is not stuck on the old call
+	if err := run2.orch.AgentLogin(ctx, "boris"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run2.orch.AgentReady(ctx, "boris"); err != nil {
+		t.Fatal(err)
+	}
+	next, err := run2.orch.ManualDial(ctx, "boris", "5550000", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run2.desk.wait(t, "boris", "call.connected", func(e map[string]any) bool { return e["call_id"] == next })
+	if err := run2.orch.Hangup(ctx, "boris", next); err != nil {
+		t.Fatal(err)
+	}
+	noChannelsLeft(t, emu)
+}
