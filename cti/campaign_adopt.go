@@ -240,9 +240,12 @@ func (c *campaignActor) adoptLine(ctx context.Context, m *campAdopt) error {
 				}
 			}
 			c.takeLeaseOfDeadRun(ctx, mk.owner)
-			// held now unless another node has it (a standby actor would only store
-			// the start for that node: standbyCommand)
-			c.takeLease(ctx, c.o.now())
+			// held now unless another node has it; then nothing is started here (a
+			// standby actor's start would only be stored for that node, and would
+			// un-pause a paused campaign: standbyCommand)
+			if !c.takeLease(ctx, c.o.now()) {
+				return fmt.Errorf("%w: %w: %s", errNotTakenOver, ErrLeaseHeld, c.id)
+			}
 			if err := c.resume(ctx); err != nil {
 				return err
 			}

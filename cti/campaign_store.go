@@ -201,6 +201,12 @@ func (c *campaignActor) resume(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if c.lease.leaser != nil && !c.lease.held && !c.takeLease(ctx, c.o.now()) {
+		// standby already (a take-over asked first): a start now would only be
+		// stored for the node that runs it, un-pausing a paused campaign
+		// (standbyCommand); checkLease follows the stored state on takeover
+		return nil
+	}
 	if err := c.lifecycle(ctx, campLifecycle{start: true}); err != nil {
 		return err
 	}

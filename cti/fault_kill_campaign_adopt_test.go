@@ -190,7 +190,7 @@ func TestRestartTakesOverCampaignCallConnectedAtTheKill(t *testing.T) {
 // holds the campaign's lease. node-2 cannot continue the attempt (node-3's dialer
 // owns the campaign now), so it ends the call cleanly as before: both legs hung up,
 // anna told (reason "ctid restarted"), the record closed once with that cause, and
-// node-2 dials nothing.
+// node-2 dials nothing nor un-pauses the campaign node-3 paused.
 func TestRestartEndsCampaignCallWhenAnotherNodeHoldsTheLease(t *testing.T) {
 	emu, srvURL, db := restartPBX(t)
 	ctx := context.Background()
@@ -210,6 +210,9 @@ func TestRestartEndsCampaignCallWhenAnotherNodeHoldsTheLease(t *testing.T) {
 	if _, err := db.AcquireLease(ctx, "k1", "node-3", time.Now(), time.Minute); err != nil {
 		t.Fatal(err)
 	}
+	if err := db.SetCampaignState(ctx, "k1", "running", "paused"); err != nil { // a supervisor paused it on node-3
+		t.Fatal(err)
+	}
 
 	run2 := campRun(t, srvURL, qc, db, "node-2")
 	run2.desk.wait(t, "anna", "call.ended", func(e map[string]any) bool {
@@ -225,6 +228,10 @@ func TestRestartEndsCampaignCallWhenAnotherNodeHoldsTheLease(t *testing.T) {
 	}
 	if l, err := db.CampaignLease(ctx, "k1"); err != nil || l.Owner != "node-3" {
 		t.Fatalf("lease %+v %v", l, err)
+	}
+	// node-2, on standby, left the stored state alone
+	if sc, err := db.Campaign(ctx, "k1"); err != nil || sc.State != "paused" {
+		t.Fatalf("stored campaign after node-2's start %+v %v", sc, err)
 	}
 }
 
