@@ -654,6 +654,8 @@ func (c *campaignActor) request(ctx context.Context, m any) error {
 		return c.resume(ctx)
 	case *campAdopt:
 		return c.adoptLine(ctx, m) // campaign_adopt.go
+	case campSweepOpen:
+		return c.readOpenLines(ctx) // campaign_sweep.go
 	}
 	return fmt.Errorf("%w: unknown campaign request %T", ErrCallState, m)
 }

@@ -167,6 +167,10 @@ func (o *Orchestrator) ResumeCampaigns(ctx context.Context) error {
 		}
 		o.log.Info().Str("campaign", id).Msg("campaign resumed after restart")
 	}
+	if err := o.sweepManualLines(ctx); err != nil { // campaign_sweep.go
+		o.log.Error().Err(err).Msg("manual dials of an earlier run not checked")
+		errs = append(errs, fmt.Errorf("manual dials: %w", err))
+	}
 	return errors.Join(errs...)
 }
 
@@ -508,9 +512,8 @@ func (s *StoreCampaigns) history(ctx context.Context, campaign string) (campaign
 			// dialled again at once, but as after no answer
 			h.next[k] = a.Placed.Add(cut)
 		}
-		if a.Ended.IsZero() && a.Outcome == "" && a.Disposition == "" && a.Answered.IsZero() && a.Connected.IsZero() &&
-			!a.Placed.IsZero() && a.InteractionID != "" {
-			h.open = append(h.open, OpenLine{CallID: a.InteractionID, Attempt: a.ID, Contact: a.ContactID, Number: a.Number, Placed: a.Placed})
+		if l, ok := openLine(a); ok {
+			h.open = append(h.open, l)
 		}
 		if a.NumberDead {
 			h.dead[k] = true
@@ -629,4 +632,32 @@ func (s *StoreCampaigns) LineProgressed(ctx context.Context, campaign, contact, 
 		}
 	}
 	return false, nil
+}
+
+// openLine: an attempt placed and never answered, connected or ended.
+func openLine(a store.CampaignAttempt) (OpenLine, bool) {
+	if !a.Ended.IsZero() || a.Outcome != "" || a.Disposition != "" || !a.Answered.IsZero() || !a.Connected.IsZero() ||
+		a.Placed.IsZero() || a.InteractionID == "" {
+		return OpenLine{}, false
+	}
+	return OpenLine{CallID: a.InteractionID, Attempt: a.ID, Contact: a.ContactID, Number: a.Number, Placed: a.Placed}, true
+}
+
+// ReadOpenLines implements OpenLineReader: the campaign's attempts placed and never
+// answered, connected or ended, read now (the manual-dial campaign, which loads no
+// contacts).
+func (s *StoreCampaigns) ReadOpenLines(ctx context.Context, campaign string) ([]OpenLine, error) {
+	if sy, ok := s.p.Store.(interface{ Sync(context.Context) error }); ok {
+		if err := sy.Sync(ctx); err != nil {
+			return nil, err
+		}
+	}
+	var out []OpenLine
+	err := s.p.Store.EachCampaignAttempt(ctx, campaign, func(a store.CampaignAttempt) error {
+		if l, ok := openLine(a); ok {
+			out = append(out, l)
+		}
+		return nil
+	})
+	return out, err
 }

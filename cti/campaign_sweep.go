@@ -66,6 +66,46 @@ type lineProgresser interface {
 	LineProgressed(ctx context.Context, campaign, contact, id string) (bool, error)
 }
 
+// OpenLineReader reads a campaign's open lines from the store (the manual-dial
+// campaign's: it loads no contacts).
+type OpenLineReader interface {
+	ReadOpenLines(ctx context.Context, campaign string) ([]OpenLine, error)
+}
+
+// campSweepOpen asks the manual-dial campaign to check the open lines an earlier
+// run left (ResumeCampaigns).
+type campSweepOpen struct{}
+
+// sweepManualLines: the manual dials an earlier run left ringing (no campaign's
+// load covers them).
+func (o *Orchestrator) sweepManualLines(ctx context.Context) error {
+	if !o.manualDialEnabled() {
+		return nil
+	}
+	if _, ok := o.contacts.(OpenLineReader); !ok {
+		return nil
+	}
+	c, err := o.campaign(ctx, manualCampaign)
+	if err != nil {
+		return err
+	}
+	return c.ask(ctx, campSweepOpen{})
+}
+
+// readOpenLines takes the manual-dial campaign's open lines from the store.
+func (c *campaignActor) readOpenLines(ctx context.Context) error {
+	r, ok := c.o.contacts.(OpenLineReader)
+	if !ok {
+		return nil
+	}
+	lines, err := r.ReadOpenLines(ctx, c.id)
+	if err != nil {
+		return err
+	}
+	c.addOpenLines(lines)
+	return nil
+}
+
 // sweepLine is an open line waiting for its check.
 type sweepLine struct {
 	OpenLine
@@ -78,16 +118,25 @@ func (c *campaignActor) collectOpenLines() {
 	if !ok {
 		return
 	}
+	c.addOpenLines(src.OpenLines(c.id))
+}
+
+// addOpenLines schedules the check of open lines (each once).
+func (c *campaignActor) addOpenLines(lines []OpenLine) {
 	cfg := c.d.Config()
-	for _, l := range src.OpenLines(c.id) {
+	n := len(c.sweep)
+	for _, l := range lines {
 		if c.byCall[l.CallID] != nil || slices.ContainsFunc(c.sweep, func(s sweepLine) bool { return s.CallID == l.CallID }) {
 			continue
 		}
 		end := l.Placed.Add(cfg.RingTimeout + originateSlack)
-		c.sweep = append(c.sweep, sweepLine{OpenLine: l, due: end.Add(sweepMargin), ended: end,
-			retryAt: l.Placed.Add(cfg.Retry.NoAnswer.After)})
+		sl := sweepLine{OpenLine: l, due: end.Add(sweepMargin), ended: end}
+		if c.id != manualCampaign && l.Contact != "manual" {
+			sl.retryAt = l.Placed.Add(cfg.Retry.NoAnswer.After) // an agent's manual dial has no retry
+		}
+		c.sweep = append(c.sweep, sl)
 	}
-	if len(c.sweep) > 0 {
+	if len(c.sweep) > n {
 		c.log.Info().Int("lines", len(c.sweep)).Msg("lines of an earlier run never seen to end: checked after their originate timeout")
 	}
 }

@@ -84,6 +84,13 @@ func TestRestartTakesOverManualDialConnectedAtTheKill(t *testing.T) {
 // campaigns resumed once the run is up.
 func campRun(t *testing.T, srvURL string, qc queue.Config, db *store.Store, node string) *ctidRun {
 	t.Helper()
+	return campRunCfg(t, srvURL, qc, cti.DefaultConfig(), db, node)
+}
+
+// campRunCfg is campRun with cc; with cc.ExternalEndpoint, manual dial is enabled
+// (any number: the emulator's far ends are not real numbers).
+func campRunCfg(t *testing.T, srvURL string, qc queue.Config, cc cti.Config, db *store.Store, node string) *ctidRun {
+	t.Helper()
 	dnc, err := campaigns.LoadDNC(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
@@ -93,10 +100,19 @@ func campRun(t *testing.T, srvURL string, qc queue.Config, db *store.Store, node
 	if err != nil {
 		t.Fatal(err)
 	}
-	qc.Agents[0].Campaigns = []string{"k1"}
-	r := startRunHooked(t, srvURL, qc, cti.DefaultConfig(), db, runHooks{
+	if len(qc.Agents[0].Campaigns) == 0 {
+		qc.Agents[0].Campaigns = []string{"k1"}
+	}
+	r := startRunHooked(t, srvURL, qc, cc, db, runHooks{
 		params: func(p *cti.Params) { p.Contacts, p.Attempts = sc, sc },
-		orch:   func(o *cti.Orchestrator) { o.SetCampaignCatalog(sc) },
+		orch: func(o *cti.Orchestrator) {
+			o.SetCampaignCatalog(sc)
+			if cc.ExternalEndpoint != "" {
+				if err := o.EnableManualDial(func(n string) (string, error) { return n, nil }); err != nil {
+					t.Fatal(err)
+				}
+			}
+		},
 	})
 	if err := r.orch.ResumeCampaigns(context.Background()); err != nil {
 		t.Fatal(err)
@@ -520,6 +536,60 @@ func TestRestartEndsCampaignCallWhoseAgentIsGone(t *testing.T) {
 	run2.desk.wait(t, "boris", "call.connected", func(e map[string]any) bool { return e["call_id"] == next })
 	if err := run2.orch.Hangup(ctx, "boris", next); err != nil {
 		t.Fatal(err)
+	}
+	noChannelsLeft(t, emu)
+}
+
+// ctid dies while anna's manual dial (no campaign) rings at a number that never
+// answers; the next run, which loads no campaign for it, checks the manual dials an
+// earlier run left open: once past the originate timeout (20 s ring + 5 s) the
+// record is closed no-answer with the restart cause and the attempt ended, once.
+func TestRestartSweepsManualDialRingingAtTheKill(t *testing.T) {
+	emu, srvURL, db := restartPBX(t)
+	ctx := context.Background()
+	qc := salesConfig("anna")
+	cc := cti.DefaultConfig()
+	cc.ExternalEndpoint = "Local/{number}@callers"
+	run1 := campRunCfg(t, srvURL, qc, cc, db, "node-1")
+	if err := run1.orch.AgentLogin(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run1.orch.AgentReady(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	const number = "5550002" // rings until the originate timeout
+	call, err := run1.orch.ManualDial(ctx, "anna", number, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the line ringing and its attempt stored", func() bool {
+		if _, ok := emu.Channel(call); !ok {
+			return false
+		}
+		if err := db.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		as, err := db.CampaignAttempts(ctx, "_manual", "", 10)
+		return err == nil && len(as) == 1
+	})
+	run1.stop()
+
+	campRunCfg(t, srvURL, qc, cc, db, "node-2")
+	var ix store.Interaction
+	waitUntil(t, 45*time.Second, "the record closed by the sweep", func() bool {
+		if err := db.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		ix, err = db.Interaction(ctx, call)
+		return err == nil && !ix.Ended.IsZero()
+	})
+	if ix.Outcome != "no-answer" || !strings.Contains(ix.Cause, "ctid was down") || !ix.Answered.IsZero() {
+		t.Fatalf("record of the manual dial ringing at the kill %+v", ix)
+	}
+	as, err := db.CampaignAttempts(ctx, "_manual", "", 10)
+	if err != nil || len(as) != 1 || as[0].Outcome != "no-answer" || as[0].Ended.IsZero() || !as[0].RetryAt.IsZero() {
+		t.Fatalf("manual attempts %+v %v", as, err)
 	}
 	noChannelsLeft(t, emu)
 }
