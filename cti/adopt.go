@@ -55,6 +55,8 @@ type adoptee struct {
 	ext     string    // the outside party's leg after a transfer to a number
 	extAt   time.Time // when the outside party answered
 	maxLeg  int       // highest leg number of the call's legs seen in its bridges
+	camp    campMark  // a connected campaign call's mark (campaign_adopt.go)
+	campErr error     // why camp is unusable (missing, garbled)
 	err     error     // reading the variables failed (not "not set")
 }
 
@@ -164,6 +166,12 @@ func (o *Orchestrator) readAdoptee(ctx context.Context, ad *adoptee) {
 			// A campaign call or callback: no arguments, but an agent mark once
 			// connected (adopt_outbound.go).
 			ad.agent, ad.answer, ad.leg = parseAgentMark(get(agentVar))
+			if ad.agent != "" {
+				ad.camp, ad.campErr = parseCampMark(get(campVar)) // campaign_adopt.go
+				if ns, err := strconv.ParseInt(get(holdVar), 10, 64); err == nil && ns > 0 {
+					ad.held = time.Unix(0, ns)
+				}
+			}
 		}
 		return
 	}
@@ -197,7 +205,14 @@ func (o *Orchestrator) adopt(ctx context.Context, ad adoptee, alive map[string]b
 		return
 	case ad.args == "" && outboundCustomer(&ad):
 		// Bridged without Stasis arguments: only campaign lines and callbacks are.
-		o.endOutboundOfEarlierRun(ctx, ad, log)
+		// A campaign call talking with its agent is taken over (campaign_adopt.go);
+		// anything else, or when that cannot be, is ended cleanly.
+		if err := o.takeOverCampaignCall(ctx, ad, alive, log); errors.Is(err, errTakenOver) {
+			log.Info().Err(err).Msg("the outbound call is this run's already")
+		} else if err != nil {
+			log.Info().Err(err).Msg("the outbound call is not taken over")
+			o.endOutboundOfEarlierRun(ctx, ad, log)
+		}
 		return
 	case ad.args == "":
 		if isCtidLeg(ch.ID) && ad.bridge == nil {

@@ -14,10 +14,12 @@ import (
 )
 
 // Campaign (outbound) calls and callbacks carry no Stasis arguments (CTID_ARGS):
-// the engine has no queue to restore them into. One that an earlier run connected
-// to an agent still has its agent mark (agentVar, set at connect like an inbound
-// call's); the next run ends it cleanly instead of leaving it bridged with nothing
-// to release the other party: every leg in its bridge is hung up, the bridge
+// the engine has no queue to restore them into. A campaign call an earlier run
+// connected to an agent is taken over from its campaign mark (campaign_adopt.go).
+// One that cannot be (no mark, as a callback; campaign gone or run by another node)
+// still has its agent mark (agentVar, set at connect like an inbound call's); the
+// next run ends it cleanly instead of leaving it bridged with nothing to release the
+// other party: every leg in its bridge is hung up, the bridge
 // destroyed, the agent's talking segment written and the interaction closed with
 // the cause "ctid restarted"; the agent's desktop is told the call ended. One whose
 // customer was bridged before the agent's leg came up is ended the same way, and a

@@ -235,12 +235,12 @@ func (a *callActor) run(ctx context.Context) {
 	defer close(a.done)
 	defer a.o.forget(a)
 	switch {
+	case a.restored: // an inbound or campaign call taken over from an earlier run
+		a.reattachMedia(ctx)
 	case a.camp != nil:
 		a.dialCampaign(ctx)
 	case a.callback != "":
 		a.dialBack(ctx)
-	case a.restored:
-		a.reattachMedia(ctx)
 	default:
 		a.start(ctx)
 	}

@@ -515,6 +515,7 @@ type campaignActor struct {
 
 	dcfg  dialer.Config // the dialer's config (a new dialer after a lease takeover)
 	lease leaseState    // campaign_resume.go
+	sweep []sweepLine   // open lines of an earlier run to check (campaign_sweep.go)
 }
 
 func (c *campaignActor) ask(ctx context.Context, m any) error {
@@ -658,6 +659,10 @@ func (c *campaignActor) request(ctx context.Context, m any) error {
 		return nil // handle steps after every request
 	case campResume:
 		return c.resume(ctx)
+	case *campAdopt:
+		return c.adoptLine(ctx, m) // campaign_adopt.go
+	case campSweepOpen:
+		return c.readOpenLines(ctx) // campaign_sweep.go
 	}
 	return fmt.Errorf("%w: unknown campaign request %T", ErrCallState, m)
 }
@@ -722,6 +727,7 @@ func (c *campaignActor) load(ctx context.Context) error {
 		c.restore(x)
 	}
 	c.restorePacing(ctx)
+	c.collectOpenLines() // campaign_sweep.go
 	c.log.Info().Int("contacts", len(c.contacts)).Int("rejected", c.rejected).Msg("campaign contacts loaded")
 	return nil
 }
@@ -755,6 +761,7 @@ func (c *campaignActor) freeAgents(e *queue.Engine) []queue.AgentID {
 func (c *campaignActor) step(ctx context.Context) {
 	now := c.o.now()
 	c.checkLease(ctx, now)
+	c.sweepDue(ctx, now) // campaign_sweep.go
 	for _, eff := range c.d.Tick(now) {
 		c.effect(ctx, now, eff)
 	}

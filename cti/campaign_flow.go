@@ -35,6 +35,7 @@ type campCall struct {
 	reported   bool   // the line's fate went to the campaign
 	harbour    string // safe-harbour playback id
 	offered    bool   // the agent has the screen-pop
+	manual     bool   // an agent's manual dial
 }
 
 // Messages from the campaign actor to a line's call actor.
@@ -59,7 +60,7 @@ const safeHarbourMax = 30 * time.Second
 
 // startCampaignCall creates and starts the call actor of a planned line.
 func (o *Orchestrator) startCampaignCall(ctx context.Context, c *campaignActor, l *campLine) {
-	k := &campCall{c: c, dial: l.dial, contact: l.contact}
+	k := &campCall{c: c, dial: l.dial, contact: l.contact, manual: l.manual}
 	if strings.HasPrefix(strings.ToLower(c.cfg.Endpoint), "local/") {
 		k.far = l.callID + "-far"
 	}
@@ -100,7 +101,7 @@ func (a *callActor) dialCampaign(ctx context.Context) {
 		a.offer()
 	}
 	// Asterisk's own ring timeout is a backstop: the dialer hangs up at its own.
-	timeout := int((k.dial.RingTimeout + 5*time.Second) / time.Second)
+	timeout := int((k.dial.RingTimeout + originateSlack) / time.Second)
 	_, err := a.o.ari.Originate(octx, telephony.OriginateParams{
 		Endpoint: k.c.cfg.endpoint(k.dial.Number), ChannelID: a.channel, OtherChannelID: k.far,
 		AppArgs: []string{"campaign", k.c.id, string(k.dial.Attempt)}, CallerID: k.c.cfg.CallerID, Timeout: timeout,
@@ -280,7 +281,9 @@ func (a *callActor) onCampaignMsg(ctx context.Context, m campaignMsg) {
 		a.offer()
 		if err := a.connect(ctx, m.agent); err != nil {
 			a.log.Error().Err(err).Str("agent", m.agent).Msg("connecting the agent to the campaign line")
+			return
 		}
+		a.markCampaign(ctx) // for a take-over after a restart (campaign_adopt.go)
 	case campHangupMsg:
 		if !k.answered {
 			k.noAnswer = m.noAnswer

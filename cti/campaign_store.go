@@ -167,6 +167,10 @@ func (o *Orchestrator) ResumeCampaigns(ctx context.Context) error {
 		}
 		o.log.Info().Str("campaign", id).Msg("campaign resumed after restart")
 	}
+	if err := o.sweepManualLines(ctx); err != nil { // campaign_sweep.go
+		o.log.Error().Err(err).Msg("manual dials of an earlier run not checked")
+		errs = append(errs, fmt.Errorf("manual dials: %w", err))
+	}
 	return errors.Join(errs...)
 }
 
@@ -194,12 +198,18 @@ type campResume struct{}
 
 func (c *campaignActor) resume(ctx context.Context) error {
 	cat := c.o.catalog()
-	if cat == nil {
-		return nil
+	if cat == nil || c.d.State() != dialer.Draft {
+		return nil // nothing stored, or started already (a call of it taken over: campaign_adopt.go)
 	}
 	def, err := cat.LoadCampaign(ctx, c.id)
 	if err != nil {
 		return err
+	}
+	if c.lease.leaser != nil && !c.lease.held && !c.takeLease(ctx, c.o.now()) {
+		// standby already (a take-over asked first): a start now would only be
+		// stored for the node that runs it, un-pausing a paused campaign
+		// (standbyCommand); checkLease follows the stored state on takeover
+		return nil
 	}
 	if err := c.lifecycle(ctx, campLifecycle{start: true}); err != nil {
 		return err
@@ -289,6 +299,7 @@ type StoreCampaigns struct {
 	lockout map[string]time.Duration // campaign -> lockout after a safe-harbour abandon
 	final   map[string]map[string]bool
 	cut     map[string]time.Duration // campaign -> retry after a call cut by a restart (its no-answer rule)
+	open    map[string][]OpenLine    // campaign -> open lines seen by the last CampaignContacts (campaign_sweep.go)
 }
 
 // NewStoreCampaigns checks the params.
@@ -309,7 +320,7 @@ func NewStoreCampaigns(p StoreCampaignsParams) (*StoreCampaigns, error) {
 		p.NodeID = defaultNodeID()
 	}
 	return &StoreCampaigns{p: p, lockout: map[string]time.Duration{}, final: map[string]map[string]bool{},
-		cut: map[string]time.Duration{}}, nil
+		cut: map[string]time.Duration{}, open: map[string][]OpenLine{}}, nil
 }
 
 // LoadCampaign implements CampaignCatalog: the stored definition as the runner's config,
@@ -446,6 +457,11 @@ func (s *StoreCampaigns) CampaignContacts(ctx context.Context, campaign string) 
 		out = append(out, x)
 		return nil
 	})
+	if err == nil {
+		s.mu.Lock()
+		s.open[campaign] = h.open
+		s.mu.Unlock()
+	}
 	if err == nil && (len(h.closed) > 0 || len(h.attempts) > 0) {
 		s.p.Log.Info().Str("campaign", campaign).Int("closed", len(h.closed)).Int("numbers_with_history", len(h.attempts)).
 			Int("lockouts", len(h.locked)).Int("callbacks", len(h.callback)).Msg("campaign history from an earlier run")
@@ -461,6 +477,7 @@ type campaignHistory struct {
 	lastPlaced map[string]time.Time // contact -> last dial
 	locked     map[string]time.Time // number -> lockout end
 	callback   map[string]store.CampaignCallback
+	open       []OpenLine // placed, never answered, connected or ended
 }
 
 // history reads an earlier run's attempts (all of them, streamed), lockouts and
@@ -494,6 +511,9 @@ func (s *StoreCampaigns) history(ctx context.Context, campaign string) (campaign
 			// a call cut by the restart (ringing or talking when ctid stopped): not
 			// dialled again at once, but as after no answer
 			h.next[k] = a.Placed.Add(cut)
+		}
+		if l, ok := openLine(a); ok {
+			h.open = append(h.open, l)
 		}
 		if a.NumberDead {
 			h.dead[k] = true
@@ -580,4 +600,64 @@ func (s *StoreCampaigns) RecordAttempt(r AttemptRecord) error {
 		return s.p.Store.Enqueue(extra)
 	}
 	return nil
+}
+
+// OpenLines implements OpenLineSource: the attempts the last CampaignContacts of
+// campaign found placed and never answered, connected or ended (handed over once).
+func (s *StoreCampaigns) OpenLines(campaign string) []OpenLine {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.open[campaign]
+	delete(s.open, campaign)
+	return out
+}
+
+// LineProgressed tells whether the attempt id of campaign (its contact's) was
+// answered, connected or ended since it was read as open (campaign_sweep.go); an
+// attempt not found (or a store that cannot list them) has not.
+func (s *StoreCampaigns) LineProgressed(ctx context.Context, campaign, contact, id string) (bool, error) {
+	r, ok := s.p.Store.(interface {
+		CampaignAttempts(ctx context.Context, campaignID, contactID string, limit int) ([]store.CampaignAttempt, error)
+	})
+	if !ok {
+		return false, nil
+	}
+	list, err := r.CampaignAttempts(ctx, campaign, contact, 10_000)
+	if err != nil {
+		return false, err
+	}
+	for _, a := range list {
+		if a.ID == id {
+			return !a.Answered.IsZero() || !a.Connected.IsZero() || !a.Ended.IsZero() || a.Outcome != "" || a.Disposition != "", nil
+		}
+	}
+	return false, nil
+}
+
+// openLine: an attempt placed and never answered, connected or ended.
+func openLine(a store.CampaignAttempt) (OpenLine, bool) {
+	if !a.Ended.IsZero() || a.Outcome != "" || a.Disposition != "" || !a.Answered.IsZero() || !a.Connected.IsZero() ||
+		a.Placed.IsZero() || a.InteractionID == "" {
+		return OpenLine{}, false
+	}
+	return OpenLine{CallID: a.InteractionID, Attempt: a.ID, Contact: a.ContactID, Number: a.Number, Placed: a.Placed}, true
+}
+
+// ReadOpenLines implements OpenLineReader: the campaign's attempts placed and never
+// answered, connected or ended, read now (the manual-dial campaign, which loads no
+// contacts).
+func (s *StoreCampaigns) ReadOpenLines(ctx context.Context, campaign string) ([]OpenLine, error) {
+	if sy, ok := s.p.Store.(interface{ Sync(context.Context) error }); ok {
+		if err := sy.Sync(ctx); err != nil {
+			return nil, err
+		}
+	}
+	var out []OpenLine
+	err := s.p.Store.EachCampaignAttempt(ctx, campaign, func(a store.CampaignAttempt) error {
+		if l, ok := openLine(a); ok {
+			out = append(out, l)
+		}
+		return nil
+	})
+	return out, err
 }

@@ -11,10 +11,11 @@ import (
 	"github.com/ctid/ctid/telephony/ariemu"
 )
 
-// ctid dies while anna talks on a campaign (outbound) call, which has no Stasis
-// arguments to be re-queued by: the next run ends it cleanly (adopt_outbound.go) —
-// both legs hung up, the bridge destroyed, anna told, the record closed once with
-// the cause "ctid restarted" and her talking segment — and anna can take calls again.
+// ctid dies while anna talks on a manual-dial campaign call, and the next run has
+// manual dial off: the call's campaign is gone, so it cannot be taken over
+// (campaign_adopt.go) and the fallback ends it cleanly (adopt_outbound.go) — both
+// legs hung up, the bridge destroyed, anna told, the record closed once with the
+// cause "ctid restarted" and her talking segment — and anna can take calls again.
 func TestRestartEndsCampaignCallConnectedAtTheKill(t *testing.T) {
 	emu, srvURL, db := restartPBX(t)
 	ctx := context.Background()

@@ -542,6 +542,17 @@ func startRun(t *testing.T, srvURL string, qc queue.Config, st *store.Store, wra
 
 func startRunCfg(t *testing.T, srvURL string, qc queue.Config, cc cti.Config, st *store.Store, wrap ...func(*udpMedia) cti.Media) *ctidRun {
 	t.Helper()
+	return startRunHooked(t, srvURL, qc, cc, st, runHooks{}, wrap...)
+}
+
+// runHooks adjust a run: params before cti.New, the orchestrator before Run.
+type runHooks struct {
+	params func(*cti.Params)
+	orch   func(*cti.Orchestrator)
+}
+
+func startRunHooked(t *testing.T, srvURL string, qc queue.Config, cc cti.Config, st *store.Store, h runHooks, wrap ...func(*udpMedia) cti.Media) *ctidRun {
+	t.Helper()
 	tc := telephony.DefaultConfig()
 	tc.URL, tc.Username, tc.Password = srvURL+"/ari", "ctid", "pw"
 	cli, err := telephony.New(tc, zerolog.Nop())
@@ -557,9 +568,16 @@ func startRunCfg(t *testing.T, srvURL string, qc queue.Config, cc cti.Config, st
 	for _, w := range wrap {
 		media = w(r.media)
 	}
-	r.orch, err = cti.New(cti.Params{Config: cc, Log: testLog(t), ARI: cli, Engine: eng, Notify: r.desk, Media: media, Records: st})
+	p := cti.Params{Config: cc, Log: testLog(t), ARI: cli, Engine: eng, Notify: r.desk, Media: media, Records: st}
+	if h.params != nil {
+		h.params(&p)
+	}
+	r.orch, err = cti.New(p)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if h.orch != nil {
+		h.orch(r.orch)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

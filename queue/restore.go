@@ -82,3 +82,45 @@ func (e *Engine) RestoreHeld(now time.Time, id CallID, heldSince time.Time) ([]D
 	}
 	return out, nil
 }
+
+// RestoreOutbound puts back an outbound (campaign or manual-dial) call that was
+// connected to an agent when the process driving the engine restarted: the call is
+// known again as the agent's outbound call since answered (no queue: the agent's
+// wrap-up after it counts for no queue, as after any outbound call), and the agent,
+// signed in if needed, is Talking. Only an idle agent (logged out, not ready or
+// ready) can be restored onto a call; anything else is ErrInvalidTransition.
+func (e *Engine) RestoreOutbound(now time.Time, id CallID, agentID AgentID, answered time.Time) ([]Decision, error) {
+	e.begin()
+	if id == "" {
+		return nil, fmt.Errorf("%w: empty call id", ErrUnknownCall)
+	}
+	if _, dup := e.calls[id]; dup {
+		return nil, fmt.Errorf("%w: %q", ErrDuplicateCall, id)
+	}
+	a, err := e.agent(agentID)
+	if err != nil {
+		return nil, err
+	}
+	switch a.state {
+	case LoggedOut, NotReady, Ready:
+	default:
+		return nil, &TransitionError{Agent: a.id, From: a.state, Input: "restore_outbound"}
+	}
+	if answered.IsZero() || answered.After(now) {
+		answered = now
+	}
+	c := e.newCall()
+	c.id, c.outbound, c.arrived, c.enq, c.seq, c.hidx = id, true, answered, answered, e.nextSeq(), -1
+	for i := range c.tidx {
+		c.tidx[i] = -1
+	}
+	c.state, c.agent, c.answered = CallConnected, a, answered
+	e.calls[c.id] = c
+	if a.state == LoggedOut {
+		e.setAgentState(a, NotReady, "login", now)
+	}
+	e.removeReady(a)
+	a.call = c
+	e.setAgentState(a, Talking, "restored", now)
+	return e.out, nil
+}

@@ -120,3 +120,33 @@ func TestConsultCallsCountApart(t *testing.T) {
 		t.Fatalf("the real call: %+v", s)
 	}
 }
+
+// An outbound call connected before a restart is restored onto its agent with no
+// queue; when it ends the agent wraps up.
+func TestRestoreOutboundThenEnds(t *testing.T) {
+	e := mustEngine(t, restoreConfig())
+	ds := must(t)(e.RestoreOutbound(at(100), "o1", "ann", at(40)))
+	if st := ofKind(ds, DecAgentState); len(st) != 2 || st[1].State != Talking {
+		t.Fatalf("decisions %+v", ds)
+	}
+	s := e.Snapshot(at(100))
+	if len(s.Calls) != 1 || s.Calls[0].State != CallConnected || s.Agents[0].State != Talking || s.Agents[0].Call != "o1" {
+		t.Fatalf("snapshot %+v", s)
+	}
+	ds = must(t)(e.CallEnded(at(160), "o1"))
+	if w := ofKind(ds, DecWrapUpStarted); len(w) != 1 || w[0].Agent != "ann" {
+		t.Fatalf("end %+v", ds)
+	}
+	if got := e.Snapshot(at(160)).Agents[0].TalkTime; got != 120*time.Second {
+		t.Fatalf("talk time counted from the original answer: %v", got)
+	}
+	if s := e.Snapshot(at(160)); len(s.Calls) != 0 || s.Agents[0].State == Talking || s.Agents[0].Call != "" {
+		t.Fatalf("after the end %+v", s)
+	}
+	must(t)(e.RestoreOutbound(at(161), "o2", "ann", at(161))) // ready again: no wrap-up configured
+	ds, err := e.RestoreOutbound(at(162), "o3", "ann", at(150))
+	mustErr(t, ErrInvalidTransition, ds, err)
+	must(t)(e.AgentLogin(at(162), "bob"))
+	ds, err = e.RestoreOutbound(at(163), "o2", "bob", at(150))
+	mustErr(t, ErrDuplicateCall, ds, err)
+}

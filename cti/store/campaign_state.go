@@ -112,6 +112,31 @@ WHERE campaign_leases.owner = excluded.owner OR campaign_leases.expires_at <= ex
 	return l, nil
 }
 
+// TakeOverLease moves the campaign's lease from from (a node's run that is gone) to
+// to, at now for ttl; ErrLeaseHeld when from does not hold it (any more).
+func (s *Store) TakeOverLease(ctx context.Context, campaignID, from, to string, now time.Time, ttl time.Duration) error {
+	if err := checkAll(checkText("campaign id", campaignID, true), checkText("lease owner", from, true),
+		checkText("lease owner", to, true)); err != nil {
+		return err
+	}
+	if ttl <= 0 {
+		return fmt.Errorf("%w: lease ttl %s", ErrInvalidRecord, ttl)
+	}
+	res, err := s.db.ExecContext(ctx, s.d.q(`UPDATE campaign_leases SET owner = ?, expires_at = ?, acquired_at = ?, renewed_at = ?
+WHERE campaign_id = ? AND owner = ?`), to, micros(now.Add(ttl)), micros(now), micros(now), campaignID, from)
+	if err != nil {
+		return fmt.Errorf("store: taking over the lease of %q: %w", campaignID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: taking over the lease of %q: %w", campaignID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %q is not held by %s", ErrLeaseHeld, campaignID, from)
+	}
+	return nil
+}
+
 // ReleaseLease gives up owner's lease of the campaign (no-op when owner does not
 // hold it), so that another node may take it at once.
 func (s *Store) ReleaseLease(ctx context.Context, campaignID, owner string) error {

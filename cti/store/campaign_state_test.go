@@ -99,3 +99,27 @@ func TestCampaignLease(t *testing.T) {
 		require.Equal(t, 1, won)
 	})
 }
+
+// A lease still held by a run that is gone is taken over from that owner only: not
+// from another owner, and the new owner then renews it as usual.
+func TestTakeOverLease(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e engine) {
+		s := mustOpen(t, e.config(t))
+		ctx := testCtx(t)
+		ttl := 15 * time.Second
+		require.ErrorIs(t, s.TakeOverLease(ctx, "c1", "dead", "node-b", t0, ttl), ErrLeaseHeld, "no lease at all")
+		_, err := s.AcquireLease(ctx, "c1", "dead", t0, ttl)
+		require.NoError(t, err)
+		require.ErrorIs(t, s.TakeOverLease(ctx, "c1", "node-x", "node-b", t0.Add(time.Second), ttl), ErrLeaseHeld)
+		require.NoError(t, s.TakeOverLease(ctx, "c1", "dead", "node-b", t0.Add(time.Second), ttl))
+		l, err := s.CampaignLease(ctx, "c1")
+		require.NoError(t, err)
+		require.Equal(t, "node-b", l.Owner)
+		require.Equal(t, t0.Add(time.Second+ttl), l.Expires)
+		_, err = s.AcquireLease(ctx, "c1", "dead", t0.Add(2*time.Second), ttl)
+		require.ErrorIs(t, err, ErrLeaseHeld)
+		_, err = s.AcquireLease(ctx, "c1", "node-b", t0.Add(2*time.Second), ttl)
+		require.NoError(t, err)
+		require.ErrorIs(t, s.TakeOverLease(ctx, "", "dead", "node-b", t0, ttl), ErrInvalidRecord)
+	})
+}

@@ -1,9 +1,12 @@
 package dialer
 
 import (
+	"container/heap"
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/ctid/ctid/queue"
 )
 
 // NumberHistory is what an earlier run of the campaign did with one number of a
@@ -99,4 +102,45 @@ func (d *Dialer) RestoreConnects(hits []bool) {
 	for _, h := range hits {
 		d.sample(h)
 	}
+}
+
+// RestoreConnected takes back a line of an earlier run that a person answered and
+// an agent is still talking on (ctid restarted; the PBX kept the call up): the
+// contact, loaded by AddContacts (with its history restored) and not dialled yet in
+// this run, is in progress again on number with agent since connected, and the
+// returned attempt takes the agent's disposition as usual. The attempt was counted
+// by the earlier run (its history) and its live answer is in the restored abandon
+// window: neither is counted again.
+func (d *Dialer) RestoreConnected(id ContactID, num string, agent queue.AgentID, connected time.Time) (AttemptID, error) {
+	c, ok := d.contacts[id]
+	if !ok {
+		return "", fmt.Errorf("%w: %q", ErrUnknownContact, id)
+	}
+	if agent == "" {
+		return "", fmt.Errorf("%w: contact %q: no agent", ErrAttemptState, id)
+	}
+	if held := d.held[agent]; held != nil {
+		return "", fmt.Errorf("%w: agent %q holds attempt %q", ErrAttemptState, agent, held.id)
+	}
+	ni := slices.IndexFunc(c.nums, func(n number) bool { return n.e164 == num })
+	if ni < 0 {
+		return "", fmt.Errorf("%w: contact %q has no number %q", ErrBadContact, id, num)
+	}
+	switch c.st {
+	case cNew:
+		for i := d.newHead; i < len(d.newQ); i++ {
+			if d.newQ[i] == c {
+				d.newQ = slices.Delete(d.newQ, i, i+1)
+				break
+			}
+		}
+	case cDue:
+		heap.Remove(&d.due, c.hidx)
+	default:
+		return "", fmt.Errorf("%w: contact %q is %s", ErrAttemptState, id, c.stateName())
+	}
+	a := d.newAttempt(c, ni, "")
+	a.agent, a.st, a.hit = agent, aConnected, true
+	a.placed, a.answered, a.connected = connected, connected, connected
+	return a.id, nil
 }

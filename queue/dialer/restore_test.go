@@ -131,3 +131,68 @@ func TestRestoreAbandons(t *testing.T) {
 		t.Fatalf("connect rate %v", st.ConnectRate)
 	}
 }
+
+// A line an agent still talks on after a restart is taken back connected: the
+// contact is in progress (not dialled again, not counted again), the line is in use,
+// the abandon window is untouched, and the agent's disposition ends it as usual;
+// a contact already in progress or done, an unknown number or a second line for the
+// same agent is refused.
+func TestRestoreConnectedTakesTheDisposition(t *testing.T) {
+	cfg := Config{ID: "c1", Mode: Progressive, Windows: alwaysOpen(), Retry: RetryRules{NoAnswer: Retry{After: time.Hour}}}
+	d, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AddContacts([]Contact{{ID: "a", Numbers: []string{"+442079460001"}}, {ID: "b", Numbers: []string{"+442079460002"}},
+		{ID: "c", Numbers: []string{"+442079460003"}}}); err != nil {
+		t.Fatal(err)
+	}
+	// the earlier run dialled a (cut by the restart: parked as after no answer)
+	if err := d.Restore(NumberHistory{Contact: "a", Number: "+442079460001", Attempts: 1, NextAt: mon.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Apply(InStart); err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.RestoreConnected("zz", "+442079460001", "x", mon)
+	wantErr(t, err, ErrUnknownContact)
+	_, err = d.RestoreConnected("a", "+442079460009", "x", mon)
+	wantErr(t, err, ErrBadContact)
+	id, err := d.RestoreConnected("a", "+442079460001", "x", mon.Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.RestoreConnected("a", "+442079460001", "y", mon)
+	wantErr(t, err, ErrAttemptState)
+	if st, n, _ := d.ContactState("a"); st != "in-progress" || n != 1 {
+		t.Fatalf("a is %s after %d attempts", st, n)
+	}
+	s := d.Stats(mon)
+	if s.InProgress != 1 || s.Dials != 0 || s.Humans != 0 || s.LiveAnswered != 0 || s.Ringing != 0 || s.Waiting != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+	// the progressive plan dials b for y only: x is on the restored line
+	plan := d.Plan(mon, free("y"))
+	if len(plan.Dials) != 1 || plan.Dials[0].Contact != "b" {
+		t.Fatalf("dials %+v", plan.Dials)
+	}
+	eff, err := d.Disposition(mon.Add(time.Minute), id, "sale", CallbackRequest{})
+	if err != nil || eff.Kind != EffDone {
+		t.Fatalf("disposition %+v %v", eff, err)
+	}
+	if st, n, _ := d.ContactState("a"); st != "done:sale" || n != 1 {
+		t.Fatalf("a is %s after %d attempts", st, n)
+	}
+	if s := d.Stats(mon.Add(time.Minute)); s.Sales != 1 || s.InProgress != 1 {
+		t.Fatalf("stats after the disposition %+v", s)
+	}
+	// a contact done or in progress cannot be taken back
+	_, err = d.RestoreConnected("a", "+442079460001", "x", mon)
+	wantErr(t, err, ErrAttemptState)
+	_, err = d.RestoreConnected("b", "+442079460002", "x", mon)
+	wantErr(t, err, ErrAttemptState)
+	// a new contact (never dialled here) can
+	if _, err := d.RestoreConnected("c", "+442079460003", "x", mon); err != nil {
+		t.Fatal(err)
+	}
+}
