@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ctid/ctid/softphone/internal/udpbatch"
 	"github.com/pion/ice/v4"
@@ -44,6 +45,8 @@ type Gateway struct {
 	// reactor reads every leg's socket from one goroutine (linux; nil elsewhere:
 	// a reader goroutine per leg).
 	reactor *reactor
+	// fast is the microphone fast path on the shared ICE socket (nil without it).
+	fast *fastPath
 
 	portMu   sync.Mutex
 	portNext uint16
@@ -62,6 +65,7 @@ type gatewayCounters struct {
 	toAgent        atomic.Uint64
 	fromAgent      atomic.Uint64
 	toAsterisk     atomic.Uint64
+	fromAgentFast  atomic.Uint64
 	dropForeign    atomic.Uint64
 	dropInvalid    atomic.Uint64
 	dropNotActive  atomic.Uint64
@@ -126,6 +130,7 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	se.LoggerFactory = pionLogs{log: log}
+	g := &Gateway{}
 	var iceMux *ice.UDPMuxDefault
 	var iceConn *udpbatch.Conn
 	if cfg.ICE.UDPMux != "" {
@@ -142,7 +147,14 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 		if err := errors.Join(uc.SetReadBuffer(4<<20), uc.SetWriteBuffer(4<<20)); err != nil {
 			return nil, errors.Join(fmt.Errorf("%w: ice.udp_mux buffers: %w", ErrInternal, err), uc.Close())
 		}
-		if iceConn, err = udpbatch.New(udpbatch.Params{Conn: uc}); err != nil {
+		// The microphone fast path: the DTLS master secrets through pion's key log,
+		// the handshakes and the SRTP seen on this socket.
+		g.fast = newFastPath(g)
+		se.SetDTLSKeyLogWriter(g.fast.keys)
+		iceConn, err = udpbatch.New(udpbatch.Params{Conn: uc,
+			Intercept: func(b []byte, from netip.AddrPort, _ time.Time) bool { return g.fast.intercept(b, from) },
+			OnWrite:   g.fast.observeWrite})
+		if err != nil {
 			return nil, errors.Join(fmt.Errorf("%w: ice.udp_mux: %w", ErrInternal, err), uc.Close())
 		}
 		iceMux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: iceConn, Logger: se.LoggerFactory.NewLogger("ice-mux")})
@@ -159,7 +171,8 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 		servers = append(servers, srv)
 	}
 
-	g := &Gateway{
+	*g = Gateway{
+		fast:      g.fast,
 		cfg:       cfg,
 		log:       log,
 		api:       api,
@@ -373,6 +386,7 @@ type GatewayStats struct {
 	ToAgent         uint64 // RTP packets written to agents' tracks
 	FromAgent       uint64 // RTP audio packets read from agents' microphones
 	ToAsterisk      uint64 // RTP packets sent to Asterisk
+	FromAgentFast   uint64 // microphone packets that took the fast path (ice_udp_mux), of FromAgent + DTMF
 	DroppedForeign  uint64 // packets on a leg from an unexpected source address
 	DroppedInvalid  uint64 // packets that are not RTP or not PCMU
 	DroppedInactive uint64 // packets for/from a leg that is not the active one, or no leg
@@ -407,6 +421,7 @@ func (g *Gateway) Stats() GatewayStats {
 		ToAgent:         c.toAgent.Load(),
 		FromAgent:       c.fromAgent.Load(),
 		ToAsterisk:      c.toAsterisk.Load(),
+		FromAgentFast:   c.fromAgentFast.Load(),
 		DroppedForeign:  c.dropForeign.Load(),
 		DroppedInvalid:  c.dropInvalid.Load(),
 		DroppedInactive: c.dropNotActive.Load(),

@@ -53,8 +53,15 @@ func TestAudioOverICEUDPMux(t *testing.T) {
 	if g.iceConn.Packets.Load() == 0 || g.iceConn.Syscalls.Load() == 0 {
 		t.Fatalf("the shared ICE socket carried nothing: %d packets, %d calls", g.iceConn.Packets.Load(), g.iceConn.Syscalls.Load())
 	}
-	if gs := g.Stats(); gs.ToAgent != 20*agents || gs.ToAsterisk != 20*agents || gs.DroppedForeign+gs.DroppedInvalid != 0 {
+	gs := g.Stats()
+	if gs.ToAgent != 20*agents || gs.ToAsterisk != 20*agents || gs.DroppedForeign+gs.DroppedInvalid != 0 {
 		t.Fatalf("gateway stats %+v", gs)
+	}
+	t.Logf("fast path: %d of %d microphone packets", gs.FromAgentFast, gs.FromAgent)
+	// the microphones left pion's srtp path for the fast path after their first
+	// packets (keys from the key log and the handshakes seen on the socket)
+	if gs.FromAgentFast == 0 || gs.FromAgentFast > gs.FromAgent {
+		t.Fatalf("fast path carried %d of %d microphone packets", gs.FromAgentFast, gs.FromAgent)
 	}
 }
 

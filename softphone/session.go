@@ -458,22 +458,40 @@ func telephoneEventPT(r *webrtc.RTPReceiver) (uint8, bool) {
 	return 0, false
 }
 
+// micState is a microphone track's receive state, shared by pion's path
+// (readMicrophone) and the fast path (fastpath.go): a packet may take either.
+type micState struct {
+	dtmfPT   uint8
+	haveDTMF bool
+
+	mu        sync.Mutex
+	lastEvtTS uint32
+	sawEvt    bool
+}
+
 // readMicrophone forwards the browser's audio to the active leg and surfaces DTMF.
-// It returns when the track ends (renegotiation removed it, or Close).
+// With the shared ICE socket it hands the track to the fast path once the first
+// packet came through pion. It returns when the track ends (renegotiation removed
+// it, or Close).
 func (s *Session) readMicrophone(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	if t.Kind() != webrtc.RTPCodecTypeAudio {
 		s.log.Warn().Str("kind", t.Kind().String()).Msg("ignoring non-audio track")
 		return
 	}
-	dtmfPT, haveDTMF := telephoneEventPT(r)
+	mic := &micState{}
+	mic.dtmfPT, mic.haveDTMF = telephoneEventPT(r)
 	s.log.Debug().Uint32("ssrc", uint32(t.SSRC())).Msg("microphone track started")
+	if f := s.g.fast; f != nil {
+		if remote, err := f.join(s, uint32(t.SSRC()), mic); err != nil {
+			s.log.Debug().Err(err).Msg("microphone stays on pion's srtp path")
+		} else {
+			s.log.Debug().Stringer("remote", remote).Msg("microphone on the fast path")
+			defer func() { f.leave(s, remote, s.isClosed.Load()) }()
+		}
+	}
 	c := &s.g.counters
 	buf := make([]byte, 1500)
-	var (
-		h         rtp.Header
-		lastEvtTS uint32
-		sawEvt    bool
-	)
+	var h rtp.Header
 	for {
 		n, _, err := t.Read(buf)
 		if err != nil {
@@ -485,46 +503,57 @@ func (s *Session) readMicrophone(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 			c.dropInvalid.Add(1)
 			continue
 		}
-		if haveDTMF && h.PayloadType == dtmfPT {
-			if sawEvt && h.Timestamp == lastEvtTS {
-				continue // retransmission or continuation of the same key press
-			}
-			digit, ok := dtmfDigit(buf[hl:n])
-			if !ok {
-				c.dropInvalid.Add(1)
-				continue
-			}
-			sawEvt, lastEvtTS = true, h.Timestamp
-			c.dtmf.Add(1)
-			d := DTMF{Digit: digit}
-			if l := s.active.Load(); l != nil {
-				d.CallID = l.callID
-			}
-			s.log.Debug().Str("digit", digit).Str("call_id", d.CallID).Msg("dtmf from browser")
-			if s.p.OnDTMF != nil {
-				// Via the callback goroutine: a slow callback must not stall the
-				// microphone, and a callback may call Close (which waits for us).
-				s.enqueue(func() {
-					if !s.isClosed.Load() {
-						s.p.OnDTMF(d)
-					}
-				})
-			}
-			continue
-		}
-		if h.PayloadType != pcmuPayloadType {
-			c.dropInvalid.Add(1)
-			continue
-		}
-		c.fromAgent.Add(1)
-		l := s.active.Load()
-		if l == nil {
-			s.micNoLeg.Add(1)
-			c.dropNotActive.Add(1)
-			continue
-		}
-		l.sendToAsterisk(buf[:n])
+		s.onMicrophone(mic, &h, buf[:n], buf[hl:n])
 	}
+}
+
+// onMicrophone handles one decrypted microphone packet (pkt, its header h and
+// payload): DTMF is surfaced, PCMU goes to the active leg.
+func (s *Session) onMicrophone(mic *micState, h *rtp.Header, pkt, payload []byte) {
+	c := &s.g.counters
+	if mic.haveDTMF && h.PayloadType == mic.dtmfPT {
+		mic.mu.Lock()
+		if mic.sawEvt && h.Timestamp == mic.lastEvtTS {
+			mic.mu.Unlock()
+			return // retransmission or continuation of the same key press
+		}
+		digit, ok := dtmfDigit(payload)
+		if !ok {
+			mic.mu.Unlock()
+			c.dropInvalid.Add(1)
+			return
+		}
+		mic.sawEvt, mic.lastEvtTS = true, h.Timestamp
+		mic.mu.Unlock()
+		c.dtmf.Add(1)
+		d := DTMF{Digit: digit}
+		if l := s.active.Load(); l != nil {
+			d.CallID = l.callID
+		}
+		s.log.Debug().Str("digit", digit).Str("call_id", d.CallID).Msg("dtmf from browser")
+		if s.p.OnDTMF != nil {
+			// Via the callback goroutine: a slow callback must not stall the
+			// microphone, and a callback may call Close (which waits for us).
+			s.enqueue(func() {
+				if !s.isClosed.Load() {
+					s.p.OnDTMF(d)
+				}
+			})
+		}
+		return
+	}
+	if h.PayloadType != pcmuPayloadType {
+		c.dropInvalid.Add(1)
+		return
+	}
+	c.fromAgent.Add(1)
+	l := s.active.Load()
+	if l == nil {
+		s.micNoLeg.Add(1)
+		c.dropNotActive.Add(1)
+		return
+	}
+	l.sendToAsterisk(pkt)
 }
 
 // dtmfDigit decodes the event of an RFC 4733 payload.

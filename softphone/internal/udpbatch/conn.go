@@ -34,6 +34,9 @@ type Params struct {
 	// time when Timestamps is set, else the time the batch was read); returning true
 	// consumes it. It runs on the reader's goroutine and must not keep b.
 	Intercept func(b []byte, from netip.AddrPort, rx time.Time) bool
+	// OnWrite, when set, sees every packet written, before it is queued, on the
+	// writer's goroutine; it must not keep b.
+	OnWrite func(b []byte, to netip.AddrPort)
 }
 
 // Conn is a batching net.PacketConn (and pion's ice.AddrPortReaderWriter).
@@ -197,6 +200,9 @@ func (c *Conn) WriteToAddrPort(b []byte, to netip.AddrPort) (int, error) {
 	}
 	if len(b) > 1500 {
 		return 0, fmt.Errorf("udpbatch: packet of %d bytes", len(b))
+	}
+	if c.p.OnWrite != nil {
+		c.p.OnWrite(b, to)
 	}
 	c.wmu.Lock()
 	ua := c.addrs[to]
