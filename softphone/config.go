@@ -56,6 +56,10 @@ type ICEConfig struct {
 	// connection; the socket is read with recvmmsg and written with batched sendmmsg.
 	// UDPPortMin/Max are then unused. Port 0 picks a free port (tests).
 	UDPMux string
+	// NoSRTPFastPath keeps every microphone packet on pion's SRTP path even with
+	// UDPMux (a diagnostics switch; by default established sessions' microphone
+	// SRTP is decrypted and relayed straight off the shared socket).
+	NoSRTPFastPath bool
 	// DisconnectedTimeout, FailedTimeout and KeepAliveInterval are the ICE agent
 	// timers.
 	DisconnectedTimeout time.Duration

@@ -146,3 +146,118 @@ func (f *fastPath) drop(remote netip.AddrPort) {
 	delete(f.mics, remote)
 	f.mu.Unlock()
 }
+
+// fastOut is a session's outbound fast path: the agent's audio is encrypted with
+// the session's own srtp.Context and queued straight on the shared ICE socket (the
+// reactor sends a wake-up's packets in one sendmmsg), skipping pion's interceptor,
+// SRTP session, DTLS/SRTP mux endpoint and ICE conn. Once taken it is never left
+// (the SRTP index must only grow: going back to pion's context could reuse one);
+// the remote address follows the selected ICE candidate pair.
+type fastOut struct {
+	ctx    *srtp.Context
+	remote netip.AddrPort
+}
+
+// srtpIndex follows the SRTP packet index (rollover count << 16 | sequence
+// number) that pion's sender context derives for the packets sent through it,
+// with the same estimation (RFC 3550 A.1, as pion/srtp does it), so the fast path
+// can take over a stream pion started with the same index.
+type srtpIndex struct {
+	ssrc    uint32
+	started bool
+	index   uint64
+}
+
+func (x *srtpIndex) add(ssrc uint32, seq uint16) {
+	if !x.started || ssrc != x.ssrc {
+		x.ssrc, x.started, x.index = ssrc, true, uint64(seq)
+		return
+	}
+	const median, maxSeq = 1 << 15, 1 << 16
+	s, last := int64(seq), int64(x.index&(maxSeq-1))
+	diff := s - last
+	if x.index > median {
+		switch {
+		case last < median && s-last > median:
+			diff = s - last - maxSeq
+		case last >= median && last-median > s:
+			diff = s - last + maxSeq
+		}
+	}
+	if diff > 0 {
+		x.index += uint64(diff)
+	}
+}
+
+// handoverSafe reports whether the fast path may take the stream over now: far
+// from a sequence number wrap, so the next packets keep the rollover count.
+func (x *srtpIndex) handoverSafe(ssrc uint32) bool {
+	seq := x.index & 0xffff
+	return x.started && x.ssrc == ssrc && seq >= 0x1000 && seq <= 0xf000
+}
+
+// selectedRemote is the remote address of the session's selected ICE candidate
+// pair.
+func (s *Session) selectedRemote() (netip.AddrPort, error) {
+	pair, err := s.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Remote == nil {
+		return netip.AddrPort{}, fmt.Errorf("no selected ICE candidate pair: %w", err)
+	}
+	a, err := netip.ParseAddr(pair.Remote.Address)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("remote candidate address: %w", err)
+	}
+	return netip.AddrPortFrom(a.Unmap(), pair.Remote.Port), nil
+}
+
+// joinOut prepares the session's outbound fast path (the peer connection just
+// connected; writeToAgent takes it at the next packet), or only follows a new
+// remote address if it is on it already.
+func (f *fastPath) joinOut(s *Session) {
+	remote, err := s.selectedRemote()
+	if err != nil {
+		s.log.Debug().Err(err).Msg("outbound audio stays on pion's srtp path")
+		return
+	}
+	s.outMu.Lock()
+	if s.fastOut != nil || s.outReady != nil {
+		if s.fastOut != nil {
+			s.fastOut.remote = remote
+		} else {
+			s.outReady.remote = remote
+		}
+		s.outMu.Unlock()
+		return
+	}
+	s.outMu.Unlock()
+	k, err := f.keys.Keys(remote)
+	if err != nil {
+		s.log.Debug().Err(err).Msg("outbound audio stays on pion's srtp path")
+		return
+	}
+	ctx, err := k.Encrypter()
+	if err != nil {
+		s.log.Warn().Err(err).Msg("outbound audio stays on pion's srtp path")
+		return
+	}
+	s.outMu.Lock()
+	if s.fastOut == nil && s.outReady == nil {
+		s.outReady = &fastOut{ctx: ctx, remote: remote}
+	}
+	s.outMu.Unlock()
+}
+
+// followPair moves the outbound fast path to a newly selected candidate pair.
+func (s *Session) followPair() {
+	remote, err := s.selectedRemote()
+	if err != nil {
+		return
+	}
+	s.outMu.Lock()
+	if s.fastOut != nil {
+		s.fastOut.remote = remote
+	} else if s.outReady != nil {
+		s.outReady.remote = remote
+	}
+	s.outMu.Unlock()
+}

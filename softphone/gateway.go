@@ -15,7 +15,7 @@ import (
 	"github.com/ctid/ctid/softphone/internal/udpbatch"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"github.com/rs/zerolog"
 )
@@ -57,6 +57,45 @@ type Gateway struct {
 	sessions map[*Session]struct{}
 
 	counters gatewayCounters
+
+	srStop, srDone chan struct{}
+}
+
+// senderReportInterval is how often each connected session sends an RTCP sender
+// report (pion's report interceptor's default).
+const senderReportInterval = time.Second
+
+// senderReports sends every connected session's RTCP sender report each interval,
+// until Close.
+func (g *Gateway) senderReports() {
+	defer close(g.srDone)
+	t := time.NewTicker(senderReportInterval)
+	defer t.Stop()
+	var all []*Session
+	for {
+		select {
+		case <-g.srStop:
+			return
+		case now := <-t.C:
+			g.mu.Lock()
+			all = all[:0]
+			for s := range g.sessions {
+				all = append(all, s)
+			}
+			g.mu.Unlock()
+			for _, s := range all {
+				if !s.connected.Load() {
+					continue
+				}
+				if sr := s.senderReport(now); sr != nil {
+					if err := s.pc.WriteRTCP([]rtcp.Packet{sr}); err != nil {
+						s.log.Debug().Err(err).Msg("rtcp sender report")
+					}
+				}
+			}
+			clear(all)
+		}
+	}
 }
 
 // gatewayCounters are monotonic totals over every leg and session, for metrics.
@@ -66,6 +105,7 @@ type gatewayCounters struct {
 	fromAgent      atomic.Uint64
 	toAsterisk     atomic.Uint64
 	fromAgentFast  atomic.Uint64
+	toAgentFast    atomic.Uint64
 	dropForeign    atomic.Uint64
 	dropInvalid    atomic.Uint64
 	dropNotActive  atomic.Uint64
@@ -113,17 +153,14 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 	}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("%w: register telephone-event: %w", ErrInternal, err)
 	}
-	// Interceptors: RTCP sender reports only (the browser maps our RTP to wall
-	// clock with them; cheap: a lock and two counters per packet). No NACK/TWCC
-	// (useless for PCMU), and no receiver reports: their interceptor parses every
-	// microphone packet's header into a fresh allocation, the heaviest allocation
-	// of the relay; the browser's audio does not depend on them.
+	// No interceptors: no NACK/TWCC (useless for PCMU), no receiver reports (their
+	// interceptor parses every microphone packet's header into a fresh allocation,
+	// the heaviest allocation of the relay; the browser's audio does not depend on
+	// them). RTCP sender reports (the browser maps our RTP to wall clock with them)
+	// come from the gateway's own loop (senderReports), which counts the packets of
+	// both the fast path and pion's: pion's report interceptor would only see the
+	// latter.
 	reg := &interceptor.Registry{}
-	sr, err := report.NewSenderInterceptor()
-	if err != nil {
-		return nil, fmt.Errorf("%w: rtcp sender reports: %w", ErrInternal, err)
-	}
-	reg.Add(sr)
 
 	se, err := settingEngine(cfg.ICE)
 	if err != nil {
@@ -149,11 +186,14 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 		}
 		// The microphone fast path: the DTLS master secrets through pion's key log,
 		// the handshakes and the SRTP seen on this socket.
-		g.fast = newFastPath(g)
-		se.SetDTLSKeyLogWriter(g.fast.keys)
-		iceConn, err = udpbatch.New(udpbatch.Params{Conn: uc,
-			Intercept: func(b []byte, from netip.AddrPort, _ time.Time) bool { return g.fast.intercept(b, from) },
-			OnWrite:   g.fast.observeWrite})
+		bp := udpbatch.Params{Conn: uc}
+		if !cfg.ICE.NoSRTPFastPath {
+			g.fast = newFastPath(g)
+			se.SetDTLSKeyLogWriter(g.fast.keys)
+			bp.Intercept = func(b []byte, from netip.AddrPort, _ time.Time) bool { return g.fast.intercept(b, from) }
+			bp.OnWrite = g.fast.observeWrite
+		}
+		iceConn, err = udpbatch.New(bp)
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("%w: ice.udp_mux: %w", ErrInternal, err), uc.Close())
 		}
@@ -185,6 +225,8 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 		portNext:  cfg.MediaPortMin,
 		portUsed:  make(map[uint16]bool),
 		sessions:  make(map[*Session]struct{}),
+		srStop:    make(chan struct{}),
+		srDone:    make(chan struct{}),
 	}
 	if g.reactor, err = newReactor(g); err != nil {
 		if iceMux != nil {
@@ -192,6 +234,7 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 		}
 		return nil, err
 	}
+	go g.senderReports() // stops at Close
 	return g, nil
 }
 
@@ -349,6 +392,7 @@ func (g *Gateway) forget(s *Session) {
 // Close closes every session and refuses new ones.
 func (g *Gateway) Close() error {
 	g.mu.Lock()
+	alreadyClosed := g.closed
 	g.closed = true
 	all := make([]*Session, 0, len(g.sessions))
 	for s := range g.sessions {
@@ -361,6 +405,10 @@ func (g *Gateway) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	if !alreadyClosed {
+		close(g.srStop)
+	}
+	<-g.srDone
 	if g.reactor != nil {
 		if err := g.reactor.close(); err != nil && !errors.Is(err, os.ErrClosed) {
 			errs = append(errs, fmt.Errorf("%w: close legs reactor: %w", ErrInternal, err))
@@ -387,6 +435,7 @@ type GatewayStats struct {
 	FromAgent       uint64 // RTP audio packets read from agents' microphones
 	ToAsterisk      uint64 // RTP packets sent to Asterisk
 	FromAgentFast   uint64 // microphone packets that took the fast path (ice_udp_mux), of FromAgent + DTMF
+	ToAgentFast     uint64 // packets to agents encrypted and sent by the fast path (ice_udp_mux), of ToAgent
 	DroppedForeign  uint64 // packets on a leg from an unexpected source address
 	DroppedInvalid  uint64 // packets that are not RTP or not PCMU
 	DroppedInactive uint64 // packets for/from a leg that is not the active one, or no leg
@@ -422,6 +471,7 @@ func (g *Gateway) Stats() GatewayStats {
 		FromAgent:       c.fromAgent.Load(),
 		ToAsterisk:      c.toAsterisk.Load(),
 		FromAgentFast:   c.fromAgentFast.Load(),
+		ToAgentFast:     c.toAgentFast.Load(),
 		DroppedForeign:  c.dropForeign.Load(),
 		DroppedInvalid:  c.dropInvalid.Load(),
 		DroppedInactive: c.dropNotActive.Load(),

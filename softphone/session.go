@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
@@ -58,8 +59,19 @@ type Session struct {
 	negotiating bool
 	held        []func()
 
-	outMu sync.Mutex
-	rw    rewriter
+	// outbound stream (under outMu): continuity rewriting, the fast path, and the
+	// counters of the RTCP sender reports
+	outMu    sync.Mutex
+	rw       rewriter
+	fastOut  *fastOut
+	outReady *fastOut  // prepared, taken at the next packet it is safe to
+	pionIdx  srtpIndex // the SRTP index of what pion's context sent
+	outSent  uint64    // packets
+	outBytes uint64    // payload octets
+	outTS    uint32    // RTP timestamp of the last packet
+	outWall  time.Time
+	outPlain []byte
+	outEnc   []byte
 
 	micNoLeg atomic.Uint64
 
@@ -95,6 +107,10 @@ func newSession(g *Gateway, p SessionParams) (*Session, error) {
 		evDone: make(chan struct{}),
 	}
 	s.evCond = sync.NewCond(&s.evMu)
+	if g.fast != nil {
+		s.outPlain, s.outEnc = make([]byte, 1500), make([]byte, 1500)
+		pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) { s.followPair() })
+	}
 	go s.deliverLoop()
 	pc.OnConnectionStateChange(func(webrtc.PeerConnectionState) {
 		// pion runs each handler in its own goroutine, so they may run out of order:
@@ -167,6 +183,9 @@ func (s *Session) onPCState(pcs webrtc.PeerConnectionState) {
 		return
 	}
 	s.transition(in)
+	if f := s.g.fast; f != nil && pcs == webrtc.PeerConnectionStateConnected {
+		f.joinOut(s)
+	}
 }
 
 // transition applies in and delivers the resulting state change to OnState, in
@@ -576,12 +595,76 @@ func dtmfDigit(payload []byte) (string, bool) {
 }
 
 // writeToAgent rewrites the packet for continuity and writes it to the agent's
-// track.
+// track: on the fast path encrypted here and queued on the shared ICE socket, else
+// through pion.
 func (s *Session) writeToAgent(l *mediaLeg, pkt *rtp.Packet) error {
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
-	s.rw.rewrite(l, &pkt.Header, time.Now())
-	return s.track.writeRTP(&pkt.Header, pkt.Payload)
+	now := time.Now()
+	s.rw.rewrite(l, &pkt.Header, now)
+	b := s.track.b.Load()
+	if b == nil {
+		return nil // not negotiated (yet, or any more): dropped, as pion's track does
+	}
+	if r := s.outReady; r != nil && s.fastOut == nil {
+		if !s.pionIdx.started {
+			s.fastOut, s.outReady = r, nil
+		} else if s.pionIdx.handoverSafe(b.ssrc) {
+			r.ctx.SetROC(b.ssrc, uint32(s.pionIdx.index>>16))
+			s.fastOut, s.outReady = r, nil
+		}
+	}
+	if fo := s.fastOut; fo != nil {
+		pkt.SSRC, pkt.PayloadType = b.ssrc, b.pt
+		n, err := pkt.MarshalTo(s.outPlain)
+		if err != nil {
+			return fmt.Errorf("%w: marshal rtp: %w", ErrInternal, err)
+		}
+		enc, err := fo.ctx.EncryptRTP(s.outEnc, s.outPlain[:n], &pkt.Header)
+		if err != nil {
+			return fmt.Errorf("%w: srtp: %w", ErrInternal, err)
+		}
+		if _, err := s.g.iceConn.WriteToAddrPort(enc, fo.remote); err != nil {
+			return err
+		}
+		s.g.counters.toAgentFast.Add(1)
+	} else {
+		if err := s.track.writeRTP(&pkt.Header, pkt.Payload); err != nil {
+			return err
+		}
+		s.pionIdx.add(pkt.SSRC, pkt.SequenceNumber)
+	}
+	s.outSent++
+	s.outBytes += uint64(len(pkt.Payload))
+	s.outTS, s.outWall = pkt.Timestamp, now
+	return nil
+}
+
+// senderReport is the RTCP sender report of the outbound stream at now (nil
+// before its first packet).
+func (s *Session) senderReport(now time.Time) *rtcp.SenderReport {
+	b := s.track.b.Load()
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	if b == nil || s.outSent == 0 {
+		return nil
+	}
+	return &rtcp.SenderReport{
+		SSRC:        b.ssrc,
+		NTPTime:     ntpTime(now),
+		RTPTime:     s.outTS + uint32(now.Sub(s.outWall)*pcmuClockRate/time.Second),
+		PacketCount: uint32(s.outSent),
+		OctetCount:  uint32(s.outBytes),
+	}
+}
+
+// ntpTime is t as a 64-bit NTP timestamp (seconds since 1900, 32.32 fixed point).
+func ntpTime(t time.Time) uint64 {
+	const unixToNTP = 2208988800
+	ns := uint64(t.UnixNano())
+	sec := ns/uint64(time.Second) + unixToNTP
+	frac := (ns % uint64(time.Second)) << 32 / uint64(time.Second)
+	return sec<<32 | frac
 }
 
 func (s *Session) legCount() int {
