@@ -35,6 +35,7 @@ type fastPath struct {
 	// owned by the ICE socket's reader goroutine (intercept)
 	buf []byte
 	hdr rtp.Header
+	ls  *legSender
 }
 
 type fastMic struct {
@@ -45,7 +46,7 @@ type fastMic struct {
 }
 
 func newFastPath(g *Gateway) *fastPath {
-	return &fastPath{g: g, keys: dtlskeys.New(), mics: map[netip.AddrPort]*fastMic{}, buf: make([]byte, 1500)}
+	return &fastPath{g: g, keys: dtlskeys.New(), mics: map[netip.AddrPort]*fastMic{}, buf: make([]byte, 1500), ls: newLegSender()}
 }
 
 // observeWrite sees every datagram the ICE socket sends (DTLS handshakes of this
@@ -96,7 +97,7 @@ func (f *fastPath) intercept(b []byte, from netip.AddrPort) bool {
 		f.g.counters.dropInvalid.Add(1)
 		return true
 	}
-	m.s.onMicrophone(m.mic, &f.hdr, dec, dec[hl:])
+	m.s.onMicrophone(f.ls, m.mic, &f.hdr, dec, dec[hl:])
 	return true
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pion/rtp"
@@ -55,6 +56,7 @@ type mediaLeg struct {
 	callID string
 	port   uint16
 	conn   *net.UDPConn
+	rc     syscall.RawConn // conn's, for legSender
 	local  netip.AddrPort
 	remote atomic.Pointer[netip.AddrPort]
 	muted  atomic.Bool
@@ -110,11 +112,17 @@ func (s *Session) AttachCall(ctx context.Context, callID string) (Leg, error) {
 	if err != nil {
 		return Leg{}, err
 	}
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		s.g.releasePort(port)
+		return Leg{}, errors.Join(fmt.Errorf("%w: leg socket: %w", ErrInternal, err), conn.Close())
+	}
 	l := &mediaLeg{
 		g:      s.g,
 		callID: callID,
 		port:   port,
 		conn:   conn,
+		rc:     rc,
 		local:  netip.AddrPortFrom(s.g.advertise, port),
 		done:   make(chan struct{}),
 	}
@@ -383,7 +391,7 @@ func (l *mediaLeg) handle(b []byte, src netip.AddrPort, pkt *rtp.Packet) {
 
 // sendToAsterisk forwards one microphone RTP packet, unchanged, to the latched
 // Asterisk address.
-func (l *mediaLeg) sendToAsterisk(b []byte) {
+func (l *mediaLeg) sendToAsterisk(ls *legSender, b []byte) {
 	c := &l.g.counters
 	l.fromAgent.Add(1)
 	if l.muted.Load() {
@@ -396,7 +404,7 @@ func (l *mediaLeg) sendToAsterisk(b []byte) {
 		c.dropNoPeer.Add(1)
 		return
 	}
-	if _, err := l.conn.WriteToUDPAddrPort(b, *dst); err != nil {
+	if err := ls.send(l, b, *dst); err != nil {
 		l.dropNoPeer.Add(1)
 		c.dropNoPeer.Add(1)
 		return

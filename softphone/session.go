@@ -510,6 +510,7 @@ func (s *Session) readMicrophone(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	}
 	c := &s.g.counters
 	buf := make([]byte, 1500)
+	ls := newLegSender()
 	var h rtp.Header
 	for {
 		n, _, err := t.Read(buf)
@@ -522,13 +523,13 @@ func (s *Session) readMicrophone(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 			c.dropInvalid.Add(1)
 			continue
 		}
-		s.onMicrophone(mic, &h, buf[:n], buf[hl:n])
+		s.onMicrophone(ls, mic, &h, buf[:n], buf[hl:n])
 	}
 }
 
 // onMicrophone handles one decrypted microphone packet (pkt, its header h and
 // payload): DTMF is surfaced, PCMU goes to the active leg.
-func (s *Session) onMicrophone(mic *micState, h *rtp.Header, pkt, payload []byte) {
+func (s *Session) onMicrophone(ls *legSender, mic *micState, h *rtp.Header, pkt, payload []byte) {
 	c := &s.g.counters
 	if mic.haveDTMF && h.PayloadType == mic.dtmfPT {
 		mic.mu.Lock()
@@ -572,7 +573,7 @@ func (s *Session) onMicrophone(mic *micState, h *rtp.Header, pkt, payload []byte
 		c.dropNotActive.Add(1)
 		return
 	}
-	l.sendToAsterisk(pkt)
+	l.sendToAsterisk(ls, pkt)
 }
 
 // dtmfDigit decodes the event of an RFC 4733 payload.

@@ -150,11 +150,15 @@ type gen struct {
 	ast, mux *udpbatch.Conn
 	se       webrtc.SettingEngine
 	me       *webrtc.MediaEngine
-	perPeer  []*udpbatch.Conn // PerPeer: each peer's ICE socket
-	muxes    []*ice.UDPMuxDefault
-	peers    []*peer
-	bySSRC   atomic.Pointer[map[uint32]int]
-	byPort   [65536]atomic.Int32 // leg port -> peer index + 1
+	// PerPeer: every peer has its own address (127.1.x.y) on ONE socket bound to
+	// 0.0.0.0 (IP_PKTINFO picks each packet's source and tells its destination),
+	// so the peers' traffic is batched like the rest
+	peerSock  *udpbatch.Conn
+	peerConns []*vconn
+	muxes     []*ice.UDPMuxDefault
+	peers     []*peer
+	bySSRC    atomic.Pointer[map[uint32]int]
+	byPort    [65536]atomic.Int32 // leg port -> peer index + 1
 
 	astSent []atomic.Int64 // peer*ring + seq%ring: send time to the agent
 	micSent []atomic.Int64 // same, microphone
@@ -252,6 +256,11 @@ func run() error {
 				}
 				g.mux = mux
 				g.api = g.newAPI(len(g.muxes) - 1)
+			} else {
+				if err := g.openPeerSock(m.N); err != nil {
+					return err
+				}
+				defer func() { _ = g.peerSock.Close() }()
 			}
 			g.send(msg{Op: "ast", Addr: g.ast.LocalAddr().String()})
 			g.peers = make([]*peer, m.N)
@@ -261,11 +270,7 @@ func run() error {
 			for i := range g.peers {
 				api := g.api
 				if m.PerPeer {
-					c, err := g.newMux()
-					if err != nil {
-						return err
-					}
-					g.perPeer = append(g.perPeer, c)
+					g.muxes = append(g.muxes, ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: g.peerConns[i]}))
 					api = g.newAPI(len(g.muxes) - 1)
 				}
 				p, err := g.newPeer(api, i)
@@ -533,9 +538,11 @@ func (g *gen) traffic(frames, warm int) *result {
 			seq := uint16(slot / 20)
 			now := g.since(time.Now())
 			stamp(payload, now)
-			if g.mux != nil {
-				g.mux.Hold()
+			out := g.mux
+			if out == nil {
+				out = g.peerSock
 			}
+			out.Hold()
 			for i := slot % 20; i < n; i += 20 {
 				// before the write: a concurrent flush (a STUN or RTCP write) may
 				// send the packet before Flush below
@@ -545,9 +552,7 @@ func (g *gen) traffic(frames, warm int) *result {
 					g.sentMic.Add(1)
 				}
 			}
-			if g.mux != nil {
-				g.mux.Flush()
-			}
+			out.Flush()
 		}
 	})
 	wg.Wait()
@@ -570,8 +575,8 @@ func (g *gen) syscalls() uint64 {
 	if g.mux != nil {
 		n += g.mux.Syscalls.Load()
 	}
-	for _, c := range g.perPeer {
-		n += c.Syscalls.Load()
+	if g.peerSock != nil {
+		n += g.peerSock.Syscalls.Load()
 	}
 	return n
 }
@@ -584,3 +589,93 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// openPeerSock opens the peers' shared socket (0.0.0.0, a free port), a virtual
+// connection per peer on its own loopback address, and the reader that takes the
+// gateway's SRTP off (fromGateway) and hands the rest (STUN, DTLS, RTCP) to the
+// peer the packet was addressed to.
+func (g *gen) openPeerSock(n int) error {
+	if n > 65000 {
+		return fmt.Errorf("%d peers: at most 65000", n)
+	}
+	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero})
+	if err != nil {
+		return err
+	}
+	if err := errors.Join(uc.SetReadBuffer(8<<20), uc.SetWriteBuffer(8<<20)); err != nil {
+		return errors.Join(err, uc.Close())
+	}
+	c, err := udpbatch.New(udpbatch.Params{Conn: uc, Timestamps: true, Dst: true})
+	if err != nil {
+		return errors.Join(err, uc.Close())
+	}
+	g.peerSock = c
+	port := uint16(c.LocalAddr().(*net.UDPAddr).Port)
+	g.peerConns = make([]*vconn, n)
+	for i := range n {
+		k := i + 1
+		g.peerConns[i] = &vconn{s: c, local: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 1, byte(k >> 8), byte(k)}), port),
+			in: make(chan vpkt, 64), done: make(chan struct{})}
+	}
+	go func() { // ends when the socket is closed
+		_ = c.DrainDst(func(b []byte, from netip.AddrPort, dst netip.Addr, rx time.Time) {
+			if !from.Addr().IsLoopback() || g.fromGateway(b, from, rx) {
+				return
+			}
+			a := dst.As4()
+			k := int(a[2])<<8 | int(a[3])
+			if a[0] != 127 || a[1] != 1 || k < 1 || k > n {
+				return
+			}
+			select {
+			case g.peerConns[k-1].in <- vpkt{b: append([]byte(nil), b...), from: from}:
+			default: // the peer's ICE reader is behind: dropped, as a full socket would
+			}
+		})
+		for _, v := range g.peerConns {
+			v.close()
+		}
+	}()
+	return nil
+}
+
+type vpkt struct {
+	b    []byte
+	from netip.AddrPort
+}
+
+// vconn is one peer's view of the shared socket: a net.PacketConn for its pion
+// UDP mux.
+type vconn struct {
+	s     *udpbatch.Conn
+	local netip.AddrPort
+	in    chan vpkt
+	once  sync.Once
+	done  chan struct{}
+}
+
+func (v *vconn) close() { v.once.Do(func() { close(v.done) }) }
+
+func (v *vconn) ReadFrom(b []byte) (int, net.Addr, error) {
+	select {
+	case p := <-v.in:
+		return copy(b, p.b), net.UDPAddrFromAddrPort(p.from), nil
+	case <-v.done:
+		return 0, nil, net.ErrClosed
+	}
+}
+
+func (v *vconn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return 0, fmt.Errorf("not a UDP address: %v", addr)
+	}
+	ap := ua.AddrPort()
+	return v.s.WriteFromToAddrPort(b, v.local.Addr(), netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+}
+
+func (v *vconn) Close() error                     { v.close(); return nil }
+func (v *vconn) LocalAddr() net.Addr              { return net.UDPAddrFromAddrPort(v.local) }
+func (v *vconn) SetDeadline(time.Time) error      { return nil }
+func (v *vconn) SetReadDeadline(time.Time) error  { return nil }
+func (v *vconn) SetWriteDeadline(time.Time) error { return nil }
