@@ -246,6 +246,7 @@ func (f *fastPath) joinOut(s *Session) {
 		s.outReady = &fastOut{ctx: ctx, remote: remote}
 	}
 	s.outMu.Unlock()
+	s.log.Info().Stringer("remote", remote).Str("profile", k.Profile.String()).Msg("outbound srtp on the fast path")
 }
 
 // followPair moves the outbound fast path to a newly selected candidate pair.

@@ -504,7 +504,7 @@ func (s *Session) readMicrophone(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		if remote, err := f.join(s, uint32(t.SSRC()), mic); err != nil {
 			s.log.Debug().Err(err).Msg("microphone stays on pion's srtp path")
 		} else {
-			s.log.Debug().Stringer("remote", remote).Msg("microphone on the fast path")
+			s.log.Info().Stringer("remote", remote).Msg("microphone srtp on the fast path")
 			defer func() { f.leave(s, remote, s.isClosed.Load()) }()
 		}
 	}
