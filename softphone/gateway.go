@@ -47,6 +47,8 @@ type Gateway struct {
 	reactor *reactor
 	// fast is the microphone fast path on the shared ICE socket (nil without it).
 	fast *fastPath
+	// shared carries every leg on one socket (MediaSharedAddr; nil: a port per leg).
+	shared *sharedLegs
 
 	portMu   sync.Mutex
 	portNext uint16
@@ -168,6 +170,17 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 	}
 	se.LoggerFactory = pionLogs{log: log}
 	g := &Gateway{}
+	var shared *sharedLegs
+	if cfg.MediaSharedAddr != "" {
+		if shared, err = newSharedLegs(g, cfg.MediaSharedAddr, advertise); err != nil {
+			return nil, err
+		}
+		defer func() { // a later failure: nobody else closes it
+			if g.shared == nil {
+				_ = shared.conn.Close()
+			}
+		}()
+	}
 	var iceMux *ice.UDPMuxDefault
 	var iceConn *udpbatch.Conn
 	if cfg.ICE.UDPMux != "" {
@@ -187,6 +200,9 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 		// The microphone fast path: the DTLS master secrets through pion's key log,
 		// the handshakes and the SRTP seen on this socket.
 		bp := udpbatch.Params{Conn: uc}
+		if shared != nil { // the microphones of a batch leave for Asterisk in one sendmmsg
+			bp.BatchStart, bp.BatchEnd = shared.conn.Hold, shared.conn.Flush
+		}
 		if !cfg.ICE.NoSRTPFastPath {
 			g.fast = newFastPath(g)
 			se.SetDTLSKeyLogWriter(g.fast.keys)
@@ -213,6 +229,7 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 
 	*g = Gateway{
 		fast:      g.fast,
+		shared:    shared,
 		cfg:       cfg,
 		log:       log,
 		api:       api,
@@ -232,7 +249,13 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 		if iceMux != nil {
 			err = errors.Join(err, iceMux.Close())
 		}
+		if shared != nil {
+			err = errors.Join(err, shared.conn.Close())
+		}
 		return nil, err
+	}
+	if shared != nil {
+		shared.start(iceConn)
 	}
 	go g.senderReports() // stops at Close
 	return g, nil
@@ -338,6 +361,9 @@ func (g *Gateway) listenMedia(ctx context.Context) (*net.UDPConn, uint16, error)
 }
 
 func (g *Gateway) releasePort(port uint16) {
+	if port == 0 { // a leg on the shared socket
+		return
+	}
 	g.portMu.Lock()
 	delete(g.portUsed, port)
 	g.portMu.Unlock()
@@ -412,6 +438,11 @@ func (g *Gateway) Close() error {
 	if g.reactor != nil {
 		if err := g.reactor.close(); err != nil && !errors.Is(err, os.ErrClosed) {
 			errs = append(errs, fmt.Errorf("%w: close legs reactor: %w", ErrInternal, err))
+		}
+	}
+	if g.shared != nil && !alreadyClosed {
+		if err := g.shared.close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("%w: close shared media socket: %w", ErrInternal, err))
 		}
 	}
 	if g.iceMux != nil {

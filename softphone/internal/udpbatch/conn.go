@@ -38,6 +38,12 @@ type Params struct {
 	// for a socket bound to 0.0.0.0 serving many local addresses, see DrainDst and
 	// WriteFromToAddrPort).
 	Dst bool
+	// BatchStart and BatchEnd, when set, bracket the handling of each received
+	// batch by the reader (ReadFrom*, Drain*): BatchStart after a recvmmsg returned,
+	// BatchEnd once its packets were all handed out, before the reader blocks again
+	// (e.g. Hold and Flush another socket, so the replies of a batch leave in one
+	// sendmmsg).
+	BatchStart, BatchEnd func()
 	// OnWrite, when set, sees every packet written, before it is queued, on the
 	// writer's goroutine; it must not keep b.
 	OnWrite func(b []byte, to netip.AddrPort)
@@ -133,7 +139,18 @@ func (c *Conn) fill() error {
 	c.Syscalls.Add(1)
 	c.Packets.Add(uint64(n))
 	c.rn, c.ri, c.rtime = n, 0, time.Now()
+	if c.p.BatchStart != nil {
+		c.p.BatchStart()
+	}
 	return nil
+}
+
+// endBatch runs BatchEnd once the current batch is consumed.
+func (c *Conn) endBatch() {
+	if c.p.BatchEnd != nil && c.rn > 0 {
+		c.p.BatchEnd()
+	}
+	c.rn, c.ri = 0, 0
 }
 
 // rxAt is the receive time of packet i of the batch.
@@ -162,6 +179,7 @@ func (c *Conn) next() ([]byte, netip.AddrPort, error) {
 			}
 			return b, from, nil
 		}
+		c.endBatch()
 		if err := c.fill(); err != nil {
 			return nil, netip.AddrPort{}, err
 		}
@@ -197,6 +215,7 @@ func (c *Conn) Drain(f func(b []byte, from netip.AddrPort, rx time.Time)) error 
 				f(c.rbufs[i][:c.rlen[i]], c.raddr[i], c.rxAt(i))
 			}
 		}
+		c.endBatch()
 		if err := c.fill(); err != nil {
 			return err
 		}
@@ -215,6 +234,7 @@ func (c *Conn) DrainDst(f func(b []byte, from netip.AddrPort, dst netip.Addr, rx
 				f(c.rbufs[i][:c.rlen[i]], c.raddr[i], d, c.rxAt(i))
 			}
 		}
+		c.endBatch()
 		if err := c.fill(); err != nil {
 			return err
 		}
