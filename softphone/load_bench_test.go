@@ -408,6 +408,7 @@ func benchConfig(portMin, portMax uint16) Config {
 		cfg.ICE.UDPMux = "127.0.0.1:0"
 	}
 	cfg.ICE.NoSRTPFastPath = os.Getenv("CTID_BENCH_FAST_PATH") == "0"
+
 	return cfg
 }
 

@@ -24,7 +24,7 @@
 // Protocol: JSON lines on stdin (from the gateway) and stdout (to it):
 //
 //	in  {"op":"start","n":N}
-//	out {"op":"ast","addr":"127.0.0.1:p"}           the fake Asterisk's address
+//	out {"op":"ast","addr":"127.2.0.0:p"}           the fake Asterisk: leg i's channel is 127.2.(i+1 as 2 bytes):p
 //	out {"op":"offer","i":i,"sdp":"..."}            one per peer
 //	out {"op":"cand","i":i,"cand":{...}}            trickled client candidates
 //	in  {"op":"answer","i":i,"sdp":"..."}           the session's answer
@@ -161,7 +161,6 @@ type gen struct {
 	muxes     []*ice.UDPMuxDefault
 	peers     []*peer
 	bySSRC    atomic.Pointer[map[uint32]int]
-	byPort    [65536]atomic.Int32 // leg port -> peer index + 1
 
 	astSent []atomic.Int64 // peer*ring + seq%ring: send time to the agent
 	micSent []atomic.Int64 // same, microphone
@@ -209,11 +208,17 @@ func listen() (*net.UDPConn, error) {
 func run() error {
 	g := &gen{out: json.NewEncoder(os.Stdout), epoch: time.Now()}
 	g.warm.Store(math.MaxInt64)
-	astConn, err := listen()
+	// the fake Asterisk: one socket, each leg's channel on its own address
+	// (127.2.x.y, as Asterisk gives each ExternalMedia channel its own port), so a
+	// gateway with every leg on one socket can tell them apart
+	astConn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero})
 	if err != nil {
 		return err
 	}
-	if g.ast, err = udpbatch.New(udpbatch.Params{Conn: astConn, Timestamps: true}); err != nil {
+	if err := errors.Join(astConn.SetReadBuffer(8<<20), astConn.SetWriteBuffer(8<<20)); err != nil {
+		return errors.Join(err, astConn.Close())
+	}
+	if g.ast, err = udpbatch.New(udpbatch.Params{Conn: astConn, Timestamps: true, Dst: true}); err != nil {
 		return err
 	}
 	defer func() { _ = g.ast.Close() }()
@@ -240,7 +245,7 @@ func run() error {
 	astDone := make(chan struct{})
 	go func() {
 		defer close(astDone)
-		_ = g.ast.Drain(g.fromAsteriskSide) // ends when the socket is closed
+		_ = g.ast.DrainDst(g.fromAsteriskSide) // ends when the socket is closed
 	}()
 	defer func() { _ = g.ast.Close(); <-astDone }()
 
@@ -268,7 +273,7 @@ func run() error {
 				}
 				defer func() { _ = g.peerSock.Close() }()
 			}
-			g.send(msg{Op: "ast", Addr: g.ast.LocalAddr().String()})
+			g.send(msg{Op: "ast", Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 2, 0, 0}), uint16(g.ast.LocalAddr().(*net.UDPAddr).Port)).String()})
 			g.peers = make([]*peer, m.N)
 			g.astSent = make([]atomic.Int64, m.N*ring)
 			g.micSent = make([]atomic.Int64, m.N*ring)
@@ -330,7 +335,6 @@ func run() error {
 				return err
 			}
 			g.peers[m.I].leg.Store(&a)
-			g.byPort[a.Port()].Store(int32(m.I + 1))
 			if legsKnown++; legsKnown == len(g.peers) {
 				go func() { // candidates may still be arriving: do not block the reader
 					for _, p := range g.peers {
@@ -454,9 +458,20 @@ func (g *gen) fromGateway(b []byte, _ netip.AddrPort, rx time.Time) bool {
 	seq := binary.BigEndian.Uint16(b[2:4])
 	if !p.offKnown {
 		// The gateway rewrites sequence numbers with a constant offset per leg; the
-		// first packet is the newest one sent (legs send every 20 ms, far more than
-		// the latency).
-		p.seqOff = seq - uint16(g.lastSeq[i].Load())
+		// first packet is the newest one sent before its kernel receive time (legs
+		// send every 20 ms, far more than the gateway's latency; the receive
+		// timestamp, not the time this reader got to it, so a stall of the
+		// generator at the start does not shift every later measurement).
+		last := uint16(g.lastSeq[i].Load())
+		at := g.since(rx)
+		in := last
+		for d := range uint16(ring) {
+			if t := g.astSent[i*ring+int(last-d)%ring].Load(); t > 0 && t <= at {
+				in = last - d
+				break
+			}
+		}
+		p.seqOff = seq - in
 		p.offKnown = true
 	}
 	in := seq - p.seqOff
@@ -470,14 +485,15 @@ func (g *gen) fromGateway(b []byte, _ netip.AddrPort, rx time.Time) bool {
 }
 
 // fromAsteriskSide handles the microphones' RTP relayed by the gateway.
-func (g *gen) fromAsteriskSide(b []byte, from netip.AddrPort, rx time.Time) {
+func (g *gen) fromAsteriskSide(b []byte, from netip.AddrPort, dst netip.Addr, rx time.Time) {
 	var h rtp.Header
 	off, err := h.Unmarshal(b)
 	if err != nil || len(b) < off+8 {
 		return
 	}
-	i := int(g.byPort[from.Port()].Load()) - 1
-	if i < 0 {
+	a := dst.As4()
+	i := int(a[2])<<8 | int(a[3]) - 1 // leg i's channel is 127.2.(i+1)
+	if !from.Addr().IsLoopback() || a[0] != 127 || a[1] != 2 || i < 0 || i >= len(g.peers) {
 		return
 	}
 	g.recvAst.Add(1)
@@ -526,7 +542,7 @@ func (g *gen) traffic(frames, warm int) *result {
 				stamp(pkt[12:], now)
 				g.astSent[i*ring+int(seq)%ring].Store(now)
 				g.lastSeq[i].Store(uint32(seq))
-				if _, err := g.ast.WriteToAddrPort(pkt, legs[i]); err == nil {
+				if _, err := g.ast.WriteFromToAddrPort(pkt, astAddr(i), legs[i]); err == nil {
 					g.sentAst.Add(1)
 				}
 			}
@@ -756,4 +772,11 @@ func (g *gen) micSenders() []*micSender {
 	}
 	fmt.Fprintf(os.Stderr, "leggen: %d of %d microphones encrypted without pion\n", fast, len(g.peers))
 	return out
+}
+
+// astAddr is leg i's fake ExternalMedia channel address (the port is the fake
+// Asterisk socket's; the benchmark gives the gateway the same).
+func astAddr(i int) netip.Addr {
+	k := i + 1
+	return netip.AddrFrom4([4]byte{127, 2, byte(k >> 8), byte(k)})
 }
