@@ -85,6 +85,9 @@ func (g *Gateway) senderReports() {
 				all = append(all, s)
 			}
 			g.mu.Unlock()
+			if g.iceConn != nil { // the reports leave in sendmmsg batches
+				g.iceConn.Hold()
+			}
 			for _, s := range all {
 				if !s.connected.Load() {
 					continue
@@ -94,6 +97,9 @@ func (g *Gateway) senderReports() {
 						s.log.Debug().Err(err).Msg("rtcp sender report")
 					}
 				}
+			}
+			if g.iceConn != nil {
+				g.iceConn.Flush()
 			}
 			clear(all)
 		}
