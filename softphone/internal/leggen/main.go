@@ -4,13 +4,22 @@
 // It is built to cost as little CPU as possible, so that gateway and generator fit
 // one small machine:
 //
-//   - every peer's ICE runs over ONE UDP socket (a pion UDP mux) read with recvmmsg;
-//     the agents' RTP from the gateway is taken off that socket before pion sees it
+//   - every peer's ICE runs over ONE UDP socket read with recvmmsg: a pion UDP mux
+//     when the gateway has a port per agent; when the gateway has its own mux
+//     (per_peer), one socket bound to 0.0.0.0 on which each peer has its own
+//     loopback address (127.1.x.y; IP_PKTINFO picks the source of each packet and
+//     tells the destination), handed to the peer's pion mux through a virtual
+//     PacketConn — two muxes facing each other need distinct addresses;
+//   - the agents' RTP from the gateway is taken off that socket before pion sees it
 //     (the RTP header is in clear in SRTP: SSRC and sequence number identify the
 //     packet), so it is never decrypted;
-//   - the fake Asterisk is one socket, read with recvmmsg, written with one sendmmsg
-//     per 1 ms slot; the microphones' SRTP (pion encrypts) leaves the mux socket in
-//     one sendmmsg per slot too;
+//   - the microphones are real SRTP encrypted here with each peer's own SRTP
+//     context (keys from pion's DTLS key log and the handshake seen on the socket,
+//     softphone/internal/dtlskeys) and leave in one sendmmsg per 1 ms slot (per
+//     peer on the per_peer socket; through pion otherwise);
+//   - the fake Asterisk is one socket bound to 0.0.0.0, each leg's channel on its own
+//     address 127.2.x.y (as Asterisk gives each ExternalMedia channel its own
+//     port), read with recvmmsg, written with one sendmmsg per 1 ms slot;
 //   - no goroutine per peer on the media path, no allocation per packet.
 //
 // Latency, both directions, two ways: end to end (send time to the moment this
@@ -18,12 +27,12 @@
 // (send time to the kernel's receive timestamp, SO_TIMESTAMPNS, on the receiving
 // socket: the generator's own scheduling lag on receive is not counted). Send time is
 // taken just before the slot's packets are written (for the microphones, before
-// pion encrypts them), so "added" still includes the generator's own send path
+// they are encrypted), so "added" still includes the generator's own send path
 // (a few µs per packet, more when it is descheduled mid-slot).
 //
 // Protocol: JSON lines on stdin (from the gateway) and stdout (to it):
 //
-//	in  {"op":"start","n":N}
+//	in  {"op":"start","n":N,"per_peer":bool}
 //	out {"op":"ast","addr":"127.2.0.0:p"}           the fake Asterisk: leg i's channel is 127.2.(i+1 as 2 bytes):p
 //	out {"op":"offer","i":i,"sdp":"..."}            one per peer
 //	out {"op":"cand","i":i,"cand":{...}}            trickled client candidates
