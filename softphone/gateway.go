@@ -175,14 +175,28 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	se.LoggerFactory = pionLogs{log: log}
-	g := &Gateway{}
+	// Every field the sockets' reader goroutines may touch is set before they start.
+	g := &Gateway{
+		cfg:       cfg,
+		log:       log,
+		advertise: advertise,
+		bind:      bind,
+		allowed:   allowed,
+		portNext:  cfg.MediaPortMin,
+		portUsed:  make(map[uint16]bool),
+		sessions:  make(map[*Session]struct{}),
+		srStop:    make(chan struct{}),
+		srDone:    make(chan struct{}),
+	}
 	var shared *sharedLegs
+	started := false
 	if cfg.MediaSharedAddr != "" {
 		if shared, err = newSharedLegs(g, cfg.MediaSharedAddr, advertise); err != nil {
 			return nil, err
 		}
+		g.shared = shared
 		defer func() { // a later failure: nobody else closes it
-			if g.shared == nil {
+			if !started {
 				_ = shared.conn.Close()
 			}
 		}()
@@ -210,10 +224,11 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 			bp.BatchStart, bp.BatchEnd = shared.conn.Hold, shared.conn.Flush
 		}
 		if !cfg.ICE.NoSRTPFastPath {
-			g.fast = newFastPath(g)
-			se.SetDTLSKeyLogWriter(g.fast.keys)
-			bp.Intercept = func(b []byte, from netip.AddrPort, _ time.Time) bool { return g.fast.intercept(b, from) }
-			bp.OnWrite = g.fast.observeWrite
+			fp := newFastPath(g)
+			g.fast = fp
+			se.SetDTLSKeyLogWriter(fp.keys)
+			bp.Intercept = func(b []byte, from netip.AddrPort, _ time.Time) bool { return fp.intercept(b, from) }
+			bp.OnWrite = fp.observeWrite
 		}
 		iceConn, err = udpbatch.New(bp)
 		if err != nil {
@@ -233,33 +248,16 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 		servers = append(servers, srv)
 	}
 
-	*g = Gateway{
-		fast:      g.fast,
-		shared:    shared,
-		cfg:       cfg,
-		log:       log,
-		api:       api,
-		iceConfig: webrtc.Configuration{ICEServers: servers, SDPSemantics: webrtc.SDPSemanticsUnifiedPlan},
-		advertise: advertise,
-		bind:      bind,
-		allowed:   allowed,
-		iceMux:    iceMux,
-		iceConn:   iceConn,
-		portNext:  cfg.MediaPortMin,
-		portUsed:  make(map[uint16]bool),
-		sessions:  make(map[*Session]struct{}),
-		srStop:    make(chan struct{}),
-		srDone:    make(chan struct{}),
-	}
+	g.api = api
+	g.iceConfig = webrtc.Configuration{ICEServers: servers, SDPSemantics: webrtc.SDPSemanticsUnifiedPlan}
+	g.iceMux, g.iceConn = iceMux, iceConn
 	if g.reactor, err = newReactor(g); err != nil {
 		if iceMux != nil {
 			err = errors.Join(err, iceMux.Close())
 		}
-		if shared != nil {
-			err = errors.Join(err, shared.conn.Close())
-		}
 		return nil, err
 	}
+	started = true
 	if shared != nil {
 		shared.start(iceConn)
 	}
