@@ -125,7 +125,7 @@ type gatewayCounters struct {
 
 // NewGateway validates cfg and builds the WebRTC API: a media engine with PCMU and
 // telephone-event only, RTCP sender reports, and ICE per cfg.ICE.
-func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
+func NewGateway(cfg Config, log zerolog.Logger) (_ *Gateway, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -197,7 +197,7 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 		g.shared = shared
 		defer func() { // a later failure: nobody else closes it
 			if !started {
-				_ = shared.conn.Close()
+				err = errors.Join(err, shared.conn.Close())
 			}
 		}()
 	}
