@@ -45,6 +45,8 @@ type fastMic struct {
 	mic  *micState
 }
 
+var errNoSelectedPair = errors.New("no selected ICE candidate pair")
+
 func newFastPath(g *Gateway) *fastPath {
 	return &fastPath{g: g, keys: dtlskeys.New(), mics: map[netip.AddrPort]*fastMic{}, buf: make([]byte, 1500), ls: newLegSender()}
 }
@@ -105,15 +107,10 @@ func (f *fastPath) intercept(b []byte, from netip.AddrPort) bool {
 // remote address to pass to leave, or an error when the fast path cannot be used
 // (pion's path carries on).
 func (f *fastPath) join(s *Session, ssrc uint32, mic *micState) (netip.AddrPort, error) {
-	pair, err := s.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
-	if err != nil || pair == nil || pair.Remote == nil {
-		return netip.AddrPort{}, fmt.Errorf("no selected ICE candidate pair: %w", err)
-	}
-	a, err := netip.ParseAddr(pair.Remote.Address)
+	remote, err := s.selectedRemote()
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("remote candidate address: %w", err)
+		return netip.AddrPort{}, err
 	}
-	remote := netip.AddrPortFrom(a.Unmap(), pair.Remote.Port)
 	k, err := f.keys.Keys(remote)
 	if err != nil {
 		return netip.AddrPort{}, err
@@ -201,8 +198,11 @@ func (x *srtpIndex) handoverSafe(ssrc uint32) bool {
 // pair.
 func (s *Session) selectedRemote() (netip.AddrPort, error) {
 	pair, err := s.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
-	if err != nil || pair == nil || pair.Remote == nil {
-		return netip.AddrPort{}, fmt.Errorf("no selected ICE candidate pair: %w", err)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("selected ICE candidate pair: %w", err)
+	}
+	if pair == nil || pair.Remote == nil {
+		return netip.AddrPort{}, errNoSelectedPair
 	}
 	a, err := netip.ParseAddr(pair.Remote.Address)
 	if err != nil {
