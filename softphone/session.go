@@ -75,6 +75,8 @@ type Session struct {
 
 	micNoLeg atomic.Uint64
 
+	srSlice int // which tick of the sender-report loop reports this session (set once, under Gateway.mu)
+
 	wg sync.WaitGroup // remote track readers, RTCP reader (leg readers: mediaLeg.done)
 }
 
