@@ -21,6 +21,15 @@ type Config struct {
 	// Asterisk as external_host). Empty means MediaBindIP; required when MediaBindIP
 	// is unspecified (0.0.0.0 / ::).
 	MediaAdvertiseIP string
+	// MediaSharedAddr, when set ("host:port", port 0 picks a free one), puts every
+	// leg on that ONE UDP socket instead of a port per leg: each leg's LocalAddr is
+	// that address, Asterisk's packets are told apart by their source, which must
+	// be given with Session.SetRemote (ctid does, from the ExternalMedia channel's
+	// UNICASTRTP_LOCAL_ADDRESS/PORT) — packets from an address no leg has are
+	// dropped as foreign, there is no latching on the first packet. The socket is
+	// read with recvmmsg and written with sendmmsg. MediaPortMin/Max are then
+	// unused.
+	MediaSharedAddr string
 	// MediaAllowedSources restricts which source addresses a leg latches onto
 	// (CIDR prefixes, e.g. the Asterisk host). Empty means any source: the first
 	// packet wins.
@@ -56,6 +65,10 @@ type ICEConfig struct {
 	// connection; the socket is read with recvmmsg and written with batched sendmmsg.
 	// UDPPortMin/Max are then unused. Port 0 picks a free port (tests).
 	UDPMux string
+	// NoSRTPFastPath keeps every microphone packet on pion's SRTP path even with
+	// UDPMux (a diagnostics switch; by default established sessions' microphone
+	// SRTP is decrypted and relayed straight off the shared socket).
+	NoSRTPFastPath bool
 	// DisconnectedTimeout, FailedTimeout and KeepAliveInterval are the ICE agent
 	// timers.
 	DisconnectedTimeout time.Duration
@@ -113,6 +126,11 @@ func (c Config) Validate() error {
 		}
 	} else if bind.IsUnspecified() {
 		return invalid("softphone.media_advertise_ip", "", "is required when softphone.media_bind_ip is unspecified")
+	}
+	if c.MediaSharedAddr != "" {
+		if _, err := netip.ParseAddrPort(c.MediaSharedAddr); err != nil {
+			return invalid("softphone.media_shared_addr", c.MediaSharedAddr, "must be host:port such as 0.0.0.0:40000")
+		}
 	}
 	for _, p := range c.MediaAllowedSources {
 		if _, err := netip.ParsePrefix(p); err != nil {

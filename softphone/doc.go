@@ -39,6 +39,20 @@
 // ExternalMedia StasisStart, pass its UNICASTRTP_LOCAL_ADDRESS:UNICASTRTP_LOCAL_PORT
 // to SetRemote so the microphone flows at once (whisper, silent callers).
 //
+// Media paths. On linux one goroutine reads every leg's socket (an epoll reactor).
+// With ice_udp_mux (ICEConfig.UDPMux) every agent's ICE/DTLS/SRTP is on one UDP
+// socket read with recvmmsg and written with sendmmsg, and established sessions
+// take the SRTP fast path (fastpath.go): the microphone's SRTP is decrypted and
+// relayed on the socket's reader, the agent's audio is encrypted and queued on the
+// socket directly, both with the session's own srtp.Context, skipping pion's
+// SRTP session, mux and track plumbing. The keys come from pion's public DTLS key
+// log and the handshake seen in clear on the socket (internal/dtlskeys); pion
+// keeps its path for the first packets, for RTCP, STUN and DTLS, and takes over
+// again if a microphone packet fails authentication. RTCP sender reports come from
+// the gateway's own once-a-second loop, which counts both paths. Optionally
+// (MediaSharedAddr) every leg is on one socket too, Asterisk's channels told apart
+// by the source address given to SetRemote.
+//
 // Callbacks (OnAnswer, OnCandidate, OnState, OnDTMF) run in order on one goroutine
 // per session, outside every lock, so they may call back into the Session.
 //

@@ -10,11 +10,12 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ctid/ctid/softphone/internal/udpbatch"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"github.com/rs/zerolog"
 )
@@ -44,6 +45,10 @@ type Gateway struct {
 	// reactor reads every leg's socket from one goroutine (linux; nil elsewhere:
 	// a reader goroutine per leg).
 	reactor *reactor
+	// fast is the microphone fast path on the shared ICE socket (nil without it).
+	fast *fastPath
+	// shared carries every leg on one socket (MediaSharedAddr; nil: a port per leg).
+	shared *sharedLegs
 
 	portMu   sync.Mutex
 	portNext uint16
@@ -52,8 +57,65 @@ type Gateway struct {
 	mu       sync.Mutex
 	closed   bool
 	sessions map[*Session]struct{}
+	srNext   int // the sender-report slice of the next session
 
 	counters gatewayCounters
+
+	srStop, srDone chan struct{}
+}
+
+// senderReportInterval is how often each connected session sends an RTCP sender
+// report (pion's report interceptor's default).
+const senderReportInterval = time.Second
+
+// senderReportSlices spreads the reports over the interval: each tick handles one
+// slice of the sessions, so 500 sessions cost ~25 reports every 50 ms instead of a
+// burst of 500 (several milliseconds of one core) once a second.
+const senderReportSlices = 20
+
+// senderReports sends every connected session's RTCP sender report once per
+// interval, until Close.
+func (g *Gateway) senderReports() {
+	defer close(g.srDone)
+	t := time.NewTicker(senderReportInterval / senderReportSlices)
+	defer t.Stop()
+	var all []*Session
+	for tick := 0; ; tick = (tick + 1) % senderReportSlices {
+		var now time.Time
+		select {
+		case <-g.srStop:
+			return
+		case now = <-t.C:
+		}
+		g.mu.Lock()
+		all = all[:0]
+		for s := range g.sessions {
+			if s.srSlice == tick {
+				all = append(all, s)
+			}
+		}
+		g.mu.Unlock()
+		if len(all) == 0 {
+			continue
+		}
+		if g.iceConn != nil { // the reports leave in sendmmsg batches
+			g.iceConn.Hold()
+		}
+		for _, s := range all {
+			if !s.connected.Load() {
+				continue
+			}
+			if sr := s.senderReport(now); sr != nil {
+				if err := s.pc.WriteRTCP([]rtcp.Packet{sr}); err != nil {
+					s.log.Debug().Err(err).Msg("rtcp sender report")
+				}
+			}
+		}
+		if g.iceConn != nil {
+			g.iceConn.Flush()
+		}
+		clear(all)
+	}
 }
 
 // gatewayCounters are monotonic totals over every leg and session, for metrics.
@@ -62,6 +124,8 @@ type gatewayCounters struct {
 	toAgent        atomic.Uint64
 	fromAgent      atomic.Uint64
 	toAsterisk     atomic.Uint64
+	fromAgentFast  atomic.Uint64
+	toAgentFast    atomic.Uint64
 	dropForeign    atomic.Uint64
 	dropInvalid    atomic.Uint64
 	dropNotActive  atomic.Uint64
@@ -73,7 +137,7 @@ type gatewayCounters struct {
 
 // NewGateway validates cfg and builds the WebRTC API: a media engine with PCMU and
 // telephone-event only, RTCP sender reports, and ICE per cfg.ICE.
-func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
+func NewGateway(cfg Config, log zerolog.Logger) (_ *Gateway, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -109,23 +173,46 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 	}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("%w: register telephone-event: %w", ErrInternal, err)
 	}
-	// Interceptors: RTCP sender reports only (the browser maps our RTP to wall
-	// clock with them; cheap: a lock and two counters per packet). No NACK/TWCC
-	// (useless for PCMU), and no receiver reports: their interceptor parses every
-	// microphone packet's header into a fresh allocation, the heaviest allocation
-	// of the relay; the browser's audio does not depend on them.
+	// No interceptors: no NACK/TWCC (useless for PCMU), no receiver reports (their
+	// interceptor parses every microphone packet's header into a fresh allocation,
+	// the heaviest allocation of the relay; the browser's audio does not depend on
+	// them). RTCP sender reports (the browser maps our RTP to wall clock with them)
+	// come from the gateway's own loop (senderReports), which counts the packets of
+	// both the fast path and pion's: pion's report interceptor would only see the
+	// latter.
 	reg := &interceptor.Registry{}
-	sr, err := report.NewSenderInterceptor()
-	if err != nil {
-		return nil, fmt.Errorf("%w: rtcp sender reports: %w", ErrInternal, err)
-	}
-	reg.Add(sr)
 
 	se, err := settingEngine(cfg.ICE)
 	if err != nil {
 		return nil, err
 	}
 	se.LoggerFactory = pionLogs{log: log}
+	// Every field the sockets' reader goroutines may touch is set before they start.
+	g := &Gateway{
+		cfg:       cfg,
+		log:       log,
+		advertise: advertise,
+		bind:      bind,
+		allowed:   allowed,
+		portNext:  cfg.MediaPortMin,
+		portUsed:  make(map[uint16]bool),
+		sessions:  make(map[*Session]struct{}),
+		srStop:    make(chan struct{}),
+		srDone:    make(chan struct{}),
+	}
+	var shared *sharedLegs
+	started := false
+	if cfg.MediaSharedAddr != "" {
+		if shared, err = newSharedLegs(g, cfg.MediaSharedAddr, advertise); err != nil {
+			return nil, err
+		}
+		g.shared = shared
+		defer func() { // a later failure: nobody else closes it
+			if !started {
+				err = errors.Join(err, shared.conn.Close())
+			}
+		}()
+	}
 	var iceMux *ice.UDPMuxDefault
 	var iceConn *udpbatch.Conn
 	if cfg.ICE.UDPMux != "" {
@@ -142,7 +229,21 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 		if err := errors.Join(uc.SetReadBuffer(4<<20), uc.SetWriteBuffer(4<<20)); err != nil {
 			return nil, errors.Join(fmt.Errorf("%w: ice.udp_mux buffers: %w", ErrInternal, err), uc.Close())
 		}
-		if iceConn, err = udpbatch.New(udpbatch.Params{Conn: uc}); err != nil {
+		// The microphone fast path: the DTLS master secrets through pion's key log,
+		// the handshakes and the SRTP seen on this socket.
+		bp := udpbatch.Params{Conn: uc}
+		if shared != nil { // the microphones of a batch leave for Asterisk in one sendmmsg
+			bp.BatchStart, bp.BatchEnd = shared.conn.Hold, shared.conn.Flush
+		}
+		if !cfg.ICE.NoSRTPFastPath {
+			fp := newFastPath(g)
+			g.fast = fp
+			se.SetDTLSKeyLogWriter(fp.keys)
+			bp.Intercept = func(b []byte, from netip.AddrPort, _ time.Time) bool { return fp.intercept(b, from) }
+			bp.OnWrite = fp.observeWrite
+		}
+		iceConn, err = udpbatch.New(bp)
+		if err != nil {
 			return nil, errors.Join(fmt.Errorf("%w: ice.udp_mux: %w", ErrInternal, err), uc.Close())
 		}
 		iceMux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: iceConn, Logger: se.LoggerFactory.NewLogger("ice-mux")})
@@ -159,26 +260,20 @@ func NewGateway(cfg Config, log zerolog.Logger) (*Gateway, error) {
 		servers = append(servers, srv)
 	}
 
-	g := &Gateway{
-		cfg:       cfg,
-		log:       log,
-		api:       api,
-		iceConfig: webrtc.Configuration{ICEServers: servers, SDPSemantics: webrtc.SDPSemanticsUnifiedPlan},
-		advertise: advertise,
-		bind:      bind,
-		allowed:   allowed,
-		iceMux:    iceMux,
-		iceConn:   iceConn,
-		portNext:  cfg.MediaPortMin,
-		portUsed:  make(map[uint16]bool),
-		sessions:  make(map[*Session]struct{}),
-	}
+	g.api = api
+	g.iceConfig = webrtc.Configuration{ICEServers: servers, SDPSemantics: webrtc.SDPSemanticsUnifiedPlan}
+	g.iceMux, g.iceConn = iceMux, iceConn
 	if g.reactor, err = newReactor(g); err != nil {
 		if iceMux != nil {
 			err = errors.Join(err, iceMux.Close())
 		}
 		return nil, err
 	}
+	started = true
+	if shared != nil {
+		shared.start(iceConn)
+	}
+	go g.senderReports() // stops at Close
 	return g, nil
 }
 
@@ -282,6 +377,9 @@ func (g *Gateway) listenMedia(ctx context.Context) (*net.UDPConn, uint16, error)
 }
 
 func (g *Gateway) releasePort(port uint16) {
+	if port == 0 { // a leg on the shared socket
+		return
+	}
 	g.portMu.Lock()
 	delete(g.portUsed, port)
 	g.portMu.Unlock()
@@ -323,6 +421,8 @@ func (g *Gateway) NewSession(p SessionParams) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.srSlice = g.srNext
+	g.srNext = (g.srNext + 1) % senderReportSlices
 	g.sessions[s] = struct{}{}
 	return s, nil
 }
@@ -336,6 +436,7 @@ func (g *Gateway) forget(s *Session) {
 // Close closes every session and refuses new ones.
 func (g *Gateway) Close() error {
 	g.mu.Lock()
+	alreadyClosed := g.closed
 	g.closed = true
 	all := make([]*Session, 0, len(g.sessions))
 	for s := range g.sessions {
@@ -348,9 +449,18 @@ func (g *Gateway) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	if !alreadyClosed {
+		close(g.srStop)
+	}
+	<-g.srDone
 	if g.reactor != nil {
 		if err := g.reactor.close(); err != nil && !errors.Is(err, os.ErrClosed) {
 			errs = append(errs, fmt.Errorf("%w: close legs reactor: %w", ErrInternal, err))
+		}
+	}
+	if g.shared != nil && !alreadyClosed {
+		if err := g.shared.close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("%w: close shared media socket: %w", ErrInternal, err))
 		}
 	}
 	if g.iceMux != nil {
@@ -373,6 +483,8 @@ type GatewayStats struct {
 	ToAgent         uint64 // RTP packets written to agents' tracks
 	FromAgent       uint64 // RTP audio packets read from agents' microphones
 	ToAsterisk      uint64 // RTP packets sent to Asterisk
+	FromAgentFast   uint64 // microphone packets that took the fast path (ice_udp_mux), of FromAgent + DTMF
+	ToAgentFast     uint64 // packets to agents encrypted and sent by the fast path (ice_udp_mux), of ToAgent
 	DroppedForeign  uint64 // packets on a leg from an unexpected source address
 	DroppedInvalid  uint64 // packets that are not RTP or not PCMU
 	DroppedInactive uint64 // packets for/from a leg that is not the active one, or no leg
@@ -407,6 +519,8 @@ func (g *Gateway) Stats() GatewayStats {
 		ToAgent:         c.toAgent.Load(),
 		FromAgent:       c.fromAgent.Load(),
 		ToAsterisk:      c.toAsterisk.Load(),
+		FromAgentFast:   c.fromAgentFast.Load(),
+		ToAgentFast:     c.toAgentFast.Load(),
 		DroppedForeign:  c.dropForeign.Load(),
 		DroppedInvalid:  c.dropInvalid.Load(),
 		DroppedInactive: c.dropNotActive.Load(),

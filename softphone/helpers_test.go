@@ -6,10 +6,12 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"github.com/rs/zerolog"
@@ -197,6 +199,8 @@ type client struct {
 	mic       *rawTrack
 	recv      chan *rtp.Packet
 	connected chan struct{}
+	// lastSR is the last RTCP sender report received from the gateway.
+	lastSR atomic.Pointer[rtcp.SenderReport]
 }
 
 func newClient(t testing.TB) *client {
@@ -236,7 +240,20 @@ func newClient(t testing.TB) *client {
 			once.Do(func() { close(c.connected) })
 		}
 	})
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	pc.OnTrack(func(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+		go func() { // ends when the peer connection closes
+			for {
+				pkts, _, err := r.ReadRTCP()
+				if err != nil {
+					return
+				}
+				for _, p := range pkts {
+					if sr, ok := p.(*rtcp.SenderReport); ok {
+						c.lastSR.Store(sr)
+					}
+				}
+			}
+		}()
 		for {
 			p, _, err := tr.ReadRTP()
 			if err != nil {

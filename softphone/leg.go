@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pion/rtp"
@@ -55,6 +56,7 @@ type mediaLeg struct {
 	callID string
 	port   uint16
 	conn   *net.UDPConn
+	rc     syscall.RawConn // conn's, for legSender
 	local  netip.AddrPort
 	remote atomic.Pointer[netip.AddrPort]
 	muted  atomic.Bool
@@ -106,15 +108,30 @@ func (s *Session) AttachCall(ctx context.Context, callID string) (Leg, error) {
 	if _, ok := s.legs[callID]; ok {
 		return Leg{}, fmt.Errorf("%w: %s", ErrCallAttached, callID)
 	}
+	if sh := s.g.shared; sh != nil { // every leg on the shared socket: no port, no reader
+		l := &mediaLeg{g: s.g, callID: callID, local: sh.local, done: make(chan struct{})}
+		l.owner.Store(s)
+		s.legs[callID] = l
+		s.active.Store(l)
+		s.g.counters.legsAttached.Add(1)
+		s.log.Info().Str("call_id", callID).Stringer("local", l.local).Msg("call leg attached (shared socket)")
+		return Leg{CallID: callID, LocalAddr: l.local, m: l}, nil
+	}
 	conn, port, err := s.g.listenMedia(ctx)
 	if err != nil {
 		return Leg{}, err
+	}
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		s.g.releasePort(port)
+		return Leg{}, errors.Join(fmt.Errorf("%w: leg socket: %w", ErrInternal, err), conn.Close())
 	}
 	l := &mediaLeg{
 		g:      s.g,
 		callID: callID,
 		port:   port,
 		conn:   conn,
+		rc:     rc,
 		local:  netip.AddrPortFrom(s.g.advertise, port),
 		done:   make(chan struct{}),
 	}
@@ -175,7 +192,11 @@ func (s *Session) SetRemote(callID string, addr netip.AddrPort) error {
 		}
 		return fmt.Errorf("%w: %s", ErrNoSuchCall, callID)
 	}
-	if prev := l.remote.Swap(&addr); prev != nil && *prev != addr {
+	prev := l.remote.Swap(&addr)
+	if sh := s.g.shared; sh != nil {
+		sh.bind(l, prev, addr)
+	}
+	if prev != nil && *prev != addr {
 		s.log.Warn().Str("call_id", callID).Stringer("was", *prev).Stringer("now", addr).Msg("call leg re-latched by ctid")
 	}
 	return nil
@@ -266,6 +287,11 @@ func (s *Session) TakeCall(ctx context.Context, from *Session, callID string) (L
 // closeSocket stops reading the leg (the reactor forgets it first: its descriptor
 // may be reused once closed) and closes the socket.
 func (l *mediaLeg) closeSocket() error {
+	if l.conn == nil { // on the shared socket
+		l.g.shared.unbind(l)
+		l.doneOnce.Do(func() { close(l.done) })
+		return nil
+	}
 	if r := l.g.reactor; r != nil {
 		r.remove(l)
 		err := l.conn.Close()
@@ -383,7 +409,7 @@ func (l *mediaLeg) handle(b []byte, src netip.AddrPort, pkt *rtp.Packet) {
 
 // sendToAsterisk forwards one microphone RTP packet, unchanged, to the latched
 // Asterisk address.
-func (l *mediaLeg) sendToAsterisk(b []byte) {
+func (l *mediaLeg) sendToAsterisk(ls *legSender, b []byte) {
 	c := &l.g.counters
 	l.fromAgent.Add(1)
 	if l.muted.Load() {
@@ -396,7 +422,13 @@ func (l *mediaLeg) sendToAsterisk(b []byte) {
 		c.dropNoPeer.Add(1)
 		return
 	}
-	if _, err := l.conn.WriteToUDPAddrPort(b, *dst); err != nil {
+	var err error
+	if l.conn == nil {
+		err = l.g.shared.send(b, *dst)
+	} else {
+		err = ls.send(l, b, *dst)
+	}
+	if err != nil {
 		l.dropNoPeer.Add(1)
 		c.dropNoPeer.Add(1)
 		return

@@ -407,6 +407,8 @@ func benchConfig(portMin, portMax uint16) Config {
 	if os.Getenv("CTID_BENCH_ICE_MUX") != "0" {
 		cfg.ICE.UDPMux = "127.0.0.1:0"
 	}
+	cfg.ICE.NoSRTPFastPath = os.Getenv("CTID_BENCH_FAST_PATH") == "0"
+
 	return cfg
 }
 

@@ -75,6 +75,9 @@ func BenchmarkGatewayLegsSplit(b *testing.B) {
 
 func benchGatewayLegsSplit(b *testing.B, bin string, n int, portBase uint16) {
 	cfg := benchConfig(portBase, portBase+uint16(n)+50)
+	if os.Getenv("CTID_BENCH_SHARED_LEGS") == "1" { // every leg on one socket (media_shared_addr)
+		cfg.MediaSharedAddr = "127.0.0.1:0"
+	}
 	g, err := NewGateway(cfg, zerolog.Nop())
 	if err != nil {
 		b.Fatal(err)
@@ -210,7 +213,10 @@ func benchGatewayLegsSplit(b *testing.B, bin string, n int, portBase uint16) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := s.SetRemote(callID, ast); err != nil {
+		// leg i's fake ExternalMedia channel: 127.2.(i+1):port (see leggen)
+		k := i + 1
+		chAddr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 2, byte(k >> 8), byte(k)}), ast.Port())
+		if err := s.SetRemote(callID, chAddr); err != nil {
 			b.Fatal(err)
 		}
 		send(genMsg{Op: "leg", I: i, Addr: leg.LocalAddr.String()})

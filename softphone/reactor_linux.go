@@ -105,10 +105,7 @@ func (r *reactor) loop() {
 		n := 0
 		var werr error
 		err := rc.Read(func(fd uintptr) bool {
-			n, werr = syscall.EpollWait(int(fd), events, 0)
-			if werr == syscall.EINTR {
-				n, werr = 0, nil
-			}
+			n, werr = epollWait(int(fd), events)
 			return werr != nil || n > 0
 		})
 		if err != nil {
@@ -151,7 +148,8 @@ func (r *reactor) loop() {
 func recvFrom(fd int, b []byte) (int, netip.AddrPort, error) {
 	var sa syscall.RawSockaddrInet6 // large enough for either family
 	salen := uint32(unsafe.Sizeof(sa))
-	n, _, e := syscall.Syscall6(syscall.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+	// non-blocking: a raw call, no entersyscall (see legSender)
+	n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
 		syscall.MSG_DONTWAIT, uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&salen)))
 	if e != 0 {
 		return 0, netip.AddrPort{}, e
@@ -167,4 +165,71 @@ func recvFrom(fd int, b []byte) (int, netip.AddrPort, error) {
 		ap = netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(p[0])<<8|uint16(p[1]))
 	}
 	return int(n), ap, nil
+}
+
+// epollWait polls without blocking (timeout 0), raw like recvFrom.
+func epollWait(epfd int, events []syscall.EpollEvent) (int, error) {
+	n, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	switch e {
+	case 0:
+		return int(n), nil
+	case syscall.EINTR:
+		return 0, nil
+	}
+	return 0, e
+}
+
+// legSender sends microphone packets from legs' sockets to Asterisk: sendto
+// through the socket's RawConn (which keeps the descriptor alive against a
+// concurrent DetachCall), without allocating and as a raw system call. The
+// sockets are non-blocking, so the call cannot block; going through entersyscall
+// instead would wake the runtime's sysmon thread each time the process comes back
+// from idle (every 20 ms frame slot), which on a small VM cost more than the
+// relay itself. One per goroutine.
+type legSender struct {
+	b     []byte
+	sa    syscall.RawSockaddrInet6
+	salen uint32
+	errno syscall.Errno
+	fn    func(fd uintptr) bool
+}
+
+func newLegSender() *legSender {
+	ls := &legSender{}
+	ls.fn = ls.sendFD
+	return ls
+}
+
+func (ls *legSender) sendFD(fd uintptr) bool {
+	_, _, ls.errno = syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&ls.b[0])), uintptr(len(ls.b)),
+		syscall.MSG_DONTWAIT, uintptr(unsafe.Pointer(&ls.sa)), uintptr(ls.salen))
+	return true // EAGAIN (a full socket buffer): the packet is dropped, as UDP may
+}
+
+func (ls *legSender) send(l *mediaLeg, b []byte, dst netip.AddrPort) error {
+	if len(b) == 0 {
+		return nil
+	}
+	port := (*[2]byte)(unsafe.Pointer(&ls.sa.Port))
+	if a := dst.Addr(); a.Is4() {
+		s4 := (*syscall.RawSockaddrInet4)(unsafe.Pointer(&ls.sa))
+		*s4 = syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: a.As4()}
+		p := (*[2]byte)(unsafe.Pointer(&s4.Port))
+		p[0], p[1] = byte(dst.Port()>>8), byte(dst.Port())
+		ls.salen = uint32(unsafe.Sizeof(*s4))
+	} else {
+		ls.sa = syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Addr: a.As16()}
+		port[0], port[1] = byte(dst.Port()>>8), byte(dst.Port())
+		ls.salen = uint32(unsafe.Sizeof(ls.sa))
+	}
+	ls.b = b
+	err := l.rc.Write(ls.fn)
+	ls.b = nil
+	if err != nil {
+		return err
+	}
+	if ls.errno != 0 {
+		return ls.errno
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
@@ -58,10 +59,23 @@ type Session struct {
 	negotiating bool
 	held        []func()
 
-	outMu sync.Mutex
-	rw    rewriter
+	// outbound stream (under outMu): continuity rewriting, the fast path, and the
+	// counters of the RTCP sender reports
+	outMu    sync.Mutex
+	rw       rewriter
+	fastOut  *fastOut
+	outReady *fastOut  // prepared, taken at the next packet it is safe to
+	pionIdx  srtpIndex // the SRTP index of what pion's context sent
+	outSent  uint64    // packets
+	outBytes uint64    // payload octets
+	outTS    uint32    // RTP timestamp of the last packet
+	outWall  time.Time
+	outPlain []byte
+	outEnc   []byte
 
 	micNoLeg atomic.Uint64
+
+	srSlice int // which tick of the sender-report loop reports this session (set once, under Gateway.mu)
 
 	wg sync.WaitGroup // remote track readers, RTCP reader (leg readers: mediaLeg.done)
 }
@@ -95,6 +109,10 @@ func newSession(g *Gateway, p SessionParams) (*Session, error) {
 		evDone: make(chan struct{}),
 	}
 	s.evCond = sync.NewCond(&s.evMu)
+	if g.fast != nil {
+		s.outPlain, s.outEnc = make([]byte, 1500), make([]byte, 1500)
+		pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) { s.followPair() })
+	}
 	go s.deliverLoop()
 	pc.OnConnectionStateChange(func(webrtc.PeerConnectionState) {
 		// pion runs each handler in its own goroutine, so they may run out of order:
@@ -167,6 +185,9 @@ func (s *Session) onPCState(pcs webrtc.PeerConnectionState) {
 		return
 	}
 	s.transition(in)
+	if f := s.g.fast; f != nil && pcs == webrtc.PeerConnectionStateConnected {
+		f.joinOut(s)
+	}
 }
 
 // transition applies in and delivers the resulting state change to OnState, in
@@ -458,22 +479,41 @@ func telephoneEventPT(r *webrtc.RTPReceiver) (uint8, bool) {
 	return 0, false
 }
 
+// micState is a microphone track's receive state, shared by pion's path
+// (readMicrophone) and the fast path (fastpath.go): a packet may take either.
+type micState struct {
+	dtmfPT   uint8
+	haveDTMF bool
+
+	mu        sync.Mutex
+	lastEvtTS uint32
+	sawEvt    bool
+}
+
 // readMicrophone forwards the browser's audio to the active leg and surfaces DTMF.
-// It returns when the track ends (renegotiation removed it, or Close).
+// With the shared ICE socket it hands the track to the fast path once the first
+// packet came through pion. It returns when the track ends (renegotiation removed
+// it, or Close).
 func (s *Session) readMicrophone(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	if t.Kind() != webrtc.RTPCodecTypeAudio {
 		s.log.Warn().Str("kind", t.Kind().String()).Msg("ignoring non-audio track")
 		return
 	}
-	dtmfPT, haveDTMF := telephoneEventPT(r)
+	mic := &micState{}
+	mic.dtmfPT, mic.haveDTMF = telephoneEventPT(r)
 	s.log.Debug().Uint32("ssrc", uint32(t.SSRC())).Msg("microphone track started")
+	if f := s.g.fast; f != nil {
+		if remote, err := f.join(s, uint32(t.SSRC()), mic); err != nil {
+			s.log.Debug().Err(err).Msg("microphone stays on pion's srtp path")
+		} else {
+			s.log.Info().Stringer("remote", remote).Msg("microphone srtp on the fast path")
+			defer func() { f.leave(s, remote, s.isClosed.Load()) }()
+		}
+	}
 	c := &s.g.counters
 	buf := make([]byte, 1500)
-	var (
-		h         rtp.Header
-		lastEvtTS uint32
-		sawEvt    bool
-	)
+	ls := newLegSender()
+	var h rtp.Header
 	for {
 		n, _, err := t.Read(buf)
 		if err != nil {
@@ -485,46 +525,57 @@ func (s *Session) readMicrophone(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 			c.dropInvalid.Add(1)
 			continue
 		}
-		if haveDTMF && h.PayloadType == dtmfPT {
-			if sawEvt && h.Timestamp == lastEvtTS {
-				continue // retransmission or continuation of the same key press
-			}
-			digit, ok := dtmfDigit(buf[hl:n])
-			if !ok {
-				c.dropInvalid.Add(1)
-				continue
-			}
-			sawEvt, lastEvtTS = true, h.Timestamp
-			c.dtmf.Add(1)
-			d := DTMF{Digit: digit}
-			if l := s.active.Load(); l != nil {
-				d.CallID = l.callID
-			}
-			s.log.Debug().Str("digit", digit).Str("call_id", d.CallID).Msg("dtmf from browser")
-			if s.p.OnDTMF != nil {
-				// Via the callback goroutine: a slow callback must not stall the
-				// microphone, and a callback may call Close (which waits for us).
-				s.enqueue(func() {
-					if !s.isClosed.Load() {
-						s.p.OnDTMF(d)
-					}
-				})
-			}
-			continue
-		}
-		if h.PayloadType != pcmuPayloadType {
-			c.dropInvalid.Add(1)
-			continue
-		}
-		c.fromAgent.Add(1)
-		l := s.active.Load()
-		if l == nil {
-			s.micNoLeg.Add(1)
-			c.dropNotActive.Add(1)
-			continue
-		}
-		l.sendToAsterisk(buf[:n])
+		s.onMicrophone(ls, mic, &h, buf[:n], buf[hl:n])
 	}
+}
+
+// onMicrophone handles one decrypted microphone packet (pkt, its header h and
+// payload): DTMF is surfaced, PCMU goes to the active leg.
+func (s *Session) onMicrophone(ls *legSender, mic *micState, h *rtp.Header, pkt, payload []byte) {
+	c := &s.g.counters
+	if mic.haveDTMF && h.PayloadType == mic.dtmfPT {
+		mic.mu.Lock()
+		if mic.sawEvt && h.Timestamp == mic.lastEvtTS {
+			mic.mu.Unlock()
+			return // retransmission or continuation of the same key press
+		}
+		digit, ok := dtmfDigit(payload)
+		if !ok {
+			mic.mu.Unlock()
+			c.dropInvalid.Add(1)
+			return
+		}
+		mic.sawEvt, mic.lastEvtTS = true, h.Timestamp
+		mic.mu.Unlock()
+		c.dtmf.Add(1)
+		d := DTMF{Digit: digit}
+		if l := s.active.Load(); l != nil {
+			d.CallID = l.callID
+		}
+		s.log.Debug().Str("digit", digit).Str("call_id", d.CallID).Msg("dtmf from browser")
+		if s.p.OnDTMF != nil {
+			// Via the callback goroutine: a slow callback must not stall the
+			// microphone, and a callback may call Close (which waits for us).
+			s.enqueue(func() {
+				if !s.isClosed.Load() {
+					s.p.OnDTMF(d)
+				}
+			})
+		}
+		return
+	}
+	if h.PayloadType != pcmuPayloadType {
+		c.dropInvalid.Add(1)
+		return
+	}
+	c.fromAgent.Add(1)
+	l := s.active.Load()
+	if l == nil {
+		s.micNoLeg.Add(1)
+		c.dropNotActive.Add(1)
+		return
+	}
+	l.sendToAsterisk(ls, pkt)
 }
 
 // dtmfDigit decodes the event of an RFC 4733 payload.
@@ -547,12 +598,76 @@ func dtmfDigit(payload []byte) (string, bool) {
 }
 
 // writeToAgent rewrites the packet for continuity and writes it to the agent's
-// track.
+// track: on the fast path encrypted here and queued on the shared ICE socket, else
+// through pion.
 func (s *Session) writeToAgent(l *mediaLeg, pkt *rtp.Packet) error {
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
-	s.rw.rewrite(l, &pkt.Header, time.Now())
-	return s.track.writeRTP(&pkt.Header, pkt.Payload)
+	now := time.Now()
+	s.rw.rewrite(l, &pkt.Header, now)
+	b := s.track.b.Load()
+	if b == nil {
+		return nil // not negotiated (yet, or any more): dropped, as pion's track does
+	}
+	if r := s.outReady; r != nil && s.fastOut == nil {
+		if !s.pionIdx.started {
+			s.fastOut, s.outReady = r, nil
+		} else if s.pionIdx.handoverSafe(b.ssrc) {
+			r.ctx.SetROC(b.ssrc, uint32(s.pionIdx.index>>16))
+			s.fastOut, s.outReady = r, nil
+		}
+	}
+	if fo := s.fastOut; fo != nil {
+		pkt.SSRC, pkt.PayloadType = b.ssrc, b.pt
+		n, err := pkt.MarshalTo(s.outPlain)
+		if err != nil {
+			return fmt.Errorf("%w: marshal rtp: %w", ErrInternal, err)
+		}
+		enc, err := fo.ctx.EncryptRTP(s.outEnc, s.outPlain[:n], &pkt.Header)
+		if err != nil {
+			return fmt.Errorf("%w: srtp: %w", ErrInternal, err)
+		}
+		if _, err := s.g.iceConn.WriteToAddrPort(enc, fo.remote); err != nil {
+			return err
+		}
+		s.g.counters.toAgentFast.Add(1)
+	} else {
+		if err := s.track.writeRTP(&pkt.Header, pkt.Payload); err != nil {
+			return err
+		}
+		s.pionIdx.add(pkt.SSRC, pkt.SequenceNumber)
+	}
+	s.outSent++
+	s.outBytes += uint64(len(pkt.Payload))
+	s.outTS, s.outWall = pkt.Timestamp, now
+	return nil
+}
+
+// senderReport is the RTCP sender report of the outbound stream at now (nil
+// before its first packet).
+func (s *Session) senderReport(now time.Time) *rtcp.SenderReport {
+	b := s.track.b.Load()
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	if b == nil || s.outSent == 0 {
+		return nil
+	}
+	return &rtcp.SenderReport{
+		SSRC:        b.ssrc,
+		NTPTime:     ntpTime(now),
+		RTPTime:     s.outTS + uint32(now.Sub(s.outWall)*pcmuClockRate/time.Second),
+		PacketCount: uint32(s.outSent),
+		OctetCount:  uint32(s.outBytes),
+	}
+}
+
+// ntpTime is t as a 64-bit NTP timestamp (seconds since 1900, 32.32 fixed point).
+func ntpTime(t time.Time) uint64 {
+	const unixToNTP = 2208988800
+	ns := uint64(t.UnixNano())
+	sec := ns/uint64(time.Second) + unixToNTP
+	frac := (ns % uint64(time.Second)) << 32 / uint64(time.Second)
+	return sec<<32 | frac
 }
 
 func (s *Session) legCount() int {

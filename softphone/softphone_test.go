@@ -371,8 +371,19 @@ func TestPortRangeExhaustion(t *testing.T) {
 	}
 }
 
+// Also over ice_udp_mux, where the first packet takes pion's path and the rest
+// the fast path (one key press straddles both).
 func TestDTMFFromBrowser(t *testing.T) {
-	g := newTestGateway(t, testConfig(47320, 47329))
+	t.Run("socket per agent", func(t *testing.T) { testDTMFFromBrowser(t, testConfig(47320, 47329)) })
+	t.Run("ice_udp_mux", func(t *testing.T) {
+		cfg := testConfig(47320, 47329)
+		cfg.ICE.UDPMux = "127.0.0.1:0"
+		testDTMFFromBrowser(t, cfg)
+	})
+}
+
+func testDTMFFromBrowser(t *testing.T, cfg Config) {
+	g := newTestGateway(t, cfg)
 	h := newHarness(t, g)
 	h.connect()
 	if _, err := h.s.AttachCall(ctxT(t), "call-9"); err != nil {
@@ -428,8 +439,19 @@ func TestDTMFFromBrowser(t *testing.T) {
 	}
 }
 
+// Also over ice_udp_mux, where both directions are on the fast paths (the
+// outbound one follows the newly selected candidate pair).
 func TestICERestartKeepsAudio(t *testing.T) {
-	g := newTestGateway(t, testConfig(47330, 47339))
+	t.Run("socket per agent", func(t *testing.T) { testICERestartKeepsAudio(t, testConfig(47330, 47339)) })
+	t.Run("ice_udp_mux", func(t *testing.T) {
+		cfg := testConfig(47330, 47339)
+		cfg.ICE.UDPMux = "127.0.0.1:0"
+		testICERestartKeepsAudio(t, cfg)
+	})
+}
+
+func testICERestartKeepsAudio(t *testing.T, cfg Config) {
+	g := newTestGateway(t, cfg)
 	h := newHarness(t, g)
 	h.connect()
 	leg, err := h.s.AttachCall(ctxT(t), "call-1")

@@ -34,6 +34,19 @@ type Params struct {
 	// time when Timestamps is set, else the time the batch was read); returning true
 	// consumes it. It runs on the reader's goroutine and must not keep b.
 	Intercept func(b []byte, from netip.AddrPort, rx time.Time) bool
+	// Dst asks the kernel for each packet's destination address (IP_PKTINFO, IPv4;
+	// for a socket bound to 0.0.0.0 serving many local addresses, see DrainDst and
+	// WriteFromToAddrPort).
+	Dst bool
+	// BatchStart and BatchEnd, when set, bracket the handling of each received
+	// batch by the reader (ReadFrom*, Drain*): BatchStart after a recvmmsg returned,
+	// BatchEnd once its packets were all handed out, before the reader blocks again
+	// (e.g. Hold and Flush another socket, so the replies of a batch leave in one
+	// sendmmsg).
+	BatchStart, BatchEnd func()
+	// OnWrite, when set, sees every packet written, before it is queued, on the
+	// writer's goroutine; it must not keep b.
+	OnWrite func(b []byte, to netip.AddrPort)
 }
 
 // Conn is a batching net.PacketConn (and pion's ice.AddrPortReaderWriter).
@@ -43,6 +56,7 @@ type Conn struct {
 	pc  *ipv4.PacketConn
 	p   Params
 	tsc bool
+	dst bool
 
 	// reader side (one reader): the last batch
 	rbufs  [][]byte
@@ -53,6 +67,7 @@ type Conn struct {
 	rn, ri int
 	rtime  time.Time
 	rx     rxState // platform batch state
+	tx     txState // platform send state (the flusher's)
 
 	// writer side: group commit
 	wmu      sync.Mutex
@@ -61,7 +76,8 @@ type Conn struct {
 	flushing bool
 	held     bool // Hold: writes only queue until Flush
 	addrs    map[netip.AddrPort]*net.UDPAddr
-	wsend    []ipv4.Message // the batch being sent (owned by the flusher)
+	srcOOB   map[netip.Addr][]byte // IP_PKTINFO control messages by source address
+	wsend    []ipv4.Message        // the batch being sent (owned by the flusher)
 
 	// Counters.
 	Syscalls     atomic.Uint64 // recvmmsg + sendmmsg calls
@@ -87,6 +103,12 @@ func New(p Params) (*Conn, error) {
 		}
 		c.tsc = true
 	}
+	if p.Dst {
+		if err := enableDst(p.Conn); err != nil {
+			return nil, err
+		}
+		c.dst = true
+	}
 	c.rbufs = make([][]byte, p.Batch)
 	c.roob = make([][]byte, p.Batch)
 	c.rlen = make([]int, p.Batch)
@@ -94,8 +116,8 @@ func New(p Params) (*Conn, error) {
 	c.raddr = make([]netip.AddrPort, p.Batch)
 	for i := range c.rbufs {
 		c.rbufs[i] = make([]byte, 1500)
-		if c.tsc {
-			c.roob[i] = make([]byte, 64)
+		if c.tsc || c.dst {
+			c.roob[i] = make([]byte, 128)
 		}
 	}
 	if err := c.initRecv(); err != nil {
@@ -117,7 +139,18 @@ func (c *Conn) fill() error {
 	c.Syscalls.Add(1)
 	c.Packets.Add(uint64(n))
 	c.rn, c.ri, c.rtime = n, 0, time.Now()
+	if c.p.BatchStart != nil {
+		c.p.BatchStart()
+	}
 	return nil
+}
+
+// endBatch runs BatchEnd once the current batch is consumed.
+func (c *Conn) endBatch() {
+	if c.p.BatchEnd != nil && c.rn > 0 {
+		c.p.BatchEnd()
+	}
+	c.rn, c.ri = 0, 0
 }
 
 // rxAt is the receive time of packet i of the batch.
@@ -146,6 +179,7 @@ func (c *Conn) next() ([]byte, netip.AddrPort, error) {
 			}
 			return b, from, nil
 		}
+		c.endBatch()
 		if err := c.fill(); err != nil {
 			return nil, netip.AddrPort{}, err
 		}
@@ -181,10 +215,36 @@ func (c *Conn) Drain(f func(b []byte, from netip.AddrPort, rx time.Time)) error 
 				f(c.rbufs[i][:c.rlen[i]], c.raddr[i], c.rxAt(i))
 			}
 		}
+		c.endBatch()
 		if err := c.fill(); err != nil {
 			return err
 		}
 	}
+}
+
+// DrainDst is Drain with each packet's destination address (Params.Dst; invalid
+// when the kernel gave none).
+func (c *Conn) DrainDst(f func(b []byte, from netip.AddrPort, dst netip.Addr, rx time.Time)) error {
+	for {
+		for c.ri < c.rn {
+			i := c.ri
+			c.ri++
+			if c.raddr[i].IsValid() {
+				d, _ := rxDst(c.roob[i][:c.roobn[i]])
+				f(c.rbufs[i][:c.rlen[i]], c.raddr[i], d, c.rxAt(i))
+			}
+		}
+		c.endBatch()
+		if err := c.fill(); err != nil {
+			return err
+		}
+	}
+}
+
+// WriteFromToAddrPort is WriteToAddrPort from the local IPv4 address src (the
+// socket is bound to 0.0.0.0; IP_PKTINFO picks the source of each packet).
+func (c *Conn) WriteFromToAddrPort(b []byte, src netip.Addr, to netip.AddrPort) (int, error) {
+	return c.write(b, src, to)
 }
 
 // WriteToAddrPort queues b for to and sends the queue unless another writer is
@@ -192,11 +252,18 @@ func (c *Conn) Drain(f func(b []byte, from netip.AddrPort, rx time.Time)) error 
 // call. Errors of a batch are counted (WriteErrors, LastWriteError); UDP gives no
 // delivery guarantee anyway.
 func (c *Conn) WriteToAddrPort(b []byte, to netip.AddrPort) (int, error) {
+	return c.write(b, netip.Addr{}, to)
+}
+
+func (c *Conn) write(b []byte, src netip.Addr, to netip.AddrPort) (int, error) {
 	if c.closed.Load() {
 		return 0, net.ErrClosed
 	}
 	if len(b) > 1500 {
 		return 0, fmt.Errorf("udpbatch: packet of %d bytes", len(b))
+	}
+	if c.p.OnWrite != nil {
+		c.p.OnWrite(b, to)
 	}
 	c.wmu.Lock()
 	ua := c.addrs[to]
@@ -214,7 +281,17 @@ func (c *Conn) WriteToAddrPort(b []byte, to netip.AddrPort) (int, error) {
 		bufs = [][]byte{make([]byte, 1500)}
 	}
 	bufs[0] = bufs[0][:copy(bufs[0][:cap(bufs[0])], b)]
-	c.wq = append(c.wq, ipv4.Message{Buffers: bufs, Addr: ua})
+	var oob []byte
+	if src.IsValid() {
+		if oob = c.srcOOB[src]; oob == nil {
+			if c.srcOOB == nil || len(c.srcOOB) > 65536 {
+				c.srcOOB = map[netip.Addr][]byte{}
+			}
+			oob = (&ipv4.ControlMessage{Src: src.AsSlice()}).Marshal()
+			c.srcOOB[src] = oob
+		}
+	}
+	c.wq = append(c.wq, ipv4.Message{Buffers: bufs, Addr: ua, OOB: oob})
 	if c.flushing || c.held {
 		c.wmu.Unlock()
 		return len(b), nil
@@ -266,7 +343,7 @@ func (c *Conn) flushLocked() {
 
 func (c *Conn) sendAll(ms []ipv4.Message) {
 	for len(ms) > 0 {
-		n, err := c.pc.WriteBatch(ms, 0)
+		n, err := c.sendBatch(ms)
 		c.Syscalls.Add(1)
 		if n > 0 {
 			c.Packets.Add(uint64(n))

@@ -38,3 +38,8 @@ func (c *Conn) recvBatch() (int, error) {
 	}
 	return n, nil
 }
+
+// txState is unused here (x/net's WriteBatch).
+type txState struct{}
+
+func (c *Conn) sendBatch(ms []ipv4.Message) (int, error) { return c.pc.WriteBatch(ms, 0) }

@@ -5,6 +5,7 @@ package udpbatch
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"time"
 )
 
@@ -13,3 +14,9 @@ func enableTimestamps(*net.UDPConn) error {
 }
 
 func rxTime([]byte) (time.Time, bool) { return time.Time{}, false }
+
+func enableDst(*net.UDPConn) error {
+	return errors.New("udpbatch: destination addresses need linux/amd64 or arm64")
+}
+
+func rxDst([]byte) (netip.Addr, bool) { return netip.Addr{}, false }
