@@ -75,9 +75,13 @@ type Store struct {
 
 	w     writer
 	stmts stmtCache // the writer's prepared statements (stmts.go)
-	// contribs: what each interaction changed in the current transaction adds to
-	// the rollups now (withRollup; writer goroutine only, reset by every commit).
-	contribs   map[string]contribSnapshot
+	// contribs: what the interactions changed lately add to the rollups now
+	// (withRollup; writer goroutine only; contrib_cache.go).
+	contribs contribCache
+	// purgeMu keeps the retention purge and the writer's commits apart; purged tells
+	// the next commit that interactions were deleted (the contribs are stale).
+	purgeMu    sync.Mutex
+	purged     bool
 	stop       chan struct{}
 	writerDone chan struct{}
 	closeOnce  sync.Once

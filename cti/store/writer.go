@@ -368,18 +368,25 @@ func (s *Store) complete(items []pendingItem, rejectErr error) bool {
 func (s *Store) commit(parent context.Context, batch []pendingItem) (err error) {
 	ctx, cancel := context.WithTimeout(parent, s.cfg.Writer.WriteTimeout)
 	defer cancel()
+	s.purgeMu.Lock() // no purge while the cached contributions are used
+	defer s.purgeMu.Unlock()
+	if s.purged {
+		s.contribs.reset()
+		s.purged = false
+	}
+	s.contribs.rotate(s.now())
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
+			s.contribs.reset() // what this attempt read is gone with it
 			if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
 				err = errors.Join(err, rerr)
 			}
 		}
 	}()
-	s.contribs = map[string]contribSnapshot{} // what an earlier attempt read is gone with it
 	for _, it := range batch {
 		if err := s.apply(ctx, tx, it.rec); err != nil {
 			return err
