@@ -56,3 +56,32 @@ func (c *contribCache) rotate(now time.Time) {
 	}
 	c.old, c.cur, c.rotated = c.cur, nil, now
 }
+
+// lastStateCache keeps each agent's latest agent_state_log entry as the writer
+// logged it, so that an entry logged after it (the usual case) needs neither the
+// read of the entry before it nor of the one after (applyAgentState). Only the
+// writer adds entries; the cache goes with a failed commit and after a retention
+// purge, like contribCache. Bounded: emptied when it holds lastStateMax agents.
+// Writer goroutine only.
+type lastStateCache struct{ m map[string]lastState }
+
+type lastState struct {
+	state, reason string
+	at            int64
+}
+
+const lastStateMax = 50000
+
+func (c *lastStateCache) get(agent string) (lastState, bool) {
+	v, ok := c.m[agent]
+	return v, ok
+}
+
+func (c *lastStateCache) put(agent string, v lastState) {
+	if c.m == nil || len(c.m) >= lastStateMax {
+		c.m = map[string]lastState{}
+	}
+	c.m[agent] = v
+}
+
+func (c *lastStateCache) reset() { c.m = nil }

@@ -205,8 +205,9 @@ VALUES (?, 'inbound', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), fmt.Sprintf("v%d", 
 }
 
 // TestPurgeDropsCachedContributions: the writer keeps what an interaction adds to
-// the rollups from one transaction to the next (contribCache); the retention purge
-// deletes interactions behind its back, so the next commit starts without them.
+// the rollups from one transaction to the next (contribCache), and each agent's
+// latest state entry (lastStateCache); the retention purge deletes rows behind its
+// back, so the next commit starts without them.
 func TestPurgeDropsCachedContributions(t *testing.T) {
 	eachEngine(t, func(t *testing.T, e engine) {
 		c := e.config(t)
@@ -219,8 +220,11 @@ func TestPurgeDropsCachedContributions(t *testing.T) {
 				Created: created, Queued: created}))
 		}
 		save("p1", at)
+		require.NoError(t, s.SaveDurable(ctx, AgentStateEntry{Agent: "x", State: "ready", At: at}))
 		// SaveDurable returns after the writer's commit: what it kept is visible here.
-		_, kept := s.contribs.get("p1")
+		_, kept := s.lastStates.get("x")
+		require.True(t, kept, "the agent's latest state entry is kept")
+		_, kept = s.contribs.get("p1")
 		require.True(t, kept, "the contribution is kept for the interaction's next change")
 		save("p2", at.Add(time.Minute))
 		_, kept = s.contribs.get("p1")
@@ -235,5 +239,7 @@ func TestPurgeDropsCachedContributions(t *testing.T) {
 		}
 		_, kept = s.contribs.get("p3")
 		require.True(t, kept)
+		_, kept = s.lastStates.get("x")
+		require.False(t, kept, "the agent's state log may have been purged")
 	})
 }

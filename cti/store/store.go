@@ -78,6 +78,8 @@ type Store struct {
 	// contribs: what the interactions changed lately add to the rollups now
 	// (withRollup; writer goroutine only; contrib_cache.go).
 	contribs contribCache
+	// lastStates: each agent's latest state log entry (applyAgentState; writer only).
+	lastStates lastStateCache
 	// purgeMu keeps the retention purge and the writer's commits apart; purged tells
 	// the next commit that interactions were deleted (the contribs are stale).
 	purgeMu    sync.Mutex

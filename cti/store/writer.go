@@ -372,6 +372,7 @@ func (s *Store) commit(parent context.Context, batch []pendingItem) (err error) 
 	defer s.purgeMu.Unlock()
 	if s.purged {
 		s.contribs.reset()
+		s.lastStates.reset()
 		s.purged = false
 	}
 	s.contribs.rotate(s.now())
@@ -382,6 +383,7 @@ func (s *Store) commit(parent context.Context, batch []pendingItem) (err error) 
 	defer func() {
 		if err != nil {
 			s.contribs.reset() // what this attempt read is gone with it
+			s.lastStates.reset()
 			if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
 				err = errors.Join(err, rerr)
 			}
