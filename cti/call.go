@@ -178,7 +178,11 @@ type callActor struct {
 	svy  *survey   // post-call survey in progress (survey.go)
 	// agentEnded: the agent's side ended the conversation (the survey may follow).
 	agentEnded bool
-	rec        recState // the call's recording (recording.go, recording_demand.go)
+	// arriving is closed once the arrival's ARI requests are answered (nil: none
+	// out); held are the messages that wait for them, in order (arrival.go).
+	arriving chan struct{}
+	held     []any
+	rec      recState // the call's recording (recording.go, recording_demand.go)
 
 	supervisors    []*monitor
 	monitors       int
@@ -249,9 +253,29 @@ func (a *callActor) run(ctx context.Context) {
 		if !ok {
 			break
 		}
+		if a.holdWhileArriving(m) {
+			a.held = append(a.held, m)
+			continue
+		}
+		if _, ok := m.(arrivedMsg); ok {
+			a.arriving = nil
+			held := a.held
+			a.held = nil
+			for i, h := range held {
+				if a.state == stateEnded {
+					a.held = held[i:] // refused below, like the mailbox's rest
+					break
+				}
+				a.handle(ctx, h)
+			}
+			continue
+		}
 		a.handle(ctx, m)
 	}
-	for _, m := range a.box.close() {
+	if a.arriving != nil { // the requests are bounded by the operation timeout
+		<-a.arriving
+	}
+	for _, m := range append(a.held, a.box.close()...) {
 		if env, ok := m.(envelope); ok {
 			env.reply <- fmt.Errorf("%w: %s has ended", ErrUnknownCall, a.id)
 		}
@@ -271,7 +295,7 @@ func (a *callActor) start(ctx context.Context) {
 		a.o.fallback(ctx, a.channel, a.log)
 		return
 	}
-	a.arrive(ctx) // re-adoption marks, music on hold and contact history, at once (arrival.go)
+	a.arrive(ctx) // re-adoption marks and music on hold under way, contact history read (arrival.go)
 	a.setState(stateQueued)
 	a.enqueued = a.arrived
 	a.startCRM(ctx)
@@ -284,6 +308,7 @@ func (a *callActor) start(ctx context.Context) {
 			Priority: a.in.priority, Skills: a.in.skills, Arrived: a.arrived})
 	})
 	if err != nil {
+		a.waitArrival(ctx) // the fallback acts on the channel the requests are about
 		a.log.Warn().Err(err).Msg("cannot queue the call; applying fallback")
 		a.o.record(func(r Records) error {
 			return r.CloseInteraction(store.InteractionClose{ID: a.id, Ended: a.o.now(), Outcome: "rejected", Cause: err.Error()})
