@@ -14,8 +14,8 @@ import (
 // The call is queued — and may be offered — while the requests are still out: the
 // offer only needs the history, so it does not wait for a round trip to Asterisk.
 // What could act on the caller's channel waits for them instead: until arrivedMsg
-// comes back (once every request is answered), the actor handles only offers and
-// their withdrawal and holds every other message, in order, for afterwards (run,
+// comes back (once every request is answered), the actor handles only offers (and
+// their withdrawal) and holds every other message, in order, for afterwards (run,
 // holdWhileArriving). An agent's accept therefore never bridges a caller whose music
 // on hold is still starting.
 //
@@ -74,22 +74,28 @@ func (a *callActor) waitArrival(ctx context.Context) {
 	}
 }
 
-// holdWhileArriving reports whether m waits for the arrival's requests (arrive):
-// everything but an offer and its withdrawal, and those too once something waits, so
-// that the held messages keep their order.
+// holdWhileArriving reports whether m waits for the arrival's requests (arrive).
+// Offers go through, ahead of held events (an offer racing a caller's hang-up is
+// the same race as without the arrival). Every other message is held, and so is what
+// could be reordered against it: a withdrawal once anything is held (it stays behind
+// an accept the engine decided before it), an offer once a withdrawal is held (the
+// withdrawn offer's ringing is closed first).
 func (a *callActor) holdWhileArriving(m any) bool {
 	if a.arriving == nil {
 		return false
 	}
-	if _, ok := m.(arrivedMsg); ok {
-		return false
-	}
-	if len(a.held) > 0 {
-		return true
-	}
 	switch m.(type) {
-	case offerMsg, withdrawMsg:
+	case arrivedMsg:
 		return false
+	case offerMsg:
+		for _, h := range a.held {
+			if _, ok := h.(withdrawMsg); ok {
+				return true
+			}
+		}
+		return false
+	case withdrawMsg:
+		return len(a.held) > 0
 	}
 	return true
 }
