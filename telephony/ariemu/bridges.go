@@ -69,7 +69,7 @@ type BridgeSnapshot struct {
 }
 
 func (e *Emulator) bridgeEvent(b *bridge, ch *channel, typ string) {
-	if ch.app == "" || !ch.subscribed {
+	if ch.app == "" || !ch.subscribed || !e.wants(ch.app, typ) {
 		return
 	}
 	e.emit(ch.app, map[string]any{"type": typ, "bridge": b.json(), "channel": ch.json()})
@@ -285,7 +285,7 @@ func (e *Emulator) destroyBridge(b *bridge) {
 		}
 	}
 	delete(e.bridges, b.id)
-	if !b.quiet && b.app != "" {
+	if !b.quiet && e.wants(b.app, "BridgeDestroyed") {
 		e.emit(b.app, map[string]any{"type": "BridgeDestroyed", "bridge": b.json()})
 	}
 	e.refreshMedia()
