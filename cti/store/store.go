@@ -170,6 +170,11 @@ func openSQLite(ctx context.Context, cfg Config) (*sql.DB, error) {
 		return nil, fmt.Errorf("%w: store.path: %q: %v", ErrOpen, path, err)
 	}
 	db.SetMaxOpenConns(cfg.MaxOpenConns)
+	// Idle connections are kept (database/sql keeps 2 by default): with more readers
+	// at once — screen-pop history reads beside the writer — each extra one was closed
+	// on release and opened again (pragmas, schema, every prepared statement again).
+	db.SetMaxIdleConns(cfg.MaxOpenConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
 	var mode string
 	var fk int
 	err = db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode)
