@@ -13,8 +13,14 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, rec Record) error {
 	case Interaction:
 		return s.withRollup(ctx, tx, r.ID, func() error { return s.applyInteraction(ctx, tx, r) })
 	case Segment:
+		if !segmentInRollups(r.Kind) { // its interaction's contribution stays as it is
+			return s.applySegment(ctx, tx, r)
+		}
 		return s.withRollup(ctx, tx, r.InteractionID, func() error { return s.applySegment(ctx, tx, r) })
 	case InteractionClose:
+		if r.Ended.IsZero() && r.Outcome == "" && r.Cause == "" { // disposition, notes, recording name only
+			return s.applyClose(ctx, tx, r)
+		}
 		return s.withRollup(ctx, tx, r.ID, func() error { return s.applyClose(ctx, tx, r) })
 	case AgentStateEntry:
 		return s.applyAgentState(ctx, tx, r) // report_rollup_states.go
@@ -39,6 +45,19 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, rec Record) error {
 		return s.applyAgentRecount(ctx, tx, r)
 	}
 	return fmt.Errorf("%w: unsupported record type %T", ErrInvalidRecord, rec)
+}
+
+// segmentInRollups tells whether a segment of kind k can change what its interaction
+// adds to the rollups (readContribs): the agents' offered, ringing, talking, hold,
+// wrap-up and transfer segments (readAgentContribs), which are also all that the
+// interaction's totals are summed from (refreshTotals). Queued, consultation and
+// conference segments change neither, so their records skip withRollup's reads.
+func segmentInRollups(k SegmentKind) bool {
+	switch k {
+	case SegOffered, SegRinging, SegTalking, SegHold, SegWrapUp, SegTransfer:
+		return true
+	}
+	return false
 }
 
 // Zero fields never erase what an earlier save or close recorded.

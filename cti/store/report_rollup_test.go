@@ -73,6 +73,12 @@ func rollupChurnWith(t *testing.T, s *Store, rng *rand.Rand, prefix string, star
 			save(Segment{InteractionID: id, Kind: SegWrapUp, Agent: agent,
 				Start: ans.Add(time.Minute)})
 			save(InteractionClose{ID: id, Ended: ans.Add(2 * time.Minute), Outcome: "answered"})
+			// Records that leave the rollups as they are (withRollup skipped): the
+			// queued stretch, a consultation, the disposition after wrap-up.
+			save(Segment{InteractionID: id, Kind: SegQueued, Start: created, End: ans})
+			save(Segment{InteractionID: id, Kind: SegConsult, Agent: agent, Start: ans.Add(40 * time.Second),
+				End: ans.Add(50 * time.Second)})
+			save(InteractionClose{ID: id, Disposition: "sale", Notes: "called back"})
 		}
 	}
 	require.NoError(t, s.Sync(ctx))
