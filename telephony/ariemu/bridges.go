@@ -9,15 +9,16 @@ import (
 )
 
 type bridge struct {
-	id, name string
-	typ      string // mixing | holding
-	created  time.Time
-	members  []*channel // join order; includes Announcer/Recorder helpers
-	app      string     // app subscribed to the bridge
-	quiet    bool       // app unsubscribed: no BridgeDestroyed (fact 21)
-	moh      bool
-	joins    int
-	techName string // technology as last announced (switches after the enter/leave event)
+	id, name   string
+	typ        string // mixing | holding
+	created    time.Time
+	createdARI string     // created as ARI writes it (formatted once)
+	members    []*channel // join order; includes Announcer/Recorder helpers
+	app        string     // app subscribed to the bridge
+	quiet      bool       // app unsubscribed: no BridgeDestroyed (fact 21)
+	moh        bool
+	joins      int
+	techName   string // technology as last announced (switches after the enter/leave event)
 }
 
 type bridgeJSON struct {
@@ -57,7 +58,7 @@ func (b *bridge) json() bridgeJSON {
 		}
 	}
 	return bridgeJSON{ID: b.id, Technology: b.tech(), BridgeType: b.typ, Class: "stasis", Creator: "Stasis",
-		Name: b.name, Channels: ids, Created: ariTime(b.created), VideoMode: "talker"}
+		Name: b.name, Channels: ids, Created: b.createdARI, VideoMode: "talker"}
 }
 
 // BridgeSnapshot is what Bridges() reports.
@@ -228,7 +229,8 @@ func (e *Emulator) hBridgeCreate(q *ariReq) result {
 	} else {
 		id = uuid.NewString()
 	}
-	b := &bridge{id: id, name: q.get("name"), typ: typ, created: time.Now()}
+	now := time.Now()
+	b := &bridge{id: id, name: q.get("name"), typ: typ, created: now, createdARI: ariTime(now)}
 	b.techName = b.wantTech()
 	e.bridges[id] = b
 	return ok200(b.json())
