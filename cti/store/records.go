@@ -115,7 +115,11 @@ FROM interaction_segments WHERE interaction_id = ?`,
 		sg.InteractionID, sg.Kind.String(), sg.Agent, micros(sg.Start), nullMicros(sg.End), sg.InteractionID); err != nil {
 		return err
 	}
-	return s.refreshTotals(ctx, tx, sg.InteractionID)
+	switch sg.Kind {
+	case SegTalking, SegHold, SegWrapUp, SegTransfer: // what the totals sum (refreshTotals)
+		return s.refreshTotals(ctx, tx, sg.InteractionID)
+	}
+	return nil // a queued, offered, ringing, consultation or conference segment leaves them as they are
 }
 
 func (s *Store) applyClose(ctx context.Context, tx *sql.Tx, c InteractionClose) error {
