@@ -8,8 +8,8 @@ import (
 
 // arrive does what an answered inbound caller needs besides being queued: the marks
 // that let a later ctid run re-adopt the call and music on hold (three ARI requests,
-// each on its own short-lived goroutine), and the contact history for the screen-pop
-// (read here, on the actor's goroutine, while the requests are out).
+// each on its own short-lived goroutine). The contact history for the screen-pop is
+// read meanwhile, from before the answer (start, fetchHistory).
 //
 // The call is queued — and may be offered — while the requests are still out: the
 // offer only needs the history, so it does not wait for a round trip to Asterisk.
@@ -55,7 +55,6 @@ func (a *callActor) arrive(ctx context.Context) {
 		close(done)
 		box.send(arrivedMsg{}) // false once the call has ended: nothing waits then
 	}()
-	a.loadHistory(ctx)
 }
 
 // arrivedMsg: the arrival's ARI requests are all answered (arrive).
