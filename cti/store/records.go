@@ -144,11 +144,19 @@ WHERE id = ?`, nullMicros(c.Ended), c.Outcome, c.Cause, c.Disposition, c.Notes, 
 	if c.Ended.IsZero() {
 		return nil
 	}
-	if err := s.exec(ctx, tx, "UPDATE interaction_segments SET ended_at = ? WHERE interaction_id = ? AND ended_at IS NULL",
-		micros(c.Ended), c.ID); err != nil {
+	closed, err := s.execResult(ctx, tx, "UPDATE interaction_segments SET ended_at = ? WHERE interaction_id = ? AND ended_at IS NULL",
+		micros(c.Ended), c.ID)
+	if err != nil {
 		return err
 	}
-	return s.refreshTotals(ctx, tx, c.ID)
+	n, err = closed.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil // every segment was closed already (ctid appends them closed): the totals stand
+	}
+	return s.refreshTotals(ctx, tx, c.ID) // the totals sum closed segments: some were just closed
 }
 
 func (s *Store) applyUser(ctx context.Context, tx *sql.Tx, u User) error {
