@@ -178,7 +178,11 @@ type callActor struct {
 	svy  *survey   // post-call survey in progress (survey.go)
 	// agentEnded: the agent's side ended the conversation (the survey may follow).
 	agentEnded bool
-	rec        recState // the call's recording (recording.go, recording_demand.go)
+	// arriving is closed once the arrival's ARI requests are answered (nil: none
+	// out); held are the messages that wait for them, in order (arrival.go).
+	arriving chan struct{}
+	held     []any
+	rec      recState // the call's recording (recording.go, recording_demand.go)
 
 	supervisors    []*monitor
 	monitors       int
@@ -249,9 +253,29 @@ func (a *callActor) run(ctx context.Context) {
 		if !ok {
 			break
 		}
+		if a.holdWhileArriving(m) {
+			a.held = append(a.held, m)
+			continue
+		}
+		if _, ok := m.(arrivedMsg); ok {
+			a.arriving = nil
+			held := a.held
+			a.held = nil
+			for i, h := range held {
+				if a.state == stateEnded {
+					a.held = held[i:] // refused below, like the mailbox's rest
+					break
+				}
+				a.handle(ctx, h)
+			}
+			continue
+		}
 		a.handle(ctx, m)
 	}
-	for _, m := range a.box.close() {
+	if a.arriving != nil { // the requests are bounded by the operation timeout
+		<-a.arriving
+	}
+	for _, m := range append(a.held, a.box.close()...) {
 		if env, ok := m.(envelope); ok {
 			env.reply <- fmt.Errorf("%w: %s has ended", ErrUnknownCall, a.id)
 		}
@@ -263,6 +287,7 @@ func (a *callActor) start(ctx context.Context) {
 	a.log.Info().Str("caller", a.caller.Number).Int("priority", a.in.priority).Bool("adopted", a.adopted).Msg("inbound call")
 	// A caller arriving while ARI answers 5xx or nothing is answered once it
 	// recovers (bounded), not dropped.
+	history := a.fetchHistory(ctx)              // read while the caller is answered
 	ringing, err := a.greet(ctx, a.upOnArrival) // answered, or left ringing (answer.go)
 	a.ringing = ringing
 	if err != nil && !a.adopted {
@@ -271,7 +296,8 @@ func (a *callActor) start(ctx context.Context) {
 		a.o.fallback(ctx, a.channel, a.log)
 		return
 	}
-	a.arrive(ctx) // re-adoption marks, music on hold and contact history, at once (arrival.go)
+	a.arrive(ctx) // re-adoption marks and music on hold under way (arrival.go)
+	a.history = <-history
 	a.setState(stateQueued)
 	a.enqueued = a.arrived
 	a.startCRM(ctx)
@@ -284,6 +310,7 @@ func (a *callActor) start(ctx context.Context) {
 			Priority: a.in.priority, Skills: a.in.skills, Arrived: a.arrived})
 	})
 	if err != nil {
+		a.waitArrival(ctx) // the fallback acts on the channel the requests are about
 		a.log.Warn().Err(err).Msg("cannot queue the call; applying fallback")
 		a.o.record(func(r Records) error {
 			return r.CloseInteraction(store.InteractionClose{ID: a.id, Ended: a.o.now(), Outcome: "rejected", Cause: err.Error()})
@@ -856,34 +883,42 @@ func (a *callActor) closeRinging() {
 // noticeably.
 const historyTimeout = 250 * time.Millisecond
 
-// loadHistory reads the caller's previous contacts for the screen-pop.
-func (a *callActor) loadHistory(ctx context.Context) {
-	a.history = []map[string]any{}
-	if a.o.records == nil || a.caller.Number == "" {
-		return
+// fetchHistory reads the caller's previous contacts for the screen-pop on a
+// goroutine of its own (bounded by historyTimeout), so that the read overlaps the
+// answer; the returned channel delivers the list once (empty when unavailable).
+func (a *callActor) fetchHistory(ctx context.Context) <-chan []map[string]any {
+	out := make(chan []map[string]any, 1)
+	records, number, id, log := a.o.records, a.caller.Number, a.id, a.log
+	if records == nil || number == "" {
+		out <- []map[string]any{}
+		return out
 	}
-	hctx, cancel := context.WithTimeout(ctx, historyTimeout)
-	defer cancel()
-	list, err := a.o.records.InteractionsByNumber(hctx, a.caller.Number, 10)
-	if err != nil {
-		a.log.Warn().Err(err).Msg("contact history unavailable for the screen-pop")
-		return
-	}
-	for _, ix := range list {
-		if ix.ID == a.id {
-			continue
+	a.o.wg.Go(func() {
+		hctx, cancel := context.WithTimeout(ctx, historyTimeout)
+		defer cancel()
+		history := []map[string]any{}
+		list, err := records.InteractionsByNumber(hctx, number, 10)
+		if err != nil {
+			log.Warn().Err(err).Msg("contact history unavailable for the screen-pop")
 		}
-		agents := []string{}
-		for _, sg := range ix.Segments {
-			if sg.Kind == store.SegTalking && sg.Agent != "" {
-				agents = append(agents, sg.Agent)
+		for _, ix := range list {
+			if ix.ID == id {
+				continue
 			}
+			agents := []string{}
+			for _, sg := range ix.Segments {
+				if sg.Kind == store.SegTalking && sg.Agent != "" {
+					agents = append(agents, sg.Agent)
+				}
+			}
+			history = append(history, map[string]any{
+				"interaction_id": ix.ID, "at": ix.Created.UTC().Format(time.RFC3339), "direction": ix.Direction.String(),
+				"queue": ix.Queue, "agents": agents, "outcome": ix.Outcome, "disposition": ix.Disposition, "notes": ix.Notes,
+			})
 		}
-		a.history = append(a.history, map[string]any{
-			"interaction_id": ix.ID, "at": ix.Created.UTC().Format(time.RFC3339), "direction": ix.Direction.String(),
-			"queue": ix.Queue, "agents": agents, "outcome": ix.Outcome, "disposition": ix.Disposition, "notes": ix.Notes,
-		})
-	}
+		out <- history
+	})
+	return out
 }
 
 // transferToQueue blind-transfers the caller to another queue: the agent's leg goes,

@@ -217,12 +217,24 @@ func newWorldStore(t testing.TB, qc queue.Config, cc cti.Config, sc store.Config
 // logger are the world's).
 func newWorldEmu(t testing.TB, qc queue.Config, cc cti.Config, sc store.Config, ec ariemu.Config) *world {
 	t.Helper()
+	return newWorldWrapped(t, qc, cc, sc, ec, nil)
+}
+
+// newWorldWrapped is newWorldEmu with the emulator's HTTP handler wrapped by wrap
+// (nil: not wrapped), for a test that watches or delays ARI requests.
+func newWorldWrapped(t testing.TB, qc queue.Config, cc cti.Config, sc store.Config, ec ariemu.Config,
+	wrap func(http.Handler) http.Handler) *world {
+	t.Helper()
 	ec.Users, ec.DialplanApp, ec.Logger = map[string]string{"ctid": "pw"}, "ctid", zerolog.Nop()
 	emu, err := ariemu.New(ec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(emu)
+	var h http.Handler = emu
+	if wrap != nil {
+		h = wrap(emu)
+	}
+	srv := httptest.NewServer(h)
 	tc := telephony.DefaultConfig()
 	tc.URL, tc.Username, tc.Password = srv.URL+"/ari", "ctid", "pw"
 	cli, err := telephony.New(tc, zerolog.Nop())

@@ -57,7 +57,11 @@ func startStandaloneEmulator(b *testing.B) *standaloneEmu {
 	}
 	e := &standaloneEmu{url: "http://" + addr, http: &http.Client{Timeout: 10 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
-	e.cmd = exec.Command(bin, "emulator", "--listen", addr, "--user", "ctid", "--password", "pw", "--app", "ctid", "--log-level", "warn")
+	args := []string{"emulator", "--listen", addr, "--user", "ctid", "--password", "pw", "--app", "ctid", "--log-level", "warn"}
+	if p := os.Getenv("CTID_BENCH_EMU_CPUPROFILE"); p != "" { // the emulator's CPU profile, written when it stops
+		args = append(args, "--cpuprofile", p)
+	}
+	e.cmd = exec.Command(bin, args...)
 	e.cmd.Stdout, e.cmd.Stderr = io.Discard, os.Stderr
 	if err := e.cmd.Start(); err != nil {
 		b.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,7 +17,7 @@ import (
 )
 
 func newEmulatorCmd(g *globalFlags, stderr io.Writer) *cobra.Command {
-	var listen, user, password, app string
+	var listen, user, password, app, cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "emulator",
 		Short: "run the ARI emulator standalone (an Asterisk stand-in for tests and demos)",
@@ -36,6 +38,17 @@ func newEmulatorCmd(g *globalFlags, stderr io.Writer) *cobra.Command {
 				level = "info"
 			}
 			log := newLogger(stderr, format, level)
+			if cpuProfile != "" { // for benchmarks: where the emulator's CPU goes
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer func() {
+					if err := stop(); err != nil {
+						log.Warn().Err(err).Msg("writing the CPU profile")
+					}
+				}()
+			}
 			emu, err := ariemu.New(ariemu.Config{
 				Users:       map[string]string{user: password},
 				DialplanApp: app,
@@ -76,5 +89,21 @@ func newEmulatorCmd(g *globalFlags, stderr io.Writer) *cobra.Command {
 	cmd.Flags().StringVar(&user, "user", "", "ARI username")
 	cmd.Flags().StringVar(&password, "password", "", "ARI password")
 	cmd.Flags().StringVar(&app, "app", "ctid", "Stasis application that simulated inbound calls enter")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the emulator to this file until it stops (for benchmarks)")
 	return cmd
+}
+
+// startCPUProfile starts a CPU profile into path; stop ends it and closes the file.
+func startCPUProfile(path string) (stop func() error, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return nil, errors.Join(fmt.Errorf("--cpuprofile: %w", err), f.Close())
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }

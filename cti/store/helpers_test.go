@@ -79,6 +79,7 @@ func testConfig() Config {
 	c.Writer.FlushInterval = 10 * time.Millisecond
 	c.Writer.RetryMax = 100 * time.Millisecond
 	c.Writer.CloseTimeout = 5 * time.Second
+	c.Writer.GroupCommit = 0 // the tests save one record after another: no commit to share
 	return c
 }
 

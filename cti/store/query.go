@@ -287,6 +287,11 @@ type PurgeResult struct {
 func (s *Store) Purge(ctx context.Context, now time.Time) (PurgeResult, error) {
 	var res PurgeResult
 	r := s.cfg.Retention
+	// The writer's cached rollup contributions (contribCache) may be of interactions
+	// deleted here: no commit meanwhile, and the next one starts without them.
+	s.purgeMu.Lock()
+	defer s.purgeMu.Unlock()
+	s.purged = true
 	for _, p := range []struct {
 		days  int
 		query string

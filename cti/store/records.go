@@ -13,8 +13,14 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, rec Record) error {
 	case Interaction:
 		return s.withRollup(ctx, tx, r.ID, func() error { return s.applyInteraction(ctx, tx, r) })
 	case Segment:
+		if !segmentInRollups(r.Kind) { // its interaction's contribution stays as it is
+			return s.applySegment(ctx, tx, r)
+		}
 		return s.withRollup(ctx, tx, r.InteractionID, func() error { return s.applySegment(ctx, tx, r) })
 	case InteractionClose:
+		if r.Ended.IsZero() && r.Outcome == "" && r.Cause == "" { // disposition, notes, recording name only
+			return s.applyClose(ctx, tx, r)
+		}
 		return s.withRollup(ctx, tx, r.ID, func() error { return s.applyClose(ctx, tx, r) })
 	case AgentStateEntry:
 		return s.applyAgentState(ctx, tx, r) // report_rollup_states.go
@@ -39,6 +45,19 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, rec Record) error {
 		return s.applyAgentRecount(ctx, tx, r)
 	}
 	return fmt.Errorf("%w: unsupported record type %T", ErrInvalidRecord, rec)
+}
+
+// segmentInRollups tells whether a segment of kind k can change what its interaction
+// adds to the rollups (readContribs): the agents' offered, ringing, talking, hold,
+// wrap-up and transfer segments (readAgentContribs), which are also all that the
+// interaction's totals are summed from (refreshTotals). Queued, consultation and
+// conference segments change neither, so their records skip withRollup's reads.
+func segmentInRollups(k SegmentKind) bool {
+	switch k {
+	case SegOffered, SegRinging, SegTalking, SegHold, SegWrapUp, SegTransfer:
+		return true
+	}
+	return false
 }
 
 // Zero fields never erase what an earlier save or close recorded.
@@ -96,7 +115,11 @@ FROM interaction_segments WHERE interaction_id = ?`,
 		sg.InteractionID, sg.Kind.String(), sg.Agent, micros(sg.Start), nullMicros(sg.End), sg.InteractionID); err != nil {
 		return err
 	}
-	return s.refreshTotals(ctx, tx, sg.InteractionID)
+	switch sg.Kind {
+	case SegTalking, SegHold, SegWrapUp, SegTransfer: // what the totals sum (refreshTotals)
+		return s.refreshTotals(ctx, tx, sg.InteractionID)
+	}
+	return nil // a queued, offered, ringing, consultation or conference segment leaves them as they are
 }
 
 func (s *Store) applyClose(ctx context.Context, tx *sql.Tx, c InteractionClose) error {
@@ -121,11 +144,19 @@ WHERE id = ?`, nullMicros(c.Ended), c.Outcome, c.Cause, c.Disposition, c.Notes, 
 	if c.Ended.IsZero() {
 		return nil
 	}
-	if err := s.exec(ctx, tx, "UPDATE interaction_segments SET ended_at = ? WHERE interaction_id = ? AND ended_at IS NULL",
-		micros(c.Ended), c.ID); err != nil {
+	closed, err := s.execResult(ctx, tx, "UPDATE interaction_segments SET ended_at = ? WHERE interaction_id = ? AND ended_at IS NULL",
+		micros(c.Ended), c.ID)
+	if err != nil {
 		return err
 	}
-	return s.refreshTotals(ctx, tx, c.ID)
+	n, err = closed.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil // every segment was closed already (ctid appends them closed): the totals stand
+	}
+	return s.refreshTotals(ctx, tx, c.ID) // the totals sum closed segments: some were just closed
 }
 
 func (s *Store) applyUser(ctx context.Context, tx *sql.Tx, u User) error {

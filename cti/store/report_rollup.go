@@ -102,19 +102,19 @@ FROM interactions WHERE id = ?`, id).Scan(&c.queue, &cc.campaign, &cause, &creat
 // withRollup runs change (which alters interaction id) and moves the interaction's
 // contribution in the rollups from what it was to what it is.
 //
-// The contribution read after a change is kept for the rest of the transaction: a
-// call's records often share a batch, and the next change of the same interaction
+// The contribution read after a change is kept (contribCache): a call's records
+// follow one another within seconds, and the next change of the same interaction
 // starts from it instead of reading it again. Whatever else alters an interaction's
 // contribution in the writer (linkContacts moving an earlier contact's FCR) drops it.
 func (s *Store) withRollup(ctx context.Context, tx *sql.Tx, id string, change func() error) error {
-	prev, known := s.contribs[id]
+	prev, known := s.contribs.get(id)
 	if !known {
 		var err error
 		if prev.queue, prev.camp, prev.agents, err = s.readContribs(ctx, tx, id); err != nil {
 			return err
 		}
 	}
-	delete(s.contribs, id) // until the change is applied and read back
+	s.contribs.drop(id) // until the change is applied and read back
 	if err := change(); err != nil {
 		return err
 	}
@@ -131,9 +131,7 @@ func (s *Store) withRollup(ctx context.Context, tx *sql.Tx, id string, change fu
 	if err := s.moveAgentContribs(ctx, tx, prev.agents, afterAgents); err != nil {
 		return err
 	}
-	if s.contribs != nil {
-		s.contribs[id] = contribSnapshot{queue: after, camp: afterCamp, agents: afterAgents}
-	}
+	s.contribs.put(id, contribSnapshot{queue: after, camp: afterCamp, agents: afterAgents})
 	return nil
 }
 

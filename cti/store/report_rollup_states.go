@@ -27,20 +27,29 @@ func (s *Store) applyAgentState(ctx context.Context, tx *sql.Tx, e AgentStateEnt
 		prevAt                int64
 		next                  sql.NullInt64
 	)
-	// Entries are ordered by (at, id): e comes after every entry logged at the same time.
-	err := s.queryRow(ctx, tx, `SELECT state, reason, at FROM agent_state_log WHERE agent = ? AND at <= ?
+	hasPrev := false
+	if last, ok := s.lastStates.get(e.Agent); ok && last.at <= at {
+		// The agent's latest entry, as the writer logged it: it precedes e, none follows.
+		prevState, prevReason, prevAt, hasPrev = last.state, last.reason, last.at, true
+	} else {
+		// Entries are ordered by (at, id): e comes after every entry logged at the same time.
+		err := s.queryRow(ctx, tx, `SELECT state, reason, at FROM agent_state_log WHERE agent = ? AND at <= ?
 ORDER BY at DESC, id DESC LIMIT 1`, e.Agent, at).Scan(&prevState, &prevReason, &prevAt)
-	hasPrev := err == nil
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("agent state rollup of %q: %w", e.Agent, err)
-	}
-	if err := s.queryRow(ctx, tx, `SELECT MIN(at) FROM agent_state_log WHERE agent = ? AND at > ?`,
-		e.Agent, at).Scan(&next); err != nil {
-		return fmt.Errorf("agent state rollup of %q: %w", e.Agent, err)
+		hasPrev = err == nil
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("agent state rollup of %q: %w", e.Agent, err)
+		}
+		if err := s.queryRow(ctx, tx, `SELECT MIN(at) FROM agent_state_log WHERE agent = ? AND at > ?`,
+			e.Agent, at).Scan(&next); err != nil {
+			return fmt.Errorf("agent state rollup of %q: %w", e.Agent, err)
+		}
 	}
 	if err := s.exec(ctx, tx, "INSERT INTO agent_state_log (agent, state, reason, at) VALUES (?, ?, ?, ?)",
 		e.Agent, e.State, e.Reason, at); err != nil {
 		return err
+	}
+	if !next.Valid { // e is the agent's latest entry now
+		s.lastStates.put(e.Agent, lastState{state: e.State, reason: e.Reason, at: at})
 	}
 	switch {
 	case next.Valid: // [at, next) was the previous entry's; now it is e's

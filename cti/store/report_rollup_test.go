@@ -73,6 +73,12 @@ func rollupChurnWith(t *testing.T, s *Store, rng *rand.Rand, prefix string, star
 			save(Segment{InteractionID: id, Kind: SegWrapUp, Agent: agent,
 				Start: ans.Add(time.Minute)})
 			save(InteractionClose{ID: id, Ended: ans.Add(2 * time.Minute), Outcome: "answered"})
+			// Records that leave the rollups as they are (withRollup skipped): the
+			// queued stretch, a consultation, the disposition after wrap-up.
+			save(Segment{InteractionID: id, Kind: SegQueued, Start: created, End: ans})
+			save(Segment{InteractionID: id, Kind: SegConsult, Agent: agent, Start: ans.Add(40 * time.Second),
+				End: ans.Add(50 * time.Second)})
+			save(InteractionClose{ID: id, Disposition: "sale", Notes: "called back"})
 		}
 	}
 	require.NoError(t, s.Sync(ctx))
@@ -201,5 +207,45 @@ VALUES (?, 'inbound', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), fmt.Sprintf("v%d", 
 		requireRollupsExact(t, s, req, spec)
 		require.NoError(t, s.Sync(ctx))
 		requireRollupsExact(t, s, req, spec)
+	})
+}
+
+// TestPurgeDropsCachedContributions: the writer keeps what an interaction adds to
+// the rollups from one transaction to the next (contribCache), and each agent's
+// latest state entry (lastStateCache); the retention purge deletes rows behind its
+// back, so the next commit starts without them.
+func TestPurgeDropsCachedContributions(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e engine) {
+		c := e.config(t)
+		c.Retention.InteractionsDays = 1
+		s := mustOpen(t, c)
+		ctx := testCtx(t)
+		at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+		save := func(id string, created time.Time) { // numbers differ: no FCR link drops p1
+			require.NoError(t, s.SaveDurable(ctx, Interaction{ID: id, Direction: Inbound, Queue: "a", CallerNumber: "+48601" + id,
+				Created: created, Queued: created}))
+		}
+		save("p1", at)
+		require.NoError(t, s.SaveDurable(ctx, AgentStateEntry{Agent: "x", State: "ready", At: at}))
+		// SaveDurable returns after the writer's commit: what it kept is visible here.
+		_, kept := s.lastStates.get("x")
+		require.True(t, kept, "the agent's latest state entry is kept")
+		_, kept = s.contribs.get("p1")
+		require.True(t, kept, "the contribution is kept for the interaction's next change")
+		save("p2", at.Add(time.Minute))
+		_, kept = s.contribs.get("p1")
+		require.True(t, kept, "kept across transactions")
+		res, err := s.Purge(ctx, at.Add(25*time.Hour))
+		require.NoError(t, err)
+		require.EqualValues(t, 2, res.Interactions)
+		save("p3", at.Add(26*time.Hour))
+		for _, id := range []string{"p1", "p2"} {
+			_, kept = s.contribs.get(id)
+			require.False(t, kept, "%s was purged: its cached contribution is dropped", id)
+		}
+		_, kept = s.contribs.get("p3")
+		require.True(t, kept)
+		_, kept = s.lastStates.get("x")
+		require.False(t, kept, "the agent's state log may have been purged")
 	})
 }

@@ -66,7 +66,7 @@ ORDER BY created_at DESC LIMIT 1`, number, created).Scan(&prev, &prevQueue, &pre
 		if err := s.exec(ctx, tx, "UPDATE interactions SET next_contact_at = ? WHERE id = ?", created, prev); err != nil {
 			return err
 		}
-		delete(s.contribs, prev) // its FCR contribution moves here, not through withRollup
+		s.contribs.drop(prev) // its FCR contribution moves here, not through withRollup
 		// The earlier contact's FCR may change: so may its rollups'.
 		oldGap := int64(math.MaxInt64)
 		if prevNext.Valid {

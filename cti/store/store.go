@@ -75,9 +75,15 @@ type Store struct {
 
 	w     writer
 	stmts stmtCache // the writer's prepared statements (stmts.go)
-	// contribs: what each interaction changed in the current transaction adds to
-	// the rollups now (withRollup; writer goroutine only, reset by every commit).
-	contribs   map[string]contribSnapshot
+	// contribs: what the interactions changed lately add to the rollups now
+	// (withRollup; writer goroutine only; contrib_cache.go).
+	contribs contribCache
+	// lastStates: each agent's latest state log entry (applyAgentState; writer only).
+	lastStates lastStateCache
+	// purgeMu keeps the retention purge and the writer's commits apart; purged tells
+	// the next commit that interactions were deleted (the contribs are stale).
+	purgeMu    sync.Mutex
+	purged     bool
 	stop       chan struct{}
 	writerDone chan struct{}
 	closeOnce  sync.Once
@@ -164,6 +170,11 @@ func openSQLite(ctx context.Context, cfg Config) (*sql.DB, error) {
 		return nil, fmt.Errorf("%w: store.path: %q: %v", ErrOpen, path, err)
 	}
 	db.SetMaxOpenConns(cfg.MaxOpenConns)
+	// Idle connections are kept (database/sql keeps 2 by default): with more readers
+	// at once — screen-pop history reads beside the writer — each extra one was closed
+	// on release and opened again (pragmas, schema, every prepared statement again).
+	db.SetMaxIdleConns(cfg.MaxOpenConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
 	var mode string
 	var fk int
 	err = db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode)

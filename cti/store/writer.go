@@ -185,6 +185,7 @@ func (s *Store) run() {
 	ticker := time.NewTicker(s.cfg.Writer.FlushInterval)
 	defer ticker.Stop()
 	backoff := time.Duration(0)
+	var lastCommit time.Time
 	for {
 		select {
 		case <-s.stop:
@@ -193,9 +194,21 @@ func (s *Store) run() {
 		case <-s.w.wake:
 		case <-ticker.C:
 		}
+		// Group commit: what arrives meanwhile shares the transaction (GroupCommit).
+		if wait := s.cfg.Writer.GroupCommit - time.Since(lastCommit); wait > 0 && !s.batchFull() {
+			t := time.NewTimer(wait)
+			select {
+			case <-s.stop:
+				t.Stop()
+				s.drain()
+				return
+			case <-t.C:
+			}
+		}
 		for {
 			more, err := s.flushOnce(context.Background())
 			if err == nil {
+				lastCommit = time.Now()
 				backoff = 0
 				if more {
 					continue
@@ -368,18 +381,27 @@ func (s *Store) complete(items []pendingItem, rejectErr error) bool {
 func (s *Store) commit(parent context.Context, batch []pendingItem) (err error) {
 	ctx, cancel := context.WithTimeout(parent, s.cfg.Writer.WriteTimeout)
 	defer cancel()
+	s.purgeMu.Lock() // no purge while the cached contributions are used
+	defer s.purgeMu.Unlock()
+	if s.purged {
+		s.contribs.reset()
+		s.lastStates.reset()
+		s.purged = false
+	}
+	s.contribs.rotate(s.now())
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
+			s.contribs.reset() // what this attempt read is gone with it
+			s.lastStates.reset()
 			if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
 				err = errors.Join(err, rerr)
 			}
 		}
 	}()
-	s.contribs = map[string]contribSnapshot{} // what an earlier attempt read is gone with it
 	for _, it := range batch {
 		if err := s.apply(ctx, tx, it.rec); err != nil {
 			return err
@@ -390,4 +412,11 @@ func (s *Store) commit(parent context.Context, batch []pendingItem) (err error) 
 	}
 	s.prepareNoted(ctx)
 	return nil
+}
+
+// batchFull reports whether a whole batch is waiting (it is committed at once).
+func (s *Store) batchFull() bool {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	return len(s.w.queue) >= s.cfg.Writer.BatchSize
 }

@@ -100,7 +100,7 @@ type Emulator struct {
 	rtpEnded   []string // ExternalMedia channels gone (a ring once full; rtpEndNext is the oldest): their RTPStats are kept for a while
 	rtpEndNext int
 	rtpLegs    map[string]*rtpLeg
-	media      map[*channel]struct{} // live channels with an RTP leg (refreshMedia)
+	media      mediaSet // live channels with an RTP leg (refreshMedia)
 	timers     map[*timer]struct{}
 	epoch      int64
 	seq        int
@@ -130,7 +130,6 @@ func New(cfg Config) (*Emulator, error) {
 		stored:    map[string]*storedRecording{},
 		timers:    map[*timer]struct{}{},
 		rtpLegs:   map[string]*rtpLeg{},
-		media:     map[*channel]struct{}{},
 		epoch:     time.Now().Unix(),
 		seq:       100,
 		localSeq:  0x80,

@@ -9,15 +9,16 @@ import (
 )
 
 type bridge struct {
-	id, name string
-	typ      string // mixing | holding
-	created  time.Time
-	members  []*channel // join order; includes Announcer/Recorder helpers
-	app      string     // app subscribed to the bridge
-	quiet    bool       // app unsubscribed: no BridgeDestroyed (fact 21)
-	moh      bool
-	joins    int
-	techName string // technology as last announced (switches after the enter/leave event)
+	id, name   string
+	typ        string // mixing | holding
+	created    time.Time
+	createdARI string     // created as ARI writes it (formatted once)
+	members    []*channel // join order; includes Announcer/Recorder helpers
+	app        string     // app subscribed to the bridge
+	quiet      bool       // app unsubscribed: no BridgeDestroyed (fact 21)
+	moh        bool
+	joins      int
+	techName   string // technology as last announced (switches after the enter/leave event)
 }
 
 type bridgeJSON struct {
@@ -57,7 +58,7 @@ func (b *bridge) json() bridgeJSON {
 		}
 	}
 	return bridgeJSON{ID: b.id, Technology: b.tech(), BridgeType: b.typ, Class: "stasis", Creator: "Stasis",
-		Name: b.name, Channels: ids, Created: ariTime(b.created), VideoMode: "talker"}
+		Name: b.name, Channels: ids, Created: b.createdARI, VideoMode: "talker"}
 }
 
 // BridgeSnapshot is what Bridges() reports.
@@ -69,7 +70,7 @@ type BridgeSnapshot struct {
 }
 
 func (e *Emulator) bridgeEvent(b *bridge, ch *channel, typ string) {
-	if ch.app == "" || !ch.subscribed {
+	if ch.app == "" || !ch.subscribed || !e.wants(ch.app, typ) {
 		return
 	}
 	e.emit(ch.app, map[string]any{"type": typ, "bridge": b.json(), "channel": ch.json()})
@@ -228,7 +229,8 @@ func (e *Emulator) hBridgeCreate(q *ariReq) result {
 	} else {
 		id = uuid.NewString()
 	}
-	b := &bridge{id: id, name: q.get("name"), typ: typ, created: time.Now()}
+	now := time.Now()
+	b := &bridge{id: id, name: q.get("name"), typ: typ, created: now, createdARI: ariTime(now)}
 	b.techName = b.wantTech()
 	e.bridges[id] = b
 	return ok200(b.json())
@@ -285,7 +287,7 @@ func (e *Emulator) destroyBridge(b *bridge) {
 		}
 	}
 	delete(e.bridges, b.id)
-	if !b.quiet && b.app != "" {
+	if !b.quiet && e.wants(b.app, "BridgeDestroyed") {
 		e.emit(b.app, map[string]any{"type": "BridgeDestroyed", "bridge": b.json()})
 	}
 	e.refreshMedia()

@@ -59,6 +59,7 @@ type channel struct {
 	connected     party
 	dp            dialplan
 	created       time.Time
+	createdARI    string // created as ARI writes it (formatted once: every event carries it)
 	vars          map[string]string
 	report        map[string]bool
 	kind          chanKind
@@ -96,7 +97,7 @@ type channel struct {
 func (ch *channel) json() channelJSON {
 	j := channelJSON{
 		ID: ch.id, Name: ch.name, State: ch.state, Caller: ch.caller, Connected: ch.connected,
-		Dialplan: ch.dp, Created: ariTime(ch.created), Language: "en",
+		Dialplan: ch.dp, Created: ch.createdARI, Language: "en",
 	}
 	for k := range ch.report {
 		if j.Channelvars == nil {
@@ -127,7 +128,8 @@ func (e *Emulator) newChannel(id, name string, kind chanKind) *channel {
 	if id == "" {
 		id = e.newChannelID()
 	}
-	ch := &channel{id: id, name: name, state: "Down", created: time.Now(), vars: map[string]string{}, kind: kind, ariVars: e.cfg.ChannelVars}
+	now := time.Now()
+	ch := &channel{id: id, name: name, state: "Down", created: now, createdARI: ariTime(now), vars: map[string]string{}, kind: kind, ariVars: e.cfg.ChannelVars}
 	e.channels[id] = ch
 	e.chanOrder = append(e.chanOrder, id)
 	return ch
@@ -139,7 +141,7 @@ func (e *Emulator) removeChannel(ch *channel) {
 	ch.patience.stop()
 	ch.abandon.stop()
 	e.stopMedia(ch)
-	delete(e.media, ch)
+	e.media.remove(ch)
 	delete(e.channels, ch.id)
 	if _, ok := e.rtpLegs[ch.id]; ok {
 		e.forgetRTPLater(ch.id)

@@ -70,19 +70,24 @@ func (s *wsConn) writer() {
 	}
 }
 
+// wants reports whether an event of type typ would reach a socket of app appName
+// (one is open and the app's event filter lets the type through), so that an event
+// nobody receives is not built. Caller holds e.mu.
+func (e *Emulator) wants(appName, typ string) bool {
+	if appName == "" {
+		return false
+	}
+	a := e.apps[appName]
+	return a != nil && len(a.socks) > 0 && a.allows(typ)
+}
+
 // emit sends an event to app's sockets, honouring its event filter. Caller holds e.mu.
 func (e *Emulator) emit(appName string, ev map[string]any) {
-	if appName == "" {
+	typ, ok := ev["type"].(string)
+	if !ok || !e.wants(appName, typ) {
 		return
 	}
 	a := e.apps[appName]
-	if a == nil || len(a.socks) == 0 {
-		return
-	}
-	typ, ok := ev["type"].(string)
-	if !ok || !a.allows(typ) {
-		return
-	}
 	ev["timestamp"] = ariTime(time.Now())
 	ev["asterisk_id"] = e.cfg.AsteriskID
 	ev["application"] = appName
@@ -98,7 +103,7 @@ func (e *Emulator) emit(appName string, ev map[string]any) {
 
 // chanEvent emits a channel event (to the channel's subscribed app).
 func (e *Emulator) chanEvent(ch *channel, typ string, extra map[string]any) {
-	if ch == nil || ch.app == "" || !ch.subscribed {
+	if ch == nil || ch.app == "" || !ch.subscribed || !e.wants(ch.app, typ) {
 		return
 	}
 	ev := map[string]any{"type": typ, "channel": ch.json()}
@@ -127,6 +132,9 @@ func (e *Emulator) hangupRequest(ch *channel, cause int, soft bool) {
 
 // dial emits a Dial event for peer to app.
 func (e *Emulator) dialEvent(appName string, peer *channel, status, dialstring string) {
+	if !e.wants(appName, "Dial") {
+		return
+	}
 	e.emit(appName, map[string]any{
 		"type":       "Dial",
 		"dialstatus": status,

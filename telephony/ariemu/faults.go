@@ -132,7 +132,7 @@ func (e *Emulator) Restart() int {
 		e.stopMedia(ch)
 	}
 	e.channels = map[string]*channel{}
-	e.media = map[*channel]struct{}{}
+	e.media = mediaSet{}
 	e.chanOrder = nil
 	e.bridges = map[string]*bridge{}
 	e.playbacks = map[string]*playback{}

@@ -250,7 +250,7 @@ func (e *Emulator) audibleChannel(ch *channel, depth int) bool {
 
 // refreshMedia recomputes which ExternalMedia legs send (caller holds e.mu).
 func (e *Emulator) refreshMedia() {
-	for ch := range e.media { // the live ExternalMedia channels, not every channel
+	for _, ch := range e.media.list { // the live ExternalMedia channels, not every channel
 		if ch.rtp == nil || ch.gone {
 			continue
 		}
@@ -323,7 +323,7 @@ func (e *Emulator) hExternalMedia(q *ariReq) result {
 	ch := e.newChannel(q.get("channelId"), fmt.Sprintf("UnicastRTP/%s-0x7fa27%07x", host, 0x11000+e.rtpSeq*0x1b0), kindExternal)
 	ch.rtp = leg
 	e.rtpLegs[ch.id] = leg
-	e.media[ch] = struct{}{}
+	e.media.add(ch)
 	ch.app, ch.subscribed = appName, true
 	ch.dp = dialplan{Context: "default", Exten: "s", Priority: 1, AppName: "AppDial2", AppData: "(Outgoing Line)"}
 	ch.vars["UNICASTRTP_LOCAL_ADDRESS"] = e.cfg.RTPHost
@@ -392,4 +392,36 @@ func (e *Emulator) RTPStats(channelID string) (sent, received int) {
 		return 0, 0
 	}
 	return int(l.sent.Load()), int(l.received.Load())
+}
+
+// mediaSet is the live channels with an RTP leg, as a slice (refreshMedia walks it
+// after most changes: a slice walks several times faster than a map) with each
+// channel's place in it for removal. Caller holds e.mu.
+type mediaSet struct {
+	list []*channel
+	at   map[*channel]int
+}
+
+func (m *mediaSet) add(ch *channel) {
+	if _, ok := m.at[ch]; ok {
+		return
+	}
+	if m.at == nil {
+		m.at = map[*channel]int{}
+	}
+	m.at[ch] = len(m.list)
+	m.list = append(m.list, ch)
+}
+
+func (m *mediaSet) remove(ch *channel) {
+	i, ok := m.at[ch]
+	if !ok {
+		return
+	}
+	last := len(m.list) - 1
+	m.list[i] = m.list[last]
+	m.at[m.list[i]] = i
+	m.list[last] = nil
+	m.list = m.list[:last]
+	delete(m.at, ch)
 }
