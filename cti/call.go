@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sync/atomic"
 	"time"
 
@@ -439,12 +438,7 @@ func (a *callActor) onEvent(ctx context.Context, ev telephony.Event) {
 		}
 		if e.Channel.ID == a.agentLeg && a.state == stateConnecting {
 			if a.mediaAgent != "" {
-				host, port := e.Channel.ChannelVars["UNICASTRTP_LOCAL_ADDRESS"], e.Channel.ChannelVars["UNICASTRTP_LOCAL_PORT"]
-				if host != "" && port != "" {
-					if err := a.o.media.SetRemote(a.mediaAgent, a.id, net.JoinHostPort(host, port)); err != nil {
-						a.log.Warn().Err(err).Msg("softphone remote address")
-					}
-				}
+				a.latchLeg(a.mediaAgent, a.id, e.Channel.ChannelVars)
 			}
 			a.agentLegUp(ctx)
 		}
@@ -618,10 +612,13 @@ func (a *callActor) connect(ctx context.Context, agent string) error {
 			return err
 		}
 		a.mediaAgent = agent
-		_, err = a.o.ari.ExternalMedia(octx, telephony.ExternalMediaParams{ChannelID: a.agentLeg, ExternalHost: host, Format: "ulaw"})
+		ch, err := a.o.ari.ExternalMedia(octx, telephony.ExternalMediaParams{ChannelID: a.agentLeg, ExternalHost: host, Format: "ulaw"})
 		if err != nil {
 			a.connectFailed(ctx, err)
 			return err
+		}
+		if ch != nil {
+			a.latchLeg(agent, a.id, ch.ChannelVars)
 		}
 		return nil
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
@@ -251,8 +250,12 @@ func (a *callActor) dialConsultAgent(octx context.Context, c *consult) error {
 			return err
 		}
 		c.media = true
-		if _, err := a.o.ari.ExternalMedia(octx, telephony.ExternalMediaParams{ChannelID: c.leg, ExternalHost: host, Format: "ulaw"}); err != nil {
+		ch, err := a.o.ari.ExternalMedia(octx, telephony.ExternalMediaParams{ChannelID: c.leg, ExternalHost: host, Format: "ulaw"})
+		if err != nil {
 			return err
+		}
+		if ch != nil {
+			a.latchLeg(c.target, c.engineID, ch.ChannelVars)
 		}
 	} else if _, err := a.o.ari.Originate(octx, a.deviceOriginate(c.target, device, c.leg, "consult")); err != nil {
 		return err
@@ -371,10 +374,8 @@ func (a *callActor) consultUp(ctx context.Context, vars map[string]string) {
 	c := a.consult
 	octx, cancel := a.opCtx(ctx)
 	defer cancel()
-	if host, port := vars["UNICASTRTP_LOCAL_ADDRESS"], vars["UNICASTRTP_LOCAL_PORT"]; c.media && host != "" && port != "" {
-		if err := a.o.media.SetRemote(c.target, c.engineID, net.JoinHostPort(host, port)); err != nil {
-			a.log.Warn().Err(err).Msg("consulted agent's softphone remote address")
-		}
+	if c.media {
+		a.latchLeg(c.target, c.engineID, vars)
 	}
 	if err := a.o.ari.AddChannel(octx, c.bridge, c.leg); err != nil {
 		a.log.Error().Err(err).Msg("bridging the consulted party")

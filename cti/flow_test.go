@@ -111,10 +111,12 @@ func (d *desk) count(user, name string) int {
 // udpMedia stands in for the softphone gateway: one UDP socket per call that counts
 // what Asterisk sends and echoes nothing.
 type udpMedia struct {
-	mu    sync.Mutex
-	socks map[string]net.PacketConn
-	got   map[string]int
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	socks  map[string]net.PacketConn
+	got    map[string]int
+	from   map[string]string // where a call's RTP last came from
+	remote map[string]string // what ctid latched with SetRemote
+	wg     sync.WaitGroup
 }
 
 func (m *udpMedia) AttachCall(_ context.Context, agent, callID string) (string, error) {
@@ -134,6 +136,10 @@ func (m *udpMedia) AttachCall(_ context.Context, agent, callID string) (string, 
 			}
 			m.mu.Lock()
 			m.got[callID]++
+			if m.from == nil {
+				m.from = map[string]string{}
+			}
+			m.from[callID] = from.String()
 			m.mu.Unlock()
 			// Send the agent's "microphone" back, like the gateway relays it.
 			if n >= 12 {
@@ -146,7 +152,15 @@ func (m *udpMedia) AttachCall(_ context.Context, agent, callID string) (string, 
 	return pc.LocalAddr().String(), nil
 }
 
-func (m *udpMedia) SetRemote(agent, callID, addr string) error { return nil }
+func (m *udpMedia) SetRemote(agent, callID, addr string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.remote == nil {
+		m.remote = map[string]string{}
+	}
+	m.remote[callID] = addr
+	return nil
+}
 
 func (m *udpMedia) DetachCall(_ context.Context, agent, callID string) error {
 	m.mu.Lock()
@@ -357,6 +371,15 @@ func TestInboundCallOfferedAcceptedTalkHoldHangupWrapUp(t *testing.T) {
 	}
 	// Audio flows both ways: Asterisk -> agent socket, agent socket -> Asterisk.
 	waitRTPBothWays(t, w.emu, w.media, caller)
+	// The gateway was told where Asterisk sends from, from the externalMedia
+	// response (this emulator puts no channel variables in events, as an ari.conf
+	// without channelvars does not).
+	w.media.mu.Lock()
+	remote, from := w.media.remote[caller], w.media.from[caller]
+	w.media.mu.Unlock()
+	if remote == "" || remote != from {
+		t.Fatalf("latched remote %q, RTP comes from %q", remote, from)
+	}
 
 	if err := w.orch.Hold(w.ctx, "anna", caller); err != nil {
 		t.Fatalf("hold: %v", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"sync"
 
@@ -65,6 +66,22 @@ func (m *AgentMedia) AttachCall(ctx context.Context, agent, callID string) (stri
 		return "", err
 	}
 	return leg.LocalAddr.String(), nil
+}
+
+// latchLeg tells the media gateway where Asterisk sends a leg's RTP from, read
+// from the ExternalMedia channel's UNICASTRTP_LOCAL_ADDRESS and _PORT: Asterisk puts
+// them in the externalMedia response's channelvars (the recorded traces show it) and
+// in events' channelvars when ari.conf lists them. Taking them from the response
+// means the gateway knows the address before the first packet, whatever ari.conf
+// says (a gateway with every leg on one socket needs it). Idempotent.
+func (a *callActor) latchLeg(agent, key string, vars map[string]string) {
+	host, port := vars["UNICASTRTP_LOCAL_ADDRESS"], vars["UNICASTRTP_LOCAL_PORT"]
+	if host == "" || port == "" || a.o.media == nil {
+		return
+	}
+	if err := a.o.media.SetRemote(agent, key, net.JoinHostPort(host, port)); err != nil {
+		a.log.Warn().Err(err).Str("leg", key).Msg("softphone remote address")
+	}
 }
 
 // SetRemote latches Asterisk's RTP address for the call's leg.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 
 	"github.com/CyCoreSystems/ari/v5"
 
@@ -108,8 +107,14 @@ func (a *callActor) supervisorLeg(ctx context.Context, mon *monitor) error {
 		return err
 	}
 	a.o.own(a, mon.leg)
-	_, err = a.o.ari.ExternalMedia(octx, telephony.ExternalMediaParams{ChannelID: mon.leg, ExternalHost: host, Format: "ulaw"})
-	return err
+	ch, err := a.o.ari.ExternalMedia(octx, telephony.ExternalMediaParams{ChannelID: mon.leg, ExternalHost: host, Format: "ulaw"})
+	if err != nil {
+		return err
+	}
+	if ch != nil {
+		a.latchLeg(mon.supervisor, mon.leg, ch.ChannelVars)
+	}
+	return nil
 }
 
 // onSupervisionEvent continues a supervision when its channels enter Stasis. It
@@ -131,12 +136,7 @@ func (a *callActor) onSupervisionEvent(ctx context.Context, ss *ari.StasisStart)
 			}
 			return true
 		case mon.leg:
-			host, port := ss.Channel.ChannelVars["UNICASTRTP_LOCAL_ADDRESS"], ss.Channel.ChannelVars["UNICASTRTP_LOCAL_PORT"]
-			if host != "" && port != "" {
-				if err := a.o.media.SetRemote(mon.supervisor, mon.leg, net.JoinHostPort(host, port)); err != nil {
-					a.log.Warn().Err(err).Msg("supervisor softphone remote address")
-				}
-			}
+			a.latchLeg(mon.supervisor, mon.leg, ss.Channel.ChannelVars)
 			octx, cancel := a.opCtx(ctx)
 			defer cancel()
 			var err error
