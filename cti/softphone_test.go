@@ -70,7 +70,22 @@ func newBrowser(t *testing.T) *browser {
 // flows both ways between the emulated caller and the browser through the softphone
 // gateway and an ExternalMedia leg.
 func TestSoftphoneAudioBothWaysThroughTheDesktop(t *testing.T) {
-	gw, err := softphone.NewGateway(softphone.DefaultConfig(), zerolog.Nop())
+	// The default gateway (a UDP port per agent and per leg, pion's media path), and
+	// every agent's ICE and every leg on one socket each — the SRTP fast paths, and
+	// legs told apart by the address ctid latches from the externalMedia response.
+	shared := softphone.DefaultConfig()
+	shared.ICE.UDPMux = "127.0.0.1:0"
+	shared.MediaSharedAddr = "127.0.0.1:0"
+	for _, tc := range []struct {
+		name string
+		cfg  softphone.Config
+	}{{"default", softphone.DefaultConfig()}, {"one socket each", shared}} {
+		t.Run(tc.name, func(t *testing.T) { softphoneAudioBothWays(t, tc.cfg) })
+	}
+}
+
+func softphoneAudioBothWays(t *testing.T, cfg softphone.Config) {
+	gw, err := softphone.NewGateway(cfg, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

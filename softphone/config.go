@@ -25,7 +25,7 @@ type Config struct {
 	// leg on that ONE UDP socket instead of a port per leg: each leg's LocalAddr is
 	// that address, Asterisk's packets are told apart by their source, which must
 	// be given with Session.SetRemote (ctid does, from the ExternalMedia channel's
-	// UNICASTRTP_LOCAL_ADDRESS/PORT) — packets from an address no leg has are
+	// UNICASTRTP_LOCAL_ADDRESS/PORT in the externalMedia response) — packets from an address no leg has are
 	// dropped as foreign, there is no latching on the first packet. The socket is
 	// read with recvmmsg and written with sendmmsg. MediaPortMin/Max are then
 	// unused.

@@ -59,6 +59,10 @@ type softphoneSection struct {
 	// ICEUDPMux ("host:port"): every agent's ICE on that one UDP port (batched
 	// reads and writes) instead of a port per agent; empty = off.
 	ICEUDPMux string `mapstructure:"ice_udp_mux"`
+	// MediaSharedAddr ("host:port"): every ExternalMedia leg on that one UDP port
+	// (Asterisk's channels told apart by their source address) instead of a port per
+	// call from media_port_min..max; empty = off.
+	MediaSharedAddr string `mapstructure:"media_shared_addr"`
 }
 
 type iceServerSection struct {
@@ -451,6 +455,7 @@ func (fc fileConfig) softphoneConfig() softphone.Config {
 	c.MediaAllowedSources = sp.AllowedSources
 	c.ICE.NetworkTypes, c.ICE.Interfaces, c.ICE.IncludeLoopback, c.ICE.NAT1To1IPs = sp.ICENetworkTypes, sp.ICEInterfaces, sp.ICELoopback, sp.NAT1To1IPs
 	c.ICE.UDPMux = sp.ICEUDPMux
+	c.MediaSharedAddr = sp.MediaSharedAddr
 	if len(sp.STUNURLs) > 0 {
 		c.ICE.Servers = []softphone.ICEServer{{URLs: sp.STUNURLs}}
 	}

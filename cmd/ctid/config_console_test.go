@@ -6,8 +6,9 @@ import (
 	"github.com/spf13/viper"
 )
 
-// queues[].dispositions reach the screen-pop config, and softphone.ice_servers (with
-// the older stun_urls) the gateway's ICE servers the consoles are given.
+// queues[].dispositions reach the screen-pop config, softphone.ice_servers (with
+// the older stun_urls) the gateway's ICE servers the consoles are given, and
+// ice_udp_mux / media_shared_addr the gateway's one-socket settings.
 func TestConfigQueueDispositionsAndICEServers(t *testing.T) {
 	p := writeConfig(t, `
 asterisk: {mode: emulator, app: ctid}
@@ -24,6 +25,8 @@ agents:
   - id: anna
 softphone:
   stun_urls: ["stun:stun.example.com:3478"]
+  ice_udp_mux: "0.0.0.0:3478"
+  media_shared_addr: "0.0.0.0:40000"
   ice_servers:
     - {urls: ["turn:turn.example.com:3478?transport=udp"], username: agent, credential: s3cret}
 `)
@@ -48,5 +51,8 @@ softphone:
 	if len(sc.ICE.Servers) != 2 || sc.ICE.Servers[0].URLs[0] != "stun:stun.example.com:3478" ||
 		sc.ICE.Servers[1].Username != "agent" || sc.ICE.Servers[1].Credential != "s3cret" {
 		t.Fatalf("ICE servers %+v", sc.ICE.Servers)
+	}
+	if sc.ICE.UDPMux != "0.0.0.0:3478" || sc.MediaSharedAddr != "0.0.0.0:40000" {
+		t.Fatalf("one-socket settings: ice %q, media %q", sc.ICE.UDPMux, sc.MediaSharedAddr)
 	}
 }
