@@ -102,6 +102,7 @@ func (a *callActor) callbackAnswered(ctx context.Context) {
 	a.o.record(func(r Records) error {
 		return r.SaveInteraction(store.Interaction{ID: a.id, Direction: store.Inbound, Created: a.arrived})
 	})
+	a.markCallback(ctx) // for a take-over after a restart (callback_adopt.go)
 	if err := a.connect(ctx, a.agent); err != nil {
 		a.log.Error().Err(err).Msg("connecting the agent to the callback")
 	}
