@@ -15,8 +15,9 @@ import (
 
 // Campaign (outbound) calls and callbacks carry no Stasis arguments (CTID_ARGS):
 // the engine has no queue to restore them into. A campaign call an earlier run
-// connected to an agent is taken over from its campaign mark (campaign_adopt.go).
-// One that cannot be (no mark, as a callback; campaign gone or run by another node)
+// connected to an agent is taken over from its campaign mark (campaign_adopt.go),
+// a keep-your-place callback from its callback mark (callback_adopt.go). One that
+// cannot be (no mark; campaign gone or run by another node; agent not restorable)
 // still has its agent mark (agentVar, set at connect like an inbound call's); the
 // next run ends it cleanly instead of leaving it bridged with nothing to release the
 // other party: every leg in its bridge is hung up, the bridge

@@ -24,7 +24,9 @@ import (
 // as an offer of that queue (OfferAccepted), and the wrap-up after it counts for
 // that queue. When the customer answers and the agent is connected, the customer's
 // "<call>-cb-N" channel gets cbVar besides the agent mark (agentVar): the queue,
-// the number called back and when the caller first arrived. A later run that finds
+// the number called back and when the callback was placed (the callback actor's
+// start; the caller's first arrival is not known to it, and the record keeps its
+// own creation time from the first save). A later run that finds
 // the customer bridged with the agent's leg restores it as the queue call it was
 // (queue.Engine.RestoreConnected into that queue, the agent Talking, or OnHold with
 // holdVar), a call actor follows it from the talking state (hold, hang-up, the
@@ -47,7 +49,7 @@ var errNoCallbackMark = errors.New("cti: no callback mark on the call")
 // cbMark is what cbVar says.
 type cbMark struct {
 	queue, number string
-	arrived       time.Time // when the caller first arrived (zero: unknown)
+	arrived       time.Time // when the callback was placed (zero: unknown)
 }
 
 func (m cbMark) String() string {
