@@ -122,8 +122,9 @@ func TestRestartClosesCampaignLineAnsweredAfterTheKill(t *testing.T) {
 
 // callbackAtTheKill: anna talks on a keep-your-place callback (the caller queued,
 // pressed 1, hung up, and was called back once anna went ready) when run1 is
-// killed; it returns the call id and the callback's bridge.
-func callbackAtTheKill(t *testing.T, emu *ariemu.Emulator, run1 *ctidRun, number string) (string, string) {
+// killed (after, if given, before(call id) ran); it returns the call id and the
+// callback's bridge.
+func callbackAtTheKill(t *testing.T, emu *ariemu.Emulator, run1 *ctidRun, number string, before ...func(string)) (string, string) {
 	t.Helper()
 	ctx := context.Background()
 	caller, err := emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: number, Dialled: "1", Args: []string{"inbound", "sales"}})
@@ -143,6 +144,9 @@ func callbackAtTheKill(t *testing.T, emu *ariemu.Emulator, run1 *ctidRun, number
 	}
 	conn := run1.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { return e["call_id"] == caller })
 	bridge, _ := conn["bridge_id"].(string)
+	for _, f := range before {
+		f(caller)
+	}
 	run1.stop()
 	if m := bridgeMembers(emu, bridge); len(m) != 2 || !contains(m, caller+"-cb-1") {
 		t.Fatalf("callback bridge after the kill: %v", m)
@@ -202,6 +206,63 @@ func TestRestartTakesOverCallbackConnectedAtTheKill(t *testing.T) {
 	}
 	if talks := segmentsOf(ix, store.SegTalking); len(talks) != 1 || talks[0].Agent != "anna" || !talks[0].Start.Equal(ix.Answered) {
 		t.Fatalf("talking segments %+v (answered %s)", talks, ix.Answered)
+	}
+	oneRecordFor(t, db, number)
+}
+
+// ctid dies while anna holds a keep-your-place callback: the next run takes it over
+// on hold — call.held with the original held_since, the customer still hearing
+// music, anna on_hold in the engine; unhold and hang-up work, and the record has one
+// hold segment from the original hold start.
+func TestRestartTakesOverCallbackOnHold(t *testing.T) {
+	emu, srvURL, db := restartPBX(t)
+	ctx := context.Background()
+	qc := salesConfig("anna")
+	cc := cti.DefaultConfig()
+	cc.CallbackEndpoint = "Local/{number}@callers"
+	run1 := startRunCfg(t, srvURL, qc, cc, db)
+	const number = "5550000"
+	var before time.Time
+	hold := func(call string) {
+		before = time.Now()
+		if err := run1.orch.Hold(ctx, "anna", call); err != nil {
+			t.Fatal(err)
+		}
+		run1.desk.wait(t, "anna", "call.held", nil)
+	}
+	call, _ := callbackAtTheKill(t, emu, run1, number, hold)
+
+	run2 := startRunCfg(t, srvURL, qc, cc, db)
+	run2.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { return e["call_id"] == call && e["restored"] == true })
+	held := run2.desk.wait(t, "anna", "call.held", func(e map[string]any) bool { return e["call_id"] == call })
+	hs, _ := held["held_since"].(string)
+	since, err := time.Parse(time.RFC3339Nano, hs)
+	if err != nil || since.Before(before) || since.After(time.Now()) {
+		t.Fatalf("held_since %v %v", held["held_since"], err)
+	}
+	if ch, _ := emu.Channel(call + "-cb-1"); !ch.MOH {
+		t.Fatalf("the customer hears no music after the take-over: %+v", ch)
+	}
+	s, err := run2.orch.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := agentState(s, "anna"); a.State != queue.OnHold || string(a.Call) != call {
+		t.Fatalf("anna after the take-over: %+v", a)
+	}
+	if err := run2.orch.Unhold(ctx, "anna", call); err != nil {
+		t.Fatal(err)
+	}
+	if err := run2.orch.Hangup(ctx, "anna", call); err != nil {
+		t.Fatal(err)
+	}
+	noChannelsLeft(t, emu)
+	ix := closedRecord(t, db, call)
+	if ix.Outcome != "answered" || ix.Cause == "ctid restarted" {
+		t.Fatalf("record of the taken-over callback %+v", ix)
+	}
+	if hs := segmentsOf(ix, store.SegHold); len(hs) != 1 || !hs[0].Start.Equal(since.Truncate(time.Microsecond)) {
+		t.Fatalf("hold segments %+v (held since %s)", hs, since)
 	}
 	oneRecordFor(t, db, number)
 }
