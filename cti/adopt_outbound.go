@@ -126,6 +126,15 @@ func (o *Orchestrator) closeLateOutbound(ctx context.Context, channelID string, 
 		return
 	}
 	ix, err := o.records.Interaction(ctx, id)
+	if err == nil && len(args) > 0 && args[0] == "callback" && ix.Outcome == cbRequested && ix.Answered.IsZero() {
+		// A callback's record was closed when the caller asked for it: it now says
+		// the callback failed (its row is closed by the sweep, callback_sweep.go).
+		o.log.Warn().Str("call_id", id).Str("channel_id", channelID).Msg("a callback of an earlier ctid run answered after the restart; closing its record")
+		o.record(func(r Records) error {
+			return r.CloseInteraction(store.InteractionClose{ID: id, Ended: o.now(), Outcome: cbFailed, Cause: restartCause})
+		})
+		return
+	}
 	if err != nil || !ix.Ended.IsZero() {
 		return // no record of it (not ctid's), or closed already
 	}

@@ -26,7 +26,8 @@ func (a *callActor) requestCallback(ctx context.Context) {
 	}
 	a.log.Info().Str("number", a.caller.Number).Msg("caller chose a keep-your-place callback")
 	a.queued = false // the engine keeps the place as a virtual caller
-	a.outcome = "callback_requested"
+	a.outcome = cbRequested
+	a.saveCallbackRequest(ctx, a.caller.Number) // callback_sweep.go
 	octx, cancel := a.opCtx(ctx)
 	defer cancel()
 	if err := a.o.ari.Hangup(octx, a.channel, "normal"); err != nil && !errors.Is(err, telephony.ErrNotFound) {
@@ -71,10 +72,11 @@ func (a *callActor) dialBack(ctx context.Context) {
 	pop := a.screenPop(time.Time{})
 	pop["direction"] = "callback"
 	a.o.publish(a.agent, "call.offered", pop)
+	a.saveCallbackRow(ctx, store.CallbackInProgress) // before the dial: a kill leaves it for the sweep (callback_sweep.go)
 	_, err := a.o.ari.Originate(octx, telephony.OriginateParams{
 		Endpoint:  strings.ReplaceAll(a.o.cfg.CallbackEndpoint, "{number}", a.callback),
 		ChannelID: a.channel, AppArgs: []string{"callback", a.id},
-		CallerID: a.o.cfg.CallbackCallerID, Timeout: 30,
+		CallerID: a.o.cfg.CallbackCallerID, Timeout: int(callbackRingTimeout / time.Second),
 	})
 	if err != nil {
 		a.callbackFailed(ctx, err.Error())
@@ -103,6 +105,7 @@ func (a *callActor) callbackAnswered(ctx context.Context) {
 		return r.SaveInteraction(store.Interaction{ID: a.id, Direction: store.Inbound, Created: a.arrived})
 	})
 	a.markCallback(ctx) // for a take-over after a restart (callback_adopt.go)
+	a.saveCallbackRow(ctx, store.CallbackDone)
 	if err := a.connect(ctx, a.agent); err != nil {
 		a.log.Error().Err(err).Msg("connecting the agent to the callback")
 	}
@@ -116,6 +119,7 @@ func (a *callActor) callbackFailed(ctx context.Context, cause string) {
 		a.log.Warn().Err(err).Msg("engine callback failed")
 	}
 	a.o.publish(a.agent, "call.ended", map[string]any{"call_id": a.id, "reason": "callback not answered"})
-	a.outcome = "callback_failed"
+	a.outcome = cbFailed
+	a.saveCallbackRow(ctx, store.CallbackFailed)
 	a.finish(ctx, cause)
 }

@@ -185,6 +185,7 @@ func (o *Orchestrator) takeOverCallback(ctx context.Context, ad adoptee, alive m
 			"held_since": a.holdStart.UTC().Format(time.RFC3339Nano)})
 	}
 	o.expectDesktop(a.agent)
+	a.saveCallbackRow(ctx, store.CallbackDone) // not for the sweep (callback_sweep.go)
 	o.wg.Go(func() { a.run(ctx) })
 	return nil
 }

@@ -204,6 +204,9 @@ func TestRestartTakesOverCallbackConnectedAtTheKill(t *testing.T) {
 		ix.Answered.IsZero() || ix.Disposition != "called back" {
 		t.Fatalf("record of the taken-over callback %+v", ix)
 	}
+	if cb, err := db.Callback(ctx, call); err != nil || cb.Status != store.CallbackDone || cb.Completed.IsZero() || cb.Attempts != 1 {
+		t.Fatalf("callback row of the taken-over callback %+v %v", cb, err) // done: not for the sweep
+	}
 	if talks := segmentsOf(ix, store.SegTalking); len(talks) != 1 || talks[0].Agent != "anna" || !talks[0].Start.Equal(ix.Answered) {
 		t.Fatalf("talking segments %+v (answered %s)", talks, ix.Answered)
 	}
