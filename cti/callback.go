@@ -92,6 +92,7 @@ func (a *callActor) callbackAnswered(ctx context.Context) {
 	}); err != nil {
 		a.log.Error().Err(err).Msg("engine refused the answered callback")
 		a.outcome = "failed"
+		a.saveCallbackRow(ctx, store.CallbackFailed)
 		octx, cancel := a.opCtx(ctx)
 		defer cancel()
 		if herr := a.o.ari.Hangup(octx, a.channel, "normal"); herr != nil && !errors.Is(herr, telephony.ErrNotFound) {
