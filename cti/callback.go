@@ -17,17 +17,21 @@ import (
 // requestCallback turns the waiting caller into a keep-your-place callback: the
 // engine keeps the position, the caller is thanked and released.
 func (a *callActor) requestCallback(ctx context.Context) {
+	// The request's row (callback_sweep.go) is stored before the engine has it: the
+	// callback can be dialled the moment it is requested, and the dial's row update
+	// must not be overwritten by a later "pending".
+	a.saveCallbackRequest(ctx, a.caller.Number, store.CallbackPending)
 	err := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
 		return e.RequestCallback(now, queue.CallID(a.id), a.caller.Number)
 	})
 	if err != nil {
 		a.log.Warn().Err(err).Msg("callback request refused")
+		a.saveCallbackRequest(ctx, a.caller.Number, store.CallbackCancelled)
 		return
 	}
 	a.log.Info().Str("number", a.caller.Number).Msg("caller chose a keep-your-place callback")
 	a.queued = false // the engine keeps the place as a virtual caller
 	a.outcome = cbRequested
-	a.saveCallbackRequest(ctx, a.caller.Number) // callback_sweep.go
 	octx, cancel := a.opCtx(ctx)
 	defer cancel()
 	if err := a.o.ari.Hangup(octx, a.channel, "normal"); err != nil && !errors.Is(err, telephony.ErrNotFound) {

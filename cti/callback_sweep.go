@@ -16,7 +16,8 @@ import (
 // callback; nothing else said whether the callback ever reached them. Each request
 // now has a row in the store's callbacks table (the one the queue reports count:
 // callbacks requested, completed, time from request to completion), keyed by the
-// call id, interaction the caller's record: pending from the request, in_progress
+// call id, interaction the caller's record: pending from the request (stored before
+// the engine has it; cancelled if the engine refuses it), in_progress
 // from each dial (attempts: the dial's N in "<call>-cb-N", due: when it was
 // dialled), done once answered (or taken over after a restart), failed when a dial
 // is not answered (a later retry sets it in_progress again). A run that dies while
@@ -57,10 +58,14 @@ type callbackRows interface {
 	Callback(ctx context.Context, id string) (store.Callback, error)
 }
 
-// saveCallbackRequest records the caller's request (pending; see above).
-func (a *callActor) saveCallbackRequest(ctx context.Context, number string) {
-	a.saveRow(ctx, store.Callback{ID: a.id, Queue: a.in.queue, Number: number, InteractionID: a.id,
-		Status: store.CallbackPending, Requested: a.o.now()})
+// saveCallbackRequest records the caller's request: pending, or cancelled when the
+// engine refused it (see above).
+func (a *callActor) saveCallbackRequest(ctx context.Context, number string, status store.CallbackStatus) {
+	row := store.Callback{ID: a.id, Queue: a.in.queue, Number: number, InteractionID: a.id, Status: status, Requested: a.o.now()}
+	if status != store.CallbackPending {
+		row.Completed = row.Requested
+	}
+	a.saveRow(ctx, row)
 }
 
 // saveCallbackRow records where this callback dial stands (see above). The request
