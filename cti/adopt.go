@@ -57,6 +57,8 @@ type adoptee struct {
 	maxLeg  int       // highest leg number of the call's legs seen in its bridges
 	camp    campMark  // a connected campaign call's mark (campaign_adopt.go)
 	campErr error     // why camp is unusable (missing, garbled)
+	cb      cbMark    // a connected keep-your-place callback's mark (callback_adopt.go)
+	cbErr   error     // why cb is unusable (missing, garbled)
 	err     error     // reading the variables failed (not "not set")
 }
 
@@ -167,7 +169,11 @@ func (o *Orchestrator) readAdoptee(ctx context.Context, ad *adoptee) {
 			// connected (adopt_outbound.go).
 			ad.agent, ad.answer, ad.leg = parseAgentMark(get(agentVar))
 			if ad.agent != "" {
-				ad.camp, ad.campErr = parseCampMark(get(campVar)) // campaign_adopt.go
+				if isCallbackChannel(ad.ch.ID) {
+					ad.cb, ad.cbErr = parseCbMark(get(cbVar)) // callback_adopt.go
+				} else {
+					ad.camp, ad.campErr = parseCampMark(get(campVar)) // campaign_adopt.go
+				}
 				if ns, err := strconv.ParseInt(get(holdVar), 10, 64); err == nil && ns > 0 {
 					ad.held = time.Unix(0, ns)
 				}
@@ -205,9 +211,14 @@ func (o *Orchestrator) adopt(ctx context.Context, ad adoptee, alive map[string]b
 		return
 	case ad.args == "" && outboundCustomer(&ad):
 		// Bridged without Stasis arguments: only campaign lines and callbacks are.
-		// A campaign call talking with its agent is taken over (campaign_adopt.go);
-		// anything else, or when that cannot be, is ended cleanly.
-		if err := o.takeOverCampaignCall(ctx, ad, alive, log); errors.Is(err, errTakenOver) {
+		// A campaign call or a callback talking with its agent is taken over
+		// (campaign_adopt.go, callback_adopt.go); anything else, or when that cannot
+		// be, is ended cleanly.
+		takeOver := o.takeOverCampaignCall
+		if isCallbackChannel(ch.ID) {
+			takeOver = o.takeOverCallback
+		}
+		if err := takeOver(ctx, ad, alive, log); errors.Is(err, errTakenOver) {
 			log.Info().Err(err).Msg("the outbound call is this run's already")
 		} else if err != nil {
 			log.Info().Err(err).Msg("the outbound call is not taken over")

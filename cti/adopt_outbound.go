@@ -15,8 +15,9 @@ import (
 
 // Campaign (outbound) calls and callbacks carry no Stasis arguments (CTID_ARGS):
 // the engine has no queue to restore them into. A campaign call an earlier run
-// connected to an agent is taken over from its campaign mark (campaign_adopt.go).
-// One that cannot be (no mark, as a callback; campaign gone or run by another node)
+// connected to an agent is taken over from its campaign mark (campaign_adopt.go),
+// a keep-your-place callback from its callback mark (callback_adopt.go). One that
+// cannot be (no mark; campaign gone or run by another node; agent not restorable)
 // still has its agent mark (agentVar, set at connect like an inbound call's); the
 // next run ends it cleanly instead of leaving it bridged with nothing to release the
 // other party: every leg in its bridge is hung up, the bridge
@@ -125,6 +126,15 @@ func (o *Orchestrator) closeLateOutbound(ctx context.Context, channelID string, 
 		return
 	}
 	ix, err := o.records.Interaction(ctx, id)
+	if err == nil && len(args) > 0 && args[0] == "callback" && ix.Outcome == cbRequested && ix.Answered.IsZero() {
+		// A callback's record was closed when the caller asked for it: it now says
+		// the callback failed (its row is closed by the sweep, callback_sweep.go).
+		o.log.Warn().Str("call_id", id).Str("channel_id", channelID).Msg("a callback of an earlier ctid run answered after the restart; closing its record")
+		o.record(func(r Records) error {
+			return r.CloseInteraction(store.InteractionClose{ID: id, Ended: o.now(), Outcome: cbFailed, Cause: restartCause})
+		})
+		return
+	}
 	if err != nil || !ix.Ended.IsZero() {
 		return // no record of it (not ctid's), or closed already
 	}

@@ -17,16 +17,21 @@ import (
 // requestCallback turns the waiting caller into a keep-your-place callback: the
 // engine keeps the position, the caller is thanked and released.
 func (a *callActor) requestCallback(ctx context.Context) {
+	// The request's row (callback_sweep.go) is stored before the engine has it: the
+	// callback can be dialled the moment it is requested, and the dial's row update
+	// must not be overwritten by a later "pending".
+	a.saveCallbackRequest(ctx, a.caller.Number, store.CallbackPending)
 	err := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
 		return e.RequestCallback(now, queue.CallID(a.id), a.caller.Number)
 	})
 	if err != nil {
 		a.log.Warn().Err(err).Msg("callback request refused")
+		a.saveCallbackRequest(ctx, a.caller.Number, store.CallbackCancelled)
 		return
 	}
 	a.log.Info().Str("number", a.caller.Number).Msg("caller chose a keep-your-place callback")
 	a.queued = false // the engine keeps the place as a virtual caller
-	a.outcome = "callback_requested"
+	a.outcome = cbRequested
 	octx, cancel := a.opCtx(ctx)
 	defer cancel()
 	if err := a.o.ari.Hangup(octx, a.channel, "normal"); err != nil && !errors.Is(err, telephony.ErrNotFound) {
@@ -71,10 +76,11 @@ func (a *callActor) dialBack(ctx context.Context) {
 	pop := a.screenPop(time.Time{})
 	pop["direction"] = "callback"
 	a.o.publish(a.agent, "call.offered", pop)
+	a.saveCallbackRow(ctx, store.CallbackInProgress) // before the dial: a kill leaves it for the sweep (callback_sweep.go)
 	_, err := a.o.ari.Originate(octx, telephony.OriginateParams{
 		Endpoint:  strings.ReplaceAll(a.o.cfg.CallbackEndpoint, "{number}", a.callback),
 		ChannelID: a.channel, AppArgs: []string{"callback", a.id},
-		CallerID: a.o.cfg.CallbackCallerID, Timeout: 30,
+		CallerID: a.o.cfg.CallbackCallerID, Timeout: int(callbackRingTimeout / time.Second),
 	})
 	if err != nil {
 		a.callbackFailed(ctx, err.Error())
@@ -90,6 +96,7 @@ func (a *callActor) callbackAnswered(ctx context.Context) {
 	}); err != nil {
 		a.log.Error().Err(err).Msg("engine refused the answered callback")
 		a.outcome = "failed"
+		a.saveCallbackRow(ctx, store.CallbackFailed)
 		octx, cancel := a.opCtx(ctx)
 		defer cancel()
 		if herr := a.o.ari.Hangup(octx, a.channel, "normal"); herr != nil && !errors.Is(herr, telephony.ErrNotFound) {
@@ -102,6 +109,8 @@ func (a *callActor) callbackAnswered(ctx context.Context) {
 	a.o.record(func(r Records) error {
 		return r.SaveInteraction(store.Interaction{ID: a.id, Direction: store.Inbound, Created: a.arrived})
 	})
+	a.markCallback(ctx) // for a take-over after a restart (callback_adopt.go)
+	a.saveCallbackRow(ctx, store.CallbackDone)
 	if err := a.connect(ctx, a.agent); err != nil {
 		a.log.Error().Err(err).Msg("connecting the agent to the callback")
 	}
@@ -115,6 +124,7 @@ func (a *callActor) callbackFailed(ctx context.Context, cause string) {
 		a.log.Warn().Err(err).Msg("engine callback failed")
 	}
 	a.o.publish(a.agent, "call.ended", map[string]any{"call_id": a.id, "reason": "callback not answered"})
-	a.outcome = "callback_failed"
+	a.outcome = cbFailed
+	a.saveCallbackRow(ctx, store.CallbackFailed)
 	a.finish(ctx, cause)
 }

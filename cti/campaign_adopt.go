@@ -42,8 +42,8 @@ import (
 // has rebuilt its dialer from the store without this attempt: the call is ended
 // cleanly as before (endOutboundOfEarlierRun), and so it is when the campaign is
 // unknown or over, the contact is not loaded, the agent is busy or cannot be
-// restored, or the mark is missing or garbled. Keep-your-place callbacks carry no
-// campaign mark and are ended that way too.
+// restored, or the mark is missing or garbled. Keep-your-place callbacks are taken
+// over from their own mark (callback_adopt.go).
 
 // campVar is the campaign mark on a connected campaign customer's channel.
 const campVar = "CTID_CAMPAIGN"

@@ -120,18 +120,13 @@ func TestRestartClosesCampaignLineAnsweredAfterTheKill(t *testing.T) {
 	noChannelsLeft(t, emu)
 }
 
-// ctid dies while anna talks on a keep-your-place callback (no Stasis arguments
-// either): the next run ends it like a campaign call — the customer's "-cb-" leg and
-// anna's leg hung up, the bridge destroyed, anna told, the caller's one record closed
-// with the cause "ctid restarted".
-func TestRestartEndsCallbackConnectedAtTheKill(t *testing.T) {
-	emu, srvURL, db := restartPBX(t)
+// callbackAtTheKill: anna talks on a keep-your-place callback (the caller queued,
+// pressed 1, hung up, and was called back once anna went ready) when run1 is
+// killed (after, if given, before(call id) ran); it returns the call id and the
+// callback's bridge.
+func callbackAtTheKill(t *testing.T, emu *ariemu.Emulator, run1 *ctidRun, number string, before ...func(string)) (string, string) {
+	t.Helper()
 	ctx := context.Background()
-	qc := salesConfig("anna")
-	cc := cti.DefaultConfig()
-	cc.CallbackEndpoint = "Local/{number}@callers"
-	run1 := startRunCfg(t, srvURL, qc, cc, db)
-	const number = "5550000"
 	caller, err := emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: number, Dialled: "1", Args: []string{"inbound", "sales"}})
 	if err != nil {
 		t.Fatal(err)
@@ -149,17 +144,147 @@ func TestRestartEndsCallbackConnectedAtTheKill(t *testing.T) {
 	}
 	conn := run1.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { return e["call_id"] == caller })
 	bridge, _ := conn["bridge_id"].(string)
+	for _, f := range before {
+		f(caller)
+	}
 	run1.stop()
 	if m := bridgeMembers(emu, bridge); len(m) != 2 || !contains(m, caller+"-cb-1") {
 		t.Fatalf("callback bridge after the kill: %v", m)
 	}
+	return caller, bridge
+}
+
+// ctid dies while anna talks on a keep-your-place callback (no Stasis arguments):
+// the next run takes it over from its callback mark — anna Talking on it again in
+// the engine, her desktop told call.connected (restored, direction callback), the
+// bridge untouched; she hangs up and wraps up as after any queue call, and the
+// caller's one record is continued and closed answered, not "ctid restarted".
+func TestRestartTakesOverCallbackConnectedAtTheKill(t *testing.T) {
+	emu, srvURL, db := restartPBX(t)
+	ctx := context.Background()
+	qc := salesConfig("anna")
+	cc := cti.DefaultConfig()
+	cc.CallbackEndpoint = "Local/{number}@callers"
+	run1 := startRunCfg(t, srvURL, qc, cc, db)
+	const number = "5550000"
+	call, bridge := callbackAtTheKill(t, emu, run1, number)
 
 	run2 := startRunCfg(t, srvURL, qc, cc, db)
-	run2.desk.wait(t, "anna", "call.ended", func(e map[string]any) bool {
-		return e["call_id"] == caller && e["reason"] == "ctid restarted"
-	})
+	back := run2.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { return e["call_id"] == call && e["restored"] == true })
+	if back["bridge_id"] != bridge || back["direction"] != "callback" || back["caller_number"] != number || back["queue"] != "sales" {
+		t.Fatalf("restored call.connected %v", back)
+	}
+	if m := bridgeMembers(emu, bridge); len(m) != 2 || !contains(m, call+"-cb-1") {
+		t.Fatalf("callback bridge after the take-over: %v", m)
+	}
+	s, err := run2.orch.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := agentState(s, "anna"); a.State != queue.Talking || string(a.Call) != call {
+		t.Fatalf("anna after the take-over: %+v", a)
+	}
+	if err := run2.orch.Hangup(ctx, "anna", call); err != nil {
+		t.Fatal(err)
+	}
+	run2.desk.wait(t, "anna", "call.ended", func(e map[string]any) bool { return e["call_id"] == call })
+	s, err = run2.orch.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := agentState(s, "anna"); a.State != queue.WrapUp {
+		t.Fatalf("anna after hanging up the taken-over callback: %+v", a)
+	}
+	if err := run2.orch.WrapUpDone(ctx, "anna", cti.WrapUpResult{CallID: call, Disposition: "called back", Notes: "after the restart"}); err != nil {
+		t.Fatal(err)
+	}
 	noChannelsLeft(t, emu)
-	ix := closedRecord(t, db, caller)
+	ix := closedRecord(t, db, call)
+	if ix.Outcome != "answered" || ix.Cause == "ctid restarted" || ix.Direction != store.Inbound || ix.Queue != "sales" ||
+		ix.Answered.IsZero() || ix.Disposition != "called back" {
+		t.Fatalf("record of the taken-over callback %+v", ix)
+	}
+	if cb, err := db.Callback(ctx, call); err != nil || cb.Status != store.CallbackDone || cb.Completed.IsZero() || cb.Attempts != 1 {
+		t.Fatalf("callback row of the taken-over callback %+v %v", cb, err) // done: not for the sweep
+	}
+	if talks := segmentsOf(ix, store.SegTalking); len(talks) != 1 || talks[0].Agent != "anna" || !talks[0].Start.Equal(ix.Answered) {
+		t.Fatalf("talking segments %+v (answered %s)", talks, ix.Answered)
+	}
+	oneRecordFor(t, db, number)
+}
+
+// ctid dies while anna holds a keep-your-place callback: the next run takes it over
+// on hold — call.held with the original held_since, the customer still hearing
+// music, anna on_hold in the engine; unhold and hang-up work, and the record has one
+// hold segment from the original hold start.
+func TestRestartTakesOverCallbackOnHold(t *testing.T) {
+	emu, srvURL, db := restartPBX(t)
+	ctx := context.Background()
+	qc := salesConfig("anna")
+	cc := cti.DefaultConfig()
+	cc.CallbackEndpoint = "Local/{number}@callers"
+	run1 := startRunCfg(t, srvURL, qc, cc, db)
+	const number = "5550000"
+	var before time.Time
+	hold := func(call string) {
+		before = time.Now()
+		if err := run1.orch.Hold(ctx, "anna", call); err != nil {
+			t.Fatal(err)
+		}
+		run1.desk.wait(t, "anna", "call.held", nil)
+	}
+	call, _ := callbackAtTheKill(t, emu, run1, number, hold)
+
+	run2 := startRunCfg(t, srvURL, qc, cc, db)
+	run2.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { return e["call_id"] == call && e["restored"] == true })
+	held := run2.desk.wait(t, "anna", "call.held", func(e map[string]any) bool { return e["call_id"] == call })
+	hs, _ := held["held_since"].(string)
+	since, err := time.Parse(time.RFC3339Nano, hs)
+	if err != nil || since.Before(before) || since.After(time.Now()) {
+		t.Fatalf("held_since %v %v", held["held_since"], err)
+	}
+	if ch, _ := emu.Channel(call + "-cb-1"); !ch.MOH {
+		t.Fatalf("the customer hears no music after the take-over: %+v", ch)
+	}
+	s, err := run2.orch.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := agentState(s, "anna"); a.State != queue.OnHold || string(a.Call) != call {
+		t.Fatalf("anna after the take-over: %+v", a)
+	}
+	if err := run2.orch.Unhold(ctx, "anna", call); err != nil {
+		t.Fatal(err)
+	}
+	if err := run2.orch.Hangup(ctx, "anna", call); err != nil {
+		t.Fatal(err)
+	}
+	noChannelsLeft(t, emu)
+	ix := closedRecord(t, db, call)
+	if ix.Outcome != "answered" || ix.Cause == "ctid restarted" {
+		t.Fatalf("record of the taken-over callback %+v", ix)
+	}
+	if hs := segmentsOf(ix, store.SegHold); len(hs) != 1 || !hs[0].Start.Equal(since.Truncate(time.Microsecond)) {
+		t.Fatalf("hold segments %+v (held since %s)", hs, since)
+	}
+	oneRecordFor(t, db, number)
+}
+
+// The fallback: ctid dies while anna talks on a keep-your-place callback, and the
+// next run does not know anna (she cannot be restored onto it): it ends the call
+// cleanly — the customer's "-cb-" leg and anna's leg hung up, the bridge destroyed,
+// the caller's one record closed with the cause "ctid restarted".
+func TestRestartEndsCallbackWhoseAgentIsGone(t *testing.T) {
+	emu, srvURL, db := restartPBX(t)
+	cc := cti.DefaultConfig()
+	cc.CallbackEndpoint = "Local/{number}@callers"
+	run1 := startRunCfg(t, srvURL, salesConfig("anna"), cc, db)
+	const number = "5550000"
+	call, _ := callbackAtTheKill(t, emu, run1, number)
+
+	startRunCfg(t, srvURL, salesConfig("boris"), cc, db)
+	noChannelsLeft(t, emu)
+	ix := closedRecord(t, db, call)
 	if ix.Cause != "ctid restarted" || ix.Outcome != "answered" {
 		t.Fatalf("record of the callback %+v", ix)
 	}

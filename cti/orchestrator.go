@@ -138,6 +138,8 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 	wg.Go(func() { o.timers(ctx) })
 	wg.Go(func() { o.runWallboard(ctx) })
 	wg.Go(func() { o.retryStranded(ctx) })
+	started := o.now()
+	wg.Go(func() { o.sweepCallbacks(ctx, started) }) // callback_sweep.go
 	o.pump(ctx)
 	cancel()
 	wg.Wait()

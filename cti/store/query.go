@@ -229,6 +229,39 @@ func (s *Store) Callback(ctx context.Context, id string) (Callback, error) {
 	return c, nil
 }
 
+// CallbacksByStatus reads the callbacks in status, oldest due first (at most limit).
+func (s *Store) CallbacksByStatus(ctx context.Context, status CallbackStatus, limit int) ([]Callback, error) {
+	rows, err := s.db.QueryContext(ctx, s.d.q(`SELECT id, queue, number, name, interaction_id, status, requested_at, due_at,
+    attempts, agent, notes, completed_at FROM callbacks WHERE status = ? ORDER BY due_at, id LIMIT ?`), status.String(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: callbacks %s: %w", status, err)
+	}
+	out := []Callback{}
+	for rows.Next() {
+		var (
+			c              Callback
+			st             string
+			ixID           sql.NullString
+			requested, due int64
+			completed      sql.NullInt64
+		)
+		if err := rows.Scan(&c.ID, &c.Queue, &c.Number, &c.Name, &ixID, &st, &requested, &due, &c.Attempts, &c.Agent,
+			&c.Notes, &completed); err != nil {
+			return nil, errors.Join(fmt.Errorf("store: callbacks %s: %w", status, err), rows.Close())
+		}
+		if c.Status, err = ParseCallbackStatus(st); err != nil {
+			return nil, errors.Join(err, rows.Close())
+		}
+		c.InteractionID = ixID.String
+		c.Requested, c.Due, c.Completed = fromMicros(requested), fromMicros(due), fromNullMicros(completed)
+		out = append(out, c)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, fmt.Errorf("store: callbacks %s: %w", status, err)
+	}
+	return out, nil
+}
+
 // AgentStates reads an agent's state log between from (inclusive) and to (exclusive), oldest first.
 func (s *Store) AgentStates(ctx context.Context, agent string, from, to time.Time) ([]AgentStateEntry, error) {
 	rows, err := s.db.QueryContext(ctx, s.d.q(`SELECT agent, state, reason, at FROM agent_state_log

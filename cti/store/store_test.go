@@ -206,6 +206,27 @@ func TestCallbacks(t *testing.T) {
 		require.Equal(t, cb, got)
 		_, err = s.Callback(ctx, "cb-2")
 		require.ErrorIs(t, err, ErrNotFound)
+
+		// by status, oldest due first, at most limit
+		for _, c := range []Callback{
+			{ID: "cb-3", Queue: "sales", Number: "+441632960556", Status: CallbackInProgress, Requested: t0, Due: t0.Add(2 * time.Minute), Attempts: 1},
+			{ID: "cb-4", Queue: "sales", Number: "+441632960557", Status: CallbackInProgress, Requested: t0, Due: t0.Add(time.Minute), Attempts: 2},
+			{ID: "cb-5", Queue: "sales", Number: "+441632960558", Status: CallbackPending, Requested: t0, Due: t0},
+		} {
+			require.NoError(t, s.SaveDurable(ctx, c))
+		}
+		in, err := s.CallbacksByStatus(ctx, CallbackInProgress, 10)
+		require.NoError(t, err)
+		require.Len(t, in, 2)
+		require.Equal(t, []string{"cb-4", "cb-3"}, []string{in[0].ID, in[1].ID})
+		require.Equal(t, 2, in[0].Attempts)
+		require.True(t, in[0].Due.Equal(t0.Add(time.Minute)))
+		one, err := s.CallbacksByStatus(ctx, CallbackInProgress, 1)
+		require.NoError(t, err)
+		require.Len(t, one, 1)
+		none, err := s.CallbacksByStatus(ctx, CallbackFailed, 10)
+		require.NoError(t, err)
+		require.Empty(t, none)
 	})
 }
 

@@ -1,0 +1,116 @@
+package cti_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ctid/ctid/cti"
+	"github.com/ctid/ctid/cti/store"
+	"github.com/ctid/ctid/telephony/ariemu"
+)
+
+// callbackRingingAtTheKill: the caller queues, presses 1 and hangs up; anna goes
+// ready and the callback to number is dialled; run1 is killed while it rings.
+func callbackRingingAtTheKill(t *testing.T, emu *ariemu.Emulator, db *store.Store, run1 *ctidRun, number string) string {
+	t.Helper()
+	ctx := context.Background()
+	caller, err := emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: number, Dialled: "1", Args: []string{"inbound", "sales"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the caller queued with music", func() bool { ch, ok := emu.Channel(caller); return ok && ch.MOH })
+	if err := emu.SendDTMF(caller, "1"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the caller released after choosing a callback", func() bool { return !contains(emu.ChannelIDs(), caller) })
+	if err := run1.orch.AgentLogin(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run1.orch.AgentReady(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	run1.desk.wait(t, "anna", "call.offered", func(e map[string]any) bool { return e["call_id"] == caller })
+	waitUntil(t, 10*time.Second, "the callback ringing and its row stored", func() bool {
+		if _, ok := emu.Channel(caller + "-cb-1"); !ok {
+			return false
+		}
+		cb, err := db.Callback(ctx, caller)
+		return err == nil && cb.Status == store.CallbackInProgress && cb.Attempts == 1
+	})
+	run1.stop()
+	return caller
+}
+
+// ctid dies while a keep-your-place callback rings at a number that never answers;
+// the PBX ends it at its originate timeout (30 s) while run 2 runs, which hears
+// nothing of it. Run 2's start-up sweep finds its row still dialling: once past the
+// originate timeout + 5 s, with the channel gone and the caller's record not
+// answered, the record (closed callback_requested at the request) now says
+// callback_failed with the sweep's cause, ended at the originate timeout, and the row
+// is failed.
+func TestRestartSweepsCallbackRingingAtTheKill(t *testing.T) {
+	emu, srvURL, db := restartPBX(t)
+	ctx := context.Background()
+	qc := salesConfig("anna")
+	cc := cti.DefaultConfig()
+	cc.CallbackEndpoint = "Local/{number}@callers"
+	run1 := startRunCfg(t, srvURL, qc, cc, db)
+	const number = "5550002" // rings until the originate timeout
+	call := callbackRingingAtTheKill(t, emu, db, run1, number)
+	dialled, err := db.Callback(ctx, call)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	startRunCfg(t, srvURL, qc, cc, db)
+	var ix store.Interaction
+	waitUntil(t, 50*time.Second, "the record closed by the sweep", func() bool {
+		if err := db.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ix, err = db.Interaction(ctx, call)
+		return err == nil && ix.Outcome == "callback_failed"
+	})
+	if !strings.Contains(ix.Cause, "ctid was down") || !ix.Answered.IsZero() || !ix.Ended.Equal(dialled.Due.Add(30*time.Second)) {
+		t.Fatalf("record of the callback ringing at the kill %+v (dialled %s)", ix, dialled.Due)
+	}
+	cb, err := db.Callback(ctx, call)
+	if err != nil || cb.Status != store.CallbackFailed || !cb.Requested.Before(dialled.Due) || cb.InteractionID != call || cb.Number != number || cb.Queue != "sales" {
+		t.Fatalf("callback row %+v %v", cb, err)
+	}
+	oneRecordFor(t, db, number)
+	noChannelsLeft(t, emu)
+}
+
+// ctid dies while a keep-your-place callback rings; the customer answers 3 s after
+// the dial, on run 2, which does not know the callback: the customer gets the
+// fallback (hung up) and the caller's record, closed callback_requested at the
+// request, now says callback_failed with the cause "ctid restarted".
+func TestRestartClosesCallbackAnsweredAfterTheKill(t *testing.T) {
+	emu, srvURL, db := restartPBX(t)
+	ctx := context.Background()
+	qc := salesConfig("anna")
+	cc := cti.DefaultConfig()
+	cc.CallbackEndpoint = "Local/{number}@callers"
+	run1 := startRunCfg(t, srvURL, qc, cc, db)
+	const number = "5550008" // answers 3 s after the dial
+	call := callbackRingingAtTheKill(t, emu, db, run1, number)
+
+	startRunCfg(t, srvURL, qc, cc, db)
+	var ix store.Interaction
+	waitUntil(t, 15*time.Second, "the record closed after the late answer", func() bool {
+		if err := db.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		ix, err = db.Interaction(ctx, call)
+		return err == nil && ix.Outcome == "callback_failed"
+	})
+	if ix.Cause != "ctid restarted" || !ix.Answered.IsZero() {
+		t.Fatalf("record of the callback answered after the kill %+v", ix)
+	}
+	oneRecordFor(t, db, number)
+	noChannelsLeft(t, emu)
+}
