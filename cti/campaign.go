@@ -982,6 +982,9 @@ func (c *campaignActor) lineOver(ctx context.Context, now time.Time, l *campLine
 		}
 	}
 	r := c.lineRecord(l, AttemptOutcome)
+	// stamped with the instant the dialer decided at, so that the stored end and the
+	// retry timer agree (a second clock read could be later)
+	r.At = now
 	r.Outcome, r.Reason, r.RetryAt = o.String(), cause, eff.At
 	r.NumberRetryAt, r.NumberDead = eff.NumberAt, eff.NumberDead
 	c.record(r)
