@@ -58,14 +58,7 @@ func (e *Engine) RestoreConnected(now time.Time, in Call, agentID AgentID, answe
 	}
 	c.q, c.plan, c.stage, c.enq = q, p, 0, arrived
 	c.cls = p.stages[0]
-	c.state, c.agent, c.answered = CallConnected, a, answered
-	e.calls[c.id] = c
-	if a.state == LoggedOut {
-		e.setAgentState(a, NotReady, "login", now)
-	}
-	e.removeReady(a)
-	a.call = c
-	e.setAgentState(a, Talking, "restored", now)
+	e.seatRestored(now, c, a, answered)
 	return e.out, nil
 }
 
@@ -114,6 +107,13 @@ func (e *Engine) RestoreOutbound(now time.Time, id CallID, agentID AgentID, answ
 	for i := range c.tidx {
 		c.tidx[i] = -1
 	}
+	e.seatRestored(now, c, a, answered)
+	return e.out, nil
+}
+
+// seatRestored makes c a connected call with agent a since answered and a Talking
+// on it (signed in first if a was logged out): the common end of the restores.
+func (e *Engine) seatRestored(now time.Time, c *call, a *agent, answered time.Time) {
 	c.state, c.agent, c.answered = CallConnected, a, answered
 	e.calls[c.id] = c
 	if a.state == LoggedOut {
@@ -122,5 +122,4 @@ func (e *Engine) RestoreOutbound(now time.Time, id CallID, agentID AgentID, answ
 	e.removeReady(a)
 	a.call = c
 	e.setAgentState(a, Talking, "restored", now)
-	return e.out, nil
 }
