@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -449,12 +448,7 @@ func (a *callActor) onMediaLegUp(ctx context.Context, e *ari.StasisStart) bool {
 	}
 	octx, cancel := a.opCtx(ctx)
 	defer cancel()
-	host, port := e.Channel.ChannelVars["UNICASTRTP_LOCAL_ADDRESS"], e.Channel.ChannelVars["UNICASTRTP_LOCAL_PORT"]
-	if host != "" && port != "" {
-		if err := a.o.media.SetRemote(a.mediaAgent, a.id, net.JoinHostPort(host, port)); err != nil {
-			a.log.Warn().Err(err).Msg("softphone remote address")
-		}
-	}
+	a.latchLeg(a.mediaAgent, a.id, e.Channel.ChannelVars)
 	if a.state == stateEnded {
 		return true
 	}
