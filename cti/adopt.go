@@ -111,7 +111,7 @@ func (o *Orchestrator) adoptLater(ctx context.Context, rs *telephony.Resync) {
 			o.adopt(ctx, ad, alive, bridgeOf)
 		}
 		o.sweepLeftoverBridges(ctx, rs.Bridges)
-		o.releaseUnmarked(ctx, unmarked)
+		o.releaseUnmarked(ctx, unmarked, rs.StasisArgs)
 	})
 }
 
@@ -119,12 +119,14 @@ func (o *Orchestrator) adoptLater(ctx context.Context, rs *telephony.Resync) {
 // never marked may be a brand-new caller whose StasisStart is still on its way.
 const unmarkedGrace = 2 * time.Second
 
-// releaseUnmarked applies the fallback to callers that entered the application but
-// were never marked by ctid (an earlier run died between their StasisStart and
-// queueing them): their Stasis arguments are unknown, so they cannot be queued, and
-// must not stay in silence. A channel some call owns by then (its StasisStart was
-// just late) is left to that call.
-func (o *Orchestrator) releaseUnmarked(ctx context.Context, unmarked []adoptee) {
+// releaseUnmarked takes care of callers in the application that no call owns and
+// ctid never marked: their StasisStart was lost (a damaged events frame, a dropped
+// socket) or an earlier run died between it and queueing them. A channel some call
+// owns by then (its StasisStart was just late) is left to that call. The others are
+// handled as their StasisStart would have been, from the Stasis arguments Asterisk
+// reports in the channel's dialplan (app_data "ctid,inbound,sales"); a caller whose
+// arguments ctid cannot place gets the fallback — never silence.
+func (o *Orchestrator) releaseUnmarked(ctx context.Context, unmarked []adoptee, stasisArgs map[string][]string) {
 	if len(unmarked) == 0 {
 		return
 	}
@@ -143,7 +145,14 @@ func (o *Orchestrator) releaseUnmarked(ctx context.Context, unmarked []adoptee) 
 			continue
 		}
 		log := o.log.With().Str("channel_id", ad.ch.ID).Logger()
-		log.Warn().Msg("a caller in the application that no ctid run queued (its arguments are unknown); applying fallback")
+		if args := stasisArgs[ad.ch.ID]; len(args) > 0 {
+			if _, err := parseInbound(args); err == nil {
+				log.Warn().Strs("args", args).Msg("a caller in the application that no ctid run queued (its StasisStart was lost); queueing them from their Stasis arguments")
+				o.stasisStart(ctx, &ari.StasisStart{Channel: ad.ch, Args: args})
+				continue
+			}
+		}
+		log.Warn().Strs("args", stasisArgs[ad.ch.ID]).Msg("a caller in the application that no ctid run queued (its arguments are unknown); applying fallback")
 		o.fallback(ctx, ad.ch.ID, log)
 	}
 }

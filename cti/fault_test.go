@@ -988,10 +988,13 @@ func TestRestoredAgentWhoNeverReturnsIsLoggedOut(t *testing.T) {
 	}
 }
 
-// ctid dies after a caller entered the application but before it could answer and
-// mark them (ARI failing at that moment): the next run cannot know their queue, so
-// it applies the fallback instead of leaving them in silence.
-func TestRestartReleasesCallerNeverMarked(t *testing.T) {
+// ctid dies while ARI fails, after two callers' StasisStart but before it could
+// answer and mark them. The next run finds them in the application with no marks:
+// the one whose Stasis arguments (dialplan app_data, as Asterisk reports it) place
+// it is queued as its StasisStart would have been, and offered; the one whose
+// arguments ctid cannot place gets the fallback (after 2 s, in case the StasisStart
+// was merely late) instead of silence.
+func TestRestartQueuesOrReleasesCallerNeverMarked(t *testing.T) {
 	emu, srvURL, db := restartPBX(t)
 	ctx := context.Background()
 	qc := salesConfig("anna")
@@ -1001,16 +1004,32 @@ func TestRestartReleasesCallerNeverMarked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	stray, err := emu.InjectCall(ctx, ariemu.CallSpec{CallerNumber: "501", Dialled: "1", Args: []string{"nonsense"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	faulted := emu.FaultedRequests()
-	waitUntil(t, 10*time.Second, "run 1 trying to answer", func() bool { return emu.FaultedRequests() > faulted })
+	waitUntil(t, 10*time.Second, "run 1 trying to answer", func() bool { return emu.FaultedRequests() > faulted+1 })
 	run1.stop()
 	emu.ClearHTTPFault()
-	if _, ok := emu.Channel(caller); !ok {
-		t.Fatal("the caller should still be in Asterisk")
+	for _, id := range []string{caller, stray} {
+		if _, ok := emu.Channel(id); !ok {
+			t.Fatalf("%s should still be in Asterisk", id)
+		}
 	}
-	startRun(t, srvURL, qc, db)
-	waitUntil(t, 15*time.Second, "the unmarked caller released", func() bool {
-		_, ok := emu.Channel(caller)
+	run2 := startRun(t, srvURL, qc, db)
+	waitUntil(t, 15*time.Second, "the caller ctid cannot place released", func() bool {
+		_, ok := emu.Channel(stray)
 		return !ok
 	})
+	if err := run2.orch.AgentLogin(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run2.orch.AgentReady(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	run2.desk.wait(t, "anna", "call.offered", func(e map[string]any) bool { return e["call_id"] == caller })
+	if _, ok := emu.Channel(caller); !ok {
+		t.Fatal("the queued caller was hung up")
+	}
 }

@@ -211,6 +211,13 @@ func (o *Orchestrator) stasisStart(ctx context.Context, ss *ari.StasisStart) {
 	}
 	a := newCallActor(o, ss.Channel, in)
 	o.mu.Lock()
+	if o.byChannel[ss.Channel.ID] != nil {
+		// The StasisStart taken for lost (adopt.go releaseUnmarked) came after all,
+		// or the other way round: one call per channel.
+		o.mu.Unlock()
+		log.Debug().Msg("channel already has its call")
+		return
+	}
 	o.calls[a.id] = a
 	o.byChannel[ss.Channel.ID] = a
 	o.mu.Unlock()

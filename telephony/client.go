@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/CyCoreSystems/ari/v5"
 	"github.com/coder/websocket"
 	"github.com/rs/zerolog"
 )
@@ -242,7 +245,7 @@ func (c *Client) session(ctx context.Context, reconnect bool) (connected bool, e
 	// event, about three allocations and twice the bytes of a 1–2 KB event.
 	var scratch bytes.Buffer
 	for {
-		data, rerr := readFrame(ctx, conn, &scratch)
+		typ, data, rerr := readFrame(ctx, conn, &scratch)
 		if rerr != nil {
 			if ctx.Err() != nil {
 				conn.Close(websocket.StatusNormalClosure, "ctid shutting down") //nolint:errcheck // closing anyway
@@ -250,16 +253,24 @@ func (c *Client) session(ctx context.Context, reconnect bool) (connected bool, e
 			}
 			return true, fmt.Errorf("%w: read events: %w", ErrUnavailable, rerr)
 		}
-		ev, typ, derr := decodeOwnedEvent(data, time.Now()) // readFrame returns a fresh buffer
+		if typ != websocket.MessageText {
+			// Asterisk sends every event as a text message.
+			c.malformed.Add(1)
+			return true, fmt.Errorf("%w: %s (%d bytes)", ErrMalformedEvent, typ, len(data))
+		}
+		ev, evType, derr := decodeOwnedEvent(data, time.Now()) // readFrame returns a fresh buffer
 		switch {
 		case errors.Is(derr, errUnknownType):
 			c.unknown.Add(1)
-			c.log.Debug().Str("event_type", typ).Msg("ignoring ARI event of a type ctid does not handle")
+			c.log.Debug().Str("event_type", evType).Msg("ignoring ARI event of a type ctid does not handle")
 			continue
 		case derr != nil:
+			// A frame that cannot be decoded may have been an event ctid needed
+			// (a hang-up, a StasisEnd): the stream can no longer be trusted, so the
+			// connection is dropped and the reconnect's resync reconciles every call
+			// with what Asterisk has. Reconnects back off as after any other drop.
 			c.malformed.Add(1)
-			c.log.Warn().Str("event_type", typ).Err(derr).Int("bytes", len(data)).Msg("ignoring malformed ARI event")
-			continue
+			return true, fmt.Errorf("%w: type %q, %d bytes: %w", ErrMalformedEvent, evType, len(data), derr)
 		}
 		c.received.Add(1)
 		if !c.q.push(ev) {
@@ -303,14 +314,31 @@ func (c *Client) resync(ctx context.Context) (*Resync, error) {
 	}
 	rs := &Resync{}
 	if len(app.ChannelIDs) > 0 {
-		all, err := c.Channels(ctx)
-		if err != nil {
+		var all []json.RawMessage
+		if err := c.rest.do(ctx, "GET", "/channels", nil, nil, &all); err != nil {
 			return nil, err
 		}
 		want := setOf(app.ChannelIDs)
-		for _, ch := range all {
-			if want[ch.ID] {
-				rs.Channels = append(rs.Channels, ch)
+		rs.StasisArgs = map[string][]string{}
+		for _, raw := range all {
+			var ch ari.ChannelData
+			var loc struct {
+				Dialplan struct {
+					AppName string `json:"app_name"`
+					AppData string `json:"app_data"`
+				} `json:"dialplan"`
+			}
+			if err := json.Unmarshal(raw, &ch); err != nil {
+				return nil, fmt.Errorf("%w: GET /channels: %w", errMalformed, err)
+			}
+			if !want[ch.ID] {
+				continue
+			}
+			rs.Channels = append(rs.Channels, ch)
+			if err := json.Unmarshal(raw, &loc); err == nil && loc.Dialplan.AppName == "Stasis" {
+				if parts := strings.Split(loc.Dialplan.AppData, ","); len(parts) > 1 {
+					rs.StasisArgs[ch.ID] = parts[1:]
+				}
 			}
 		}
 	}
@@ -343,16 +371,16 @@ func setOf(ids []string) map[string]bool {
 	return m
 }
 
-// readFrame reads the next message into scratch and returns a copy of it, sized to fit,
-// which the caller owns. The connection's read limit applies as with conn.Read.
-func readFrame(ctx context.Context, conn *websocket.Conn, scratch *bytes.Buffer) ([]byte, error) {
-	_, r, err := conn.Reader(ctx)
+// readFrame reads the next message into scratch and returns its type and a copy of
+// it, sized to fit, which the caller owns. The connection's read limit applies as with conn.Read.
+func readFrame(ctx context.Context, conn *websocket.Conn, scratch *bytes.Buffer) (websocket.MessageType, []byte, error) {
+	typ, r, err := conn.Reader(ctx)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	scratch.Reset()
 	if _, err := scratch.ReadFrom(r); err != nil {
-		return nil, err
+		return 0, nil, err
 	}
-	return bytes.Clone(scratch.Bytes()), nil
+	return typ, bytes.Clone(scratch.Bytes()), nil
 }

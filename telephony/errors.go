@@ -18,6 +18,10 @@ var (
 	// ErrUnavailable means the request never got an answer (connection refused,
 	// timeout, cancelled).
 	ErrUnavailable = errors.New("ari: unavailable")
+	// ErrMalformedEvent ends an events connection that carried a frame ctid cannot
+	// decode as an ARI event (binary, not JSON, truncated, a field of the wrong
+	// type); the reconnect's resync makes up for whatever event it was.
+	ErrMalformedEvent = errors.New("ari: malformed event frame; reconnecting to resync")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("ari: client closed")
 )

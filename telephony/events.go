@@ -61,6 +61,11 @@ type Resync struct {
 	Reconnect bool // false for the first connection
 	Channels  []ari.ChannelData
 	Bridges   []ari.BridgeData
+	// StasisArgs has, for each listed channel that Asterisk reports in the Stasis
+	// application (dialplan app_name "Stasis", app_data "<app>,<arg>,..."), its
+	// arguments without the application name: what its StasisStart carried.
+	// (ari/v5's channel type has no app_name/app_data.)
+	StasisArgs map[string][]string
 }
 
 var (

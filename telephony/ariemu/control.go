@@ -229,7 +229,8 @@ func controlError(w http.ResponseWriter, err error) {
 // serveControl: POST /_emu/calls, POST /_emu/channels/{id}/hangup?cause=N,
 // POST /_emu/channels/{id}/dtmf?digits=..., POST /_emu/events/{app}/drop,
 // POST /_emu/events/{app}/raw, GET /_emu/requests, /_emu/channels, /_emu/bridges,
-// /_emu/rtp/{channelId}, POST /_emu/restart, POST|DELETE /_emu/faults/http (faults.go).
+// /_emu/rtp/{channelId}, POST /_emu/restart, POST|DELETE /_emu/faults/http (faults.go),
+// POST|DELETE /_emu/faults/events (chaos.go).
 // Same credentials as ARI.
 func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 	if !e.authOK(r) {
@@ -306,6 +307,8 @@ func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]int{"channels_lost": e.Restart()})
 	case segs[0] == "faults" && len(segs) == 2 && segs[1] == "http":
 		e.serveFaultControl(w, r)
+	case segs[0] == "faults" && len(segs) == 2 && segs[1] == "events":
+		e.serveChaosControl(w, r)
 	default:
 		writeJSON(w, 404, map[string]string{"message": "Resource not found"})
 	}

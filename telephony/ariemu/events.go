@@ -25,6 +25,9 @@ type wsConn struct {
 	mu     sync.Mutex
 	queue  [][]byte
 	signal chan struct{}
+
+	faults *faultState // the emulator's fault switches (event chaos)
+	chaos  chaosWriter // owned by writer
 }
 
 const writeTimeout = 10 * time.Second
@@ -57,13 +60,16 @@ func (s *wsConn) writer() {
 			if len(batch) == 0 {
 				break
 			}
+			c, gen := s.faults.currentChaos()
 			for _, b := range batch {
-				wctx, cancel := context.WithTimeout(s.ctx, writeTimeout)
-				err := s.conn.Write(wctx, websocket.MessageText, b)
-				cancel()
-				if err != nil {
-					s.cancel()
-					return
+				for _, f := range s.chaos.apply(s.faults, c, gen, b) {
+					wctx, cancel := context.WithTimeout(s.ctx, writeTimeout)
+					err := s.conn.Write(wctx, f.typ, f.data)
+					cancel()
+					if err != nil {
+						s.cancel()
+						return
+					}
 				}
 			}
 		}

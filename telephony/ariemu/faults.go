@@ -28,6 +28,12 @@ type faultState struct {
 	http    *HTTPFault
 	release chan struct{} // closed when the current fault is cleared
 	served  int           // requests answered by a fault
+
+	chaos      *EventChaos // event chaos (chaos.go), nil when off
+	chaosGen   uint64      // bumped on every chaos change
+	chaosCount chaosCounts
+	// oversizeSent is the chaos generation whose oversize frame went out.
+	oversizeSent uint64
 }
 
 // SetHTTPFault switches an HTTP fault on (replacing the current one).

@@ -341,7 +341,7 @@ func (e *Emulator) serveEvents(w http.ResponseWriter, r *http.Request) {
 			a = &app{name: name, socks: map[*wsConn]struct{}{}}
 			e.apps[name] = a
 		}
-		s := &wsConn{app: name, ctx: ctx, cancel: cancel, signal: make(chan struct{}, 1)}
+		s := &wsConn{app: name, ctx: ctx, cancel: cancel, signal: make(chan struct{}, 1), faults: &e.faults}
 		a.socks[s] = struct{}{}
 		socks = append(socks, s)
 	}
