@@ -17,11 +17,15 @@ import (
 )
 
 // Channel variables in which ctid keeps what a later run needs to take a call over
-// (Asterisk does not re-send StasisStart, and its channel model in ari/v5 has no
-// app_data):
+// (Asterisk does not re-send StasisStart; the channel's dialplan app_data, which
+// telephony.Resync.StasisArgs carries, has the arguments but not the arrival time,
+// the agent or the state of the call):
 const (
 	// argsVar: the call's Stasis arguments (queue, priority, skills, variables).
 	argsVar = "CTID_ARGS"
+	// surveyMark is argsVar's value while the caller answers the post-call survey
+	// (survey.go): a next run releases them instead of queueing them again.
+	surveyMark = "survey"
 	// arrivedVar: when the caller first arrived (Unix nanoseconds), so that a
 	// re-queued caller keeps their wait and their place.
 	arrivedVar = "CTID_ARRIVED"
@@ -242,6 +246,11 @@ func (o *Orchestrator) adopt(ctx context.Context, ad adoptee, alive map[string]b
 				log.Warn().Err(herr).Msg("hang up leftover leg")
 			}
 		}
+		return
+	}
+	if ad.args == surveyMark {
+		log.Info().Msg("the caller was answering the post-call survey when the earlier run stopped; applying fallback")
+		o.fallback(ctx, ch.ID, log)
 		return
 	}
 	in, err := parseInbound(strings.Split(ad.args, ","))

@@ -162,11 +162,13 @@ func (a *callActor) startSurvey(ctx context.Context, agent string) {
 	if err := a.o.ari.StopMOH(octx, a.channel); err != nil && !errors.Is(err, telephony.ErrNotFound) {
 		a.log.Warn().Err(err).Msg("survey: stop music on hold")
 	}
-	// A ctid restarted during the survey must not queue the caller again: without
-	// these marks it applies the fallback.
-	for _, v := range []string{argsVar, agentVar} {
-		if err := a.o.ari.SetVar(octx, a.channel, v, ""); err != nil {
-			a.log.Warn().Err(err).Str("variable", v).Msg("survey: could not clear the re-adoption mark")
+	// A ctid restarted during the survey must not queue the caller again: marked
+	// as in the survey (and with no agent), it applies the fallback. (Cleared
+	// marks would not do: a caller without them is queued from its Stasis
+	// arguments, as one whose StasisStart was lost.)
+	for v, val := range map[string]string{argsVar: surveyMark, agentVar: ""} {
+		if err := a.o.ari.SetVar(octx, a.channel, v, val); err != nil {
+			a.log.Warn().Err(err).Str("variable", v).Msg("survey: could not set the re-adoption mark")
 		}
 	}
 	a.log.Info().Str("agent", agent).Int("questions", len(cfg.Questions)).Msg("post-call survey starts")
