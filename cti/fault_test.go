@@ -387,9 +387,12 @@ func TestARIHTTPErrorsAndTimeoutsForTenSeconds(t *testing.T) {
 		order, _ := queuedOrder(w.snapshot(t))
 		return fmt.Sprint(order) == fmt.Sprint([]string{waiting, late})
 	})
-	if ch, ok := w.emu.Channel(late); !ok || ch.State != "Up" || !ch.MOH {
-		t.Fatalf("storm caller %+v (alive %v): want answered with music", ch, ok)
-	}
+	// Queued comes first (the engine has the caller as soon as ARI lets ctid mark
+	// them); the answer and the music follow.
+	waitUntil(t, 20*time.Second, "the storm's caller answered with music", func() bool {
+		ch, ok := w.emu.Channel(late)
+		return ok && ch.State == "Up" && ch.MOH
+	})
 	w.ready(t, agents[1])
 	w.desk.wait(t, agents[1], "call.offered", func(e map[string]any) bool { return e["call_id"] == waiting })
 	if err := w.orch.Accept(w.ctx, agents[1], waiting); err != nil {
