@@ -61,7 +61,8 @@ type callbackRows interface {
 // saveCallbackRequest records the caller's request: pending, or cancelled when the
 // engine refused it (see above).
 func (a *callActor) saveCallbackRequest(ctx context.Context, number string, status store.CallbackStatus) {
-	row := store.Callback{ID: a.id, Queue: a.in.queue, Number: number, InteractionID: a.id, Status: status, Requested: a.o.now()}
+	row := store.Callback{ID: a.id, Queue: a.in.queue, Number: number, InteractionID: a.id, Status: status, Requested: a.o.now(),
+		Node: a.o.cfg.Node, Arrived: a.arrived, Priority: a.in.priority, Skills: a.in.skills} // its place (callback_restore.go)
 	if status != store.CallbackPending {
 		row.Completed = row.Requested
 	}
@@ -73,7 +74,7 @@ func (a *callActor) saveCallbackRequest(ctx context.Context, number string, stat
 // that row is missing.
 func (a *callActor) saveCallbackRow(ctx context.Context, status store.CallbackStatus) {
 	row := store.Callback{ID: a.id, Queue: a.in.queue, Number: a.callback, InteractionID: a.id, Status: status,
-		Requested: a.arrived, Due: a.ringStart, Attempts: max(callbackNumber(a.channel), 1), Agent: a.agent}
+		Requested: a.arrived, Due: a.ringStart, Attempts: max(callbackNumber(a.channel), 1), Agent: a.agent, Node: a.o.cfg.Node}
 	if row.Due.IsZero() {
 		row.Due = a.arrived
 	}
@@ -178,21 +179,11 @@ func (o *Orchestrator) sweepCallback(ctx context.Context, src callbackRows, r st
 			return
 		case err == nil && !ix.Answered.IsZero():
 			return // answered: someone's call (another node's, its row not yet done)
-		case err == nil && ix.Outcome != cbRequested:
-			// closed otherwise since the request (a late answer got the fallback:
-			// closeLateOutbound): only the row is left to close
-		case err == nil:
-			o.record(func(rs Records) error {
-				return rs.CloseInteraction(store.InteractionClose{ID: r.InteractionID, Ended: ended, Outcome: cbFailed, Cause: cbSweptCause})
-			})
+		case err == nil && ix.Outcome == cbRequested && o.requeueSwept(ctx, r, ended, log):
+			return // this node's, dialled again when its turn comes (callback_restore.go)
 		}
 	}
-	r.Status, r.Completed = store.CallbackFailed, ended
-	sctx, cancel := context.WithTimeout(ctx, o.cfg.OpTimeout)
-	defer cancel()
-	if err := o.records.SaveDurable(sctx, r); err != nil {
-		log.Warn().Err(err).Msg("callback row not saved")
-		return
+	if o.closeCallback(ctx, r, ended, cbSweptCause, log) {
+		log.Info().Msg("closed a callback of an earlier run that ended unanswered while ctid was down")
 	}
-	log.Info().Msg("closed a callback of an earlier run that ended unanswered while ctid was down")
 }
