@@ -8,6 +8,7 @@ import (
 
 	"github.com/ctid/ctid/cti"
 	"github.com/ctid/ctid/cti/store"
+	"github.com/ctid/ctid/queue"
 	"github.com/ctid/ctid/telephony/ariemu"
 )
 
@@ -43,17 +44,19 @@ func callbackRingingAtTheKill(t *testing.T, emu *ariemu.Emulator, db *store.Stor
 	return caller
 }
 
-// ctid dies while a keep-your-place callback rings at a number that never answers;
-// the PBX ends it at its originate timeout (30 s) while run 2 runs, which hears
-// nothing of it. Run 2's start-up sweep finds its row still dialling: once past the
-// originate timeout + 5 s, with the channel gone and the caller's record not
-// answered, the record (closed callback_requested at the request) now says
-// callback_failed with the sweep's cause, ended at the originate timeout, and the row
-// is failed.
+// ctid dies while a keep-your-place callback rings at a number that never answers,
+// its last allowed dial (callback retries 1); the PBX ends it at its originate
+// timeout (30 s) while run 2 runs, which hears nothing of it. Run 2's start-up sweep
+// finds its row still dialling: once past the originate timeout + 5 s, with the
+// channel gone and the caller's record not answered, the record (closed
+// callback_requested at the request) now says callback_failed with the sweep's
+// cause, ended at the originate timeout, and the row is failed. (With dials left it
+// is dialled again instead: TestRestartRedialsCallbackRingingAtTheKill.)
 func TestRestartSweepsCallbackRingingAtTheKill(t *testing.T) {
 	emu, srvURL, db := restartPBX(t)
 	ctx := context.Background()
 	qc := salesConfig("anna")
+	qc.CallbackRetries = 1
 	cc := cti.DefaultConfig()
 	cc.CallbackEndpoint = "Local/{number}@callers"
 	run1 := startRunCfg(t, srvURL, qc, cc, db)
@@ -79,6 +82,74 @@ func TestRestartSweepsCallbackRingingAtTheKill(t *testing.T) {
 	cb, err := db.Callback(ctx, call)
 	if err != nil || cb.Status != store.CallbackFailed || !cb.Requested.Before(dialled.Due) || cb.InteractionID != call || cb.Number != number || cb.Queue != "sales" {
 		t.Fatalf("callback row %+v %v", cb, err)
+	}
+	oneRecordFor(t, db, number)
+	noChannelsLeft(t, emu)
+}
+
+// ctid dies while a keep-your-place callback rings at a number that never answers,
+// its first of three allowed dials. Run 2's sweep finds it ended unanswered while
+// ctid was down (as above) but, the node's own and with dials left, puts it back at
+// its place instead of failing it (row pending, completed at the originate timeout;
+// the record still callback_requested); anna, Ready on run 2, gets it dialled again
+// ("-cb-2", row in_progress with 2 attempts) once the retry delay (1 s) after that
+// failure has passed. That dial is not answered either (hung up here): parked for a
+// retry, the row is pending again with 2 attempts, not failed.
+func TestRestartRedialsCallbackRingingAtTheKill(t *testing.T) {
+	emu, srvURL, db := restartPBX(t)
+	ctx := context.Background()
+	qc := salesConfig("anna")
+	qc.CallbackRetryDelay = time.Second
+	cc := cti.DefaultConfig()
+	cc.CallbackEndpoint = "Local/{number}@callers"
+	run1 := startRunCfg(t, srvURL, qc, cc, db)
+	const number = "5550002" // rings until the originate timeout
+	call := callbackRingingAtTheKill(t, emu, db, run1, number)
+	dialled, err := db.Callback(ctx, call)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	run2 := startRunCfg(t, srvURL, qc, cc, db)
+	if err := run2.orch.AgentLogin(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run2.orch.AgentReady(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	again := call + "-cb-2"
+	waitUntil(t, 50*time.Second, "the callback dialled again by run 2", func() bool { _, ok := emu.Channel(again); return ok })
+	offered := run2.desk.wait(t, "anna", "call.offered", func(e map[string]any) bool { return e["call_id"] == call })
+	if offered["direction"] != "callback" {
+		t.Fatalf("offer of the redial %v", offered)
+	}
+	var row store.Callback
+	waitUntil(t, 10*time.Second, "the redial's row", func() bool {
+		row, err = db.Callback(ctx, call)
+		return err == nil && row.Status == store.CallbackInProgress && row.Attempts == 2
+	})
+	if !row.Due.After(dialled.Due.Add(30*time.Second)) || !row.Requested.Equal(dialled.Requested) || row.Node != dialled.Node {
+		t.Fatalf("redial row %+v (first dial %+v)", row, dialled)
+	}
+	if err := db.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ix, err := db.Interaction(ctx, call); err != nil || ix.Outcome != "callback_requested" {
+		t.Fatalf("record while the callback is dialled again %+v %v", ix, err)
+	}
+	if err := emu.Hangup(again, 19); err != nil { // no answer
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the redial's row parked for a retry", func() bool {
+		row, err = db.Callback(ctx, call)
+		return err == nil && row.Status == store.CallbackPending && row.Attempts == 2 && !row.Completed.IsZero()
+	})
+	s, err := run2.orch.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Calls) != 1 || s.Calls[0].State != queue.CallParked || !s.Calls[0].Callback {
+		t.Fatalf("engine after the unanswered redial %+v", s.Calls)
 	}
 	oneRecordFor(t, db, number)
 	noChannelsLeft(t, emu)
