@@ -17,18 +17,22 @@ import (
 // now has a row in the store's callbacks table (the one the queue reports count:
 // callbacks requested, completed, time from request to completion), keyed by the
 // call id, interaction the caller's record: pending from the request (stored before
-// the engine has it; cancelled if the engine refuses it), in_progress
+// the engine has it; cancelled if the engine refuses it) and again while the engine
+// keeps it parked for a retry after a dial that was not answered, in_progress
 // from each dial (attempts: the dial's N in "<call>-cb-N", due: when it was
-// dialled), done once answered (or taken over after a restart), failed when a dial
-// is not answered (a later retry sets it in_progress again). A run that dies while
+// dialled), done once answered (or taken over after a restart), failed when the
+// engine drops it (its dials used up). The row also names the node keeping it and
+// the caller's place (callback_restore.go). A run that dies while
 // one rings leaves it in_progress; the PBX ends it at its originate timeout
 // (callbackRingTimeout) without the next run hearing of it (a ringing originated
 // channel is not in the application). At start-up each run reads the in_progress
 // rows placed before it started; once one is past its originate timeout plus
 // sweepMargin, if its channel is gone in the PBX and the caller's record is not
-// answered, the record is closed callback_failed with cbSweptCause (ended at the
-// originate timeout) and the row failed. A callback answered meanwhile (its late
-// answer got the fallback, or another node follows it) is left alone.
+// answered: this node's callback with a dial left under the retry policy is put
+// back at its place for that dial (requeueSwept, callback_restore.go); any other is
+// closed, the record callback_failed with cbSweptCause (ended at the originate
+// timeout) and the row failed. A callback answered meanwhile (its late answer got
+// the fallback, or another node follows it) is left alone.
 //
 // Several nodes on one database: callbacks are per node (placed by the node whose
 // engine kept the place, on its own PBX) but the rows carry no node; every node
