@@ -214,6 +214,8 @@ func (o *Orchestrator) requeueSwept(ctx context.Context, r store.Callback, ended
 	}
 	dropped, err := o.putBack(ctx, r, ended)
 	switch {
+	case errors.Is(err, queue.ErrDuplicateCall):
+		return true // the start-up restore took the pending row back first
 	case err != nil:
 		log.Warn().Err(err).Msg("a callback that ended unanswered while ctid was down cannot be put back in its queue")
 		return false
