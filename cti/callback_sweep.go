@@ -183,8 +183,12 @@ func (o *Orchestrator) sweepCallback(ctx context.Context, src callbackRows, r st
 			return
 		case err == nil && !ix.Answered.IsZero():
 			return // answered: someone's call (another node's, its row not yet done)
-		case err == nil && ix.Outcome == cbRequested && o.requeueSwept(ctx, r, ended, log):
-			return // this node's, dialled again when its turn comes (callback_restore.go)
+		case err == nil && (ix.Outcome == cbRequested || ix.Outcome == cbFailed && ix.Cause != restartCause) &&
+			o.requeueSwept(ctx, r, ended, log):
+			// this node's, dialled again when its turn comes (callback_restore.go); a
+			// record callback_failed by an earlier unanswered dial is continued the same
+			// way, one closed by a late answer's fallback (restartCause) is not
+			return
 		}
 	}
 	if o.closeCallback(ctx, r, ended, cbSweptCause, log) {
