@@ -220,3 +220,78 @@ func TestRestartLeavesOtherNodesPendingCallbackAlone(t *testing.T) {
 	closedRecord(t, db, second)
 	noChannelsLeft(t, emu)
 }
+
+// A callback whose dial was not answered before the kill is kept parked for a retry
+// (row pending with its attempts and when that dial ended): after the restart the
+// one whose retry delay (5 min) has passed is dialled as its next attempt
+// ("-cb-2", answered, row done with 2 attempts), the one whose delay has not is
+// parked until then (not dialled for the Ready agent).
+func TestRestartRedialsParkedCallbackAfterItsRetryDelay(t *testing.T) {
+	emu, srvURL, db := restartPBX(t)
+	ctx := context.Background()
+	qc := salesConfig("anna")
+	cc := cti.DefaultConfig()
+	cc.CallbackEndpoint = "Local/{number}@callers"
+	cc.Node = "node-a"
+	now := time.Now()
+	for _, r := range []store.Callback{
+		{ID: "due", Number: "5550000", Completed: now.Add(-6 * time.Minute), Arrived: now.Add(-20 * time.Minute)},
+		{ID: "not-due", Number: "5550001", Completed: now.Add(-10 * time.Second), Arrived: now.Add(-30 * time.Minute)},
+	} {
+		r.Queue, r.Status, r.Requested, r.Due, r.Attempts, r.InteractionID, r.Node = "sales", store.CallbackPending,
+			r.Arrived.Add(time.Minute), r.Completed.Add(-30*time.Second), 1, r.ID, "node-a"
+		if err := db.SaveDurable(ctx, store.Interaction{ID: r.ID, Direction: store.Inbound, Queue: "sales", CallerNumber: r.Number, Created: r.Arrived}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.SaveDurable(ctx, store.InteractionClose{ID: r.ID, Ended: r.Requested, Outcome: "callback_requested", Cause: "callback requested"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.SaveDurable(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	run := startRunCfg(t, srvURL, qc, cc, db)
+	var s queue.Snapshot
+	waitUntil(t, 10*time.Second, "both callbacks back", func() bool {
+		var err error
+		s, err = run.orch.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(s.Calls) == 2
+	})
+	if due, nd := callIn(s, "due"), callIn(s, "not-due"); due.State != queue.CallWaiting || nd.State != queue.CallParked || !due.Callback || !nd.Callback {
+		t.Fatalf("restored callbacks: due %+v, not due %+v", due, nd)
+	}
+	if err := run.orch.AgentLogin(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.orch.AgentReady(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	run.desk.wait(t, "anna", "call.connected", func(e map[string]any) bool { return e["call_id"] == "due" })
+	if _, ok := emu.Channel("due-cb-2"); !ok {
+		t.Fatalf("the redial is not attempt 2: channels %v", emu.ChannelIDs())
+	}
+	if err := run.orch.Hangup(ctx, "anna", "due"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.orch.WrapUpDone(ctx, "anna", cti.WrapUpResult{CallID: "due"}); err != nil {
+		t.Fatal(err)
+	}
+	if ix := closedRecord(t, db, "due"); ix.Outcome != "answered" {
+		t.Fatalf("record of the redialled callback %+v", ix)
+	}
+	row, err := db.Callback(ctx, "due")
+	if err != nil || row.Status != store.CallbackDone || row.Attempts != 2 {
+		t.Fatalf("row of the redialled callback %+v %v", row, err)
+	}
+	if n := run.desk.countFor("anna", "call.offered", "not-due"); n != 0 {
+		t.Fatalf("the callback not yet due was offered %d times", n)
+	}
+	if row, err := db.Callback(ctx, "not-due"); err != nil || row.Status != store.CallbackPending || row.Attempts != 1 {
+		t.Fatalf("row of the parked callback %+v %v", row, err)
+	}
+	noChannelsLeft(t, emu)
+}
