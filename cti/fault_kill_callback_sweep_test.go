@@ -185,3 +185,87 @@ func TestRestartClosesCallbackAnsweredAfterTheKill(t *testing.T) {
 	oneRecordFor(t, db, number)
 	noChannelsLeft(t, emu)
 }
+
+// The sweep's choice for callbacks of an earlier run that ended unanswered while
+// ctid was down (rows in_progress, dialled 2 min before this run, their channels
+// gone): this node's with a dial left is put back for it — also when an earlier
+// unanswered dial had closed its record callback_failed (parked here until its retry
+// time: row pending, completed at the originate timeout, record untouched); this
+// node's on its last dial, and another node's, are closed failed with the sweep's
+// cause; one whose record a late answer's fallback closed ("ctid restarted") only has
+// its row closed.
+func TestRestartSweepRedialsOrClosesCallbacksOfEarlierRuns(t *testing.T) {
+	_, srvURL, db := restartPBX(t)
+	ctx := context.Background()
+	qc := salesConfig("anna")
+	cc := cti.DefaultConfig()
+	cc.CallbackEndpoint = "Local/{number}@callers"
+	cc.Node = "node-a"
+	dialled := time.Now().Add(-2 * time.Minute).Truncate(time.Millisecond)
+	type cb struct {
+		id, node, outcome, cause string
+		attempts                 int
+	}
+	for _, c := range []cb{
+		{"mine-redial", "node-a", "callback_failed", "callback not answered", 2},
+		{"mine-last", "node-a", "callback_requested", "callback requested", 3},
+		{"other-node", "node-b", "callback_requested", "callback requested", 1},
+		{"late-answered", "node-a", "callback_failed", "ctid restarted", 1},
+	} {
+		created := dialled.Add(-10 * time.Minute)
+		if err := db.SaveDurable(ctx, store.Interaction{ID: c.id, Direction: store.Inbound, Queue: "sales", CallerNumber: "5550002", Created: created}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.SaveDurable(ctx, store.InteractionClose{ID: c.id, Ended: created.Add(time.Minute), Outcome: c.outcome, Cause: c.cause}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.SaveDurable(ctx, store.Callback{ID: c.id, Queue: "sales", Number: "5550002", InteractionID: c.id, Status: store.CallbackInProgress,
+			Requested: created, Due: dialled, Attempts: c.attempts, Agent: "anna", Node: c.node, Arrived: created}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	run := startRunCfg(t, srvURL, qc, cc, db)
+	rows := map[string]store.Callback{}
+	waitUntil(t, 10*time.Second, "every row swept", func() bool {
+		for _, id := range []string{"mine-redial", "mine-last", "other-node", "late-answered"} {
+			r, err := db.Callback(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Status == store.CallbackInProgress {
+				return false
+			}
+			rows[id] = r
+		}
+		return true
+	})
+	if err := db.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ended := dialled.Add(30 * time.Second)
+	if r := rows["mine-redial"]; r.Status != store.CallbackPending || r.Attempts != 2 || !r.Completed.Equal(ended) {
+		t.Fatalf("this node's callback with a dial left %+v", r)
+	}
+	if ix, err := db.Interaction(ctx, "mine-redial"); err != nil || ix.Cause != "callback not answered" {
+		t.Fatalf("its record %+v %v", ix, err)
+	}
+	s, err := run.orch.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Calls) != 1 || s.Calls[0].ID != "mine-redial" || s.Calls[0].State != queue.CallParked {
+		t.Fatalf("engine after the sweep %+v", s.Calls)
+	}
+	for _, id := range []string{"mine-last", "other-node"} {
+		ix, err := db.Interaction(ctx, id)
+		if r := rows[id]; err != nil || r.Status != store.CallbackFailed || ix.Outcome != "callback_failed" ||
+			!strings.Contains(ix.Cause, "ctid was down") || !ix.Ended.Equal(ended) {
+			t.Fatalf("%s: row %+v record %+v %v", id, r, ix, err)
+		}
+	}
+	ix, err := db.Interaction(ctx, "late-answered")
+	if r := rows["late-answered"]; err != nil || r.Status != store.CallbackFailed || ix.Cause != "ctid restarted" {
+		t.Fatalf("late-answered: row %+v record %+v %v", r, ix, err)
+	}
+}
