@@ -145,10 +145,16 @@ func (o *Orchestrator) endConsultOfEarlierRun(ctx context.Context, ad *adoptee, 
 // dropPartiesOfEarlierRun hangs up every other leg of ctid's making in a restored
 // conversation's bridge (conference parties, supervisors' legs) but the agent's.
 func (o *Orchestrator) dropPartiesOfEarlierRun(ctx context.Context, ad *adoptee, log zerolog.Logger) {
+	// The call id: a callback's customer channel is "<call>-cb-N", its legs and its
+	// parties' marks are the call's ("<call>-agent-N").
+	callID := ad.ch.ID
+	if isCallbackChannel(callID) {
+		callID = outboundCallID(ad)
+	}
 	for _, id := range ad.bridge.ChannelIDs {
-		ad.maxLeg = max(ad.maxLeg, partyLegNumber(ad.ch.ID, id))
+		ad.maxLeg = max(ad.maxLeg, partyLegNumber(callID, id))
 		if id != ad.ch.ID && id != ad.leg && isCtidLeg(id) {
-			o.endPartyOfEarlierRun(ctx, ad.ch.ID, id, "conference ended: ctid restarted", log)
+			o.endPartyOfEarlierRun(ctx, callID, id, "conference ended: ctid restarted", log)
 		}
 	}
 }

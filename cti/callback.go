@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -116,15 +117,25 @@ func (a *callActor) callbackAnswered(ctx context.Context) {
 	}
 }
 
+// callbackFailed: the dial was not answered. The engine parks the callback for a
+// retry (its row pending again, completed_at the failure: a restart takes it back
+// from there, callback_restore.go) or drops it when its dials are used up (failed).
 func (a *callActor) callbackFailed(ctx context.Context, cause string) {
 	a.log.Warn().Str("cause", cause).Msg("callback not answered")
+	kept := false // set on the engine's goroutine; read after engine returns
 	if err := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
-		return e.CallbackFailed(now, queue.CallID(a.id))
+		ds, err := e.CallbackFailed(now, queue.CallID(a.id))
+		kept = err == nil && !slices.ContainsFunc(ds, func(d queue.Decision) bool { return d.Kind == queue.DecCallbackDropped })
+		return ds, err
 	}); err != nil {
 		a.log.Warn().Err(err).Msg("engine callback failed")
 	}
 	a.o.publish(a.agent, "call.ended", map[string]any{"call_id": a.id, "reason": "callback not answered"})
 	a.outcome = cbFailed
-	a.saveCallbackRow(ctx, store.CallbackFailed)
+	if kept {
+		a.saveCallbackRow(ctx, store.CallbackPending)
+	} else {
+		a.saveCallbackRow(ctx, store.CallbackFailed)
+	}
 	a.finish(ctx, cause)
 }

@@ -155,6 +155,7 @@ func (o *Orchestrator) takeOverCallback(ctx context.Context, ad adoptee, alive m
 	}
 	a.connectedAgent.Store(ad.agent)
 	o.dropPartiesOfEarlierRun(ctx, &ad, log) // a conference comes back two-party (adopt_parts.go)
+	a.legs = max(a.legs, ad.maxLeg)          // a fresh leg never takes a dropped party's leg id
 	// Before any segment is written (a run killed within the writer's batching
 	// window may not have stored the record).
 	o.record(func(r Records) error {

@@ -17,18 +17,22 @@ import (
 // now has a row in the store's callbacks table (the one the queue reports count:
 // callbacks requested, completed, time from request to completion), keyed by the
 // call id, interaction the caller's record: pending from the request (stored before
-// the engine has it; cancelled if the engine refuses it), in_progress
+// the engine has it; cancelled if the engine refuses it) and again while the engine
+// keeps it parked for a retry after a dial that was not answered, in_progress
 // from each dial (attempts: the dial's N in "<call>-cb-N", due: when it was
-// dialled), done once answered (or taken over after a restart), failed when a dial
-// is not answered (a later retry sets it in_progress again). A run that dies while
+// dialled), done once answered (or taken over after a restart), failed when the
+// engine drops it (its dials used up). The row also names the node keeping it and
+// the caller's place (callback_restore.go). A run that dies while
 // one rings leaves it in_progress; the PBX ends it at its originate timeout
 // (callbackRingTimeout) without the next run hearing of it (a ringing originated
 // channel is not in the application). At start-up each run reads the in_progress
 // rows placed before it started; once one is past its originate timeout plus
 // sweepMargin, if its channel is gone in the PBX and the caller's record is not
-// answered, the record is closed callback_failed with cbSweptCause (ended at the
-// originate timeout) and the row failed. A callback answered meanwhile (its late
-// answer got the fallback, or another node follows it) is left alone.
+// answered: this node's callback with a dial left under the retry policy is put
+// back at its place for that dial (requeueSwept, callback_restore.go); any other is
+// closed, the record callback_failed with cbSweptCause (ended at the originate
+// timeout) and the row failed. A callback answered meanwhile (its late answer got
+// the fallback, or another node follows it) is left alone.
 //
 // Several nodes on one database: callbacks are per node (placed by the node whose
 // engine kept the place, on its own PBX) but the rows carry no node; every node
@@ -61,7 +65,8 @@ type callbackRows interface {
 // saveCallbackRequest records the caller's request: pending, or cancelled when the
 // engine refused it (see above).
 func (a *callActor) saveCallbackRequest(ctx context.Context, number string, status store.CallbackStatus) {
-	row := store.Callback{ID: a.id, Queue: a.in.queue, Number: number, InteractionID: a.id, Status: status, Requested: a.o.now()}
+	row := store.Callback{ID: a.id, Queue: a.in.queue, Number: number, InteractionID: a.id, Status: status, Requested: a.o.now(),
+		Node: a.o.cfg.Node, Arrived: a.arrived, Priority: a.in.priority, Skills: a.in.skills} // its place (callback_restore.go)
 	if status != store.CallbackPending {
 		row.Completed = row.Requested
 	}
@@ -73,7 +78,7 @@ func (a *callActor) saveCallbackRequest(ctx context.Context, number string, stat
 // that row is missing.
 func (a *callActor) saveCallbackRow(ctx context.Context, status store.CallbackStatus) {
 	row := store.Callback{ID: a.id, Queue: a.in.queue, Number: a.callback, InteractionID: a.id, Status: status,
-		Requested: a.arrived, Due: a.ringStart, Attempts: max(callbackNumber(a.channel), 1), Agent: a.agent}
+		Requested: a.arrived, Due: a.ringStart, Attempts: max(callbackNumber(a.channel), 1), Agent: a.agent, Node: a.o.cfg.Node}
 	if row.Due.IsZero() {
 		row.Due = a.arrived
 	}
@@ -178,21 +183,15 @@ func (o *Orchestrator) sweepCallback(ctx context.Context, src callbackRows, r st
 			return
 		case err == nil && !ix.Answered.IsZero():
 			return // answered: someone's call (another node's, its row not yet done)
-		case err == nil && ix.Outcome != cbRequested:
-			// closed otherwise since the request (a late answer got the fallback:
-			// closeLateOutbound): only the row is left to close
-		case err == nil:
-			o.record(func(rs Records) error {
-				return rs.CloseInteraction(store.InteractionClose{ID: r.InteractionID, Ended: ended, Outcome: cbFailed, Cause: cbSweptCause})
-			})
+		case err == nil && (ix.Outcome == cbRequested || ix.Outcome == cbFailed && ix.Cause != restartCause) &&
+			o.requeueSwept(ctx, r, ended, log):
+			// this node's, dialled again when its turn comes (callback_restore.go); a
+			// record callback_failed by an earlier unanswered dial is continued the same
+			// way, one closed by a late answer's fallback (restartCause) is not
+			return
 		}
 	}
-	r.Status, r.Completed = store.CallbackFailed, ended
-	sctx, cancel := context.WithTimeout(ctx, o.cfg.OpTimeout)
-	defer cancel()
-	if err := o.records.SaveDurable(sctx, r); err != nil {
-		log.Warn().Err(err).Msg("callback row not saved")
-		return
+	if o.closeCallback(ctx, r, ended, cbSweptCause, log) {
+		log.Info().Msg("closed a callback of an earlier run that ended unanswered while ctid was down")
 	}
-	log.Info().Msg("closed a callback of an earlier run that ended unanswered while ctid was down")
 }

@@ -47,6 +47,11 @@ type Config struct {
 	// template ({number} = the caller's number, e.g. PJSIP/{number}@trunk) and
 	// connects the reserved agent. Empty disables callbacks.
 	CallbackEndpoint string
+	// Node names this ctid node in the store's callbacks rows, so that the node
+	// restarted after a kill takes back the callbacks it was keeping (and no other
+	// node's): keep it stable across restarts and unique per node. Default (New):
+	// the host name.
+	Node string
 	// CallbackPrompt is played when the engine offers a callback (site recording).
 	CallbackPrompt string
 	// CallbackCallerID is the caller id shown to the called-back customer.

@@ -75,6 +75,8 @@ type Orchestrator struct {
 	wrapups   map[string]wrapup     // agent -> the wrap-up in progress
 	callbacks map[string]int        // call id -> callback attempts dialled
 	runCtx    context.Context       // set by Run, for actors started by decisions
+	resynced  chan struct{}         // closed at the first ARI resync (callback_restore.go)
+	resyncOne sync.Once
 
 	camps    *campaignSet
 	contacts ContactSource
@@ -97,6 +99,9 @@ func New(p Params) (*Orchestrator, error) {
 	if p.ARI == nil || p.Engine == nil {
 		return nil, fmt.Errorf("%w: ARI and Engine are required", ErrInvalidConfig)
 	}
+	if p.Config.Node == "" {
+		p.Config.Node = defaultNode() // callback_restore.go
+	}
 	now := p.Now
 	if now == nil {
 		now = time.Now
@@ -113,6 +118,7 @@ func New(p Params) (*Orchestrator, error) {
 		stranded:  newStrandedSet(),
 		calls:     map[string]*callActor{},
 		byChannel: map[string]*callActor{},
+		resynced:  make(chan struct{}),
 	}, nil
 }
 
@@ -139,7 +145,8 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 	wg.Go(func() { o.runWallboard(ctx) })
 	wg.Go(func() { o.retryStranded(ctx) })
 	started := o.now()
-	wg.Go(func() { o.sweepCallbacks(ctx, started) }) // callback_sweep.go
+	wg.Go(func() { o.sweepCallbacks(ctx, started) })   // callback_sweep.go
+	wg.Go(func() { o.restoreCallbacks(ctx, started) }) // callback_restore.go
 	o.pump(ctx)
 	cancel()
 	wg.Wait()
@@ -305,6 +312,7 @@ func (o *Orchestrator) resync(ctx context.Context, rs *telephony.Resync) {
 		return
 	}
 	o.adoptLater(ctx, rs)
+	o.resyncOne.Do(func() { close(o.resynced) })
 	if !rs.Reconnect {
 		return
 	}

@@ -31,6 +31,8 @@
 //	RequestCallback(call, number)  caller pressed 1: keep-your-place callback
 //	CallbackFailed(call)           the callback originate did not connect
 //	CancelCallback(call)           drop a waiting / parked callback
+//	RestoreConnected / RestoreHeld / RestoreOutbound   calls kept up by the PBX over a restart
+//	RestoreCallback(Call, number, failed, lastFailed)  a kept callback back at its place after a restart
 //	DialerReserve(call, agent) / DialerRelease(call)   outbound blending
 //	Tick(now)                      fires due timers; NextTimer() says when the next one is due
 //	UpsertQueue(QueueConfig) / RemoveQueue / UpsertAgent(AgentConfig) / RemoveAgent

@@ -951,16 +951,7 @@ func (e *Engine) admit(c *call, q *queueState, p *plan, now time.Time) {
 		e.leave(c, q, q.cfg.EmptyTarget, DecOverflow, "empty", now)
 		return
 	}
-	// key: strict priority then arrival, or with ageing a "virtual arrival" that
-	// moves earlier by AgeEvery per priority level (static, so heaps stay valid).
-	if q.cfg.AgeEvery > 0 {
-		c.k1, c.k2 = 0, c.arrived.UnixNano()-int64(c.priority)*int64(q.cfg.AgeEvery)
-	} else {
-		c.k1, c.k2 = -int64(c.priority), c.arrived.UnixNano()
-	}
-	if len(p.stages) > 1 {
-		e.timers.set(timerEntry{at: now.Add(q.cfg.Relax[0].After).UnixNano(), kind: tRelax, c: c})
-	}
+	e.place(c, q, p, now)
 	if q.cfg.MaxWait > 0 {
 		e.timers.set(timerEntry{at: now.Add(q.cfg.MaxWait).UnixNano(), kind: tMaxWait, c: c})
 	}
@@ -969,6 +960,20 @@ func (e *Engine) admit(c *call, q *queueState, p *plan, now time.Time) {
 	}
 	c.lastPos, c.lastEWT, c.annDone = 0, 0, false
 	e.enqueue(c, now)
+}
+
+// place sets c's key in q (strict priority then arrival, or with ageing a "virtual
+// arrival" that moves earlier by AgeEvery per priority level: static, so heaps stay
+// valid) and its relax timer.
+func (e *Engine) place(c *call, q *queueState, p *plan, now time.Time) {
+	if q.cfg.AgeEvery > 0 {
+		c.k1, c.k2 = 0, c.arrived.UnixNano()-int64(c.priority)*int64(q.cfg.AgeEvery)
+	} else {
+		c.k1, c.k2 = -int64(c.priority), c.arrived.UnixNano()
+	}
+	if len(p.stages) > 1 {
+		e.timers.set(timerEntry{at: now.Add(q.cfg.Relax[0].After).UnixNano(), kind: tRelax, c: c})
+	}
 }
 
 // leave sends a call out of q to target t (moving it internally for TargetQueue).

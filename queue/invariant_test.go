@@ -246,6 +246,16 @@ func TestRandomOperationsKeepInvariants(t *testing.T) {
 				case 15:
 					op = "callback"
 					_, err = e.RequestCallback(now, randCall(), "123")
+					if rng.IntN(4) == 0 { // a callback kept over a restart, its place and failed dials random
+						callN++
+						var last time.Time
+						if rng.IntN(2) == 0 {
+							last = now.Add(-time.Duration(rng.IntN(600)) * time.Second)
+						}
+						_, err = e.RestoreCallback(now, Call{ID: CallID(fmt.Sprintf("c%d", callN-1)), Queue: QueueID(fmt.Sprintf("q%d", rng.IntN(5))),
+							Arrived: now.Add(-time.Duration(rng.IntN(300)) * time.Second), Priority: rng.IntN(12),
+							Skills: exprs[rng.IntN(len(exprs))]}, "456", rng.IntN(5)-1, last)
+					}
 					for _, c := range e.calls {
 						if c.callback && c.state == CallOffered && rng.IntN(2) == 0 {
 							_, err = e.CallbackFailed(now, c.id)

@@ -123,3 +123,74 @@ func (e *Engine) seatRestored(now time.Time, c *call, a *agent, answered time.Ti
 	a.call = c
 	e.setAgentState(a, Talking, "restored", now)
 }
+
+// RestoreCallback puts back a keep-your-place callback the process driving the
+// engine was keeping when it restarted (the caller asked for it and hung up; no dial
+// of it was ringing): the entry goes back into in.Queue with the caller's original
+// arrival (in.Arrived, clamped to now) and priority, so it keeps its place ahead of
+// callers who arrived later, as if the process had not restarted. failed counts its
+// dials that were not answered and lastFailed is when the last of them ended (zero:
+// none). As after CallbackFailed: a callback whose failed dials reached
+// Config.CallbackRetries is dropped at once (DecCallbackDropped, nothing kept); one
+// whose retry delay after lastFailed has not passed is parked until then; any other
+// waits at its place (dialled at once for a Ready agent: DecOriginateCallback). The
+// queue's closed / full / empty admission rules are not applied (the caller was
+// admitted before the restart) and the request is not counted again (entering the
+// queue is, as for a caller queued again after a restart).
+func (e *Engine) RestoreCallback(now time.Time, in Call, number string, failed int, lastFailed time.Time) ([]Decision, error) {
+	e.begin()
+	q, ok := e.queues[in.Queue]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownQueue, in.Queue)
+	}
+	if in.ID == "" {
+		return nil, fmt.Errorf("%w: empty call id", ErrUnknownCall)
+	}
+	if _, dup := e.calls[in.ID]; dup {
+		return nil, fmt.Errorf("%w: %q", ErrDuplicateCall, in.ID)
+	}
+	if number == "" {
+		return nil, fmt.Errorf("%w: empty callback number", ErrCallState)
+	}
+	if failed < 0 {
+		return nil, fmt.Errorf("%w: %d failed callback dials", ErrCallState, failed)
+	}
+	prio := in.Priority
+	if prio == 0 {
+		prio = e.cfg.DefaultPriority
+	}
+	if prio < 1 || prio > MaxPriority {
+		return nil, fmt.Errorf("%w: %d not in 1..%d", ErrBadPriority, in.Priority, MaxPriority)
+	}
+	p, err := e.planFor(q, in.Skills, false)
+	if err != nil {
+		return nil, err
+	}
+	if failed >= e.cfg.CallbackRetries {
+		e.emit(Decision{Kind: DecCallbackDropped, Call: in.ID, Queue: q.cfg.ID, Number: number})
+		return e.out, nil
+	}
+	arrived := now
+	if !in.Arrived.IsZero() && in.Arrived.Before(now) {
+		arrived = in.Arrived
+	}
+	c := e.newCall()
+	c.id, c.priority, c.arrived, c.origin, c.seq, c.skills = in.ID, prio, arrived, arrived, e.nextSeq(), in.Skills
+	c.callback, c.number, c.cbAttempts = true, number, failed
+	c.hidx = -1
+	for i := range c.tidx {
+		c.tidx[i] = -1
+	}
+	e.calls[c.id] = c
+	c.q, c.plan, c.stage, c.enq = q, p, 0, now
+	c.cls = p.stages[0]
+	q.counters.entered++
+	e.place(c, q, p, now)
+	if retry := lastFailed.Add(e.cfg.CallbackRetryDelay); !lastFailed.IsZero() && retry.After(now) {
+		c.state = CallParked
+		e.timers.set(timerEntry{at: retry.UnixNano(), kind: tCallbackRetry, c: c})
+		return e.out, nil
+	}
+	e.enqueue(c, now)
+	return e.out, nil
+}

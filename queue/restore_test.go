@@ -150,3 +150,105 @@ func TestRestoreOutboundThenEnds(t *testing.T) {
 	ds, err = e.RestoreOutbound(at(163), "o2", "bob", at(150))
 	mustErr(t, ErrDuplicateCall, ds, err)
 }
+
+// A keep-your-place callback kept when the process restarted is put back at its
+// place: dialled before callers who arrived after the original caller, after those
+// who arrived before; parked until its retry time when its last dial failed less
+// than the retry delay ago; dropped when its dials are used up.
+func TestRestoreCallback(t *testing.T) {
+	cases := []struct {
+		name       string
+		arrived    int // the caller's original arrival
+		priority   int
+		failed     int
+		lastFailed int // when failed > 0
+		// the first decision when ann goes ready at 100 with "later" (arrived 50) and,
+		// but in two cases, "earlier" (arrived 5) waiting: "cb" dialled, or a call offered
+		first   string
+		dropped bool // at the restore
+	}{
+		{name: "before a later caller", arrived: 10, first: "cb"},
+		{name: "after an earlier caller", arrived: 10, first: "earlier", priority: 4},
+		{name: "higher priority ahead of the earlier caller", arrived: 10, priority: 6, first: "cb"},
+		{name: "one failed dial long ago", arrived: 1, failed: 1, lastFailed: -300, first: "cb"},
+		{name: "one failed dial, retry not yet due", arrived: 1, failed: 1, lastFailed: 90, first: "earlier"},
+		{name: "dials used up", arrived: 1, failed: 3, lastFailed: 20, first: "earlier", dropped: true},
+		{name: "arrival in the future is now", arrived: 500, first: "later"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := mustEngine(t, restoreConfig()) // retries 3, retry delay 5 min
+			must(t)(e.CallArrived(at(90), Call{ID: "later", Queue: "sales", Arrived: at(50)}))
+			if tc.name != "before a later caller" && tc.name != "arrival in the future is now" {
+				must(t)(e.CallArrived(at(90), Call{ID: "earlier", Queue: "sales", Arrived: at(5)}))
+			}
+			var last time.Time
+			if tc.failed > 0 {
+				last = at(tc.lastFailed)
+			}
+			ds := must(t)(e.RestoreCallback(at(95), Call{ID: "cb", Queue: "sales", Arrived: at(tc.arrived), Priority: tc.priority},
+				"+48600100200", tc.failed, last))
+			if d := ofKind(ds, DecCallbackDropped); tc.dropped != (len(d) == 1) || len(ds) != len(d) {
+				t.Fatalf("restore decisions %+v", ds)
+			}
+			if _, kept := e.calls["cb"]; kept == tc.dropped {
+				t.Fatalf("kept %v", kept)
+			}
+			must(t)(e.AgentLogin(at(100), "ann"))
+			ds = must(t)(e.AgentReady(at(100), "ann"))
+			got := offers(ds)
+			if cb := ofKind(ds, DecOriginateCallback); len(cb) == 1 {
+				o, _ := cb[0].AsOriginateCallback()
+				if o != (OriginateCallback{Call: "cb", Number: "+48600100200", Agent: "ann", Queue: "sales"}) {
+					t.Fatalf("originate %+v", o)
+				}
+				got = append(got, "cb")
+			}
+			if len(got) != 1 || got[0] != tc.first && got[0] != tc.first+">ann" {
+				t.Fatalf("first %v, want %s", got, tc.first)
+			}
+			if tc.first == "cb" {
+				// not answered: parked and retried later, counted from the dials before
+				ds = must(t)(e.CallbackFailed(at(110), "cb"))
+				if drop := ofKind(ds, DecCallbackDropped); (tc.failed+1 >= 3) != (len(drop) == 1) {
+					t.Fatalf("after a failed dial %+v", ds)
+				}
+			}
+		})
+	}
+}
+
+// The parked callback becomes due at its retry time (last failure + retry delay) and
+// its remaining attempts are what the restore said; a bad restore is refused.
+func TestRestoreCallbackParkedThenRetried(t *testing.T) {
+	e := mustEngine(t, restoreConfig())
+	must(t)(e.RestoreCallback(at(100), Call{ID: "cb", Queue: "sales", Arrived: at(10)}, "123", 2, at(60)))
+	if st := e.calls["cb"].state; st != CallParked {
+		t.Fatalf("state %s", st)
+	}
+	must(t)(e.AgentLogin(at(100), "ann"))
+	if ds := must(t)(e.AgentReady(at(101), "ann")); len(ofKind(ds, DecOriginateCallback)) != 0 {
+		t.Fatalf("dialled before its retry time: %+v", ds)
+	}
+	if next, ok := e.NextTimer(); !ok || !next.Equal(at(360)) {
+		t.Fatalf("next timer %s %v, want %s", next, ok, at(360))
+	}
+	if ds := e.Tick(at(360)); len(ofKind(ds, DecOriginateCallback)) != 1 {
+		t.Fatalf("retry at its time %+v", ds)
+	}
+	if ds := must(t)(e.CallbackFailed(at(370), "cb")); len(ofKind(ds, DecCallbackDropped)) != 1 {
+		t.Fatalf("third failure drops it: %+v", ds)
+	}
+
+	ds, err := e.RestoreCallback(at(400), Call{ID: "x", Queue: "nope"}, "1", 0, time.Time{})
+	mustErr(t, ErrUnknownQueue, ds, err)
+	ds, err = e.RestoreCallback(at(400), Call{ID: "x", Queue: "sales"}, "", 0, time.Time{})
+	mustErr(t, ErrCallState, ds, err)
+	ds, err = e.RestoreCallback(at(400), Call{ID: "x", Queue: "sales"}, "1", -1, time.Time{})
+	mustErr(t, ErrCallState, ds, err)
+	ds, err = e.RestoreCallback(at(400), Call{ID: "x", Queue: "sales", Priority: 11}, "1", 0, time.Time{})
+	mustErr(t, ErrBadPriority, ds, err)
+	must(t)(e.CallArrived(at(400), Call{ID: "y", Queue: "sales"}))
+	ds, err = e.RestoreCallback(at(400), Call{ID: "y", Queue: "sales"}, "1", 0, time.Time{})
+	mustErr(t, ErrDuplicateCall, ds, err)
+}

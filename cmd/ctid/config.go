@@ -76,6 +76,9 @@ type callsSection struct {
 	Fallback       string        `mapstructure:"fallback"`
 	FallbackReason string        `mapstructure:"fallback_reason"`
 	OfferTimeout   time.Duration `mapstructure:"offer_timeout"`
+	// Node names this ctid node in the store's callback rows (default: host name);
+	// keep it stable across restarts so a restarted node takes back its callbacks.
+	Node string `mapstructure:"node"`
 	// Keep-your-place callbacks (press 1): disabled while callback_endpoint is empty.
 	CallbackEndpoint string `mapstructure:"callback_endpoint"`
 	CallbackPrompt   string `mapstructure:"callback_prompt"`
@@ -370,6 +373,7 @@ func (fc fileConfig) callsConfig() cti.Config {
 	c.MOHClass, c.Fallback, c.FallbackReason = fc.Calls.MOHClass, fc.Calls.Fallback, fc.Calls.FallbackReason
 	c.CallbackEndpoint, c.CallbackPrompt, c.CallbackCallerID = fc.Calls.CallbackEndpoint, fc.Calls.CallbackPrompt, fc.Calls.CallbackCallerID
 	c.ExternalEndpoint, c.DefaultRegion = fc.Calls.ExternalEndpoint, fc.Calls.DefaultRegion
+	c.Node = fc.Calls.Node
 	c.ExternalAnswerTimeout, c.TransferKeepsEnqueueTime = fc.Calls.ExternalAnswerTimeout, fc.Calls.TransferKeepsEnqueueTime
 	if wb, err := fc.wallboardConfig(); err == nil { // an invalid one fails in validate
 		c.Wallboard = wb

@@ -256,6 +256,16 @@ type Callback struct {
 	Agent         string
 	Notes         string
 	Completed     time.Time
+	// Node is the ctid node that keeps the callback's place (its engine holds the
+	// entry); "" on rows written before schema version 10. Saving "" keeps the
+	// stored node.
+	Node string
+	// The place the callback keeps in its queue: the caller's original arrival, their
+	// priority (1..10) and skill expression. Saving a zero Arrived or Priority, or an
+	// empty Skills, keeps the stored value.
+	Arrived  time.Time
+	Priority int
+	Skills   string
 }
 
 const maxText = 64 << 10
@@ -417,9 +427,13 @@ func (c Callback) prepared(now time.Time) (Record, error) {
 	if c.Attempts < 0 {
 		return nil, fmt.Errorf("%w: callback %q: attempts %d", ErrInvalidRecord, c.ID, c.Attempts)
 	}
+	if c.Priority < 0 || c.Priority > 10 {
+		return nil, fmt.Errorf("%w: callback %q: priority %d", ErrInvalidRecord, c.ID, c.Priority)
+	}
 	if err := checkAll(checkText("callback id", c.ID, true), checkText("queue", c.Queue, true),
 		checkText("number", c.Number, true), checkText("name", c.Name, false),
-		checkText("agent", c.Agent, false), checkText("notes", c.Notes, false)); err != nil {
+		checkText("agent", c.Agent, false), checkText("notes", c.Notes, false),
+		checkText("node", c.Node, false), checkText("skills", c.Skills, false)); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -203,61 +203,75 @@ func (s *Store) User(ctx context.Context, username string) (User, error) {
 	return u, nil
 }
 
+// callbackCols are the columns scanCallback reads.
+const callbackCols = `id, queue, number, name, interaction_id, status, requested_at, due_at, attempts, agent, notes,
+    completed_at, node, arrived_at, priority, skills`
+
+// scanCallback reads one row of callbackCols.
+func scanCallback(row interface{ Scan(...any) error }) (Callback, error) {
+	var (
+		c                  Callback
+		status             string
+		ixID               sql.NullString
+		requested, due     int64
+		completed, arrived sql.NullInt64
+	)
+	if err := row.Scan(&c.ID, &c.Queue, &c.Number, &c.Name, &ixID, &status, &requested, &due, &c.Attempts, &c.Agent,
+		&c.Notes, &completed, &c.Node, &arrived, &c.Priority, &c.Skills); err != nil {
+		return Callback{}, err
+	}
+	var err error
+	if c.Status, err = ParseCallbackStatus(status); err != nil {
+		return Callback{}, err
+	}
+	c.InteractionID = ixID.String
+	c.Requested, c.Due, c.Completed = fromMicros(requested), fromMicros(due), fromNullMicros(completed)
+	c.Arrived = fromNullMicros(arrived)
+	return c, nil
+}
+
 // Callback reads one callback; ErrNotFound if there is none.
 func (s *Store) Callback(ctx context.Context, id string) (Callback, error) {
-	var (
-		c              Callback
-		status         string
-		ixID           sql.NullString
-		requested, due int64
-		completed      sql.NullInt64
-	)
-	err := s.db.QueryRowContext(ctx, s.d.q(`SELECT id, queue, number, name, interaction_id, status, requested_at, due_at,
-    attempts, agent, notes, completed_at FROM callbacks WHERE id = ?`), id).Scan(&c.ID, &c.Queue, &c.Number, &c.Name,
-		&ixID, &status, &requested, &due, &c.Attempts, &c.Agent, &c.Notes, &completed)
+	c, err := scanCallback(s.db.QueryRowContext(ctx, s.d.q(`SELECT `+callbackCols+` FROM callbacks WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Callback{}, fmt.Errorf("%w: callback %q", ErrNotFound, id)
 	}
 	if err != nil {
 		return Callback{}, fmt.Errorf("store: callback %q: %w", id, err)
 	}
-	if c.Status, err = ParseCallbackStatus(status); err != nil {
-		return Callback{}, err
-	}
-	c.InteractionID = ixID.String
-	c.Requested, c.Due, c.Completed = fromMicros(requested), fromMicros(due), fromNullMicros(completed)
 	return c, nil
 }
 
 // CallbacksByStatus reads the callbacks in status, oldest due first (at most limit).
 func (s *Store) CallbacksByStatus(ctx context.Context, status CallbackStatus, limit int) ([]Callback, error) {
-	rows, err := s.db.QueryContext(ctx, s.d.q(`SELECT id, queue, number, name, interaction_id, status, requested_at, due_at,
-    attempts, agent, notes, completed_at FROM callbacks WHERE status = ? ORDER BY due_at, id LIMIT ?`), status.String(), limit)
+	return s.callbacks(ctx, status.String(), `SELECT `+callbackCols+` FROM callbacks WHERE status = ? ORDER BY due_at, id LIMIT ?`,
+		status.String(), limit)
+}
+
+// CallbacksOfNode reads node's callbacks in status, oldest due first (at most limit).
+func (s *Store) CallbacksOfNode(ctx context.Context, node string, status CallbackStatus, limit int) ([]Callback, error) {
+	if err := checkText("node", node, true); err != nil {
+		return nil, err
+	}
+	return s.callbacks(ctx, status.String()+" of "+node, `SELECT `+callbackCols+` FROM callbacks WHERE node = ? AND status = ?
+ORDER BY due_at, id LIMIT ?`, node, status.String(), limit)
+}
+
+func (s *Store) callbacks(ctx context.Context, what, query string, args ...any) ([]Callback, error) {
+	rows, err := s.db.QueryContext(ctx, s.d.q(query), args...)
 	if err != nil {
-		return nil, fmt.Errorf("store: callbacks %s: %w", status, err)
+		return nil, fmt.Errorf("store: callbacks %s: %w", what, err)
 	}
 	out := []Callback{}
 	for rows.Next() {
-		var (
-			c              Callback
-			st             string
-			ixID           sql.NullString
-			requested, due int64
-			completed      sql.NullInt64
-		)
-		if err := rows.Scan(&c.ID, &c.Queue, &c.Number, &c.Name, &ixID, &st, &requested, &due, &c.Attempts, &c.Agent,
-			&c.Notes, &completed); err != nil {
-			return nil, errors.Join(fmt.Errorf("store: callbacks %s: %w", status, err), rows.Close())
+		c, err := scanCallback(rows)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("store: callbacks %s: %w", what, err), rows.Close())
 		}
-		if c.Status, err = ParseCallbackStatus(st); err != nil {
-			return nil, errors.Join(err, rows.Close())
-		}
-		c.InteractionID = ixID.String
-		c.Requested, c.Due, c.Completed = fromMicros(requested), fromMicros(due), fromNullMicros(completed)
 		out = append(out, c)
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return nil, fmt.Errorf("store: callbacks %s: %w", status, err)
+		return nil, fmt.Errorf("store: callbacks %s: %w", what, err)
 	}
 	return out, nil
 }

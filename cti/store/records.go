@@ -180,12 +180,16 @@ ON CONFLICT (username) DO UPDATE SET role = excluded.role, password_hash = exclu
 
 func (s *Store) applyCallback(ctx context.Context, tx *sql.Tx, c Callback) error {
 	return s.exec(ctx, tx, `INSERT INTO callbacks (id, queue, number, name, interaction_id, status, requested_at,
-    due_at, attempts, agent, notes, completed_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    due_at, attempts, agent, notes, completed_at, node, arrived_at, priority, skills)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET queue = excluded.queue, number = excluded.number, name = excluded.name,
     interaction_id = excluded.interaction_id, status = excluded.status, due_at = excluded.due_at,
     attempts = excluded.attempts, agent = excluded.agent, notes = excluded.notes,
-    completed_at = excluded.completed_at`,
+    completed_at = excluded.completed_at, node = COALESCE(NULLIF(excluded.node, ''), callbacks.node),
+    arrived_at = COALESCE(excluded.arrived_at, callbacks.arrived_at),
+    priority = COALESCE(NULLIF(excluded.priority, 0), callbacks.priority),
+    skills = COALESCE(NULLIF(excluded.skills, ''), callbacks.skills)`,
 		c.ID, c.Queue, c.Number, c.Name, nullText(c.InteractionID), c.Status.String(), micros(c.Requested),
-		micros(c.Due), c.Attempts, c.Agent, c.Notes, nullMicros(c.Completed))
+		micros(c.Due), c.Attempts, c.Agent, c.Notes, nullMicros(c.Completed), c.Node, nullMicros(c.Arrived), c.Priority,
+		c.Skills)
 }

@@ -230,6 +230,65 @@ func TestCallbacks(t *testing.T) {
 	})
 }
 
+// TestCallbackNodeAndPlace: a callback row keeps its node and place (arrival,
+// priority, skills) across the later saves of its dials that do not carry them, a
+// take-over may change the node, and CallbacksOfNode reads one node's rows in a status.
+func TestCallbackNodeAndPlace(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e engine) {
+		s := mustOpen(t, e.config(t))
+		ctx := testCtx(t)
+		arrived := t0.Add(-3 * time.Minute)
+		cb := Callback{ID: "cb-1", Queue: "sales", Number: "+441632960555", Status: CallbackPending, Requested: t0, Due: t0,
+			Node: "node-a", Arrived: arrived, Priority: 7, Skills: "french>=3"}
+		require.NoError(t, s.SaveDurable(ctx, cb))
+		got, err := s.Callback(ctx, "cb-1")
+		require.NoError(t, err)
+		require.Equal(t, cb, got)
+		// a dial's save without node or place keeps them
+		dial := Callback{ID: "cb-1", Queue: "sales", Number: "+441632960555", Status: CallbackInProgress, Requested: t0,
+			Due: t0.Add(time.Minute), Attempts: 1, Agent: "anna"}
+		require.NoError(t, s.SaveDurable(ctx, dial))
+		got, err = s.Callback(ctx, "cb-1")
+		require.NoError(t, err)
+		want := dial
+		want.Node, want.Arrived, want.Priority, want.Skills = "node-a", arrived, 7, "french>=3"
+		require.Equal(t, want, got)
+		// a take-over by node-b
+		want.Node, want.Status = "node-b", CallbackPending
+		require.NoError(t, s.SaveDurable(ctx, want))
+		got, err = s.Callback(ctx, "cb-1")
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+
+		for _, c := range []Callback{
+			{ID: "cb-2", Queue: "sales", Number: "1", Status: CallbackPending, Requested: t0, Due: t0.Add(2 * time.Minute), Node: "node-a"},
+			{ID: "cb-3", Queue: "sales", Number: "2", Status: CallbackPending, Requested: t0, Due: t0.Add(time.Minute), Node: "node-a"},
+			{ID: "cb-4", Queue: "sales", Number: "3", Status: CallbackInProgress, Requested: t0, Due: t0, Node: "node-a"},
+			{ID: "cb-5", Queue: "sales", Number: "4", Status: CallbackPending, Requested: t0, Due: t0}, // no node (before v10)
+		} {
+			require.NoError(t, s.SaveDurable(ctx, c))
+		}
+		rows, err := s.CallbacksOfNode(ctx, "node-a", CallbackPending, 10)
+		require.NoError(t, err)
+		ids := []string{}
+		for _, r := range rows {
+			ids = append(ids, r.ID)
+		}
+		require.Equal(t, []string{"cb-3", "cb-2"}, ids)
+		require.True(t, rows[0].Arrived.IsZero())
+		rows, err = s.CallbacksOfNode(ctx, "node-b", CallbackPending, 10)
+		require.NoError(t, err)
+		require.Len(t, rows, 1)
+		require.Equal(t, "cb-1", rows[0].ID)
+		rows, err = s.CallbacksOfNode(ctx, "node-a", CallbackPending, 1)
+		require.NoError(t, err)
+		require.Len(t, rows, 1)
+		_, err = s.CallbacksOfNode(ctx, "", CallbackPending, 10)
+		require.ErrorIs(t, err, ErrInvalidRecord)
+		require.ErrorIs(t, s.SaveDurable(ctx, Callback{ID: "cb-6", Queue: "q", Number: "5", Status: CallbackPending, Priority: 11}), ErrInvalidRecord)
+	})
+}
+
 // TestRejectedRecords: a record the engine refuses is reported to a durable caller,
 // logged and counted, and does not take the records around it down with it.
 func TestRejectedRecords(t *testing.T) {
