@@ -88,9 +88,11 @@ func (o *Orchestrator) adoptLater(ctx context.Context, rs *telephony.Resync) {
 	}
 	o.mu.Unlock()
 	if len(unknown) == 0 {
+		o.took.finish()
 		return
 	}
 	o.wg.Go(func() {
+		defer o.took.finish() // also when ctx ends half-way
 		for i := range unknown {
 			if ctx.Err() != nil {
 				return
@@ -110,6 +112,7 @@ func (o *Orchestrator) adoptLater(ctx context.Context, rs *telephony.Resync) {
 			}
 			o.adopt(ctx, ad, alive, bridgeOf)
 		}
+		o.took.finish() // the calls are ours; the sweeps below need no desktop to wait
 		o.sweepLeftoverBridges(ctx, rs.Bridges)
 		o.releaseUnmarked(ctx, unmarked)
 	})

@@ -81,6 +81,8 @@ type Orchestrator struct {
 	attempts AttemptSink
 
 	surveyMetrics atomic.Pointer[SurveyMetrics] // metrics_survey.go; nil: none
+
+	took *firstTakeOver // closed once the first take-over is done (takeover_gate.go)
 }
 
 // wrapup is an agent's after-call work for one call.
@@ -113,6 +115,7 @@ func New(p Params) (*Orchestrator, error) {
 		stranded:  newStrandedSet(),
 		calls:     map[string]*callActor{},
 		byChannel: map[string]*callActor{},
+		took:      newFirstTakeOver(),
 	}, nil
 }
 
@@ -126,6 +129,7 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer o.stopPresence()
+	defer o.took.finish() // nobody waits on a take-over that will not come
 	o.mu.Lock()
 	o.runCtx = ctx
 	o.mu.Unlock()

@@ -230,6 +230,15 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 				return false, "connecting"
 			},
 			"store": st.Ready,
+			// Desktops connecting before it would not see their restored calls yet.
+			"takeover": func() (bool, string) {
+				select {
+				case <-orch.TakeOverDone():
+					return true, ""
+				default:
+					return false, "taking over the calls of an earlier run"
+				}
+			},
 		},
 		Mount: func(mux *http.ServeMux) {
 			rpt.mount(mux) // the desktop API, timed
