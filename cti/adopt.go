@@ -424,9 +424,19 @@ func (a *callActor) reattachMedia(ctx context.Context) {
 	leg := fmt.Sprintf("%s-agent-%d", a.id, a.legs)
 	a.pendingLeg = leg
 	a.o.own(a, leg)
-	if _, err := a.o.ari.ExternalMedia(octx, telephony.ExternalMediaParams{ChannelID: leg, ExternalHost: host, Format: "ulaw"}); err != nil {
+	ch, err := a.o.ari.ExternalMedia(octx, telephony.ExternalMediaParams{ChannelID: leg, ExternalHost: host, Format: "ulaw"})
+	if err != nil {
 		a.log.Warn().Err(err).Msg("new audio leg for the restored call")
 		a.pendingLeg = ""
+		return
+	}
+	// Latch at once, from the answer's channelvars, as a first connect does: the
+	// stale leg of the earlier run still sends to the port the restarted gateway
+	// just handed out again (its range starts afresh), and the new port would
+	// otherwise latch onto the stale leg's first packet (its StasisStart carries
+	// the address only when ari.conf's channelvars names it).
+	if ch != nil {
+		a.latchLeg(a.mediaAgent, a.id, ch.ChannelVars)
 	}
 }
 
