@@ -92,9 +92,11 @@ func (o *Orchestrator) adoptLater(ctx context.Context, rs *telephony.Resync) {
 	}
 	o.mu.Unlock()
 	if len(unknown) == 0 {
+		o.took.finish()
 		return
 	}
 	o.wg.Go(func() {
+		defer o.took.finish() // also when ctx ends half-way
 		for i := range unknown {
 			if ctx.Err() != nil {
 				return
@@ -114,6 +116,7 @@ func (o *Orchestrator) adoptLater(ctx context.Context, rs *telephony.Resync) {
 			}
 			o.adopt(ctx, ad, alive, bridgeOf)
 		}
+		o.took.finish() // the calls are ours; the sweeps below need no desktop to wait
 		o.sweepLeftoverBridges(ctx, rs.Bridges)
 		o.releaseUnmarked(ctx, unmarked, rs.StasisArgs)
 	})
@@ -439,9 +442,19 @@ func (a *callActor) reattachMedia(ctx context.Context) {
 	leg := fmt.Sprintf("%s-agent-%d", a.id, a.legs)
 	a.pendingLeg = leg
 	a.o.own(a, leg)
-	if _, err := a.o.ari.ExternalMedia(octx, telephony.ExternalMediaParams{ChannelID: leg, ExternalHost: host, Format: "ulaw"}); err != nil {
+	ch, err := a.o.ari.ExternalMedia(octx, telephony.ExternalMediaParams{ChannelID: leg, ExternalHost: host, Format: "ulaw"})
+	if err != nil {
 		a.log.Warn().Err(err).Msg("new audio leg for the restored call")
 		a.pendingLeg = ""
+		return
+	}
+	// Latch at once, from the answer's channelvars, as a first connect does: the
+	// stale leg of the earlier run still sends to the port the restarted gateway
+	// just handed out again (its range starts afresh), and the new port would
+	// otherwise latch onto the stale leg's first packet (its StasisStart carries
+	// the address only when ari.conf's channelvars names it).
+	if ch != nil {
+		a.latchLeg(a.mediaAgent, a.id, ch.ChannelVars)
 	}
 }
 

@@ -30,6 +30,8 @@ type Desk struct {
 	notify Notifier
 	log    zerolog.Logger
 	peers  peerBook // browser peer connection per softphone session (deskpeer.go)
+
+	takeOverWait time.Duration // see DeskParams.TakeOverWait
 }
 
 // DeskParams are the Desk's dependencies.
@@ -41,7 +43,16 @@ type DeskParams struct {
 	Media   *AgentMedia
 	Notify  Notifier // the desktop server (for rtc.answer / rtc.candidate)
 	Log     zerolog.Logger
+	// TakeOverWait bounds how long a desktop connecting right after start waits for
+	// the take-over of an earlier run's calls (Orchestrator.TakeOverDone), so that
+	// its first snapshot already has its restored call; past it the desktop is
+	// served anyway (with a log line) and the restored call follows as events.
+	// 0 means DefaultTakeOverWait; negative means no wait.
+	TakeOverWait time.Duration
 }
+
+// DefaultTakeOverWait is DeskParams.TakeOverWait's default.
+const DefaultTakeOverWait = 5 * time.Second
 
 // NewDesk builds the handler.
 func NewDesk(p DeskParams) (*Desk, error) {
@@ -51,15 +62,24 @@ func NewDesk(p DeskParams) (*Desk, error) {
 	if p.Gateway != nil && p.Media == nil {
 		return nil, fmt.Errorf("%w: desk with a softphone gateway needs AgentMedia", ErrInvalidConfig)
 	}
-	return &Desk{audit: p.Audit, o: p.Orchestrator, gw: p.Gateway, media: p.Media, notify: p.Notify, log: p.Log}, nil
+	wait := p.TakeOverWait
+	if wait == 0 {
+		wait = DefaultTakeOverWait
+	}
+	return &Desk{audit: p.Audit, o: p.Orchestrator, gw: p.Gateway, media: p.Media, notify: p.Notify, log: p.Log,
+		takeOverWait: wait}, nil
 }
 
 // SetNotifier sets where softphone signalling goes (the desktop server is built
 // after the Desk it takes as handler).
 func (d *Desk) SetNotifier(n Notifier) { d.notify = n }
 
-// SessionOpened signs the agent in on their first desktop connection.
+// SessionOpened signs the agent in on their first desktop connection. Right after
+// a start it first waits (bounded) for the take-over of the calls an earlier run
+// left, so that the desktop's first snapshot has its restored call; the session's
+// snapshot follows this call.
 func (d *Desk) SessionOpened(p desktop.Principal) {
+	d.awaitTakeOver(p.User)
 	if p.Role != desktop.RoleAgent {
 		return
 	}
@@ -68,6 +88,30 @@ func (d *Desk) SessionOpened(p desktop.Principal) {
 	defer cancel()
 	if err := d.o.AgentLogin(ctx, p.User); err != nil && !errors.Is(err, queue.ErrAlreadyLoggedIn) {
 		d.log.Warn().Err(err).Str("agent", p.User).Msg("agent login on desktop connect")
+	}
+}
+
+// awaitTakeOver returns once the first take-over is done, or after takeOverWait.
+// It blocks only this user's session start (desktop.Hub calls SessionOpened
+// outside its lock).
+func (d *Desk) awaitTakeOver(user string) {
+	done := d.o.TakeOverDone()
+	select {
+	case <-done:
+		return
+	default:
+	}
+	if d.takeOverWait < 0 {
+		return
+	}
+	t := time.NewTimer(d.takeOverWait)
+	defer t.Stop()
+	select {
+	case <-done:
+		d.log.Info().Str("user", user).Msg("desktop waited for the take-over of the earlier run's calls")
+	case <-t.C:
+		d.log.Warn().Str("user", user).Dur("waited", d.takeOverWait).
+			Msg("desktop served before the take-over of the earlier run's calls finished; a restored call will follow as events")
 	}
 }
 

@@ -83,6 +83,8 @@ type Orchestrator struct {
 	attempts AttemptSink
 
 	surveyMetrics atomic.Pointer[SurveyMetrics] // metrics_survey.go; nil: none
+
+	took *firstTakeOver // closed once the first take-over is done (takeover_gate.go)
 }
 
 // wrapup is an agent's after-call work for one call.
@@ -119,6 +121,7 @@ func New(p Params) (*Orchestrator, error) {
 		calls:     map[string]*callActor{},
 		byChannel: map[string]*callActor{},
 		resynced:  make(chan struct{}),
+		took:      newFirstTakeOver(),
 	}, nil
 }
 
@@ -132,6 +135,7 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer o.stopPresence()
+	defer o.took.finish() // nobody waits on a take-over that will not come
 	o.mu.Lock()
 	o.runCtx = ctx
 	o.mu.Unlock()

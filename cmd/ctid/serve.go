@@ -176,6 +176,10 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 		return err
 	}
 	api.SetUserStore(userStore{st: st})
+	// Logins outlive a restart: a console whose ctid crashed reconnects by itself.
+	if err := api.SetTokenStore(ctx, tokenStore{st: st}); err != nil {
+		log.Error().Err(err).Msg("desktops must sign in again: their logins could not be read from the store")
+	}
 	orch.SetDisplayNames(displayNamesOf(api))
 	if err := orch.RegisterREST(api); err != nil {
 		return fmt.Errorf("desktop routes: %w", err)
@@ -230,6 +234,15 @@ func serve(ctx context.Context, fc fileConfig, log zerolog.Logger, onStart start
 				return false, "connecting"
 			},
 			"store": st.Ready,
+			// Desktops connecting before it would not see their restored calls yet.
+			"takeover": func() (bool, string) {
+				select {
+				case <-orch.TakeOverDone():
+					return true, ""
+				default:
+					return false, "taking over the calls of an earlier run"
+				}
+			},
 		},
 		Mount: func(mux *http.ServeMux) {
 			rpt.mount(mux) // the desktop API, timed

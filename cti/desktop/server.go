@@ -53,10 +53,12 @@ type Server struct {
 	users   *directory
 	// userStore persists users created over the API (nil: memory only); under mu.
 	userStore UserStore
-	tokens    *tokens
-	ipLim     *limiter
-	userLim   *limiter
-	now       func() time.Time
+	// tokenStore keeps logins across restarts (nil: memory only); under mu.
+	tokenStore TokenStore
+	tokens     *tokens
+	ipLim      *limiter
+	userLim    *limiter
+	now        func() time.Time
 
 	baseCtx    context.Context
 	baseCancel context.CancelFunc
@@ -404,6 +406,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
+	s.keepToken(r.Context(), tok, u.Username, exp, now)
 	http.SetCookie(w, &http.Cookie{
 		Name: s.cfg.Auth.Cookie.Name, Value: tok, Path: s.cfg.Auth.Cookie.Path, Expires: exp,
 		MaxAge: int(s.cfg.Auth.TokenTTL.Seconds()), HttpOnly: true, SameSite: http.SameSiteStrictMode,
@@ -420,6 +423,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.tokens.revoke(a.tok)
+	s.forgetToken(r.Context(), a.tok, a.p.User)
 	s.hub.closeWhere(func(ss *session) bool { return ss.tok == a.tok }, closeAuth, ReasonLoggedOut)
 	http.SetCookie(w, &http.Cookie{Name: s.cfg.Auth.Cookie.Name, Value: "", Path: s.cfg.Auth.Cookie.Path, MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || s.cfg.Auth.Cookie.Secure})

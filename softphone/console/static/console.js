@@ -21,6 +21,7 @@
     consulted: {}, // call_id -> true when another agent consulted me about their caller
     pc: null, sender: null, micStream: null, micTrack: null, micId: "",
     remoteReady: false, pendingRemote: [], offerAcked: false, pendingLocal: [], makingOffer: false,
+    audioEpoch: "", // the stream epoch (ctid process) the peer connection was negotiated with
     rtcState: "new", packetsReceived: 0,
     iceServers: [], iceStuck: false, iceTimer: 0, audioEnabled: true,
     preview: null, // {id, ev, autoAt}: a preview campaign's next contact (campaign.preview)
@@ -430,8 +431,13 @@
   }
 
   // ---- softphone (WebRTC) ----
+  // ensureAudio builds the peer connection unless a working one exists. After ctid
+  // restarted (a new stream epoch in the snapshot: the old process and its end of
+  // the peer connection are gone, and a new ctid cannot take over its DTLS session)
+  // it builds a new one at once, instead of waiting for ICE to notice the loss.
   function ensureAudio() {
-    if (S.pc && S.pc.connectionState !== "failed" && S.pc.connectionState !== "closed") return;
+    var restarted = S.audioEpoch && S.epoch && S.audioEpoch !== S.epoch;
+    if (S.pc && !restarted && S.pc.connectionState !== "failed" && S.pc.connectionState !== "closed") return;
     startAudio();
   }
 
@@ -455,6 +461,7 @@
 
   function startAudio() {
     closePC();
+    S.audioEpoch = S.epoch;
     var micP = S.micStream ? Promise.resolve(S.micStream) : getMic(S.micId);
     return micP.then(function (stream) {
       if (S.stopped) return;
@@ -523,6 +530,7 @@
     }).then(function () {
       if (pc !== S.pc) return;
       S.offerAcked = true;
+      S.audioEpoch = S.epoch; // this ctid process has the other end now
       var q = S.pendingLocal; S.pendingLocal = [];
       q.forEach(sendCandidate);
     }).catch(function (e) {
