@@ -579,7 +579,9 @@ func runLoad(b *testing.B, r loadRun) loadResult {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer func() { fmt.Fprintf(os.Stderr, "connections to the emulator closed by this side (TIME_WAIT): %d\n", timeWaits(port)) }()
+		defer func() {
+			fmt.Fprintf(os.Stderr, "connections to the emulator closed by this side (TIME_WAIT): %d\n", timeWaits(port))
+		}()
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
