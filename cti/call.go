@@ -289,7 +289,7 @@ func (a *callActor) start(ctx context.Context) {
 	a.log.Info().Str("caller", a.caller.Number).Int("priority", a.in.priority).Bool("adopted", a.adopted).Msg("inbound call")
 	// A caller arriving while ARI answers 5xx or nothing is answered once it
 	// recovers (bounded), not dropped.
-	history := a.fetchHistory(ctx) // read while the caller is answered
+	history := a.fetchHistory(ctx)   // read while the caller is answered
 	a.ringing = a.ringOnArrival(ctx) // left ringing (answer.go): indicated before queueing
 	a.arrive(ctx)                    // answer, re-adoption marks and music on hold under way (arrival.go)
 	a.history = <-history
