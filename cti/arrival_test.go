@@ -178,7 +178,18 @@ func TestAnswerRefusedAfterOfferAppliesFallback(t *testing.T) {
 		_, ok := w.emu.Channel(caller)
 		return !ok
 	})
-	w.desk.wait(t, "anna", "agent.state", func(e map[string]any) bool { return e["state"] == queue.Ready.String() })
+	waitUntil(t, 10*time.Second, "anna ready with no call in the engine", func() bool {
+		s, err := w.orch.Snapshot(w.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range s.Agents {
+			if a.ID == "anna" {
+				return a.State == queue.Ready && a.Call == "" && len(s.Calls) == 0
+			}
+		}
+		return false
+	})
 	if err := w.store.Sync(w.ctx); err != nil {
 		t.Fatal(err)
 	}
