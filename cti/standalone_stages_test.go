@@ -171,6 +171,7 @@ func (sb *stageBook) report(b *testing.B, m0 []metrics.Sample) {
 			}
 			return t, s.offer
 		}},
+		{"recv→offer (ctid)", func(s *stages) (time.Time, time.Time) { return s.recv, s.offer }},
 		{"inject→injret", func(s *stages) (time.Time, time.Time) { return s.inject, s.injret }},
 		{"total inject→offer", func(s *stages) (time.Time, time.Time) { return s.inject, s.offer }},
 	}
