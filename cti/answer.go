@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
+	"github.com/ctid/ctid/queue"
 	"github.com/ctid/ctid/telephony"
 )
 
@@ -73,22 +75,53 @@ func (c Config) answerOf(queue string) AnswerMode {
 	return AnswerOnArrival
 }
 
-// greet is the first thing an inbound caller gets: answered (the default), or left
+// ringOnArrival: an inbound caller is answered on arrival (the default), or left
 // ringing with a ringing indication when the queue answers on connect and the
 // channel is not up yet (a caller taken over from an earlier run may be). It
 // reports whether the caller is left ringing.
-func (a *callActor) greet(ctx context.Context, channelUp bool) (ringing bool, err error) {
-	if a.o.cfg.answerOf(a.in.queue) == AnswerOnConnect && !channelUp {
-		octx, cancel := a.opCtx(ctx)
-		defer cancel()
-		if err := a.o.ari.Ring(octx, a.channel); err != nil {
-			// The caller hears whatever the network gives before an answer; the
-			// call goes on and is answered on connect as configured.
-			a.log.Warn().Err(err).Msg("could not indicate ringing to the caller")
-		}
-		return true, nil
+//
+// The answer itself is sent by the arrival (arrival.go), off the offer's path;
+// ringOnArrival only decides and indicates ringing, which it does before the call is
+// queued.
+func (a *callActor) ringOnArrival(ctx context.Context) (ringing bool) {
+	if a.o.cfg.answerOf(a.in.queue) != AnswerOnConnect || a.upOnArrival {
+		return false
 	}
-	return false, a.o.retryTransient(ctx, func(c context.Context) error { return a.o.ari.Answer(c, a.channel) })
+	octx, cancel := a.opCtx(ctx)
+	defer cancel()
+	if err := a.o.ari.Ring(octx, a.channel); err != nil {
+		// The caller hears whatever the network gives before an answer; the
+		// call goes on and is answered on connect as configured.
+		a.log.Warn().Err(err).Msg("could not indicate ringing to the caller")
+	}
+	return true
+}
+
+// answerFailed ends a call whose answer on arrival failed for good (after the
+// transient retries): it was queued, and maybe offered, while the answer was out
+// (arrival.go), so it leaves the engine like a caller who hung up (the engine has
+// no other way out for a waiting call: it counts as abandoned there), the agent it
+// was offered to is told, its record is closed failed, and the fallback applies.
+func (a *callActor) answerFailed(ctx context.Context, err error) {
+	if errors.Is(err, telephony.ErrNotFound) { // the caller hung up before the answer
+		a.callerLeft(ctx, "caller left before the answer")
+		return
+	}
+	a.log.Error().Err(err).Msg("answer failed; applying fallback")
+	if a.queued {
+		if eerr := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+			return e.CallAbandoned(now, queue.CallID(a.id))
+		}); eerr != nil {
+			a.log.Warn().Err(eerr).Msg("engine abandon")
+		}
+		a.queued = false
+	}
+	if a.state == stateOffered && a.agent != "" {
+		a.o.publish(a.agent, "call.ended", map[string]any{"call_id": a.id, "reason": "answer failed"})
+	}
+	a.outcome = "failed"
+	a.finish(ctx, "answer failed")
+	a.o.fallback(ctx, a.channel, a.log)
 }
 
 // answerOnConnect answers a caller left ringing (queues[].answer: on_connect), just

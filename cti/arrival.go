@@ -6,43 +6,53 @@ import (
 	"sync"
 )
 
-// arrive does what an answered inbound caller needs besides being queued: the marks
-// that let a later ctid run re-adopt the call and music on hold (three ARI requests,
-// each on its own short-lived goroutine). The contact history for the screen-pop is
-// read meanwhile, from before the answer (start, fetchHistory).
+// arrive does what an inbound caller needs besides being queued: the answer (unless
+// left ringing), then the marks that let a later ctid run re-adopt the call and music
+// on hold (three ARI requests at once, each on its own short-lived goroutine). The
+// contact history for the screen-pop is read meanwhile, from the call's start
+// (start, fetchHistory).
 //
 // The call is queued — and may be offered — while the requests are still out: the
 // offer only needs the history, so it does not wait for a round trip to Asterisk.
 // What could act on the caller's channel waits for them instead: until arrivedMsg
 // comes back (once every request is answered), the actor handles only offers (and
 // their withdrawal) and holds every other message, in order, for afterwards (run,
-// holdWhileArriving). An agent's accept therefore never bridges a caller whose music
-// on hold is still starting.
+// holdWhileArriving). An agent's accept therefore never bridges a caller who is not
+// answered yet or whose music on hold is still starting. An answer that fails for
+// good (after the transient retries) ends the call with the fallback then
+// (answerFailed); nothing else is sent to a caller whose answer failed.
 //
-// A caller left ringing (queues[].answer: on_connect) gets no music on hold.
-// Each goroutine ends with its request (bounded by the operation timeout). A failure
-// is logged and the call goes on, as before: no mark means no re-adoption after a
-// restart, no music means the caller waits in silence.
+// A caller left ringing (queues[].answer: on_connect) gets no answer and no music.
+// The goroutines end with their requests (each bounded by the operation timeout,
+// the answer's retries by transientBudget). A failed mark or music is logged and
+// the call goes on, as before: no mark means no re-adoption after a restart, no
+// music means the caller waits in silence.
 func (a *callActor) arrive(ctx context.Context) {
-	octx, cancel := a.opCtx(ctx)
 	var (
-		wg                          sync.WaitGroup
-		argsErr, arrivedErr, mohErr error
+		answerErr, argsErr, arrivedErr, mohErr error
 	)
-	wg.Go(func() { argsErr = a.o.ari.SetVar(octx, a.channel, argsVar, a.in.args()) })
-	wg.Go(func() {
-		arrivedErr = a.o.ari.SetVar(octx, a.channel, arrivedVar, strconv.FormatInt(a.arrived.UnixNano(), 10))
-	})
-	if !a.ringing { // a caller left ringing (answer: on_connect) gets no music
-		wg.Go(func() { mohErr = a.o.ari.StartMOH(octx, a.channel, a.o.cfg.MOHClass) })
-	}
+	ari, channel, ringing, opTimeout := a.o.ari, a.channel, a.ringing, a.o.cfg.OpTimeout
+	args, arrived, mohClass := a.in.args(), strconv.FormatInt(a.arrived.UnixNano(), 10), a.o.cfg.MOHClass
 	done := make(chan struct{})
 	a.arriving = done
 	log := a.log
 	box := a.box
+	o := a.o
 	go func() { // ends once the (bounded) requests have
-		wg.Wait()
-		cancel()
+		if !ringing {
+			answerErr = o.retryTransient(ctx, func(c context.Context) error { return ari.Answer(c, channel) })
+		}
+		if answerErr == nil {
+			octx, cancel := context.WithTimeout(ctx, opTimeout)
+			var wg sync.WaitGroup
+			wg.Go(func() { argsErr = ari.SetVar(octx, channel, argsVar, args) })
+			wg.Go(func() { arrivedErr = ari.SetVar(octx, channel, arrivedVar, arrived) })
+			if !ringing { // a caller left ringing (answer: on_connect) gets no music
+				wg.Go(func() { mohErr = ari.StartMOH(octx, channel, mohClass) })
+			}
+			wg.Wait()
+			cancel()
+		}
 		if argsErr != nil {
 			log.Warn().Err(argsErr).Msg("could not mark the call for re-adoption after a restart")
 		}
@@ -53,12 +63,13 @@ func (a *callActor) arrive(ctx context.Context) {
 			log.Warn().Err(mohErr).Msg("music on hold failed; the caller waits in silence")
 		}
 		close(done)
-		box.send(arrivedMsg{}) // false once the call has ended: nothing waits then
+		box.send(arrivedMsg{answerErr: answerErr}) // false once the call has ended: nothing waits then
 	}()
 }
 
-// arrivedMsg: the arrival's ARI requests are all answered (arrive).
-type arrivedMsg struct{}
+// arrivedMsg: the arrival's ARI requests are all answered (arrive); answerErr is
+// the answer's failure, if it failed for good.
+type arrivedMsg struct{ answerErr error }
 
 // waitArrival waits for the arrival's requests, for what must not overlap them
 // outside the run loop (the fallback of a call the engine refused).

@@ -256,8 +256,11 @@ func (a *callActor) run(ctx context.Context) {
 			a.held = append(a.held, m)
 			continue
 		}
-		if _, ok := m.(arrivedMsg); ok {
+		if am, ok := m.(arrivedMsg); ok {
 			a.arriving = nil
+			if am.answerErr != nil && !a.adopted {
+				a.answerFailed(ctx, am.answerErr) // the held messages are refused below
+			}
 			held := a.held
 			a.held = nil
 			for i, h := range held {
@@ -286,16 +289,9 @@ func (a *callActor) start(ctx context.Context) {
 	a.log.Info().Str("caller", a.caller.Number).Int("priority", a.in.priority).Bool("adopted", a.adopted).Msg("inbound call")
 	// A caller arriving while ARI answers 5xx or nothing is answered once it
 	// recovers (bounded), not dropped.
-	history := a.fetchHistory(ctx)              // read while the caller is answered
-	ringing, err := a.greet(ctx, a.upOnArrival) // answered, or left ringing (answer.go)
-	a.ringing = ringing
-	if err != nil && !a.adopted {
-		a.log.Error().Err(err).Msg("answer failed; applying fallback")
-		a.finish(ctx, "answer failed")
-		a.o.fallback(ctx, a.channel, a.log)
-		return
-	}
-	a.arrive(ctx) // re-adoption marks and music on hold under way (arrival.go)
+	history := a.fetchHistory(ctx)   // read while the caller is answered
+	a.ringing = a.ringOnArrival(ctx) // left ringing (answer.go): indicated before queueing
+	a.arrive(ctx)                    // answer, re-adoption marks and music on hold under way (arrival.go)
 	a.history = <-history
 	a.setState(stateQueued)
 	a.enqueued = a.arrived
@@ -304,7 +300,7 @@ func (a *callActor) start(ctx context.Context) {
 		return r.SaveInteraction(store.Interaction{ID: a.id, CallID: a.channel, Direction: store.Inbound, Queue: a.in.queue,
 			CallerNumber: a.caller.Number, CallerName: a.caller.Name, Dialled: a.dialled, Created: a.arrived, Queued: a.o.now()})
 	})
-	err = a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
+	err := a.o.engine(ctx, func(e *queue.Engine, now time.Time) ([]queue.Decision, error) {
 		return e.CallArrived(now, queue.Call{ID: queue.CallID(a.id), Queue: queue.QueueID(a.in.queue),
 			Priority: a.in.priority, Skills: a.in.skills, Arrived: a.arrived})
 	})

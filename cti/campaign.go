@@ -561,6 +561,17 @@ func (b *mailbox) poll() (any, bool) {
 
 func (c *campaignActor) run(ctx context.Context) {
 	defer close(c.done)
+	// Answering-machine detection's result comes as a ChannelVarset (AMDSTATUS,
+	// campaign_flow.go), a type ctid's default event filter leaves out (telephony
+	// DefaultEventFilter): subscribed while a campaign runs, before its first line.
+	if err := c.o.ari.SubscribeEvents(ctx, "ChannelVarset"); err != nil {
+		c.log.Warn().Err(err).Msg("could not subscribe to ChannelVarset events: answering machines may be taken for people until ARI reconnects")
+	}
+	defer func() { // at shutdown (ctx done) the count drops and no request goes out
+		if err := c.o.ari.UnsubscribeEvents(ctx, "ChannelVarset"); err != nil {
+			c.log.Debug().Err(err).Msg("could not unsubscribe from ChannelVarset events")
+		}
+	}()
 	tick := time.NewTicker(c.cfg.Tick)
 	defer tick.Stop()
 	wake := time.NewTimer(time.Hour)

@@ -345,7 +345,7 @@ func TestARIEventsDroppedWithHundredCallsUp(t *testing.T) {
 
 // ARI's HTTP side fails for 10 s — 5 s of 500s, then 5 s of requests held without an
 // answer — while the events socket is cut in the middle. A caller arriving in the
-// storm is answered and queued once it passes; a call the agent hangs up in it is
+// storm is queued behind the waiting one and answered once it passes; a call the agent hangs up in it is
 // released (no caller left in Stasis); waiting callers keep their places; ctid
 // reconnects and an agent takes the next caller.
 func TestARIHTTPErrorsAndTimeoutsForTenSeconds(t *testing.T) {
@@ -387,8 +387,8 @@ func TestARIHTTPErrorsAndTimeoutsForTenSeconds(t *testing.T) {
 		order, _ := queuedOrder(w.snapshot(t))
 		return fmt.Sprint(order) == fmt.Sprint([]string{waiting, late})
 	})
-	// Queued comes first (the engine has the caller as soon as ARI lets ctid mark
-	// them); the answer and the music follow.
+	// Queued at once (its answer is off the offer's path), answered with music once
+	// the answer's retries get through.
 	waitUntil(t, 20*time.Second, "the storm's caller answered with music", func() bool {
 		ch, ok := w.emu.Channel(late)
 		return ok && ch.State == "Up" && ch.MOH

@@ -31,6 +31,10 @@ type Telephony interface {
 	StopPlayback(ctx context.Context, playbackID string) error
 	ExternalMedia(ctx context.Context, p telephony.ExternalMediaParams) (*ari.ChannelData, error)
 	Originate(ctx context.Context, p telephony.OriginateParams) (*ari.ChannelData, error)
+	// SubscribeEvents / UnsubscribeEvents: an event type outside the default filter,
+	// while a feature needs it (ChannelVarset: campaigns' AMDSTATUS).
+	SubscribeEvents(ctx context.Context, typ string) error
+	UnsubscribeEvents(ctx context.Context, typ string) error
 }
 
 // Media gives an agent's browser softphone an RTP address for one call: Asterisk's

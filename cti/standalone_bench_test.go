@@ -14,7 +14,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"sync"
@@ -171,10 +173,11 @@ func (e *standaloneEmu) inject(number, q string) (string, error) {
 // ctidOn runs ctid's call path (ARI adapter, orchestrator, ACD, SQLite store) in this
 // process against the emulator at url, with n the desktop notifier.
 type ctidOn struct {
-	orch  *cti.Orchestrator
-	store *store.Store
-	ctx   context.Context
-	media *udpMedia
+	stages *stageBook // CTID_BENCH_STAGES: per-call stage stamps (standalone_stages_test.go)
+	orch   *cti.Orchestrator
+	store  *store.Store
+	ctx    context.Context
+	media  *udpMedia
 }
 
 func startCtid(b *testing.B, url string, qc queue.Config, n cti.Notifier) *ctidOn {
@@ -196,7 +199,17 @@ func startCtid(b *testing.B, url string, qc queue.Config, n cti.Notifier) *ctidO
 		b.Fatal(err)
 	}
 	c := &ctidOn{store: st, media: &udpMedia{socks: map[string]net.PacketConn{}, got: map[string]int{}}}
-	c.orch, err = cti.New(cti.Params{Config: cti.DefaultConfig(), Log: testLog(b), ARI: cli, Engine: eng, Media: c.media, Notify: n, Records: st})
+	var (
+		tel  cti.Telephony = cli
+		recs cti.Records   = st
+		fwd  *stagedARI
+	)
+	if stagesOn() {
+		c.stages = newStageBook()
+		fwd = newStagedARI(cli, c.stages)
+		tel, recs = fwd, &stagedStore{Store: st, book: c.stages}
+	}
+	c.orch, err = cti.New(cti.Params{Config: cti.DefaultConfig(), Log: testLog(b), ARI: tel, Engine: eng, Media: c.media, Notify: n, Records: recs})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -208,6 +221,9 @@ func startCtid(b *testing.B, url string, qc queue.Config, n cti.Notifier) *ctidO
 			b.Errorf("ari: %v", err)
 		}
 	})
+	if fwd != nil {
+		wg.Go(func() { fwd.forward(ctx) })
+	}
 	wg.Go(func() {
 		if err := c.orch.Run(ctx); err != nil {
 			b.Errorf("orchestrator: %v", err)
@@ -278,7 +294,13 @@ func (lb *loadBots) Publish(user, event string, f map[string]any) {
 	ctx := c.ctx
 	switch event {
 	case "call.offered":
-		lb.lat.offered(id, time.Now())
+		now := time.Now()
+		lb.lat.offered(id, now)
+		c.stages.stamp(id, func(s *stages) {
+			if s.offer.IsZero() {
+				s.offer = now
+			}
+		})
 		lb.wg.Go(func() { lb.fail(c.orch.Accept(ctx, user, id)) })
 	case "call.connected":
 		lb.mu.Lock()
@@ -493,6 +515,26 @@ func runLoad(b *testing.B, r loadRun) loadResult {
 	midTaken := false
 	var iwg sync.WaitGroup
 	sem := make(chan struct{}, 16)
+	var sched0 []metrics.Sample
+	if c.stages != nil {
+		sched0 = schedSamples()
+		metrics.Read(sched0)
+	}
+	if p := os.Getenv("CTID_BENCH_TRACE"); p != "" { // runtime/trace of the injection window
+		f, err := os.Create(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := trace.Start(f); err != nil {
+			b.Fatal(err)
+		}
+		defer func() {
+			trace.Stop()
+			if err := f.Close(); err != nil {
+				b.Error(err)
+			}
+		}()
+	}
 	cpu0, emuCPU0 := selfCPU(b), mustCPU(b, emu)
 	start := time.Now()
 	n := 0
@@ -518,6 +560,10 @@ func runLoad(b *testing.B, r loadRun) loadResult {
 				return
 			}
 			bots.lat.inject(id, t0)
+			if c.stages != nil {
+				ret := time.Now()
+				c.stages.stamp(id, func(s *stages) { s.inject, s.injret = t0, ret })
+			}
 		})
 		n++
 	}
@@ -527,6 +573,16 @@ func runLoad(b *testing.B, r loadRun) loadResult {
 		b.Fatalf("inject: %v", injErr)
 	}
 	res.injected = n
+	if c.stages != nil {
+		defer c.stages.report(b, sched0)
+		port, err := strconv.Atoi(emu.url[strings.LastIndexByte(emu.url, ':')+1:])
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer func() {
+			fmt.Fprintf(os.Stderr, "connections to the emulator closed by this side (TIME_WAIT): %d\n", timeWaits(port))
+		}()
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		bots.mu.Lock()
@@ -570,6 +626,15 @@ func runLoad(b *testing.B, r loadRun) loadResult {
 			if x.Ended.IsZero() {
 				res.open++
 			}
+		}
+	}
+	if os.Getenv("CTID_BENCH_REQUESTS") != "" { // the ARI requests ctid made (the emulator keeps the newest 10,000)
+		var reqs []json.RawMessage
+		if err := emu.get("/_emu/requests", &reqs); err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range reqs {
+			fmt.Fprintf(os.Stderr, "request %s\n", r)
 		}
 	}
 	emu.http.CloseIdleConnections() // the injector's keep-alive connections are not ctid's

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,13 @@ type Client struct {
 
 	mu      sync.Mutex
 	lastErr error
+
+	// filterMu serialises computing and installing the event filter (at each
+	// connect and on each change of the types subscribed on demand), so that the
+	// last filter installed is always the current one.
+	filterMu sync.Mutex
+	extra    map[string]int // event types subscribed on demand → subscribers
+	conn     bool           // a session's filter is installed (under filterMu)
 }
 
 // Stats is a snapshot of the adapter's counters.
@@ -214,10 +222,11 @@ func (c *Client) session(ctx context.Context, reconnect bool) (connected bool, e
 	defer conn.CloseNow() //nolint:errcheck // best effort on a failed or finished connection
 	conn.SetReadLimit(16 << 20)
 
-	if err := c.SetEventFilter(ctx, c.cfg.EventFilter); err != nil {
+	if err := c.installFilter(ctx); err != nil {
 		// Asterisk before 16.17/18.3 has no filters; ctid copes with any event.
 		c.log.Warn().Err(err).Msg("could not install the ARI event filter; continuing without it")
 	}
+	defer c.sessionOver()
 	rs, err := c.resync(ctx)
 	if err != nil {
 		return true, fmt.Errorf("resync after connect: %w", err)
@@ -383,4 +392,65 @@ func readFrame(ctx context.Context, conn *websocket.Conn, scratch *bytes.Buffer)
 		return 0, nil, err
 	}
 	return typ, bytes.Clone(scratch.Bytes()), nil
+}
+
+// installFilter installs the configured filter plus the types subscribed on demand,
+// at a connect.
+func (c *Client) installFilter(ctx context.Context) error {
+	c.filterMu.Lock()
+	defer c.filterMu.Unlock()
+	c.conn = true
+	return c.SetEventFilter(ctx, c.filterLocked())
+}
+
+func (c *Client) sessionOver() {
+	c.filterMu.Lock()
+	c.conn = false
+	c.filterMu.Unlock()
+}
+
+func (c *Client) filterLocked() []string {
+	out := append([]string(nil), c.cfg.EventFilter...)
+	for t, n := range c.extra {
+		if n > 0 && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	slices.Sort(out[len(c.cfg.EventFilter):])
+	return out
+}
+
+// SubscribeEvents adds an event type to the filter until a matching
+// UnsubscribeEvents (subscriptions are counted): Asterisk filters by type alone, so
+// a type only one feature reads (ChannelVarset: a campaign's AMDSTATUS) is asked
+// for only while that feature needs it. The filter is changed at once when the
+// events WebSocket is up (an error then means the current connection may not get
+// the type yet) and installed with it at every connect.
+func (c *Client) SubscribeEvents(ctx context.Context, typ string) error {
+	return c.changeExtra(ctx, typ, +1)
+}
+
+// UnsubscribeEvents releases a SubscribeEvents.
+func (c *Client) UnsubscribeEvents(ctx context.Context, typ string) error {
+	return c.changeExtra(ctx, typ, -1)
+}
+
+func (c *Client) changeExtra(ctx context.Context, typ string, d int) error {
+	c.filterMu.Lock()
+	defer c.filterMu.Unlock()
+	if c.extra == nil {
+		c.extra = map[string]int{}
+	}
+	before := c.extra[typ] > 0
+	c.extra[typ] = max(0, c.extra[typ]+d)
+	if c.extra[typ] == 0 {
+		delete(c.extra, typ)
+	}
+	if before == (c.extra[typ] > 0) || !c.conn || slices.Contains(c.cfg.EventFilter, typ) {
+		return nil
+	}
+	if err := c.SetEventFilter(ctx, c.filterLocked()); err != nil {
+		return fmt.Errorf("ari: event filter change for %s: %w", typ, err)
+	}
+	return nil
 }

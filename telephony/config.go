@@ -27,7 +27,8 @@ type Config struct {
 	ReconnectMin time.Duration
 	ReconnectMax time.Duration
 	// EventFilter is the allow-list sent to PUT /applications/{app}/eventFilter after
-	// each connect. Empty means DefaultEventFilter.
+	// each connect, with the types subscribed on demand added (SubscribeEvents).
+	// Empty means DefaultEventFilter.
 	EventFilter []string
 	// MaxQueuedEvents bounds the events received but not yet consumed. When a
 	// consumer falls that far behind, the adapter drops the WebSocket and resyncs
@@ -55,9 +56,16 @@ func DefaultConfig() Config {
 // other type would cost Asterisk an encode and ctid a decode for nothing (an
 // inbound call raised 27 events, 11 of them of types nothing read). Add a type
 // here when code starts to consume it.
+//
+// ChannelVarset is not in it: only outbound campaigns read one (AMDSTATUS), and
+// Asterisk's filter matches on the type alone, so subscribing to it for good would
+// bring every variable Asterisk sets on every channel (an inbound call answered by
+// an agent raised 9 of its 16 events: ctid's own re-adoption marks, BRIDGEPEER,
+// the ExternalMedia leg's addresses, ...). A campaign subscribes to it while it
+// runs (Client.SubscribeEvents).
 var defaultEventFilter = []string{
 	"StasisStart", "StasisEnd",
-	"ChannelDestroyed", "ChannelDtmfReceived", "ChannelVarset", "ChannelDialplan",
+	"ChannelDestroyed", "ChannelDtmfReceived", "ChannelDialplan",
 	"Dial",
 	"PlaybackFinished",
 }
