@@ -32,6 +32,7 @@ type sharedLegs struct {
 	done chan struct{}
 	pkt  rtp.Packet
 	ice  *udpbatch.Conn // the shared ICE socket, nil without one (set before run)
+	rb   resBatch       // with Gateway.res
 }
 
 // newSharedLegs opens the socket; start starts reading it.
@@ -50,7 +51,7 @@ func newSharedLegs(g *Gateway, addr string, advertise netip.Addr) (*sharedLegs, 
 	sl := &sharedLegs{g: g, legs: map[netip.AddrPort]*mediaLeg{}, done: make(chan struct{})}
 	port := uint16(uc.LocalAddr().(*net.UDPAddr).Port)
 	sl.local = netip.AddrPortFrom(advertise, port)
-	if sl.conn, err = udpbatch.New(udpbatch.Params{Conn: uc, BatchStart: sl.batchStart, BatchEnd: sl.batchEnd}); err != nil {
+	if sl.conn, err = udpbatch.New(udpbatch.Params{Conn: uc, BatchStart: sl.batchStart, BatchEnd: sl.batchEnd, Timestamps: g.res != nil}); err != nil {
 		return nil, errors.Join(fmt.Errorf("%w: media_shared_addr: %w", ErrInternal, err), uc.Close())
 	}
 	return sl, nil
@@ -65,6 +66,9 @@ func (sl *sharedLegs) start(ice *udpbatch.Conn) {
 // batchStart and batchEnd bracket a received batch: the legs stay put, and the
 // agents' SRTP of the batch leaves the ICE socket in one sendmmsg.
 func (sl *sharedLegs) batchStart() {
+	if sl.g.res != nil {
+		sl.rb.start()
+	}
 	sl.mu.Lock()
 	if sl.ice != nil {
 		sl.ice.Hold()
@@ -76,11 +80,14 @@ func (sl *sharedLegs) batchEnd() {
 		sl.ice.Flush()
 	}
 	sl.mu.Unlock()
+	if sl.g.res != nil {
+		sl.rb.end(&sl.g.res.agentQueued, &sl.g.res.agentTotal)
+	}
 }
 
 func (sl *sharedLegs) run() {
 	defer close(sl.done)
-	err := sl.conn.Drain(func(b []byte, from netip.AddrPort, _ time.Time) {
+	err := sl.conn.Drain(func(b []byte, from netip.AddrPort, rx time.Time) {
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		l := sl.legs[from]
 		if l == nil {
@@ -88,6 +95,9 @@ func (sl *sharedLegs) run() {
 			return
 		}
 		l.handle(b, from, &sl.pkt)
+		if sl.g.res != nil {
+			sl.rb.packet(rx)
+		}
 	})
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		sl.g.log.Error().Err(err).Msg("shared media socket read failed; legs are not read")
