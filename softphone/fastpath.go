@@ -38,12 +38,17 @@ type fastPath struct {
 	hdr rtp.Header
 	ls  *legSender
 	rb  resBatch // with Gateway.res
+	n   int      // microphone packets relayed in the current batch
 }
 
-// batchStart and batchEnd bracket a batch read from the ICE socket when the
-// residence is measured (they also hold and flush the shared leg socket).
+// batchStart and batchEnd bracket a batch read from the ICE socket: the
+// microphones of a batch leave the shared leg socket in sendmmsg batches (of at
+// most flushEvery), and the residence is measured.
 func (f *fastPath) batchStart() {
-	f.rb.start()
+	if f.g.res != nil {
+		f.rb.start()
+	}
+	f.n = 0
 	if sh := f.g.shared; sh != nil {
 		sh.conn.Hold()
 	}
@@ -53,7 +58,9 @@ func (f *fastPath) batchEnd() {
 	if sh := f.g.shared; sh != nil {
 		sh.conn.Flush()
 	}
-	f.rb.end(&f.g.res.micQueued, &f.g.res.micTotal)
+	if f.g.res != nil {
+		f.rb.end(&f.g.res.micQueued, &f.g.res.micTotal)
+	}
 }
 
 type fastMic struct {
@@ -120,6 +127,12 @@ func (f *fastPath) intercept(b []byte, from netip.AddrPort, rx time.Time) bool {
 	m.s.onMicrophone(f.ls, m.mic, &f.hdr, dec, dec[hl:])
 	if f.g.res != nil {
 		f.rb.packet(rx)
+	}
+	if sh := f.g.shared; sh != nil {
+		if f.n++; f.n%flushEvery == 0 {
+			sh.conn.Flush()
+			sh.conn.Hold()
+		}
 	}
 	return true
 }

@@ -246,7 +246,7 @@ func NewGateway(cfg Config, log zerolog.Logger) (_ *Gateway, err error) {
 			se.SetDTLSKeyLogWriter(fp.keys)
 			bp.Intercept = fp.intercept
 			bp.OnWrite = fp.observeWrite
-			if g.res != nil {
+			if g.res != nil || shared != nil {
 				bp.BatchStart, bp.BatchEnd = fp.batchStart, fp.batchEnd
 			}
 		}

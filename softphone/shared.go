@@ -33,7 +33,15 @@ type sharedLegs struct {
 	pkt  rtp.Packet
 	ice  *udpbatch.Conn // the shared ICE socket, nil without one (set before run)
 	rb   resBatch       // with Gateway.res
+	n    int            // packets handled in the current batch
 }
+
+// flushEvery bounds how long a relayed packet waits for its batch's sendmmsg: a
+// reader that handled that many packets of a batch sends them before going on.
+// Without it the first packet of a full batch (64 read at once after a stall)
+// waited for the other 63 to be handled (~0.6 ms); with it ~0.15 ms, for one
+// more sendmmsg per 16 packets.
+const flushEvery = 16
 
 // newSharedLegs opens the socket; start starts reading it.
 func newSharedLegs(g *Gateway, addr string, advertise netip.Addr) (*sharedLegs, error) {
@@ -69,6 +77,7 @@ func (sl *sharedLegs) batchStart() {
 	if sl.g.res != nil {
 		sl.rb.start()
 	}
+	sl.n = 0
 	sl.mu.Lock()
 	if sl.ice != nil {
 		sl.ice.Hold()
@@ -97,6 +106,10 @@ func (sl *sharedLegs) run() {
 		l.handle(b, from, &sl.pkt)
 		if sl.g.res != nil {
 			sl.rb.packet(rx)
+		}
+		if sl.n++; sl.n%flushEvery == 0 && sl.ice != nil {
+			sl.ice.Flush()
+			sl.ice.Hold()
 		}
 	})
 	if err != nil && !errors.Is(err, net.ErrClosed) {
