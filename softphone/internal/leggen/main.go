@@ -224,6 +224,9 @@ func listen() (*net.UDPConn, error) {
 }
 
 func run() error {
+	if err := ordinaryScheduling(); err != nil {
+		return fmt.Errorf("scheduling policy: %w", err)
+	}
 	g := &gen{out: json.NewEncoder(os.Stdout), epoch: time.Now()}
 	g.warm.Store(math.MaxInt64)
 	// the fake Asterisk: one socket, each leg's channel on its own address
