@@ -255,6 +255,19 @@ func benchGatewayLegsSplit(b *testing.B, bin string, n int, portBase uint16) {
 	start := time.Now()
 	b.ResetTimer()
 	send(genMsg{Op: "go", Frames: frames, Warm: 50})
+	if path := os.Getenv("CTID_BENCH_GOROUTINES"); path != "" { // what the gateway's goroutines wait on, mid-traffic
+		dump := time.AfterFunc(2*time.Second, func() {
+			f, err := os.Create(path)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if err := errors.Join(pprof.Lookup("goroutine").WriteTo(f, 1), f.Close()); err != nil {
+				b.Error(err)
+			}
+		})
+		defer dump.Stop()
+	}
 	if g.res != nil { // measure after the generator's warm-up, as it does
 		warm := time.AfterFunc(50*20*time.Millisecond, g.res.reset)
 		defer warm.Stop()
