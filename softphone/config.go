@@ -39,6 +39,10 @@ type Config struct {
 	DTMFPayloadType uint8
 
 	ICE ICEConfig
+
+	// residence measures the packets' time in the gateway (benchmarks only; see
+	// residence.go).
+	residence bool
 }
 
 // ICEConfig configures ICE for the agents' peer connections.

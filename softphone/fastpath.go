@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/ctid/ctid/softphone/internal/dtlskeys"
 	"github.com/pion/rtp"
@@ -36,6 +37,30 @@ type fastPath struct {
 	buf []byte
 	hdr rtp.Header
 	ls  *legSender
+	rb  resBatch // with Gateway.res
+	n   int      // microphone packets relayed in the current batch
+}
+
+// batchStart and batchEnd bracket a batch read from the ICE socket: the
+// microphones of a batch leave the shared leg socket in sendmmsg batches (of at
+// most flushEvery), and the residence is measured.
+func (f *fastPath) batchStart() {
+	if f.g.res != nil {
+		f.rb.start()
+	}
+	f.n = 0
+	if sh := f.g.shared; sh != nil {
+		sh.conn.Hold()
+	}
+}
+
+func (f *fastPath) batchEnd() {
+	if sh := f.g.shared; sh != nil {
+		sh.conn.Flush()
+	}
+	if f.g.res != nil {
+		f.rb.end(&f.g.res.micQueued, &f.g.res.micTotal)
+	}
 }
 
 type fastMic struct {
@@ -63,7 +88,7 @@ func (f *fastPath) observeWrite(b []byte, to netip.AddrPort) {
 
 // intercept sees every datagram the ICE socket receives, on its reader goroutine;
 // true means it was consumed.
-func (f *fastPath) intercept(b []byte, from netip.AddrPort) bool {
+func (f *fastPath) intercept(b []byte, from netip.AddrPort, rx time.Time) bool {
 	if len(b) < 12 {
 		return false
 	}
@@ -100,6 +125,15 @@ func (f *fastPath) intercept(b []byte, from netip.AddrPort) bool {
 		return true
 	}
 	m.s.onMicrophone(f.ls, m.mic, &f.hdr, dec, dec[hl:])
+	if f.g.res != nil {
+		f.rb.packet(rx)
+	}
+	if sh := f.g.shared; sh != nil {
+		if f.n++; f.n%flushEvery == 0 {
+			sh.conn.Flush()
+			sh.conn.Hold()
+		}
+	}
 	return true
 }
 

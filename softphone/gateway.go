@@ -49,6 +49,8 @@ type Gateway struct {
 	fast *fastPath
 	// shared carries every leg on one socket (MediaSharedAddr; nil: a port per leg).
 	shared *sharedLegs
+	// res measures packets' time in the gateway (Config.residence; nil: off).
+	res *residence
 
 	portMu   sync.Mutex
 	portNext uint16
@@ -200,6 +202,9 @@ func NewGateway(cfg Config, log zerolog.Logger) (_ *Gateway, err error) {
 		srStop:    make(chan struct{}),
 		srDone:    make(chan struct{}),
 	}
+	if cfg.residence {
+		g.res = &residence{}
+	}
 	var shared *sharedLegs
 	started := false
 	if cfg.MediaSharedAddr != "" {
@@ -231,7 +236,7 @@ func NewGateway(cfg Config, log zerolog.Logger) (_ *Gateway, err error) {
 		}
 		// The microphone fast path: the DTLS master secrets through pion's key log,
 		// the handshakes and the SRTP seen on this socket.
-		bp := udpbatch.Params{Conn: uc}
+		bp := udpbatch.Params{Conn: uc, Timestamps: g.res != nil}
 		if shared != nil { // the microphones of a batch leave for Asterisk in one sendmmsg
 			bp.BatchStart, bp.BatchEnd = shared.conn.Hold, shared.conn.Flush
 		}
@@ -239,8 +244,11 @@ func NewGateway(cfg Config, log zerolog.Logger) (_ *Gateway, err error) {
 			fp := newFastPath(g)
 			g.fast = fp
 			se.SetDTLSKeyLogWriter(fp.keys)
-			bp.Intercept = func(b []byte, from netip.AddrPort, _ time.Time) bool { return fp.intercept(b, from) }
+			bp.Intercept = fp.intercept
 			bp.OnWrite = fp.observeWrite
+			if g.res != nil || shared != nil {
+				bp.BatchStart, bp.BatchEnd = fp.batchStart, fp.batchEnd
+			}
 		}
 		iceConn, err = udpbatch.New(bp)
 		if err != nil {

@@ -10,6 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"sync"
 	"testing"
@@ -78,6 +82,7 @@ func benchGatewayLegsSplit(b *testing.B, bin string, n int, portBase uint16) {
 	if os.Getenv("CTID_BENCH_SHARED_LEGS") == "1" { // every leg on one socket (media_shared_addr)
 		cfg.MediaSharedAddr = "127.0.0.1:0"
 	}
+	cfg.residence = os.Getenv("CTID_BENCH_RESIDENCE") == "1" // the packets' time in the gateway (kernel timestamps)
 	g, err := NewGateway(cfg, zerolog.Nop())
 	if err != nil {
 		b.Fatal(err)
@@ -232,10 +237,41 @@ func benchGatewayLegsSplit(b *testing.B, bin string, n int, portBase uint16) {
 	b.Logf("N=%d: %d peer connections up and legs attached in %s", n, n, time.Since(setup).Round(time.Millisecond))
 
 	frames := max(b.N, int(benchSeconds("CTID_BENCH_LEG_SECONDS", 3)/(20*time.Millisecond))) + 50
+	if os.Getenv("CTID_BENCH_GC_OFF") == "1" { // diagnosis: no GC in the traffic window
+		runtime.GC()
+		defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	}
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	stopTrace := startTrace(b)
+	writeAllocs(b, ".base")
+	if g.iceConn != nil {
+		b.Logf("ice socket: most queued during setup %d", g.iceConn.MaxQueued.Swap(0))
+	}
+	if g.shared != nil {
+		b.Logf("shared leg socket: most queued during setup %d", g.shared.conn.MaxQueued.Swap(0))
+	}
 	ru0 := rusage(b)
 	start := time.Now()
 	b.ResetTimer()
 	send(genMsg{Op: "go", Frames: frames, Warm: 50})
+	if path := os.Getenv("CTID_BENCH_GOROUTINES"); path != "" { // what the gateway's goroutines wait on, mid-traffic
+		dump := time.AfterFunc(2*time.Second, func() {
+			f, err := os.Create(path)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if err := errors.Join(pprof.Lookup("goroutine").WriteTo(f, 1), f.Close()); err != nil {
+				b.Error(err)
+			}
+		})
+		defer dump.Stop()
+	}
+	if g.res != nil { // measure after the generator's warm-up, as it does
+		warm := time.AfterFunc(50*20*time.Millisecond, g.res.reset)
+		defer warm.Stop()
+	}
 	var res genMsg
 	select {
 	case res = <-results:
@@ -246,6 +282,9 @@ func benchGatewayLegsSplit(b *testing.B, bin string, n int, portBase uint16) {
 	}
 	b.StopTimer()
 	ru1, wall := rusage(b), time.Since(start)
+	stopTrace()
+	runtime.ReadMemStats(&ms1)
+	writeAllocs(b, "")
 	r := res.Result
 	if r == nil {
 		b.Fatal("result without numbers")
@@ -266,7 +305,68 @@ func benchGatewayLegsSplit(b *testing.B, bin string, n int, portBase uint16) {
 	b.ReportMetric(r.ToAstAddP50, "to_ast_added_p50_ms")
 	b.ReportMetric(r.ToAstAddP99, "to_ast_added_p99_ms")
 	b.ReportMetric(r.GenCPU, "gen_cpu_%")
+	b.ReportMetric(float64(ms1.NumGC-ms0.NumGC), "gw_gcs")
+	if rs := g.res; rs != nil {
+		ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+		b.ReportMetric(ms(rs.agentQueued.quantile(0.5)), "gw_agent_queued_p50_ms")
+		b.ReportMetric(ms(rs.agentQueued.quantile(0.99)), "gw_agent_queued_p99_ms")
+		b.ReportMetric(ms(rs.agentTotal.quantile(0.5)), "gw_agent_total_p50_ms")
+		b.ReportMetric(ms(rs.agentTotal.quantile(0.99)), "gw_agent_total_p99_ms")
+		b.ReportMetric(ms(rs.micQueued.quantile(0.5)), "gw_mic_queued_p50_ms")
+		b.ReportMetric(ms(rs.micQueued.quantile(0.99)), "gw_mic_queued_p99_ms")
+		b.ReportMetric(ms(rs.micTotal.quantile(0.5)), "gw_mic_total_p50_ms")
+		b.ReportMetric(ms(rs.micTotal.quantile(0.99)), "gw_mic_total_p99_ms")
+	}
+	if relayed := r.RecvAgent + r.RecvAst; relayed > 0 {
+		b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(relayed), "gw_allocs/pkt")
+	}
 	b.ReportMetric(float64(r.SentAst+r.SentMic)/r.WallS, "pkts/s")
+	if g.iceConn != nil {
+		b.Logf("ice socket: most queued %d", g.iceConn.MaxQueued.Load())
+	}
+	if g.shared != nil {
+		b.Logf("shared leg socket: most queued %d", g.shared.conn.MaxQueued.Load())
+	}
 	b.Logf("N=%d generator wall %.2fs (%d frames asked), gateway cpu %s over %s; sent %d/%d received %d/%d; generator %.2f syscalls/pkt; gateway %+v",
 		n, r.WallS, frames, cpu.Round(time.Millisecond), wall.Round(time.Millisecond), r.SentAst, r.SentMic, r.RecvAgent, r.RecvAst, r.GenSyscallsPerPkt, g.Stats())
+}
+
+// startTrace writes a runtime/trace of the gateway process over the traffic window
+// to $CTID_BENCH_TRACE (scheduler latency, GC, netpoll); the returned func stops it.
+func startTrace(b *testing.B) func() {
+	path := os.Getenv("CTID_BENCH_TRACE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := trace.Start(f); err != nil {
+		b.Fatal(errors.Join(err, f.Close()))
+	}
+	return func() {
+		trace.Stop()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
+}
+
+// writeAllocs writes the allocation profile to $CTID_BENCH_ALLOCPROFILE+suffix (the
+// traffic window's allocations: go tool pprof -base file.base file; set
+// -test.memprofilerate for more samples).
+func writeAllocs(b *testing.B, suffix string) {
+	path := os.Getenv("CTID_BENCH_ALLOCPROFILE")
+	if path == "" {
+		return
+	}
+	runtime.GC() // the profile is as of the last completed GC
+	f, err := os.Create(path + suffix)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := errors.Join(pprof.Lookup("allocs").WriteTo(f, 0), f.Close()); err != nil {
+		b.Fatal(err)
+	}
 }

@@ -120,6 +120,7 @@ func (r *reactor) loop() {
 		if hold != nil {
 			hold.Hold()
 		}
+		handled := 0
 		for _, ev := range events[:n] {
 			l := r.legs[ev.Fd]
 			if l == nil {
@@ -136,6 +137,10 @@ func (r *reactor) loop() {
 				continue
 			}
 			l.handle(buf[:k], src, &pkt)
+			if handled++; handled%flushEvery == 0 && hold != nil {
+				hold.Flush()
+				hold.Hold()
+			}
 		}
 		if hold != nil {
 			hold.Flush()

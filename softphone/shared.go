@@ -32,7 +32,16 @@ type sharedLegs struct {
 	done chan struct{}
 	pkt  rtp.Packet
 	ice  *udpbatch.Conn // the shared ICE socket, nil without one (set before run)
+	rb   resBatch       // with Gateway.res
+	n    int            // packets handled in the current batch
 }
+
+// flushEvery bounds how long a relayed packet waits for its batch's sendmmsg: a
+// reader that handled that many packets of a batch sends them before going on.
+// Without it the first packet of a full batch (64 read at once after a stall)
+// waited for the other 63 to be handled (~0.6 ms); with it ~0.15 ms, for one
+// more sendmmsg per 16 packets.
+const flushEvery = 16
 
 // newSharedLegs opens the socket; start starts reading it.
 func newSharedLegs(g *Gateway, addr string, advertise netip.Addr) (*sharedLegs, error) {
@@ -50,7 +59,7 @@ func newSharedLegs(g *Gateway, addr string, advertise netip.Addr) (*sharedLegs, 
 	sl := &sharedLegs{g: g, legs: map[netip.AddrPort]*mediaLeg{}, done: make(chan struct{})}
 	port := uint16(uc.LocalAddr().(*net.UDPAddr).Port)
 	sl.local = netip.AddrPortFrom(advertise, port)
-	if sl.conn, err = udpbatch.New(udpbatch.Params{Conn: uc, BatchStart: sl.batchStart, BatchEnd: sl.batchEnd}); err != nil {
+	if sl.conn, err = udpbatch.New(udpbatch.Params{Conn: uc, BatchStart: sl.batchStart, BatchEnd: sl.batchEnd, Timestamps: g.res != nil}); err != nil {
 		return nil, errors.Join(fmt.Errorf("%w: media_shared_addr: %w", ErrInternal, err), uc.Close())
 	}
 	return sl, nil
@@ -65,6 +74,10 @@ func (sl *sharedLegs) start(ice *udpbatch.Conn) {
 // batchStart and batchEnd bracket a received batch: the legs stay put, and the
 // agents' SRTP of the batch leaves the ICE socket in one sendmmsg.
 func (sl *sharedLegs) batchStart() {
+	if sl.g.res != nil {
+		sl.rb.start()
+	}
+	sl.n = 0
 	sl.mu.Lock()
 	if sl.ice != nil {
 		sl.ice.Hold()
@@ -76,11 +89,14 @@ func (sl *sharedLegs) batchEnd() {
 		sl.ice.Flush()
 	}
 	sl.mu.Unlock()
+	if sl.g.res != nil {
+		sl.rb.end(&sl.g.res.agentQueued, &sl.g.res.agentTotal)
+	}
 }
 
 func (sl *sharedLegs) run() {
 	defer close(sl.done)
-	err := sl.conn.Drain(func(b []byte, from netip.AddrPort, _ time.Time) {
+	err := sl.conn.Drain(func(b []byte, from netip.AddrPort, rx time.Time) {
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		l := sl.legs[from]
 		if l == nil {
@@ -88,6 +104,13 @@ func (sl *sharedLegs) run() {
 			return
 		}
 		l.handle(b, from, &sl.pkt)
+		if sl.g.res != nil {
+			sl.rb.packet(rx)
+		}
+		if sl.n++; sl.n%flushEvery == 0 && sl.ice != nil {
+			sl.ice.Flush()
+			sl.ice.Hold()
+		}
 	})
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		sl.g.log.Error().Err(err).Msg("shared media socket read failed; legs are not read")

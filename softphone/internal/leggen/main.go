@@ -131,9 +131,14 @@ func (h *hist) q(q float64) float64 {
 	return 200
 }
 
-// ring is the send times of the last 64 sequence numbers of each leg (ns since the
-// epoch; 0 = not sent).
-const ring = 64
+// ring is the send times of the last 1024 sequence numbers (20 s) of each leg (ns
+// since the epoch; 0 = not sent). It was 64 (1.3 s): a leg whose first relayed
+// packet the reader handled more than 1.3 s after the sender's newest frame was
+// anchored on no frame (then on the newest), and every later packet of that leg
+// was timed against another frame's send time — a likely cause of runs that
+// reported "> 200 ms" to-agent medians while the gateway's own kernel
+// timestamps (CTID_BENCH_RESIDENCE) said 0.5 ms.
+const ring = 1024
 
 type peer struct {
 	pc      *webrtc.PeerConnection
@@ -189,7 +194,11 @@ func (g *gen) send(m msg) {
 	}
 }
 
-func (g *gen) since(t time.Time) int64 { return int64(t.Sub(g.epoch)) }
+// since is t in ns since the epoch, on the wall clock: the kernel's receive
+// timestamps (SO_TIMESTAMPNS) are wall-clock times, and subtracting one from a
+// time.Now() stamp measured on the monotonic clock would add the drift between
+// the two clocks since the epoch (NTP slewing) to every "added" latency.
+func (g *gen) since(t time.Time) int64 { return int64(t.Round(0).Sub(g.epoch.Round(0))) }
 
 func stamp(p []byte, ns int64) { binary.BigEndian.PutUint64(p, uint64(ns)) }
 
@@ -215,6 +224,9 @@ func listen() (*net.UDPConn, error) {
 }
 
 func run() error {
+	if err := ordinaryScheduling(); err != nil {
+		return fmt.Errorf("scheduling policy: %w", err)
+	}
 	g := &gen{out: json.NewEncoder(os.Stdout), epoch: time.Now()}
 	g.warm.Store(math.MaxInt64)
 	// the fake Asterisk: one socket, each leg's channel on its own address
@@ -473,14 +485,17 @@ func (g *gen) fromGateway(b []byte, _ netip.AddrPort, rx time.Time) bool {
 		// generator at the start does not shift every later measurement).
 		last := uint16(g.lastSeq[i].Load())
 		at := g.since(rx)
-		in := last
+		found := false
 		for d := range uint16(ring) {
 			if t := g.astSent[i*ring+int(last-d)%ring].Load(); t > 0 && t <= at {
-				in = last - d
+				p.seqOff, found = seq-(last-d), true
 				break
 			}
 		}
-		p.seqOff = seq - in
+		if !found { // not anchored (yet): counted, not timed
+			g.recvAgent.Add(1)
+			return true
+		}
 		p.offKnown = true
 	}
 	in := seq - p.seqOff

@@ -84,6 +84,7 @@ type Conn struct {
 	Packets      atomic.Uint64 // packets read + written
 	WriteErrors  atomic.Uint64 // queued packets a sendmmsg failed to send
 	Intercepted  atomic.Uint64 // packets consumed by Intercept
+	MaxQueued    atomic.Uint64 // the most packets ever queued at once (Hold, or behind a sendmmsg)
 	closed       atomic.Bool
 	lastWriteErr atomic.Pointer[error]
 }
@@ -292,6 +293,9 @@ func (c *Conn) write(b []byte, src netip.Addr, to netip.AddrPort) (int, error) {
 		}
 	}
 	c.wq = append(c.wq, ipv4.Message{Buffers: bufs, Addr: ua, OOB: oob})
+	if q := uint64(len(c.wq)); q > c.MaxQueued.Load() {
+		c.MaxQueued.Store(q)
+	}
 	if c.flushing || c.held {
 		c.wmu.Unlock()
 		return len(b), nil
@@ -350,7 +354,8 @@ func (c *Conn) sendAll(ms []ipv4.Message) {
 			ms = ms[n:]
 		}
 		if err != nil {
-			c.lastWriteErr.Store(&err)
+			stored := err // only this copy escapes (err itself would, on every batch)
+			c.lastWriteErr.Store(&stored)
 			c.WriteErrors.Add(1)
 			ms = ms[1:] // skip the packet the kernel refused
 		} else if n == 0 {

@@ -114,3 +114,45 @@ func TestBatchedWritesAndReads(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The relay's steady state allocates nothing: a held burst of writes, its
+// sendmmsg, and the recvmmsg reads of it (the gateway's hot path runs on these).
+func TestSteadyStateAllocatesNothing(t *testing.T) {
+	rx, err := New(Params{Conn: listen(t), Timestamps: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := New(Params{Conn: listen(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := errors.Join(rx.Close(), tx.Close()); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := rx.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	to := netip.MustParseAddrPort(rx.LocalAddr().String())
+	pkt, buf := make([]byte, 172), make([]byte, 1500)
+	const burst = 8
+	round := func() {
+		tx.Hold()
+		for range burst {
+			if _, err := tx.WriteToAddrPort(pkt, to); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tx.Flush()
+		for range burst {
+			if _, _, err := rx.ReadFromAddrPort(buf); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	round() // the first burst fills the free lists
+	if a := testing.AllocsPerRun(200, round); a != 0 {
+		t.Fatalf("%.1f allocations per burst of %d packets, want 0", a, burst)
+	}
+}

@@ -20,6 +20,9 @@ type rxState struct {
 	hs  []mmsghdr
 	iov []syscall.Iovec
 	sa  []syscall.RawSockaddrInet6
+	fn  func(fd uintptr) bool // recvmmsgFD, bound once (a closure per batch allocates)
+	n   int
+	err error
 }
 
 type mmsghdr struct {
@@ -35,6 +38,7 @@ func (c *Conn) initRecv() error {
 	}
 	n := len(c.rbufs)
 	c.rx = rxState{rc: rc, hs: make([]mmsghdr, n), iov: make([]syscall.Iovec, n), sa: make([]syscall.RawSockaddrInet6, n)}
+	c.rx.fn = c.recvmmsgFD
 	c.tx = txState{rc: rc, hs: make([]mmsghdr, n), iov: make([]syscall.Iovec, n), sa: make([]syscall.RawSockaddrInet6, n)}
 	c.tx.fn = c.sendmmsgFD
 	return nil
@@ -133,37 +137,37 @@ func (c *Conn) recvBatch() (int, error) {
 		}
 		x.hs[i].n = 0
 	}
-	var n int
-	var serr error
-	err := x.rc.Read(func(fd uintptr) bool {
-		// raw: non-blocking (MSG_DONTWAIT), and entersyscall would wake the runtime's
-		// sysmon thread each time the process comes back from idle
-		r, _, e := syscall.RawSyscall6(syscall.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&x.hs[0])), uintptr(len(x.hs)), syscall.MSG_DONTWAIT, 0, 0)
-		switch e {
-		case 0:
-			n = int(r)
-			return true
-		case syscall.EAGAIN:
-			return false // wait for the netpoller
-		case syscall.EINTR:
-			return false
-		default:
-			serr = e
-			return true
-		}
-	})
-	if err != nil {
+	x.n, x.err = 0, nil
+	if err := x.rc.Read(x.fn); err != nil {
 		return 0, err
 	}
-	if serr != nil {
-		return 0, fmt.Errorf("udpbatch: recvmmsg: %w", serr)
+	if x.err != nil {
+		return 0, fmt.Errorf("udpbatch: recvmmsg: %w", x.err)
 	}
+	n := x.n
 	for i := range n {
 		c.rlen[i] = int(x.hs[i].n)
 		c.roobn[i] = int(x.hs[i].hdr.Controllen)
 		c.raddr[i] = sockaddr(&x.sa[i])
 	}
 	return n, nil
+}
+
+// recvmmsgFD reads a batch: raw, non-blocking (MSG_DONTWAIT) — entersyscall would
+// wake the runtime's sysmon thread each time the process comes back from idle.
+func (c *Conn) recvmmsgFD(fd uintptr) bool {
+	x := &c.rx
+	r, _, e := syscall.RawSyscall6(syscall.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&x.hs[0])), uintptr(len(x.hs)), syscall.MSG_DONTWAIT, 0, 0)
+	switch e {
+	case 0:
+		x.n = int(r)
+		return true
+	case syscall.EAGAIN, syscall.EINTR:
+		return false // wait for the netpoller
+	default:
+		x.err = e
+		return true
+	}
 }
 
 // sockaddr decodes an AF_INET or AF_INET6 address (invalid for anything else).
