@@ -886,11 +886,9 @@ func emptyBy(rule EmptyRule, q *queueState) bool {
 	return false
 }
 
-// CallArrived queues a call. Decisions: an offer (or ring-all offers), a closed action,
-// or an overflow (full / empty). An unparsable Call.Skills is ErrBadSkillExpr with the
-// position; a priority outside 0..10 is ErrBadPriority.
-func (e *Engine) CallArrived(now time.Time, in Call) ([]Decision, error) {
-	e.begin()
+// newCallQueue checks that a call the engine is to take is new and has a known
+// queue, and returns that queue.
+func (e *Engine) newCallQueue(in Call) (*queueState, error) {
 	q, ok := e.queues[in.Queue]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownQueue, in.Queue)
@@ -900,6 +898,18 @@ func (e *Engine) CallArrived(now time.Time, in Call) ([]Decision, error) {
 	}
 	if _, dup := e.calls[in.ID]; dup {
 		return nil, fmt.Errorf("%w: %q", ErrDuplicateCall, in.ID)
+	}
+	return q, nil
+}
+
+// CallArrived queues a call. Decisions: an offer (or ring-all offers), a closed action,
+// or an overflow (full / empty). An unparsable Call.Skills is ErrBadSkillExpr with the
+// position; a priority outside 0..10 is ErrBadPriority.
+func (e *Engine) CallArrived(now time.Time, in Call) ([]Decision, error) {
+	e.begin()
+	q, err := e.newCallQueue(in)
+	if err != nil {
+		return nil, err
 	}
 	prio := in.Priority
 	if prio == 0 {

@@ -13,15 +13,9 @@ import (
 // not touched (the call was counted by the earlier run).
 func (e *Engine) RestoreConnected(now time.Time, in Call, agentID AgentID, answered time.Time) ([]Decision, error) {
 	e.begin()
-	q, ok := e.queues[in.Queue]
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownQueue, in.Queue)
-	}
-	if in.ID == "" {
-		return nil, fmt.Errorf("%w: empty call id", ErrUnknownCall)
-	}
-	if _, dup := e.calls[in.ID]; dup {
-		return nil, fmt.Errorf("%w: %q", ErrDuplicateCall, in.ID)
+	q, err := e.newCallQueue(in)
+	if err != nil {
+		return nil, err
 	}
 	a, err := e.agent(agentID)
 	if err != nil {
@@ -139,15 +133,9 @@ func (e *Engine) seatRestored(now time.Time, c *call, a *agent, answered time.Ti
 // queue is, as for a caller queued again after a restart).
 func (e *Engine) RestoreCallback(now time.Time, in Call, number string, failed int, lastFailed time.Time) ([]Decision, error) {
 	e.begin()
-	q, ok := e.queues[in.Queue]
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownQueue, in.Queue)
-	}
-	if in.ID == "" {
-		return nil, fmt.Errorf("%w: empty call id", ErrUnknownCall)
-	}
-	if _, dup := e.calls[in.ID]; dup {
-		return nil, fmt.Errorf("%w: %q", ErrDuplicateCall, in.ID)
+	q, err := e.newCallQueue(in)
+	if err != nil {
+		return nil, err
 	}
 	if number == "" {
 		return nil, fmt.Errorf("%w: empty callback number", ErrCallState)
