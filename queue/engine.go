@@ -902,6 +902,19 @@ func (e *Engine) newCallQueue(in Call) (*queueState, error) {
 	return q, nil
 }
 
+// priorityOf is a new call's priority: its own, or the default; ErrBadPriority
+// outside 1..MaxPriority.
+func (e *Engine) priorityOf(in Call) (int, error) {
+	prio := in.Priority
+	if prio == 0 {
+		prio = e.cfg.DefaultPriority
+	}
+	if prio < 1 || prio > MaxPriority {
+		return 0, fmt.Errorf("%w: %d not in 1..%d", ErrBadPriority, in.Priority, MaxPriority)
+	}
+	return prio, nil
+}
+
 // CallArrived queues a call. Decisions: an offer (or ring-all offers), a closed action,
 // or an overflow (full / empty). An unparsable Call.Skills is ErrBadSkillExpr with the
 // position; a priority outside 0..10 is ErrBadPriority.
@@ -911,12 +924,9 @@ func (e *Engine) CallArrived(now time.Time, in Call) ([]Decision, error) {
 	if err != nil {
 		return nil, err
 	}
-	prio := in.Priority
-	if prio == 0 {
-		prio = e.cfg.DefaultPriority
-	}
-	if prio < 1 || prio > MaxPriority {
-		return nil, fmt.Errorf("%w: %d not in 1..%d", ErrBadPriority, in.Priority, MaxPriority)
+	prio, err := e.priorityOf(in)
+	if err != nil {
+		return nil, err
 	}
 	p, err := e.planFor(q, in.Skills, true)
 	if err != nil {

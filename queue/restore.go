@@ -26,12 +26,9 @@ func (e *Engine) RestoreConnected(now time.Time, in Call, agentID AgentID, answe
 	default:
 		return nil, &TransitionError{Agent: a.id, From: a.state, Input: "restore_connected"}
 	}
-	prio := in.Priority
-	if prio == 0 {
-		prio = e.cfg.DefaultPriority
-	}
-	if prio < 1 || prio > MaxPriority {
-		return nil, fmt.Errorf("%w: %d not in 1..%d", ErrBadPriority, in.Priority, MaxPriority)
+	prio, err := e.priorityOf(in)
+	if err != nil {
+		return nil, err
 	}
 	p, err := e.planFor(q, in.Skills, false)
 	if err != nil {
@@ -143,12 +140,9 @@ func (e *Engine) RestoreCallback(now time.Time, in Call, number string, failed i
 	if failed < 0 {
 		return nil, fmt.Errorf("%w: %d failed callback dials", ErrCallState, failed)
 	}
-	prio := in.Priority
-	if prio == 0 {
-		prio = e.cfg.DefaultPriority
-	}
-	if prio < 1 || prio > MaxPriority {
-		return nil, fmt.Errorf("%w: %d not in 1..%d", ErrBadPriority, in.Priority, MaxPriority)
+	prio, err := e.priorityOf(in)
+	if err != nil {
+		return nil, err
 	}
 	p, err := e.planFor(q, in.Skills, false)
 	if err != nil {
