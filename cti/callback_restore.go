@@ -63,17 +63,23 @@ func defaultNode() string {
 	return host
 }
 
-// restoreCallbacks takes back, after the first ARI resync, the callbacks this
-// node's earlier run was keeping (see above). It returns when done or when ctx ends.
+// restoreCallbacks takes back, after the first ARI resync's take-over of the earlier
+// run's calls, the callbacks this node's earlier run was keeping (see above). It
+// returns when done or when ctx ends.
 func (o *Orchestrator) restoreCallbacks(ctx context.Context, started time.Time) {
 	src, ok := o.records.(callbackNodeRows)
 	if !ok {
 		return
 	}
+	// After the take-over of the earlier run's calls: an agent it restores onto a
+	// call must not be offered a callback first.
 	select {
 	case <-ctx.Done():
 		return
-	case <-o.resynced:
+	case <-o.TakeOverDone():
+	}
+	if ctx.Err() != nil {
+		return // Run ended before the first take-over
 	}
 	rctx, cancel := context.WithTimeout(ctx, o.cfg.OpTimeout)
 	rows, err := src.CallbacksOfNode(rctx, o.cfg.Node, store.CallbackPending, callbackSweepLimit)

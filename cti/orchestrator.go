@@ -75,8 +75,6 @@ type Orchestrator struct {
 	wrapups   map[string]wrapup     // agent -> the wrap-up in progress
 	callbacks map[string]int        // call id -> callback attempts dialled
 	runCtx    context.Context       // set by Run, for actors started by decisions
-	resynced  chan struct{}         // closed at the first ARI resync (callback_restore.go)
-	resyncOne sync.Once
 
 	camps    *campaignSet
 	contacts ContactSource
@@ -120,7 +118,6 @@ func New(p Params) (*Orchestrator, error) {
 		stranded:  newStrandedSet(),
 		calls:     map[string]*callActor{},
 		byChannel: map[string]*callActor{},
-		resynced:  make(chan struct{}),
 		took:      newFirstTakeOver(),
 	}, nil
 }
@@ -316,7 +313,6 @@ func (o *Orchestrator) resync(ctx context.Context, rs *telephony.Resync) {
 		return
 	}
 	o.adoptLater(ctx, rs)
-	o.resyncOne.Do(func() { close(o.resynced) })
 	if !rs.Reconnect {
 		return
 	}
