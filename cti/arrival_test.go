@@ -20,76 +20,34 @@ import (
 // answered. The emulator holds the MOH request for two seconds; the arrival's other
 // requests answer at once, and their events reach the actor meanwhile.
 func TestOfferBeforeMOHAnsweredAcceptAfter(t *testing.T) {
-	var (
-		mu                sync.Mutex
-		mohDone, bridgeAt time.Time
-	)
-	const mohDelay = 2 * time.Second
-	wrap := func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			switch {
-			case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/moh"):
-				time.Sleep(mohDelay)
-				next.ServeHTTP(w, r)
-				mu.Lock()
-				mohDone = time.Now()
-				mu.Unlock()
-				return
-			case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/ari/bridges"):
-				mu.Lock()
-				if bridgeAt.IsZero() {
-					bridgeAt = time.Now()
-				}
-				mu.Unlock()
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
-	sc := store.DefaultConfig()
-	sc.Path = filepath.Join(t.TempDir(), "ctid.db")
-	w := newWorldWrapped(t, salesConfig("anna"), cti.DefaultConfig(), sc, ariemu.Config{}, wrap)
-	w.ready(t, "anna")
-	w.desk.wait(t, "anna", "agent.state", func(e map[string]any) bool { return e["state"] == queue.Ready.String() })
-	caller, err := w.emu.InjectCall(w.ctx, ariemu.CallSpec{CallerNumber: "48221234567", Dialled: "800100200",
-		Args: []string{"inbound", "sales"}, Behaviour: "talk"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.desk.wait(t, "anna", "call.offered", nil)
-	mu.Lock()
-	offeredFirst := mohDone.IsZero()
-	mu.Unlock()
-	if !offeredFirst {
-		t.Fatalf("the offer waited for the music on hold (held %s)", mohDelay)
-	}
-	if err := w.orch.Accept(w.ctx, "anna", caller); err != nil {
-		t.Fatal(err)
-	}
-	w.desk.wait(t, "anna", "call.connected", nil)
-	mu.Lock()
-	defer mu.Unlock()
-	if mohDone.IsZero() || bridgeAt.IsZero() || bridgeAt.Before(mohDone) {
-		t.Fatalf("accept acted on before the music on hold was answered: MOH answered %v, first bridge request %v", mohDone, bridgeAt)
-	}
+	offerBeforeAcceptAfter(t, "/moh", "the music on hold")
 }
 
 // TestOfferBeforeAnswerAcceptAfter: the caller's answer is off the offer's path too
 // (the emulator holds the answer request for two seconds): the offer goes out first,
 // and the accept — the bridge request — waits until the caller is answered.
 func TestOfferBeforeAnswerAcceptAfter(t *testing.T) {
+	offerBeforeAcceptAfter(t, "/answer", "the caller's answer")
+}
+
+// offerBeforeAcceptAfter holds the caller's ARI request whose path ends in suffix
+// for two seconds and checks that the offer does not wait for it, that the accept's
+// first bridge request does, and that the caller ends up answered.
+func offerBeforeAcceptAfter(t *testing.T, suffix, what string) {
+	t.Helper()
 	var (
-		mu                   sync.Mutex
-		answerDone, bridgeAt time.Time
+		mu                 sync.Mutex
+		heldDone, bridgeAt time.Time
 	)
-	const answerDelay = 2 * time.Second
+	const delay = 2 * time.Second
 	wrap := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			switch {
-			case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/answer"):
-				time.Sleep(answerDelay)
+			case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, suffix):
+				time.Sleep(delay)
 				next.ServeHTTP(w, r)
 				mu.Lock()
-				answerDone = time.Now()
+				heldDone = time.Now()
 				mu.Unlock()
 				return
 			case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/ari/bridges"):
@@ -114,10 +72,10 @@ func TestOfferBeforeAnswerAcceptAfter(t *testing.T) {
 	}
 	w.desk.wait(t, "anna", "call.offered", nil)
 	mu.Lock()
-	offeredFirst := answerDone.IsZero()
+	offeredFirst := heldDone.IsZero()
 	mu.Unlock()
 	if !offeredFirst {
-		t.Fatalf("the offer waited for the caller's answer (held %s)", answerDelay)
+		t.Fatalf("the offer waited for %s (held %s)", what, delay)
 	}
 	if err := w.orch.Accept(w.ctx, "anna", caller); err != nil {
 		t.Fatal(err)
@@ -125,8 +83,8 @@ func TestOfferBeforeAnswerAcceptAfter(t *testing.T) {
 	w.desk.wait(t, "anna", "call.connected", nil)
 	mu.Lock()
 	defer mu.Unlock()
-	if answerDone.IsZero() || bridgeAt.IsZero() || bridgeAt.Before(answerDone) {
-		t.Fatalf("accept acted on before the caller was answered: answer done %v, first bridge request %v", answerDone, bridgeAt)
+	if heldDone.IsZero() || bridgeAt.IsZero() || bridgeAt.Before(heldDone) {
+		t.Fatalf("accept acted on before %s was done: done %v, first bridge request %v", what, heldDone, bridgeAt)
 	}
 	if ch, ok := w.emu.Channel(caller); !ok || ch.State != "Up" {
 		t.Fatalf("caller %+v (alive %v): want up", ch, ok)
