@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,10 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/rs/zerolog"
 
 	"github.com/ctid/ctid/cti/desktop"
-	"github.com/ctid/ctid/cti/store"
 	"github.com/ctid/ctid/telephony/ariemu"
 )
 
@@ -95,21 +92,9 @@ func freeAddr(t *testing.T) string {
 // again over a fresh leg; the agent hangs up and wraps up in the page, and the call
 // has exactly one interaction record, closed, with the disposition.
 func TestBrowserCallSurvivesKillNine(t *testing.T) {
-	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		if err := emu.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	dbPath := filepath.Join(t.TempDir(), "ctid.db")
+	emu, srvURL, dbPath := killPBX(t)
 	listen := freeAddr(t)
-	config := browserKillConfig(t, listen, srv.URL+"/ari", dbPath)
+	config := browserKillConfig(t, listen, srvURL+"/ari", dbPath)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
@@ -258,23 +243,7 @@ func TestBrowserCallSurvivesKillNine(t *testing.T) {
 	}
 
 	// A clean stop writes every record still queued.
-	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := second.cmd.Wait(); err != nil {
-		t.Fatalf("second ctid: %v", err)
-	}
-	sc := store.DefaultConfig()
-	sc.Path = dbPath
-	db, err := store.Open(ctx, sc, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := db.Close(); err != nil {
-			t.Error(err)
-		}
-	}()
+	db := second.stopAndOpenStore(t, dbPath)
 	ix, err := db.Interaction(ctx, caller)
 	if err != nil {
 		t.Fatal(err)

@@ -2,15 +2,11 @@ package main
 
 import (
 	"context"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/ctid/ctid/cti/store"
 	"github.com/ctid/ctid/telephony/ariemu"
@@ -24,20 +20,8 @@ import (
 // answered and connected to her phone; after it she gets the later caller. The
 // caller's one record is closed answered, the callbacks row done.
 func TestKillNineWithCallbackKept(t *testing.T) {
-	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		if err := emu.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	dbPath := filepath.Join(t.TempDir(), "ctid.db")
-	config := killConfig(t, srv.URL+"/ari", dbPath)
+	emu, srvURL, dbPath := killPBX(t)
+	config := killConfig(t, srvURL+"/ari", dbPath)
 	withCallbacks(t, config)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -92,24 +76,7 @@ func TestKillNineWithCallbackKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond) // the last records are queued
-	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := second.cmd.Wait(); err != nil {
-		t.Fatalf("second ctid: %v\n%s", err, second.stderr)
-	}
-
-	sc := store.DefaultConfig()
-	sc.Path = dbPath
-	db, err := store.Open(ctx, sc, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := db.Close(); err != nil {
-			t.Error(err)
-		}
-	}()
+	db := second.stopAndOpenStore(t, dbPath)
 	ix, err := db.Interaction(ctx, caller)
 	if err != nil {
 		t.Fatal(err)

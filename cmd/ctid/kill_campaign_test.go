@@ -3,18 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
-
-	"github.com/ctid/ctid/cti/store"
-	"github.com/ctid/ctid/telephony/ariemu"
 )
 
 // ctid is SIGKILLed while anna talks on her manual dial (an outbound call through
@@ -24,20 +17,8 @@ import (
 // records the disposition; the call is one interaction record, closed once,
 // answered, with her disposition.
 func TestKillNineWithManualDialTalking(t *testing.T) {
-	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		if err := emu.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	dbPath := filepath.Join(t.TempDir(), "ctid.db")
-	config := killConfig(t, srv.URL+"/ari", dbPath)
+	emu, srvURL, dbPath := killPBX(t)
+	config := killConfig(t, srvURL+"/ari", dbPath)
 	withDial(t, config)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -97,24 +78,7 @@ func TestKillNineWithManualDialTalking(t *testing.T) {
 		t.Fatalf("wrapup %v", r)
 	}
 	time.Sleep(300 * time.Millisecond) // the last records are queued
-	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := second.cmd.Wait(); err != nil {
-		t.Fatalf("second ctid: %v\n%s", err, second.stderr)
-	}
-
-	sc := store.DefaultConfig()
-	sc.Path = dbPath
-	db, err := store.Open(ctx, sc, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := db.Close(); err != nil {
-			t.Error(err)
-		}
-	}()
+	db := second.stopAndOpenStore(t, dbPath)
 	ix, err := db.Interaction(ctx, call)
 	if err != nil {
 		t.Fatal(err)

@@ -118,6 +118,49 @@ type child struct {
 	stderr *syncBuffer
 }
 
+// killPBX is what outlives a ctid process in these tests: an emulated PBX on a
+// loopback server (its base URL returned) and the path of a SQLite store.
+func killPBX(t *testing.T) (emu *ariemu.Emulator, srvURL, dbPath string) {
+	t.Helper()
+	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		if err := emu.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return emu, srv.URL, filepath.Join(t.TempDir(), "ctid.db")
+}
+
+// stopAndOpenStore stops the process cleanly (SIGTERM: it writes every record still
+// queued) and opens its store for the test to read (closed at the test's end).
+func (c *child) stopAndOpenStore(t *testing.T, dbPath string) *store.Store {
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cmd.Wait(); err != nil {
+		t.Fatalf("ctid: %v\n%s", err, c.stderr)
+	}
+	sc := store.DefaultConfig()
+	sc.Path = dbPath
+	db, err := store.Open(context.Background(), sc, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return db
+}
+
 func startChild(t *testing.T, config string) *child {
 	t.Helper()
 	return startChildWith(t, config, true)
@@ -277,20 +320,8 @@ func event(name, callID string) func(map[string]any) bool {
 // waiting callers are queued again oldest first with their original wait, and every
 // interaction is one record, closed once the calls end.
 func TestKillNineMidTrafficAndRestart(t *testing.T) {
-	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		if err := emu.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	dbPath := filepath.Join(t.TempDir(), "ctid.db")
-	config := killConfig(t, srv.URL+"/ari", dbPath)
+	emu, srvURL, dbPath := killPBX(t)
+	config := killConfig(t, srvURL+"/ari", dbPath)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -389,24 +420,7 @@ func TestKillNineMidTrafficAndRestart(t *testing.T) {
 	}
 	boris.wait("end", event("call.ended", waiting[0]))
 	time.Sleep(300 * time.Millisecond) // the last records are queued
-	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := second.cmd.Wait(); err != nil {
-		t.Fatalf("second ctid: %v\n%s", err, second.stderr)
-	}
-
-	sc := store.DefaultConfig()
-	sc.Path = dbPath
-	db, err := store.Open(ctx, sc, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := db.Close(); err != nil {
-			t.Error(err)
-		}
-	}()
+	db := second.stopAndOpenStore(t, dbPath)
 	for i, id := range append([]string{talk}, waiting...) {
 		ix, err := db.Interaction(ctx, id)
 		if err != nil {
@@ -434,20 +448,8 @@ func TestKillNineMidTrafficAndRestart(t *testing.T) {
 // hung up) and he is back with his held caller; every record is closed once, with
 // the hold from before the kill and carl's consultation.
 func TestKillNineWithCallOnHoldAndConsultation(t *testing.T) {
-	emu, err := ariemu.New(ariemu.Config{Users: map[string]string{"ctid": "pw"}, DialplanApp: "ctid", Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		if err := emu.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	dbPath := filepath.Join(t.TempDir(), "ctid.db")
-	config := killConfig(t, srv.URL+"/ari", dbPath)
+	emu, srvURL, dbPath := killPBX(t)
+	config := killConfig(t, srvURL+"/ari", dbPath)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -538,24 +540,7 @@ func TestKillNineWithCallOnHoldAndConsultation(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond) // the last records are queued
-	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := second.cmd.Wait(); err != nil {
-		t.Fatalf("second ctid: %v\n%s", err, second.stderr)
-	}
-
-	sc := store.DefaultConfig()
-	sc.Path = dbPath
-	db, err := store.Open(ctx, sc, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := db.Close(); err != nil {
-			t.Error(err)
-		}
-	}()
+	db := second.stopAndOpenStore(t, dbPath)
 	count := func(ix store.Interaction, kind store.SegmentKind, agent string) (n int, first store.Segment) {
 		for _, sg := range ix.Segments {
 			if sg.Kind == kind && sg.Agent == agent {
